@@ -1,0 +1,116 @@
+//! The contract between the facade and the platform backends.
+//!
+//! The trait lives here, in the crate every backend already depends on, so that platform
+//! crates never depend on the facade or on each other. The facade re-exports it.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::outcome::{Enforcement, Outcome};
+use crate::policy::Policy;
+
+/// What happens to the command's standard streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Stdio {
+    /// The command shares stockade's stdin, stdout and stderr.
+    #[default]
+    Inherit,
+    /// stdin reads nothing; output is discarded.
+    Null,
+}
+
+/// The command to run, as the backend receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// The program (looked up on the sandbox's `PATH` when it has no `/`).
+    pub program: OsString,
+    /// Its arguments (without the program).
+    pub args: Vec<OsString>,
+    /// Working directory; `None` means the policy's workspace.
+    pub cwd: Option<PathBuf>,
+    /// The *host* environment; the backend filters it through the policy's env rules.
+    pub host_env: Vec<(OsString, OsString)>,
+    /// Standard streams.
+    pub stdio: Stdio,
+}
+
+impl CommandSpec {
+    /// A command from an argv (first element is the program) and the current process's
+    /// environment. Returns `None` for an empty argv.
+    pub fn from_argv(argv: &[OsString]) -> Option<Self> {
+        let (program, args) = argv.split_first()?;
+        Some(CommandSpec {
+            program: program.clone(),
+            args: args.to_vec(),
+            cwd: None,
+            host_env: std::env::vars_os().collect(),
+            stdio: Stdio::Inherit,
+        })
+    }
+}
+
+/// A failure of a backend, with a stable code and a hint, so the CLI can print and report it
+/// the same way for every platform.
+pub trait Diagnose: std::error::Error + Send + Sync + 'static {
+    /// A stable snake_case code (documented in docs/errors.md).
+    fn code(&self) -> &'static str;
+    /// What the user can do about it, if anything.
+    fn hint(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The result of one `doctor` check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    /// Available and working.
+    Ok,
+    /// Available with limits, or not needed by the current policy.
+    Warn,
+    /// Missing; some layer cannot be applied.
+    Missing,
+}
+
+/// One line of `stockade doctor`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// What was checked (`landlock`, `user namespaces`, ...).
+    pub name: String,
+    /// The result.
+    pub status: CheckStatus,
+    /// What was found.
+    pub detail: String,
+    /// How to fix it, for `Missing` and `Warn`.
+    pub fix: Option<String>,
+}
+
+/// What `stockade doctor` reports for this host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DoctorReport {
+    /// The platform (`linux`, `macos`, `windows`).
+    pub platform: String,
+    /// Every check, in order.
+    pub checks: Vec<Check>,
+    /// The implementation `run` would use with the given policy, or `None` if it would refuse.
+    pub implementation: Option<String>,
+    /// The layers `run` would apply.
+    pub enforcement: Enforcement,
+}
+
+/// A platform's way of enforcing a [`Policy`].
+pub trait Backend {
+    /// The backend's failures.
+    type Error: Diagnose;
+
+    /// Checks what this host supports, for `stockade doctor`, under `policy`.
+    fn doctor(&self, policy: &Policy) -> DoctorReport;
+
+    /// Runs `cmd` under `policy`: spawns it sandboxed, relays stdio and signals, waits, tears
+    /// everything down and reports. Must refuse (return an error) rather than run with less
+    /// enforcement than the policy and its requirements demand.
+    fn run(&self, policy: &Policy, cmd: &CommandSpec) -> Result<Outcome, Self::Error>;
+}

@@ -1,0 +1,134 @@
+//! The command-line contract (clap derive). Tests outside the project drive these flags: keep
+//! them stable.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use stockade::{LinuxImplementation, Mode, NetworkMode, Overrides};
+
+/// Run an AI coding agent's shell commands in an OS sandbox.
+#[derive(Debug, Parser)]
+#[command(name = "stockade", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command in the sandbox: `stockade run [OPTIONS] -- CMD [ARGS...]`.
+    Run(RunArgs),
+    /// Show the resolved policy with provenance, and the access of given paths.
+    Explain(ExplainArgs),
+    /// Show what this machine supports and what `run` would use.
+    Doctor(DoctorArgs),
+}
+
+/// Options that shape the policy; shared by `run` and `explain`.
+#[derive(Debug, Args, Clone)]
+pub struct PolicyArgs {
+    /// The workspace: writable in `workspace-write` mode, and the command's working directory.
+    #[arg(short = 'C', long = "workspace", value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Sandbox mode: read-only, workspace-write or danger-full-access.
+    #[arg(short = 's', long = "sandbox", value_name = "MODE")]
+    pub mode: Option<Mode>,
+    /// An extra writable root (repeatable).
+    #[arg(short = 'w', long = "writable", value_name = "PATH")]
+    pub writable: Vec<PathBuf>,
+    /// An extra path the command may not read (repeatable).
+    #[arg(long = "deny-read", value_name = "PATH")]
+    pub deny_read: Vec<PathBuf>,
+    /// Network: off or on (use `--allow-host` for an allowlist).
+    #[arg(short = 'n', long = "network", value_name = "off|on")]
+    pub network: Option<NetworkMode>,
+    /// Allow this host through the proxy (repeatable); implies an allowlist network.
+    #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
+    pub allow_host: Vec<String>,
+    /// Use the named profile from the config file.
+    #[arg(short = 'p', long = "profile", value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Read this config file instead of the user config.
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// An extra requirements file; it can only add constraints (repeatable).
+    #[arg(long = "requirements", value_name = "FILE")]
+    pub requirements: Vec<PathBuf>,
+    /// Kill the command and everything it started after this many seconds.
+    #[arg(long = "timeout", value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+    /// Linux implementation: namespaces or landlock-only.
+    #[arg(long = "implementation", value_name = "NAME")]
+    pub implementation: Option<LinuxImplementation>,
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err("the timeout must be at least 1 second".into()),
+        Ok(n) => Ok(Duration::from_secs(n)),
+        Err(_) => Err(format!("`{s}` is not a whole number of seconds")),
+    }
+}
+
+impl PolicyArgs {
+    /// The command-line layer of policy resolution.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            workspace: self.workspace.clone(),
+            mode: self.mode,
+            writable_roots: self.writable.clone(),
+            deny_read: self.deny_read.clone(),
+            network: self.network,
+            allow_hosts: self.allow_host.clone(),
+            profile: self.profile.clone(),
+            timeout: self.timeout,
+            linux_implementation: self.implementation,
+        }
+    }
+}
+
+/// `stockade run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Policy options.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Write the outcome as JSON to this file.
+    #[arg(long = "report", value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Print the outcome (or the error) as JSON on stderr when the run ends.
+    #[arg(long = "json")]
+    pub json: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+/// `stockade explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Policy options.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Print JSON instead of text.
+    #[arg(long = "json")]
+    pub json: bool,
+    /// Paths whose effective access to show.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// `stockade doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Policy options (doctor reports what `run` would do with them).
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Print JSON instead of text.
+    #[arg(long = "json")]
+    pub json: bool,
+}

@@ -1,0 +1,129 @@
+//! Parsing, dispatch, and the exit-code contract:
+//! the command's code; 128+N for signal N; 124 timeout; 125 stockade failed or refused;
+//! 126 cannot execute; 127 not found.
+
+mod args;
+mod doctor_view;
+mod explain_view;
+mod report_file;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use stockade::{CommandSpec, HostEnv, Locations, Policy, Sandbox};
+
+use args::{Cli, Command, PolicyArgs, RunArgs};
+
+/// Exit status when stockade itself fails or refuses the policy.
+pub const EXIT_STOCKADE_FAILED: u8 = 125;
+
+/// Entry point: parse, dispatch, map errors to exit 125 with hints.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(EXIT_STOCKADE_FAILED) } else { ExitCode::SUCCESS };
+        }
+    };
+    let (result, json) = match cli.command {
+        Command::Run(a) => {
+            let json = a.json;
+            (run(a), json)
+        }
+        Command::Explain(a) => (explain_view::explain(&a).map(|()| ExitCode::SUCCESS), a.json),
+        Command::Doctor(a) => (doctor_view::doctor(&a).map(|()| ExitCode::SUCCESS), a.json),
+    };
+    result.unwrap_or_else(|failure| {
+        failure.print(json);
+        ExitCode::from(EXIT_STOCKADE_FAILED)
+    })
+}
+
+/// A failure of stockade itself, printed with its code and hint.
+pub struct Failure {
+    code: &'static str,
+    error: anyhow::Error,
+    hint: Option<String>,
+}
+
+impl Failure {
+    fn print(&self, json: bool) {
+        if json {
+            let v = serde_json::json!({"error": {"code": self.code, "message": format!("{:#}", self.error), "hint": self.hint}});
+            eprintln!("{v}");
+        } else {
+            eprintln!("error: {:#}", self.error);
+            if let Some(h) = &self.hint {
+                eprintln!("hint: {h}");
+            }
+        }
+    }
+
+    /// The JSON form written to `--report` files.
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"error": {"code": self.code, "message": format!("{:#}", self.error), "hint": self.hint}})
+    }
+}
+
+impl From<stockade::Error> for Failure {
+    fn from(e: stockade::Error) -> Self {
+        Failure { code: e.code(), hint: e.hint(), error: e.into() }
+    }
+}
+
+impl Failure {
+    /// A failure of the CLI layer itself (I/O on report files, environment).
+    fn other(code: &'static str, error: anyhow::Error, hint: Option<String>) -> Self {
+        Failure { code, error, hint }
+    }
+}
+
+/// Resolves the policy for the given flags.
+pub fn resolve(args: &PolicyArgs) -> Result<Policy, Failure> {
+    let env = HostEnv::from_process().map_err(|e| {
+        Failure::other("cwd_unavailable", anyhow::Error::new(e).context("cannot read the current directory"), None)
+    })?;
+    let locations = Locations::for_this_os(&env);
+    Ok(stockade::load_policy(&args.overrides(), args.config.as_deref(), &args.requirements, &env, &locations)?)
+}
+
+fn run(a: RunArgs) -> Result<ExitCode, Failure> {
+    // The report's directory is opened before the command runs, so the command cannot redirect
+    // where stockade writes afterwards (a symlink planted in a writable directory).
+    let report = a.report.as_deref().map(report_file::ReportTarget::open).transpose()?;
+    let outcome = resolve(&a.policy).and_then(|policy| {
+        let mut cmd = CommandSpec::from_argv(&a.command)
+            .ok_or_else(|| Failure::other("no_command", anyhow::anyhow!("no command given after `--`"), None))?;
+        cmd.cwd = None;
+        Ok(Sandbox::new(policy).run(&cmd)?)
+    });
+    match outcome {
+        Ok(outcome) => {
+            for d in &outcome.denials {
+                eprintln!(
+                    "stockade: denied {} `{}` ({}){}",
+                    serde_json::to_value(d.kind).unwrap_or_default().as_str().unwrap_or("action"),
+                    d.target,
+                    d.layer,
+                    d.rule.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+                );
+            }
+            let value = serde_json::to_value(&outcome).unwrap_or_default();
+            if a.json {
+                eprintln!("{value}");
+            }
+            if let Some(r) = report {
+                r.write(&value)?;
+            }
+            Ok(ExitCode::from((outcome.status.cli_code() & 0xff) as u8))
+        }
+        Err(failure) => {
+            if let Some(r) = report {
+                // Best effort: the original failure matters more than a failed report write.
+                let _ = r.write(&failure.to_json());
+            }
+            Err(failure)
+        }
+    }
+}

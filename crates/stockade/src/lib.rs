@@ -1,0 +1,90 @@
+//! # stockade: run an AI coding agent's commands in an OS sandbox
+//!
+//! This is the facade: it takes a resolved [`Policy`] (see [`stockade_policy`]), picks the
+//! backend for this operating system, and runs a [`CommandSpec`] under it, returning an
+//! [`Outcome`]. The `stockade` command-line tool is a thin layer over this library; agents and
+//! their tools can use the library directly so that *every* action goes through one policy.
+//!
+//! ## Terms
+//!
+//! * **backend**: the platform's enforcement (Linux namespaces + Landlock + seccomp; Windows
+//!   tokens, ACLs and sandbox users; macOS Seatbelt), behind the [`Backend`] trait.
+//! * **implementation**: a backend's variant (`namespaces` or `landlock-only` on Linux,
+//!   `elevated` or `unelevated` on Windows); requirements may restrict which are allowed.
+//!
+//! ## Platform notes
+//!
+//! The backend is chosen at compile time in one place (the `PlatformBackend` alias below). On a
+//! platform whose backend is not available, [`Sandbox::run`] refuses; it never runs a command
+//! unsandboxed unless the policy's mode is `danger-full-access`.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use stockade::{CommandSpec, HostEnv, Locations, Overrides, Sandbox};
+//!
+//! let env = HostEnv::from_process()?;
+//! let policy = stockade::load_policy(&Overrides::default(), None, &[], &env, &Locations::for_this_os(&env))?;
+//! let cmd = CommandSpec::from_argv(&["sh".into(), "-c".into(), "echo hello".into()]).unwrap();
+//! let outcome = Sandbox::new(policy).run(&cmd)?;
+//! println!("exit: {}", outcome.status.cli_code());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+mod direct;
+mod error;
+
+pub use error::{BackendFailure, Error};
+pub use stockade_policy::*;
+
+#[cfg(target_os = "linux")]
+type PlatformBackend = stockade_linux::LinuxBackend;
+#[cfg(target_os = "macos")]
+type PlatformBackend = stockade_macos::MacosBackend;
+#[cfg(windows)]
+type PlatformBackend = stockade_windows::WindowsBackend;
+
+/// Resolves the policy from the standard locations (see [`stockade_policy::load`]).
+pub fn load_policy(
+    overrides: &Overrides,
+    config: Option<&std::path::Path>,
+    extra_requirements: &[std::path::PathBuf],
+    env: &HostEnv,
+    locations: &Locations,
+) -> Result<Policy, Error> {
+    Ok(stockade_policy::load(overrides, config, extra_requirements, env, locations)?)
+}
+
+/// A policy bound to this platform's backend.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    policy: Policy,
+}
+
+impl Sandbox {
+    /// Binds `policy` to this platform's backend.
+    pub fn new(policy: Policy) -> Self {
+        Sandbox { policy }
+    }
+
+    /// The policy this sandbox enforces.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Runs `cmd` under the policy and waits for it. In `danger-full-access` mode the command
+    /// runs directly, without a sandbox (only reachable when requirements allow that mode).
+    pub fn run(&self, cmd: &CommandSpec) -> Result<Outcome, Error> {
+        if self.policy.mode == Mode::DangerFullAccess {
+            return direct::run(&self.policy, cmd);
+        }
+        PlatformBackend::default().run(&self.policy, cmd).map_err(|e| Error::Backend(BackendFailure(Box::new(e))))
+    }
+
+    /// What this host supports and what `run` would use with this policy.
+    pub fn doctor(&self) -> DoctorReport {
+        PlatformBackend::default().doctor(&self.policy)
+    }
+}
