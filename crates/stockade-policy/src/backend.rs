@@ -101,6 +101,25 @@ pub struct DoctorReport {
     pub enforcement: Enforcement,
 }
 
+/// Options of `stockade setup` (one-time host preparation; only Windows needs it today).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetupOptions {
+    /// `--elevated` / `--unelevated`: which implementation to prepare; `None` for the one the
+    /// policy selects.
+    pub implementation: Option<String>,
+    /// `--user DOMAIN\NAME`: prepare for another user (an administrator provisioning).
+    pub for_user: Option<String>,
+}
+
+/// What `setup` or `cleanup` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SetupReport {
+    /// Each action taken, in order, in words.
+    pub actions: Vec<String>,
+    /// Whether the host was already in the requested state (nothing was changed).
+    pub already_done: bool,
+}
+
 /// A platform's way of enforcing a [`Policy`].
 pub trait Backend {
     /// The backend's failures.
@@ -113,4 +132,17 @@ pub trait Backend {
     /// everything down and reports. Must refuse (return an error) rather than run with less
     /// enforcement than the policy and its requirements demand.
     fn run(&self, policy: &Policy, cmd: &CommandSpec) -> Result<Outcome, Self::Error>;
+
+    /// Prepares the host once (users, ACLs, firewall rules). The default does nothing, for
+    /// platforms that need no preparation.
+    fn setup(&self, policy: &Policy, options: &SetupOptions) -> Result<SetupReport, Self::Error> {
+        let _ = (policy, options);
+        Ok(SetupReport { actions: vec!["nothing to set up on this platform".into()], already_done: true })
+    }
+
+    /// Removes everything `setup` (and runs) ever added to the host. The default does nothing.
+    fn cleanup(&self, policy: &Policy) -> Result<SetupReport, Self::Error> {
+        let _ = policy;
+        Ok(SetupReport { actions: vec!["nothing to clean up on this platform".into()], already_done: true })
+    }
 }

@@ -139,12 +139,20 @@ impl FromStr for HostRule {
             None => (false, host),
         };
         validate_name(name).map_err(err)?;
-        if name.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit() || b == b'x')) {
+        if ends_in_number(name) {
             return Err(err("looks like a numeric IP address in a non-standard notation"));
         }
         let host = if pattern { HostPattern::Subdomains(name.to_owned()) } else { HostPattern::Exact(name.to_owned()) };
         Ok(HostRule { host, port })
     }
+}
+
+/// Whether the last label is numeric (decimal, or `0x` hex): such names are IPv4 addresses in
+/// some notation (`0x7f.1`, `2130706433`), never host names, as in the URL standard.
+fn ends_in_number(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    let hex = last.strip_prefix("0x").or_else(|| last.strip_prefix("0X"));
+    last.bytes().all(|b| b.is_ascii_digit()) || hex.is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Letters, digits and hyphens, labels of 1 to 63 bytes not starting or ending with `-`.

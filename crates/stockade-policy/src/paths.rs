@@ -88,26 +88,17 @@ pub fn absolutize(path: &Path, base: &Path) -> PathBuf {
 /// Canonicalizes the longest existing ancestor of an absolute `path` and appends the rest,
 /// normalising `..` lexically in the part that does not exist.
 pub fn canonicalize_lenient(path: &Path) -> PathBuf {
-    if let Ok(p) = std::fs::canonicalize(path) {
-        return p;
-    }
-    let mut missing = Vec::new();
-    let mut cur = path.to_path_buf();
-    loop {
-        match cur.file_name() {
-            Some(name) => missing.push(name.to_os_string()),
-            None => break,
-        }
-        if !cur.pop() {
-            break;
-        }
-        if let Ok(base) = std::fs::canonicalize(&cur) {
-            let mut out = base;
-            for part in missing.iter().rev() {
-                if part == ".." {
-                    out.pop();
-                } else {
-                    out.push(part);
+    let parts: Vec<Component<'_>> = path.components().collect();
+    for split in (1..=parts.len()).rev() {
+        let prefix: PathBuf = parts[..split].iter().collect();
+        if let Ok(mut out) = std::fs::canonicalize(&prefix) {
+            for part in &parts[split..] {
+                match part {
+                    Component::ParentDir => {
+                        out.pop();
+                    }
+                    Component::Normal(name) => out.push(name),
+                    _ => {}
                 }
             }
             return out;

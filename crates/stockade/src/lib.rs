@@ -83,6 +83,16 @@ impl Sandbox {
         PlatformBackend::default().run(&self.policy, cmd).map_err(|e| Error::Backend(BackendFailure(Box::new(e))))
     }
 
+    /// Prepares the host once for this policy (`stockade setup`).
+    pub fn setup(&self, options: &SetupOptions) -> Result<SetupReport, Error> {
+        PlatformBackend::default().setup(&self.policy, options).map_err(|e| Error::Backend(BackendFailure(Box::new(e))))
+    }
+
+    /// Removes everything stockade added to the host (`stockade cleanup`).
+    pub fn cleanup(&self) -> Result<SetupReport, Error> {
+        PlatformBackend::default().cleanup(&self.policy).map_err(|e| Error::Backend(BackendFailure(Box::new(e))))
+    }
+
     /// What this host supports and what `run` would use with this policy.
     pub fn doctor(&self) -> DoctorReport {
         PlatformBackend::default().doctor(&self.policy)

@@ -26,6 +26,10 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Show what this machine supports and what `run` would use.
     Doctor(DoctorArgs),
+    /// Prepare this machine once (Windows: sandbox users, ACLs, firewall; elevates).
+    Setup(SetupArgs),
+    /// Remove everything stockade added to this machine.
+    Cleanup(CleanupArgs),
 }
 
 /// Options that shape the policy; shared by `run` and `explain`.
@@ -126,6 +130,51 @@ pub struct ExplainArgs {
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Policy options (doctor reports what `run` would do with them).
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Print JSON instead of text.
+    #[arg(long = "json")]
+    pub json: bool,
+}
+
+/// `stockade setup`.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Policy options (setup prepares for the implementation they select).
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Prepare the elevated implementation (dedicated sandbox users; needs administrator once).
+    #[arg(long, conflicts_with = "unelevated")]
+    pub elevated: bool,
+    /// Prepare the unelevated implementation (restricted token only).
+    #[arg(long)]
+    pub unelevated: bool,
+    /// Prepare for another user (`DOMAIN\\NAME`); for administrators provisioning machines.
+    #[arg(long, value_name = "DOMAIN\\NAME")]
+    pub user: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long = "json")]
+    pub json: bool,
+}
+
+impl SetupArgs {
+    /// The backend's setup options.
+    pub fn options(&self) -> stockade::SetupOptions {
+        let implementation = if self.elevated {
+            Some("elevated".to_owned())
+        } else if self.unelevated {
+            Some("unelevated".to_owned())
+        } else {
+            None
+        };
+        stockade::SetupOptions { implementation, for_user: self.user.clone() }
+    }
+}
+
+/// `stockade cleanup`.
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Policy options.
     #[command(flatten)]
     pub policy: PolicyArgs,
     /// Print JSON instead of text.

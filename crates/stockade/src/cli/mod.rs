@@ -33,6 +33,8 @@ pub fn main() -> ExitCode {
         }
         Command::Explain(a) => (explain_view::explain(&a).map(|()| ExitCode::SUCCESS), a.json),
         Command::Doctor(a) => (doctor_view::doctor(&a).map(|()| ExitCode::SUCCESS), a.json),
+        Command::Setup(a) => (setup(&a.policy, Some(a.options()), a.json), a.json),
+        Command::Cleanup(a) => (setup(&a.policy, None, a.json), a.json),
     };
     result.unwrap_or_else(|failure| {
         failure.print(json);
@@ -126,4 +128,21 @@ fn run(a: RunArgs) -> Result<ExitCode, Failure> {
             Err(failure)
         }
     }
+}
+
+/// `setup` (with options) or `cleanup` (without).
+fn setup(args: &PolicyArgs, options: Option<stockade::SetupOptions>, json: bool) -> Result<ExitCode, Failure> {
+    let sandbox = Sandbox::new(resolve(args)?);
+    let report = match &options {
+        Some(o) => sandbox.setup(o)?,
+        None => sandbox.cleanup()?,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        for a in &report.actions {
+            println!("{a}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
