@@ -149,7 +149,7 @@ pub struct SetupArgs {
     /// Prepare the unelevated implementation (restricted token only).
     #[arg(long)]
     pub unelevated: bool,
-    /// Prepare for another user (`DOMAIN\\NAME`); for administrators provisioning machines.
+    /// Prepare for another user (`DOMAIN\NAME`); for administrators provisioning machines.
     #[arg(long, value_name = "DOMAIN\\NAME")]
     pub user: Option<String>,
     /// Print JSON instead of text.
