@@ -1,0 +1,261 @@
+//! The CLI contract, run through the built binary: `explain`, and the exit codes that need no
+//! sandbox backend (`danger-full-access`, refusals, bad input).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// An isolated home, config dir and workspace, so the developer's real configuration never
+/// leaks into a test.
+struct Cli {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    home: PathBuf,
+    ws: PathBuf,
+}
+
+impl Cli {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        let home = root.join("home");
+        let ws = root.join("ws");
+        fs::create_dir_all(home.join(".config")).unwrap();
+        fs::create_dir_all(ws.join(".git/hooks")).unwrap();
+        Cli { _dir: dir, root, home, ws }
+    }
+
+    fn cmd<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_stockade"));
+        c.args(args)
+            .current_dir(&self.ws)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("XDG_STATE_HOME", self.home.join(".local/state"));
+        c
+    }
+
+    fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `stockade run -s danger-full-access` followed by `extra`.
+fn danger(extra: &[&str]) -> Vec<String> {
+    ["run", "-s", "danger-full-access"].iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn exit_codes_of_the_command() {
+    let t = Cli::new();
+    assert_eq!(code(&t.run(&danger(&["--", "sh", "-c", "exit 7"]))), 7);
+    assert_eq!(code(&t.run(&danger(&["--", "true"]))), 0);
+    assert_eq!(code(&t.run(&danger(&["--", "sh", "-c", "kill -TERM $$"]))), 128 + 15);
+    assert_eq!(code(&t.run(&danger(&["--", "sh", "-c", "kill -KILL $$"]))), 128 + 9);
+    assert_eq!(code(&t.run(&danger(&["--", "definitely-not-a-program-xyz"]))), 127);
+    let script = t.write("ws/not-executable.sh", "#!/bin/sh\necho hi\n");
+    assert_eq!(code(&t.run(&danger(&["--", script.to_str().unwrap()]))), 126);
+}
+
+#[test]
+fn timeout_kills_the_whole_tree() {
+    let t = Cli::new();
+    let marker = t.ws.join("survivor");
+    let start = std::time::Instant::now();
+    let script = format!("(sleep 2; touch {}) & sleep 30", marker.display());
+    let o = t.run(&danger(&["--timeout", "1", "--", "sh", "-c", &script]));
+    assert_eq!(code(&o), 124);
+    assert!(start.elapsed().as_secs() < 10, "timed out promptly");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert!(!marker.exists(), "a background child outlived the timeout");
+    // Control: without a timeout the same background child does run.
+    let o = t.run(&danger(&["--", "sh", "-c", &format!("touch {}", marker.display())]));
+    assert_eq!(code(&o), 0);
+    assert!(marker.exists());
+}
+
+#[test]
+fn stockade_failures_exit_125_with_a_hint() {
+    let t = Cli::new();
+    let o = t.run(&["run", "-C", "/nonexistent/workspace", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("error: workspace `/nonexistent/workspace` is not a directory"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("hint: "), "{}", stderr(&o));
+
+    let o = t.run(&["run", "-w", "missing-dir", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("writable root `missing-dir` does not exist"), "{}", stderr(&o));
+
+    let o = t.run(&["run", "--implementation", "chroot", "--", "true"]);
+    assert_eq!(code(&o), 125, "bad flags are stockade failures too");
+    assert!(stderr(&o).contains("chroot"), "{}", stderr(&o));
+
+    let o = t.run(&["run", "-s", "yolo", "--", "true"]);
+    assert_eq!(code(&o), 125);
+
+    let o = t.run(&["run"]);
+    assert_eq!(code(&o), 125, "a missing command is an error");
+}
+
+#[test]
+fn config_errors_name_file_line_and_key() {
+    let t = Cli::new();
+    let bad = t.write("cfg/bad.toml", "mode = \"read-only\"\n[network\n");
+    let o = t.run(&["explain", "--config", bad.to_str().unwrap()]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains(&format!("`{}`:2:", bad.display())), "{}", stderr(&o));
+
+    let typo = t.write("cfg/typo.toml", "[filesystem]\ndeny_reed = []\n");
+    let o = t.run(&["explain", "--config", typo.to_str().unwrap()]);
+    assert_eq!(code(&o), 125);
+    assert!(
+        stderr(&o).contains("unknown key `filesystem.deny_reed`; did you mean `filesystem.deny_read`?"),
+        "{}",
+        stderr(&o)
+    );
+
+    // The user config location is read without `--config`.
+    t.write("home/.config/stockade/config.toml", "[network]\nmode = \"warp\"\n");
+    let o = t.run(&["explain"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("stockade/config.toml`:2:"), "{}", stderr(&o));
+}
+
+#[test]
+fn requirements_refuse_and_cannot_be_loosened() {
+    let t = Cli::new();
+    let strict = t.write("req/strict.toml", "allowed_modes = [\"read-only\", \"workspace-write\"]\n");
+    let loose = t.write("req/loose.toml", "allowed_modes = [\"danger-full-access\"]\n");
+    let o = t.run(&["run", "--requirements", strict.to_str().unwrap(), "-s", "danger-full-access", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("requirement `allowed_modes` refuses mode `danger-full-access`"), "{}", stderr(&o));
+    let o = t.run(&[
+        "run",
+        "--requirements",
+        strict.to_str().unwrap(),
+        "--requirements",
+        loose.to_str().unwrap(),
+        "-s",
+        "danger-full-access",
+        "--",
+        "true",
+    ]);
+    assert_eq!(code(&o), 125, "a second file cannot widen the first");
+    // Control: the loose file alone allows it.
+    let o = t.run(&["run", "--requirements", loose.to_str().unwrap(), "-s", "danger-full-access", "--", "true"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let json =
+        t.run(&["run", "--json", "--requirements", strict.to_str().unwrap(), "-s", "danger-full-access", "--", "true"]);
+    let v: serde_json::Value = serde_json::from_str(stderr(&json).trim()).unwrap();
+    assert_eq!(v["error"]["code"], "requirement_violation");
+}
+
+#[test]
+fn explain_shows_provenance_and_path_access() {
+    let t = Cli::new();
+    let cfg = t.write("cfg/c.toml", "[network]\nallow = [\"github.com\"]\nmode = \"allow\"\n");
+    let o = t.run(&[
+        "explain",
+        "--config",
+        cfg.to_str().unwrap(),
+        ".git/hooks/pre-commit",
+        "src/lib.rs",
+        "~/.ssh/id_rsa",
+        "/etc/hostname",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("mode        workspace-write  (built-in default)"), "{out}");
+    assert!(out.contains(&format!("network     allow  (`{}`:3 (`network.mode`))", cfg.display())), "{out}");
+    assert!(out.contains(&format!("`{}/.git/hooks/pre-commit`  read  by protected path", t.ws.display())), "{out}");
+    assert!(out.contains(&format!("`{}/src/lib.rs`  write  by writable root", t.ws.display())), "{out}");
+    assert!(out.contains("`/etc/hostname`  read  readable under `/`"), "{out}");
+
+    let ssh = t.home.join(".ssh/id_rsa");
+    let o = t.run(&["explain", "--json", "--deny-read", "/etc/hostname", ssh.to_str().unwrap(), "/etc/hostname"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["policy"]["mode"], "workspace-write");
+    assert_eq!(v["paths"][0]["access"], "none");
+    assert_eq!(v["paths"][0]["rule"], "deny_read");
+    assert_eq!(v["paths"][1]["access"], "none");
+    assert_eq!(v["paths"][1]["source"]["kind"], "cli");
+}
+
+#[test]
+fn report_file_records_outcome_and_errors() {
+    let t = Cli::new();
+    let report = t.ws.join("out/report.json");
+    fs::create_dir_all(report.parent().unwrap()).unwrap();
+    let o = t.run(&danger(&["--report", report.to_str().unwrap(), "--", "sh", "-c", "exit 3"]));
+    assert_eq!(code(&o), 3);
+    let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(v["status"]["kind"], "exited");
+    assert_eq!(v["status"]["code"], 3);
+    assert_eq!(v["timed_out"], false);
+    assert_eq!(v["implementation"], "none");
+
+    let o = t.run(&["run", "--report", report.to_str().unwrap(), "-C", "/nonexistent", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(v["error"]["code"], "workspace_invalid");
+}
+
+// See: THREATS.md F4 (confused deputy): a command may plant a symlink where stockade later writes.
+#[test]
+fn report_write_does_not_follow_a_planted_symlink() {
+    let t = Cli::new();
+    let victim = t.write("outside/victim.txt", "precious\n");
+    let report = t.ws.join("report.json");
+    let plant = format!("ln -s {} {}", victim.display(), report.display());
+    let o = t.run(&danger(&["--report", report.to_str().unwrap(), "--", "sh", "-c", &plant]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n", "the symlink target was not written");
+    let meta = fs::symlink_metadata(&report).unwrap();
+    assert!(meta.is_file(), "the report replaced the link instead of following it");
+    assert!(fs::read_to_string(&report).unwrap().contains("\"exited\""));
+    // Control: the same command without --report leaves the link in place (so the probe works).
+    let o = t.run(&danger(&["--", "sh", "-c", &format!("rm {r}; {plant}", r = report.display())]));
+    assert_eq!(code(&o), 0);
+    assert!(fs::symlink_metadata(&report).unwrap().file_type().is_symlink());
+}
+
+#[test]
+fn doctor_reports_config_locations() {
+    let t = Cli::new();
+    let o = t.run(&["doctor", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let checks = v["checks"].as_array().unwrap();
+    let user = checks.iter().find(|c| c["name"] == "user config").unwrap();
+    assert!(user["detail"]
+        .as_str()
+        .unwrap()
+        .contains(&t.home.join(".config/stockade/config.toml").display().to_string()));
+    assert!(checks.iter().any(|c| c["name"] == "requirements"));
+    let o = t.run(&["doctor"]);
+    assert!(stdout(&o).starts_with("stockade doctor ("), "{}", stdout(&o));
+}
