@@ -1,4 +1,5 @@
 //! Resolution, layering, provenance and requirements, through the public API.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::fs;
 use std::path::{Path, PathBuf};
