@@ -238,6 +238,7 @@ fn sizes_and_durations() {
     assert_eq!(p.process.max_processes, Some(64));
 }
 
+#[cfg(unix)]
 #[test]
 fn paths_expand_and_resolve_against_the_workspace() {
     let f = Fixture::new();

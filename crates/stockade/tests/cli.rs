@@ -1,5 +1,7 @@
 //! The CLI contract, run through the built binary: `explain`, and the exit codes that need no
 //! sandbox backend (`danger-full-access`, refusals, bad input).
+//! The commands use POSIX `sh`; the Windows CLI contract is covered in stockade-windows.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::fs;
