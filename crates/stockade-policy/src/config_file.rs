@@ -2,7 +2,7 @@
 //!
 //! A config file (and each `[profiles.NAME]` in it) is read into a [`Layer`]: a partial policy
 //! whose every value carries its provenance. Layers are applied over the built-in defaults in
-//! order (defaults, file, selected profile, command line) by [`crate::resolve`].
+//! order (defaults, file, selected profile, command line) by [`crate::resolve()`].
 //!
 //! Lists are either replaced or edited: `deny_read = ["~/.ssh"]` replaces the default list,
 //! `deny_read = { add = ["~/work/.env"], remove = ["~/.npmrc"] }` edits it.

@@ -1,6 +1,6 @@
 //! The resolved, platform-neutral policy that every backend enforces.
 //!
-//! A [`Policy`] is the *result* of resolution (see [`crate::resolve`]): all paths are absolute
+//! A [`Policy`] is the *result* of resolution (see [`crate::resolve()`]): all paths are absolute
 //! and canonical, all defaults are filled in, requirements have been checked, and every value
 //! knows where it came from. Backends never read configuration files themselves; they receive a
 //! `Policy` and enforce exactly it, or refuse.
