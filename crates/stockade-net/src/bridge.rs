@@ -1,0 +1,60 @@
+//! The in-sandbox half of the Linux bridge: a plain blocking TCP-to-unix-socket forwarder.
+//!
+//! Inside the sandbox's private network namespace there is only loopback. The supervisor
+//! bind-mounts the proxy's unix socket into the sandbox, and a small helper process listens on
+//! the sandbox's `127.0.0.1:PORT` and relays every connection to that socket, so tools that only
+//! speak TCP to a proxy (all of them) reach the supervisor's proxy and nothing else.
+//!
+//! No tokio here: the helper is typically a process forked from the single-threaded launcher,
+//! where starting a runtime is neither needed nor wise. [`serve_forwarder`] runs on the calling
+//! thread and starts two threads per connection only once it is running; call it in a process
+//! that has no other threads (or right after `exec`), as with anything after `fork`.
+
+use std::io;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// Accepts TCP connections on `listener` forever and relays each to the unix socket at
+/// `unix_path` (connecting anew per connection, so a restarted proxy is picked up). Returns
+/// only if accepting fails with a non-transient error.
+pub fn serve_forwarder(listener: TcpListener, unix_path: &Path) -> Result<(), Error> {
+    loop {
+        match listener.accept() {
+            Ok((tcp, _)) => {
+                let path = unix_path.to_owned();
+                // If no thread can be started (pids limit), the connection is dropped: the client
+                // sees a reset, the forwarder survives.
+                let _ =
+                    std::thread::Builder::new().name("stockade-fwd".to_owned()).spawn(move || forward_one(tcp, path));
+            }
+            Err(e) if is_transient(&e) => std::thread::sleep(Duration::from_millis(20)),
+            Err(source) => return Err(Error::ForwarderAccept { source }),
+        }
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted | io::ErrorKind::WouldBlock)
+        // EMFILE, ENFILE, ENOBUFS, ENOMEM: out of resources for now; retry after a pause.
+        || matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12))
+}
+
+fn forward_one(tcp: TcpStream, path: PathBuf) {
+    let Ok(unix) = UnixStream::connect(&path) else { return };
+    let _ = tcp.set_nodelay(true);
+    let (Ok(mut tcp_r), Ok(mut unix_w)) = (tcp.try_clone(), unix.try_clone()) else { return };
+    let up = std::thread::Builder::new().name("stockade-fwd-up".to_owned()).spawn(move || {
+        let _ = io::copy(&mut tcp_r, &mut unix_w);
+        let _ = unix_w.shutdown(Shutdown::Write);
+    });
+    let (mut unix_r, mut tcp_w) = (unix, tcp);
+    let _ = io::copy(&mut unix_r, &mut tcp_w);
+    let _ = tcp_w.shutdown(Shutdown::Write);
+    if let Ok(t) = up {
+        let _ = t.join();
+    }
+}

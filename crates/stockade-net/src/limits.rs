@@ -1,0 +1,46 @@
+//! Limits that keep the proxy healthy when a client is slow, buggy or hostile.
+//!
+//! The proxy runs in the supervisor, so a sandboxed command must not be able to exhaust it:
+//! every connection holds a slot from a fixed pool, the request head must arrive completely
+//! within a deadline (a slowloris client that trickles one byte at a time is cut off when the
+//! deadline passes, not when a per-read timer expires), heads have a size cap, relay buffers are
+//! fixed-size, and a tunnel with no traffic in either direction is closed.
+
+use std::time::Duration;
+
+/// Resource limits of one proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once; further clients are closed immediately (HTTP clients get a 503).
+    pub max_connections: usize,
+    /// Deadline for the whole handshake: the HTTP request head or the SOCKS5 greeting and request.
+    pub handshake_timeout: Duration,
+    /// Deadline for resolving and connecting to the destination.
+    pub connect_timeout: Duration,
+    /// A tunnel with no bytes in either direction for this long is closed.
+    pub idle_timeout: Duration,
+    /// Largest HTTP request head (request line plus headers) accepted.
+    pub max_header_bytes: usize,
+    /// Most header lines in one HTTP request head.
+    pub max_headers: usize,
+    /// Size of each relay buffer (two per tunnel).
+    pub buffer_size: usize,
+    /// Most decision events kept in memory; later ones are counted as dropped (the JSON-lines
+    /// file, if any, still receives them).
+    pub max_events: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 256,
+            handshake_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(300),
+            max_header_bytes: 32 * 1024,
+            max_headers: 100,
+            buffer_size: 64 * 1024,
+            max_events: 100_000,
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The decision log: every allowed and denied connection as a [`NetworkEvent`].
+//!
+//! Events go to three places: an in-memory list the supervisor collects at the end of the run
+//! (for the `--report` outcome), an optional JSON-lines file (`--net-log FILE`), and, for
+//! denials, an optional callback that receives a [`Notice`] with the one-line message the CLI
+//! prints on stderr. The library itself never prints.
+//!
+//! An allowed connection is logged when it ends (so the byte counts are final); a denial is
+//! logged when it is decided.
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use stockade_policy::{Denial, DenialKind, Grant, NetworkEvent};
+
+/// What the supervisor is told about each denial, as it happens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    /// The logged event.
+    pub event: NetworkEvent,
+    /// Why it was refused, in words (`no rule`, `denied by rule ...`).
+    pub reason: String,
+    /// The `--allow-host` rule that would allow exactly this, when one makes sense.
+    pub suggestion: Option<String>,
+    /// One line for stderr, without a trailing newline:
+    /// `stockade: blocked connection to evil.example:443 (no rule); allow it with --allow-host evil.example:443`.
+    pub message: String,
+}
+
+impl Notice {
+    /// The same denial as the facade's [`Denial`] record, layer `proxy`.
+    pub fn denial(&self) -> Denial {
+        Denial {
+            layer: "proxy".to_owned(),
+            kind: DenialKind::Network,
+            target: target(&self.event.host, self.event.port),
+            rule: Some(self.reason.clone()),
+            suggested_grant: self.suggestion.clone().map(|rule| Grant::Host { rule }),
+        }
+    }
+}
+
+/// `host:port`, bracketing IPv6 literals.
+pub(crate) fn target(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// A callback for denials; called on the proxy's thread, so it must be quick (e.g. `eprintln!`).
+pub type NoticeFn = Arc<dyn Fn(&Notice) + Send + Sync>;
+
+/// The shared log. Cheap to clone (an `Arc` inside).
+#[derive(Clone)]
+pub(crate) struct EventLog {
+    inner: Arc<Mutex<Inner>>,
+    on_denial: Option<NoticeFn>,
+}
+
+struct Inner {
+    events: Vec<NetworkEvent>,
+    notices: Vec<Notice>,
+    dropped: u64,
+    max: usize,
+    file: Option<File>,
+}
+
+/// Seconds since the epoch with millisecond precision.
+pub(crate) fn now() -> f64 {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    (d.as_millis() as f64) / 1000.0
+}
+
+impl EventLog {
+    pub(crate) fn new(max: usize, file: Option<File>, on_denial: Option<NoticeFn>) -> Self {
+        EventLog {
+            inner: Arc::new(Mutex::new(Inner { events: Vec::new(), notices: Vec::new(), dropped: 0, max, file })),
+            on_denial,
+        }
+    }
+
+    /// Records an allowed connection that has ended.
+    pub(crate) fn allowed(&self, host: &str, port: u16, rule: String, bytes_out: u64, bytes_in: u64) {
+        let event = NetworkEvent {
+            time: now(),
+            host: host.to_owned(),
+            port,
+            allowed: true,
+            rule: Some(rule),
+            bytes_out,
+            bytes_in,
+        };
+        self.push(event, None);
+    }
+
+    /// Records a denial, tells the callback, and returns the one-line message.
+    pub(crate) fn denied(
+        &self,
+        host: &str,
+        port: u16,
+        rule: Option<String>,
+        reason: String,
+        suggestion: Option<String>,
+    ) -> String {
+        let event =
+            NetworkEvent { time: now(), host: host.to_owned(), port, allowed: false, rule, bytes_out: 0, bytes_in: 0 };
+        let mut message = format!("stockade: blocked connection to {} ({reason})", target(host, port));
+        if let Some(s) = &suggestion {
+            message.push_str(&format!("; allow it with --allow-host {s}"));
+        }
+        let notice = Notice { event: event.clone(), reason, suggestion, message };
+        self.push(event, Some(notice.clone()));
+        if let Some(f) = &self.on_denial {
+            f(&notice);
+        }
+        notice.message
+    }
+
+    fn push(&self, event: NetworkEvent, notice: Option<Notice>) {
+        let Ok(mut inner) = self.inner.lock() else { return };
+        if let Some(file) = inner.file.as_mut() {
+            let mut line = serde_json::to_value(&event).unwrap_or(serde_json::Value::Null);
+            if let (Some(n), Some(obj)) = (&notice, line.as_object_mut()) {
+                obj.insert("reason".to_owned(), n.reason.clone().into());
+            }
+            // A full disk must not take the proxy down; the in-memory log still has the event.
+            let _ = writeln!(file, "{line}");
+        }
+        if inner.events.len() >= inner.max {
+            inner.dropped += 1;
+            return;
+        }
+        inner.events.push(event);
+        if let Some(n) = notice {
+            inner.notices.push(n);
+        }
+    }
+
+    pub(crate) fn events(&self) -> Vec<NetworkEvent> {
+        self.inner.lock().map(|i| i.events.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn notices(&self) -> Vec<Notice> {
+        self.inner.lock().map(|i| i.notices.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.inner.lock().map(|i| i.dropped).unwrap_or_default()
+    }
+
+    pub(crate) fn flush(&self) {
+        if let Ok(mut inner) = self.inner.lock() {
+            if let Some(f) = inner.file.as_mut() {
+                let _ = f.flush();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denial_message_names_host_and_fix() {
+        let log = EventLog::new(10, None, None);
+        log.denied("evil.example", 443, None, "no rule".into(), Some("evil.example:443".into()));
+        let n = &log.notices()[0];
+        assert_eq!(
+            n.message,
+            "stockade: blocked connection to evil.example:443 (no rule); allow it with --allow-host evil.example:443"
+        );
+        assert_eq!(n.denial().target, "evil.example:443");
+        assert_eq!(n.denial().suggested_grant, Some(Grant::Host { rule: "evil.example:443".into() }));
+        log.denied("::1", 22, None, "x".into(), None);
+        assert_eq!(log.notices()[1].message, "stockade: blocked connection to [::1]:22 (x)");
+    }
+
+    #[test]
+    fn memory_log_is_bounded() {
+        let log = EventLog::new(2, None, None);
+        for _ in 0..5 {
+            log.allowed("a.example", 443, "a.example".into(), 1, 2);
+        }
+        assert_eq!(log.events().len(), 2);
+        assert_eq!(log.dropped(), 3);
+    }
+}

@@ -1,0 +1,280 @@
+//! Starting and stopping the proxy: listeners, the background runtime, the handle.
+//!
+//! The supervisor is synchronous, so the proxy owns a single-threaded tokio runtime on its own
+//! thread. Listeners are bound before [`Proxy::start`] returns, so a bad address or an existing
+//! socket path is reported to the caller immediately and a client may connect as soon as the
+//! call returns.
+
+use std::fs::OpenOptions;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use stockade_policy::{Denial, NetworkEvent};
+use tokio::sync::{oneshot, Semaphore};
+
+use crate::decision::Rules;
+use crate::error::Error;
+use crate::limits::Limits;
+use crate::log::{EventLog, Notice, NoticeFn};
+use crate::resolve::{Resolve, SystemResolver};
+use crate::server::{serve, Shared};
+
+/// Everything [`Proxy::start`] needs.
+#[derive(Clone)]
+pub struct ProxyConfig {
+    /// The allow and deny rules.
+    pub rules: Rules,
+    /// A unix socket path to listen on: the bridge into a Linux sandbox. The path must not
+    /// exist yet; it is removed again at shutdown.
+    pub listen_unix: Option<PathBuf>,
+    /// A loopback TCP address to listen on (port 0 picks a free one): for macOS, Windows and
+    /// tests. Non-loopback addresses are refused, so the proxy is never an open relay.
+    pub listen_tcp: Option<SocketAddr>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Name resolution; [`SystemResolver`] unless a test substitutes a fake.
+    pub resolver: Arc<dyn Resolve>,
+    /// Append every event as a JSON line to this file (`--net-log FILE`).
+    pub log_file: Option<PathBuf>,
+    /// Called for each denial (on the proxy thread), e.g. to print [`Notice::message`].
+    pub on_denial: Option<NoticeFn>,
+}
+
+impl ProxyConfig {
+    /// A configuration with default limits, the system resolver, no listener yet and no log file.
+    pub fn new(rules: Rules) -> Self {
+        ProxyConfig {
+            rules,
+            listen_unix: None,
+            listen_tcp: None,
+            limits: Limits::default(),
+            resolver: Arc::new(SystemResolver),
+            log_file: None,
+            on_denial: None,
+        }
+    }
+}
+
+/// The proxy; see [`Proxy::start`].
+#[derive(Debug)]
+pub struct Proxy;
+
+/// A running proxy. Dropping it shuts the proxy down (like [`ProxyHandle::shutdown`]).
+pub struct ProxyHandle {
+    tcp_addr: Option<SocketAddr>,
+    unix_path: Option<PathBuf>,
+    log: EventLog,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What a run's proxy decided, collected at shutdown for the outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunLog {
+    /// Every decision, allowed and denied, in order.
+    pub events: Vec<NetworkEvent>,
+    /// The denials with their messages.
+    pub notices: Vec<Notice>,
+    /// Events not kept in memory because of [`Limits::max_events`].
+    pub dropped_events: u64,
+}
+
+impl RunLog {
+    /// The denials as the facade's [`Denial`] records (layer `proxy`).
+    pub fn denials(&self) -> Vec<Denial> {
+        self.notices.iter().map(Notice::denial).collect()
+    }
+}
+
+impl Proxy {
+    /// Binds the listeners and starts serving on a background thread.
+    pub fn start(config: ProxyConfig) -> Result<ProxyHandle, Error> {
+        if config.listen_unix.is_none() && config.listen_tcp.is_none() {
+            return Err(Error::NoListener);
+        }
+        let file = match &config.log_file {
+            Some(path) => Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|source| Error::OpenLog { path: path.clone(), source })?,
+            ),
+            None => None,
+        };
+        let log = EventLog::new(config.limits.max_events, file, config.on_denial.clone());
+        let (tcp, tcp_addr) = match config.listen_tcp {
+            Some(addr) => {
+                let l = bind_tcp(addr)?;
+                let bound = l.local_addr().map_err(|source| Error::BindTcp { addr, source })?;
+                (Some(l), Some(bound))
+            }
+            None => (None, None),
+        };
+        let unix = match &config.listen_unix {
+            Some(path) => Some(unix::bind(path)?),
+            None => None,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|source| Error::StartRuntime { source })?;
+        let shared = Arc::new(Shared {
+            rules: config.rules.clone(),
+            limits: config.limits.clone(),
+            resolver: config.resolver.clone(),
+            log: log.clone(),
+        });
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("stockade-proxy".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let slots = Arc::new(Semaphore::new(shared.limits.max_connections));
+                    // Registration only fails if the runtime has no I/O driver, which it has.
+                    if let Some(Ok(l)) = tcp.map(tokio::net::TcpListener::from_std) {
+                        tokio::spawn(accept_tcp(l, shared.clone(), slots.clone()));
+                    }
+                    if let Some(l) = unix {
+                        unix::spawn_accept(l, shared.clone(), slots.clone());
+                    }
+                    let _ = stop_rx.await;
+                });
+                // Dropping the tasks runs their log guards, so open tunnels are logged too.
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })
+            .map_err(|source| Error::StartRuntime { source })?;
+        Ok(ProxyHandle { tcp_addr, unix_path: config.listen_unix, log, stop: Some(stop_tx), thread: Some(thread) })
+    }
+}
+
+fn bind_tcp(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {
+    if !addr.ip().is_loopback() {
+        let source = std::io::Error::new(std::io::ErrorKind::InvalidInput, "the proxy listens on loopback only");
+        return Err(Error::BindTcp { addr, source });
+    }
+    let l = std::net::TcpListener::bind(addr).map_err(|source| Error::BindTcp { addr, source })?;
+    l.set_nonblocking(true).map_err(|source| Error::BindTcp { addr, source })?;
+    Ok(l)
+}
+
+async fn accept_tcp(listener: tokio::net::TcpListener, shared: Arc<Shared>, slots: Arc<Semaphore>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            // EMFILE and friends: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let sh = shared.clone();
+        tokio::spawn(async move {
+            serve(sh, stream).await;
+            drop(permit);
+        });
+    }
+}
+
+#[cfg(unix)]
+mod unix {
+    use super::*;
+
+    pub(super) fn bind(path: &Path) -> Result<std::os::unix::net::UnixListener, Error> {
+        let l = std::os::unix::net::UnixListener::bind(path)
+            .map_err(|source| Error::BindUnix { path: path.to_owned(), source })?;
+        l.set_nonblocking(true).map_err(|source| Error::BindUnix { path: path.to_owned(), source })?;
+        Ok(l)
+    }
+
+    pub(super) fn spawn_accept(l: std::os::unix::net::UnixListener, shared: Arc<Shared>, slots: Arc<Semaphore>) {
+        let Ok(listener) = tokio::net::UnixListener::from_std(l) else { return };
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    drop(stream);
+                    continue;
+                };
+                let sh = shared.clone();
+                tokio::spawn(async move {
+                    serve(sh, stream).await;
+                    drop(permit);
+                });
+            }
+        });
+    }
+}
+
+#[cfg(not(unix))]
+mod unix {
+    use super::*;
+
+    /// Placeholder listener type: unix sockets are not offered on this platform.
+    pub(super) enum Never {}
+
+    pub(super) fn bind(_path: &Path) -> Result<Never, Error> {
+        Err(Error::Unsupported { feature: "a unix-socket proxy listener", platform: std::env::consts::OS })
+    }
+
+    pub(super) fn spawn_accept(l: Never, _shared: Arc<Shared>, _slots: Arc<Semaphore>) {
+        match l {}
+    }
+}
+
+impl ProxyHandle {
+    /// The loopback TCP address actually bound (with the real port when 0 was asked for).
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    /// The unix socket path, when listening on one.
+    pub fn unix_path(&self) -> Option<&Path> {
+        self.unix_path.as_deref()
+    }
+
+    /// A snapshot of the events so far (allowed connections appear when they end).
+    pub fn events(&self) -> Vec<NetworkEvent> {
+        self.log.events()
+    }
+
+    /// A snapshot of the denials so far, with their messages.
+    pub fn notices(&self) -> Vec<Notice> {
+        self.log.notices()
+    }
+
+    /// Stops accepting, closes open tunnels (logging them with their byte counts), removes the
+    /// unix socket, and returns the complete log of the run.
+    pub fn shutdown(mut self) -> RunLog {
+        self.stop_now();
+        RunLog { events: self.log.events(), notices: self.log.notices(), dropped_events: self.log.dropped() }
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Some(p) = &self.unix_path {
+            let _ = std::fs::remove_file(p);
+        }
+        self.log.flush();
+    }
+}
+
+impl Drop for ProxyHandle {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
