@@ -1,0 +1,310 @@
+//! End-to-end tests of the proxy against local servers on 127.0.0.1 / [::1] only. Every
+//! denial test has an allowed control beside it, and denials check that the destination
+//! server accepted nothing.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use common::*;
+use stockade_net::Limits;
+
+#[test]
+fn plain_http_allowed_and_rewritten_to_origin_form() {
+    let web = Server::start(Kind::Http);
+    let p = web.port();
+    let dns = FakeResolver::with(&[("allowed.test", "127.0.0.1")]);
+    let proxy = start(rules(&[&format!("allowed.test:{p}"), &format!("127.0.0.1:{p}")], &[]), dns.clone());
+    let out = exchange(
+        &proxy,
+        format!("GET http://allowed.test:{p}/x?y HTTP/1.1\r\nHost: allowed.test:{p}\r\n\r\n").as_bytes(),
+    );
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.contains(&format!("ok GET /x?y HTTP/1.1 host=allowed.test:{p}")), "{out}");
+    assert_eq!(dns.asked(), ["allowed.test"]);
+    let log = proxy.shutdown();
+    assert_eq!(log.events.len(), 1);
+    let e = &log.events[0];
+    assert!(e.allowed && e.host == "allowed.test" && e.port == p);
+    assert_eq!(e.rule.as_deref(), Some(format!("allowed.test:{p}").as_str()));
+    assert!(e.bytes_out > 0 && e.bytes_in > 0, "{e:?}");
+}
+
+#[test]
+fn host_header_mismatch_is_refused() {
+    let web = Server::start(Kind::Http);
+    let p = web.port();
+    let proxy = start(rules(&[&format!("127.0.0.1:{p}")], &[]), FakeResolver::with(&[]));
+    let ok = exchange(&proxy, format!("GET http://127.0.0.1:{p}/ HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\n\r\n").as_bytes());
+    assert!(ok.starts_with("HTTP/1.1 200"), "control: {ok}");
+    assert_eq!(web.hits(), 1);
+    let bad = exchange(&proxy, format!("GET http://127.0.0.1:{p}/ HTTP/1.1\r\nHost: evil.example\r\n\r\n").as_bytes());
+    assert!(bad.starts_with("HTTP/1.1 403"), "{bad}");
+    assert!(bad.contains("Host header"), "{bad}");
+    assert_eq!(web.hits(), 1, "the mismatching request reached the server");
+    let log = proxy.shutdown();
+    assert_eq!(log.notices.len(), 1);
+}
+
+#[test]
+fn connect_tunnel_allowed_and_non_allowed_host_denied_without_lookup() {
+    let echo = Server::start(Kind::Echo);
+    let p = echo.port();
+    let dns = FakeResolver::with(&[("allowed.test", "127.0.0.1"), ("evil.test", "127.0.0.1")]);
+    let proxy = start(rules(&[&format!("allowed.test:{p}"), &format!("127.0.0.1:{p}")], &[]), dns.clone());
+    connect_echo(&proxy, &format!("allowed.test:{p}")).expect("control");
+    let err = connect_echo(&proxy, &format!("evil.test:{p}")).unwrap_err();
+    assert!(err.starts_with("HTTP/1.1 403"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "blocked connection to evil.test:{p} (no rule); allow it with --allow-host evil.test:{p}"
+        )),
+        "{err}"
+    );
+    assert_eq!(dns.asked(), ["allowed.test"], "a denied name was resolved");
+    assert_eq!(echo.hits(), 1);
+    let log = proxy.shutdown();
+    assert_eq!(
+        log.notices[0].message,
+        format!("stockade: blocked connection to evil.test:{p} (no rule); allow it with --allow-host evil.test:{p}")
+    );
+    let d = &log.denials()[0];
+    assert_eq!(d.target, format!("evil.test:{p}"));
+}
+
+#[test]
+fn deny_rules_win_and_denied_names_are_never_resolved() {
+    let echo = Server::start(Kind::Echo);
+    let p = echo.port();
+    let dns = FakeResolver::with(&[("a.corp.test", "127.0.0.1"), ("secret.corp.test", "127.0.0.1")]);
+    let allow = [format!("*.corp.test:{p}"), format!("127.0.0.1:{p}")];
+    let proxy = start(rules(&[&allow[0], &allow[1]], &["secret.corp.test"]), dns.clone());
+    // Deny rule without a port covers 80/443 only, so use a port rule to deny this port.
+    drop(proxy);
+    let proxy = start(rules(&[&allow[0], &allow[1]], &[&format!("secret.corp.test:{p}")]), dns.clone());
+    connect_echo(&proxy, &format!("a.corp.test:{p}")).expect("control");
+    let err = connect_echo(&proxy, &format!("secret.corp.test:{p}")).unwrap_err();
+    assert!(err.contains("denied by rule"), "{err}");
+    let (code, _) = socks_connect(&proxy, 3, b"secret.corp.test", p);
+    assert_eq!(code, 2);
+    assert!(!dns.asked().contains(&"secret.corp.test".to_owned()), "{:?}", dns.asked());
+    assert_eq!(echo.hits(), 1);
+}
+
+#[test]
+fn dns_rebinding_to_loopback_or_metadata_is_refused() {
+    let echo = Server::start(Kind::Echo);
+    let p = echo.port();
+    let dns = FakeResolver::with(&[("allowed.test", "127.0.0.1"), ("meta.test", "169.254.169.254")]);
+    let proxy = start(rules(&[&format!("allowed.test:{p}"), &format!("meta.test:{p}")], &[]), dns.clone());
+    let err = connect_echo(&proxy, &format!("allowed.test:{p}")).unwrap_err();
+    assert!(err.starts_with("HTTP/1.1 403") && err.contains("loopback address 127.0.0.1"), "{err}");
+    let err = connect_echo(&proxy, &format!("meta.test:{p}")).unwrap_err();
+    assert!(err.contains("link-local address 169.254.169.254"), "{err}");
+    assert_eq!(echo.hits(), 0);
+    // Control: naming the address as well allows the same name.
+    let proxy = start(rules(&[&format!("allowed.test:{p}"), &format!("127.0.0.1:{p}")], &[]), dns);
+    connect_echo(&proxy, &format!("allowed.test:{p}")).expect("control");
+    assert_eq!(echo.hits(), 1);
+}
+
+#[test]
+fn ip_notation_tricks_are_the_same_ip() {
+    let echo = Server::start(Kind::Echo);
+    let p = echo.port();
+    let forms = ["2130706433", "0177.0.0.1", "0x7f.1", "127.1", "0x7f000001", "[::ffff:127.0.0.1]", "127.0.0.1."];
+    let dns = FakeResolver::with(&[]);
+    // Only a public name is allowed: every loopback spelling is refused, and none is looked up.
+    let proxy = start(rules(&[&format!("allowed.test:{p}")], &[]), dns.clone());
+    for f in forms {
+        let err = connect_echo(&proxy, &format!("{f}:{p}")).unwrap_err();
+        assert!(err.starts_with("HTTP/1.1 403"), "{f}: {err}");
+        let out = exchange(&proxy, format!("GET http://{f}:{p}/ HTTP/1.1\r\n\r\n").as_bytes());
+        assert!(out.starts_with("HTTP/1.1 403"), "{f}: {out}");
+    }
+    for meta in ["169.254.169.254", "0xa9fea9fe", "2852039166", "0251.0376.0251.0376", "[::ffff:169.254.169.254]"] {
+        let out = exchange(&proxy, format!("GET http://{meta}/latest/meta-data/ HTTP/1.1\r\n\r\n").as_bytes());
+        assert!(out.starts_with("HTTP/1.1 403"), "{meta}: {out}");
+    }
+    let out = exchange(&proxy, b"GET http://metadata.google.internal/computeMetadata/v1/ HTTP/1.1\r\n\r\n");
+    assert!(out.starts_with("HTTP/1.1 403"), "{out}");
+    assert!(dns.asked().is_empty(), "{:?}", dns.asked());
+    assert_eq!(echo.hits(), 0);
+    // Control: a rule naming 127.0.0.1 and this port allows every spelling of it.
+    let proxy = start(rules(&[&format!("127.0.0.1:{p}")], &[]), dns);
+    for f in forms {
+        connect_echo(&proxy, &format!("{f}:{p}")).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    assert_eq!(echo.hits(), forms.len());
+}
+
+#[test]
+fn loopback_rule_works_only_for_its_port() {
+    let a = Server::start(Kind::Echo);
+    let b = Server::start(Kind::Echo);
+    let proxy = start(
+        rules(&[&format!("127.0.0.1:{}", a.port()), &format!("localhost:{}", a.port())], &[]),
+        FakeResolver::with(&[]),
+    );
+    connect_echo(&proxy, &format!("127.0.0.1:{}", a.port())).expect("control");
+    connect_echo(&proxy, &format!("localhost:{}", a.port())).expect("control via localhost");
+    assert!(connect_echo(&proxy, &format!("127.0.0.1:{}", b.port())).is_err());
+    assert!(connect_echo(&proxy, &format!("localhost:{}", b.port())).is_err());
+    assert_eq!((a.hits(), b.hits()), (2, 0));
+}
+
+#[test]
+fn socks5_domain_ipv4_ipv6_and_reply_codes() {
+    let echo = Server::start(Kind::Echo);
+    let p = echo.port();
+    let dns = FakeResolver::with(&[("allowed.test", "127.0.0.1")]);
+    let proxy = start(rules(&[&format!("allowed.test:{p}"), &format!("127.0.0.1:{p}")], &[]), dns.clone());
+    let (code, mut s) = socks_connect(&proxy, 3, b"allowed.test", p);
+    assert_eq!(code, 0);
+    s.write_all(b"ping").unwrap();
+    let mut back = [0u8; 4];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"ping");
+    assert_eq!(socks_connect(&proxy, 1, &[127, 0, 0, 1], p).0, 0);
+    // NUL byte in the host name: refused (2), never resolved; same name without it works above.
+    assert_eq!(socks_connect(&proxy, 3, b"allowed.test\0.evil", p).0, 2);
+    assert_eq!(socks_connect(&proxy, 3, b"evil.test", p).0, 2);
+    assert_eq!(socks_connect(&proxy, 3, b"2130706433", p + 1).0, 2);
+    assert_eq!(dns.asked(), ["allowed.test"]);
+    // Allowed but closed port: connection refused (5).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cp = closed.local_addr().unwrap().port();
+    drop(closed);
+    let proxy2 = start(rules(&[&format!("127.0.0.1:{cp}")], &[]), FakeResolver::with(&[]));
+    assert_eq!(socks_connect(&proxy2, 1, &[127, 0, 0, 1], cp).0, 5);
+    // IPv6 where the host has it.
+    match Server::start_on("[::1]:0", Kind::Echo) {
+        Ok(v6) => {
+            let p6 = v6.port();
+            let proxy3 = start(rules(&[&format!("[::1]:{p6}")], &[]), FakeResolver::with(&[]));
+            let one: std::net::Ipv6Addr = "::1".parse().unwrap();
+            assert_eq!(socks_connect(&proxy3, 4, &one.octets(), p6).0, 0);
+            assert_eq!(socks_connect(&proxy3, 4, &one.octets(), p6 + 1).0, 2);
+            assert_eq!(v6.hits(), 1);
+        }
+        Err(e) => println!("skipped IPv6 part: cannot bind [::1]: {e}"),
+    }
+    assert_eq!(echo.hits(), 2);
+}
+
+#[test]
+fn socks5_unsupported_command_and_methods() {
+    let proxy = start(rules(&[], &[]), FakeResolver::with(&[]));
+    let mut s = connect(&proxy);
+    s.write_all(&[5, 1, 2]).unwrap();
+    let mut m = [0u8; 2];
+    s.read_exact(&mut m).unwrap();
+    assert_eq!(m, [5, 0xff]);
+    let mut s = connect(&proxy);
+    s.write_all(&[5, 1, 0, 5, 3, 0, 1, 127, 0, 0, 1, 0, 80]).unwrap();
+    let mut r = [0u8; 12];
+    s.read_exact(&mut r).unwrap();
+    assert_eq!(&r[..2], &[5, 0,][..]);
+    assert_eq!(r[3], 7, "UDP ASSOCIATE must get reply 7");
+}
+
+#[test]
+fn oversized_header_gets_431_and_proxy_stays_up() {
+    let web = Server::start(Kind::Http);
+    let p = web.port();
+    let limits = Limits { max_header_bytes: 8 * 1024, ..Limits::default() };
+    let proxy = start_with(rules(&[&format!("127.0.0.1:{p}")], &[]), FakeResolver::with(&[]), limits);
+    let big = format!("GET http://127.0.0.1:{p}/ HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(64 * 1024));
+    let mut s = connect(&proxy);
+    let _ = s.write_all(big.as_bytes());
+    let head = read_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 431"), "{head}");
+    assert_eq!(web.hits(), 0);
+    let ok = exchange(&proxy, format!("GET http://127.0.0.1:{p}/ HTTP/1.1\r\n\r\n").as_bytes());
+    assert!(ok.starts_with("HTTP/1.1 200"), "control: {ok}");
+}
+
+#[test]
+fn slowloris_is_cut_off_and_connection_cap_holds() {
+    let web = Server::start(Kind::Http);
+    let p = web.port();
+    let limits = Limits { handshake_timeout: Duration::from_millis(600), max_connections: 4, ..Limits::default() };
+    let proxy = start_with(rules(&[&format!("127.0.0.1:{p}")], &[]), FakeResolver::with(&[]), limits);
+    // A client trickling one byte every 100 ms never completes its head: closed at the deadline.
+    let mut slow = connect(&proxy);
+    let started = Instant::now();
+    let req = format!("GET http://127.0.0.1:{p}/ HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(100));
+    let mut closed = false;
+    for b in req.as_bytes() {
+        if slow.write_all(&[*b]).is_err() {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        if started.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+    }
+    let mut rest = String::new();
+    let _ = slow.read_to_string(&mut rest);
+    assert!(closed || rest.starts_with("HTTP/1.1 408"), "slow client was not cut off: {rest}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    // Four idle clients fill the cap; a fifth is closed at once, served again once they expire.
+    let idle: Vec<_> = (0..4).map(|_| connect(&proxy)).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut fifth = connect(&proxy);
+    let _ = fifth.write_all(format!("GET http://127.0.0.1:{p}/ HTTP/1.1\r\n\r\n").as_bytes());
+    let mut out = Vec::new();
+    let _ = fifth.read_to_end(&mut out);
+    assert!(out.is_empty(), "over-cap client was served");
+    std::thread::sleep(Duration::from_millis(900));
+    let ok = exchange(&proxy, format!("GET http://127.0.0.1:{p}/ HTTP/1.1\r\n\r\n").as_bytes());
+    assert!(ok.starts_with("HTTP/1.1 200"), "control after idle clients expired: {ok}");
+    drop(idle);
+}
+
+#[test]
+fn open_tunnels_are_logged_at_shutdown_and_json_lines_written() {
+    let echo = Server::start(Kind::Echo);
+    let p = echo.port();
+    let dir = std::env::temp_dir().join(format!("stockade-net-log-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join("net.jsonl");
+    let _ = std::fs::remove_file(&file);
+    let mut c = stockade_net::ProxyConfig::new(rules(&[&format!("127.0.0.1:{p}")], &[]));
+    c.listen_tcp = Some("127.0.0.1:0".parse().unwrap());
+    c.log_file = Some(file.clone());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    c.on_denial =
+        Some(std::sync::Arc::new(move |n: &stockade_net::log::Notice| s2.lock().unwrap().push(n.message.clone())));
+    let proxy = stockade_net::Proxy::start(c).unwrap();
+    let (code, mut s) = socks_connect(&proxy, 1, &[127, 0, 0, 1], p);
+    assert_eq!(code, 0);
+    s.write_all(b"12345").unwrap();
+    let mut back = [0u8; 5];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(socks_connect(&proxy, 3, b"evil.test", 443).0, 2);
+    let log = proxy.shutdown();
+    assert_eq!(log.events.len(), 2, "{:?}", log.events);
+    let open = log.events.iter().find(|e| e.allowed).unwrap();
+    assert_eq!((open.bytes_out, open.bytes_in), (5, 5));
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        ["stockade: blocked connection to evil.test:443 (no rule); allow it with --allow-host evil.test:443"]
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().any(|l| l["allowed"] == false && l["host"] == "evil.test" && l["reason"] == "no rule"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn non_loopback_listener_and_no_listener_are_errors() {
+    let mut c = stockade_net::ProxyConfig::new(rules(&[], &[]));
+    assert_eq!(stockade_net::Proxy::start(c.clone()).err().unwrap().code(), "net_no_listener");
+    c.listen_tcp = Some("0.0.0.0:0".parse().unwrap());
+    assert_eq!(stockade_net::Proxy::start(c).err().unwrap().code(), "net_bind_tcp");
+}
