@@ -39,7 +39,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(300),
             max_header_bytes: 32 * 1024,
             max_headers: 100,
-            buffer_size: 64 * 1024,
+            buffer_size: 256 * 1024,
             max_events: 100_000,
         }
     }

@@ -1,0 +1,226 @@
+//! Benchmark: throughput and added latency of the proxy against a direct loopback connection,
+//! in one run (machines here are noisy, so only same-run ratios mean anything).
+//!
+//! `cargo run --release -p stockade-net --example netbench -- [MiB] [requests]`
+//!
+//! - throughput: download `MiB` (default 1024) from a local server, directly, through the
+//!   proxy's TCP listener with `CONNECT`, and (on Unix) through the in-sandbox path: forwarder
+//!   on loopback -> unix socket -> proxy;
+//! - latency: `requests` (default 2000) small HTTP requests, each on a new connection, directly
+//!   and through the proxy (absolute-form GET); also round trips inside one open tunnel.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: failing loudly is the point
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use stockade_net::{Proxy, ProxyConfig, Rules};
+
+const CHUNK: usize = 256 * 1024;
+
+fn source_server(total: u64) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let buf = vec![0x5au8; CHUNK];
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn({
+                let buf = buf.clone();
+                move || {
+                    let mut left = total;
+                    while left > 0 {
+                        let n = left.min(CHUNK as u64) as usize;
+                        if s.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                        left -= n as u64;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn http_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let _ = s.set_nodelay(true);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 2048];
+                let mut got = Vec::new();
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                    if got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            });
+        }
+    });
+    addr
+}
+
+fn echo_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let _ = s.set_nodelay(true);
+            std::thread::spawn(move || {
+                let mut r = s.try_clone().unwrap();
+                let _ = std::io::copy(&mut r, &mut s);
+            });
+        }
+    });
+    addr
+}
+
+fn read_head(s: &mut TcpStream) {
+    let mut got = Vec::new();
+    let mut b = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut b).unwrap(), 1, "proxy closed: {}", String::from_utf8_lossy(&got));
+        got.push(b[0]);
+    }
+    assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got));
+}
+
+fn tunnel(via: SocketAddr, to: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(via).unwrap();
+    s.set_nodelay(true).unwrap();
+    write!(s, "CONNECT {to} HTTP/1.1\r\nHost: {to}\r\n\r\n").unwrap();
+    read_head(&mut s);
+    s
+}
+
+fn drain(mut s: TcpStream, total: u64) -> f64 {
+    let mut buf = vec![0u8; CHUNK];
+    let mut got = 0u64;
+    let t = Instant::now();
+    while got < total {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "short transfer: {got} of {total}");
+        got += n as u64;
+    }
+    got as f64 / t.elapsed().as_secs_f64() / (1024.0 * 1024.0)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn small_request(via: Option<SocketAddr>, to: SocketAddr) -> Duration {
+    let t = Instant::now();
+    let mut s = TcpStream::connect(via.unwrap_or(to)).unwrap();
+    s.set_nodelay(true).unwrap();
+    match via {
+        Some(_) => write!(s, "GET http://{to}/ HTTP/1.1\r\nHost: {to}\r\n\r\n").unwrap(),
+        None => write!(s, "GET / HTTP/1.1\r\nHost: {to}\r\n\r\n").unwrap(),
+    }
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    assert!(out.ends_with(b"ok"), "{}", String::from_utf8_lossy(&out));
+    t.elapsed()
+}
+
+fn round_trips(mut s: TcpStream, n: usize) -> Duration {
+    let mut v = Vec::with_capacity(n);
+    let mut b = [0u8; 64];
+    for _ in 0..n {
+        let t = Instant::now();
+        s.write_all(&[7u8; 64]).unwrap();
+        s.read_exact(&mut b).unwrap();
+        v.push(t.elapsed());
+    }
+    median(v)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mib: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1024);
+    let requests: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2000);
+    let total = mib * 1024 * 1024;
+    let (src, web, echo) = (source_server(total), http_server(), echo_server());
+    let rules =
+        Rules::new([src, web, echo].map(|a| format!("{}:{}", a.ip(), a.port()).parse().unwrap()), std::iter::empty());
+    let mut config = ProxyConfig::new(rules);
+    config.listen_tcp = Some("127.0.0.1:0".parse().unwrap());
+    #[cfg(unix)]
+    let dir = std::env::temp_dir().join(format!("stockade-netbench-{}", std::process::id()));
+    #[cfg(unix)]
+    {
+        let _ = std::fs::create_dir_all(&dir);
+        config.listen_unix = Some(dir.join("proxy.sock"));
+    }
+    let proxy = Proxy::start(config).unwrap();
+    let via = proxy.tcp_addr().unwrap();
+
+    // Warm up, then alternate direct and proxied runs and keep the best of each.
+    let _ = drain(TcpStream::connect(src).unwrap(), total.min(64 << 20).min(total));
+    let mut direct = 0f64;
+    let mut proxied = 0f64;
+    for _ in 0..2 {
+        direct = direct.max(drain(TcpStream::connect(src).unwrap(), total));
+        proxied = proxied.max(drain(tunnel(via, src), total));
+    }
+    println!(
+        "throughput  {mib} MiB  direct {direct:8.0} MiB/s  proxy {proxied:8.0} MiB/s  ratio {:5.1}%",
+        100.0 * proxied / direct
+    );
+    #[cfg(unix)]
+    {
+        let fwd = TcpListener::bind("127.0.0.1:0").unwrap();
+        let fwd_addr = fwd.local_addr().unwrap();
+        let sock = dir.join("proxy.sock");
+        std::thread::spawn(move || stockade_net::bridge::serve_forwarder(fwd, &sock));
+        let mut bridged = 0f64;
+        for _ in 0..2 {
+            bridged = bridged.max(drain(tunnel(fwd_addr, src), total));
+        }
+        println!(
+            "throughput  {mib} MiB  via forwarder+unix socket {bridged:8.0} MiB/s  ratio {:5.1}%",
+            100.0 * bridged / direct
+        );
+    }
+
+    for _ in 0..50 {
+        small_request(None, web);
+        small_request(Some(via), web);
+    }
+    let mut d = Vec::with_capacity(requests);
+    let mut p = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        d.push(small_request(None, web));
+        p.push(small_request(Some(via), web));
+    }
+    let (md, mp) = (median(d), median(p));
+    println!(
+        "latency     {requests} new-connection requests  direct median {:7.1} us  proxy median {:7.1} us  added {:7.1} us",
+        md.as_secs_f64() * 1e6,
+        mp.as_secs_f64() * 1e6,
+        (mp.as_secs_f64() - md.as_secs_f64()) * 1e6
+    );
+    let rd = round_trips(TcpStream::connect(echo).unwrap(), requests);
+    let rp = round_trips(tunnel(via, echo), requests);
+    println!(
+        "latency     {requests} round trips in an open tunnel  direct median {:7.1} us  proxy median {:7.1} us  added {:7.1} us",
+        rd.as_secs_f64() * 1e6,
+        rp.as_secs_f64() * 1e6,
+        (rp.as_secs_f64() - rd.as_secs_f64()) * 1e6
+    );
+    let log = proxy.shutdown();
+    println!("proxy events logged: {}", log.events.len());
+    #[cfg(unix)]
+    let _ = std::fs::remove_dir_all(&dir);
+}
