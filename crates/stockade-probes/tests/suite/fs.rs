@@ -1,0 +1,499 @@
+//! THREATS.md §3.1: filesystem probes F1-F17.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::harness::{snapshot, snapshot_diff, sv, Case, Impl, Who, SECRET_MARK};
+
+const METADATA_GAP: &[&str] = &["metadata", "chmod"];
+const PROTECTED_GAP: &[&str] = &["protected"];
+
+// F1 + F6: every write verb outside the workspace, rename out and RENAME_EXCHANGE.
+probe_test!(f1_write_outside, |c: &mut Case| {
+    let (o, w) = (c.out_s(), c.ws_s());
+    let items = vec![
+        sv(&["write", &format!("{o}/new")]),
+        sv(&["write", &format!("{o}/existing")]),
+        sv(&["trunc", &format!("{o}/existing")]),
+        sv(&["truncate", &format!("{o}/existing")]),
+        sv(&["mkdir", &format!("{o}/d")]),
+        sv(&["unlink", &format!("{o}/existing")]),
+        sv(&["rename", &format!("{w}/f"), &format!("{o}/f")]),
+        sv(&["exchange", &format!("{w}/f"), &format!("{o}/exchange")]),
+        sv(&["symlink", "x", &format!("{o}/l")]),
+        sv(&["mkfifo", &format!("{o}/p")]),
+        sv(&["bind-unix", &format!("{o}/s")]),
+        sv(&["link", &format!("{w}/README.md"), &format!("{o}/hl")]),
+        sv(&["create", "/etc/sbx-probe-new"]),
+        sv(&["write", "/usr/local/sbx-probe-new"]),
+    ];
+    c.expect_all_denied("F1", &items, None, &[0, 4, 6]);
+    c.expect_all_allowed(
+        "F1-control",
+        &[
+            sv(&["write", &format!("{w}/new")]),
+            sv(&["mkdir", &format!("{w}/d2")]),
+            sv(&["rename", &format!("{w}/f"), &format!("{w}/f2")]),
+            sv(&["symlink", "x", &format!("{w}/l")]),
+            sv(&["mkfifo", &format!("{w}/p")]),
+            sv(&["bind-unix", &format!("{w}/s")]),
+            sv(&["unlink", &format!("{w}/new")]),
+        ],
+    );
+    // Shell-level variants take other code paths.
+    let sh = format!(
+        "echo x > {o}/sh-new; echo x >> {o}/existing; : > {o}/victim; cp /bin/true {o}/; mkdir {o}/shd; \
+         rm -f {o}/exchange; mv {w}/README.md {o}/; ln -s x {o}/shl; echo done"
+    );
+    let r = c.sandboxed(&["/bin/sh", "-c", &sh]);
+    if r.out().trim() != "done" {
+        c.fail(format!("F1 shell variants: the shell itself failed\n{}", r.describe()));
+    }
+});
+
+// F2: metadata changes outside (not mediated by Landlock: EROFS from read-only mounts).
+probe_test!(f2_metadata_outside, |c: &mut Case| {
+    let (o, h, w) = (c.out_s(), c.home.to_string_lossy().into_owned(), c.ws_s());
+    let items = vec![
+        sv(&["chmod", &format!("{o}/existing")]),
+        sv(&["chown", &format!("{o}/existing")]),
+        sv(&["utime", &format!("{o}/existing")]),
+        sv(&["setxattr", &format!("{o}/existing")]),
+        sv(&["chmod", &format!("{h}/.local/bin/tool")]),
+    ];
+    c.expect_all_denied("F2", &items, Some(METADATA_GAP), &[0, 2, 3]);
+    if c.imp == Impl::LandlockOnly {
+        // The documented gap really changed host files: accept exactly that and re-baseline.
+        c.note("landlock-only: F2 metadata of host files changed (documented gap)".into());
+        c.rebaseline();
+    }
+    c.expect_all_allowed(
+        "F2-control",
+        &[
+            sv(&["chmod", &format!("{w}/README.md")]),
+            sv(&["utime", &format!("{w}/README.md")]),
+            sv(&["setxattr", &format!("{w}/README.md")]),
+        ],
+    );
+});
+
+// F3: symlinks inside the workspace pointing outside (absolute, to `/`, relative).
+probe_test!(f3_symlink_out, |c: &mut Case| {
+    let (o, h, w) = (c.out_s(), c.home.to_string_lossy().into_owned(), c.ws_s());
+    let depth = c.ws.components().count();
+    let up = "../".repeat(depth);
+    let rel_target = format!("{}{}", up, o.trim_start_matches('/'));
+    let setup = c.run_batch(
+        &[
+            sv(&["symlink", &format!("{h}/.bashrc"), &format!("{w}/rc")]),
+            sv(&["symlink", "/", &format!("{w}/root")]),
+            sv(&["symlink", &rel_target, &format!("{w}/up")]),
+            sv(&["symlink", "README.md", &format!("{w}/inside")]),
+        ],
+        true,
+    );
+    for s in &setup {
+        c.allowed("F3-setup (symlink creation inside the workspace)", s);
+    }
+    c.expect_all_denied(
+        "F3",
+        &[
+            sv(&["write", &format!("{w}/rc")]),
+            sv(&["write", &format!("{w}/root{o}/pwn")]),
+            sv(&["write", &format!("{w}/up/existing")]),
+            sv(&["trunc", &format!("{w}/up/victim")]),
+        ],
+        None,
+        &[0, 2],
+    );
+    c.expect_all_allowed("F3-control", &[sv(&["write", &format!("{w}/inside")])]);
+});
+
+// F4: a protected path replaced by a symlink must make setup fail closed, never bind the target.
+// See: THREATS.md F4 (codex sandbox_blocks_codex_symlink_replacement_attack, CVE-2024-42472)
+probe_test!(f4_symlinked_protected_path_fails_closed, |c: &mut Case| {
+    let victim = c.out.join("dir");
+    std::os::unix::fs::symlink(&victim, c.ws.join(".codex")).unwrap();
+    let before = snapshot(&victim);
+    let ws = c.ws_s();
+    let target = format!("{ws}/.codex/inner");
+    let p = c.probe_bin();
+    let r = c.stockade(
+        &["-C", &ws, "--implementation", c.imp.flag()],
+        &[&p, "write", &target],
+        b"",
+        std::time::Duration::from_secs(60),
+    );
+    match (r.code, r.error_code()) {
+        (Some(125), Some(code)) if code != "backend_unavailable" => {
+            if r.stderr.trim().is_empty() {
+                c.fail(format!("F4: refused without a message\n{}", r.describe()));
+            }
+        }
+        _ => c.fail(format!(
+            "F4: a symlinked protected path did not fail closed with a specific error\n{}",
+            r.describe()
+        )),
+    }
+    let d = snapshot_diff(&before, &snapshot(&victim));
+    if !d.is_empty() {
+        c.fail(format!("F4: the symlink target changed: {d:?}"));
+    }
+    std::fs::remove_file(c.ws.join(".codex")).unwrap();
+});
+
+// F4: the sandbox plants a symlink where the host writes the report afterwards.
+probe_test!(f4_report_path_symlink_not_followed, |c: &mut Case| {
+    let ws = c.ws_s();
+    let victim = format!("{}/victim", c.out_s());
+    let report = format!("{ws}/report.json");
+    let r = c.stockade(
+        &["-C", &ws, "--implementation", c.imp.flag(), "--report", &report],
+        &["/bin/sh", "-c", &format!("ln -sf {victim} {report}")],
+        b"",
+        std::time::Duration::from_secs(60),
+    );
+    if r.code != Some(0) {
+        c.fail(format!("F4 report: the planting command failed\n{}", r.describe()));
+    }
+    let md = std::fs::symlink_metadata(&report);
+    if !md.map(|m| m.is_file()).unwrap_or(false) {
+        c.fail(format!("F4 report: {report} is not a regular file after the run"));
+    }
+});
+
+// F5: hardlinks: creating one to an outside file (A), and one the harness made before launch (B).
+probe_test!(f5_hardlinks, |c: &mut Case| {
+    let (o, h, w) = (c.out_s(), c.home.to_string_lossy().into_owned(), c.ws_s());
+    c.expect_all_denied(
+        "F5A",
+        &[
+            sv(&["link", &format!("{o}/victim"), &format!("{w}/h")]),
+            sv(&["link", &format!("{h}/.bashrc"), &format!("{w}/h2")]),
+        ],
+        None,
+        &[0],
+    );
+    if c.imp == Impl::Namespaces {
+        let _ = std::fs::remove_file(c.ws.join("h"));
+    }
+    c.expect_all_allowed("F5A-control", &[sv(&["link", &format!("{w}/README.md"), &format!("{w}/h3")])]);
+    // B: a hardlink that already exists in the workspace and points at an outside inode.
+    std::fs::hard_link(c.out.join("victim"), c.ws.join("prelink")).unwrap();
+    c.rebaseline();
+    let before = std::fs::read(c.out.join("victim")).unwrap();
+    let ws = c.ws_s();
+    let p = c.probe_bin();
+    let target = format!("{w}/prelink");
+    let r = c.stockade(
+        &["-C", &ws, "--implementation", c.imp.flag()],
+        &[&p, "write", &target],
+        b"",
+        std::time::Duration::from_secs(60),
+    );
+    let after = std::fs::read(c.out.join("victim")).unwrap();
+    if r.code == Some(125) {
+        c.note(format!("F5B: stockade refused a workspace with an outside hardlink ({:?})", r.error_code()));
+    } else if after != before {
+        let gaps = r.report.as_ref().map(|_| r.gaps()).unwrap_or_default();
+        match Case::gap_listed(&gaps, &["hardlink", "hard link"]) {
+            Some(g) => c.note(format!("F5B: pre-existing hardlink modified the outside file (documented: {g})")),
+            None => c.fail(format!(
+                "F5B: appending through a pre-existing hardlink in the workspace modified {}/victim outside it, \
+                 and stockade neither refused nor reported it\n{}",
+                c.out_s(),
+                r.describe()
+            )),
+        }
+        c.rebaseline();
+    }
+    std::fs::remove_file(c.ws.join("prelink")).unwrap();
+    c.rebaseline();
+});
+
+// F7 + F8: /proc traversal into host processes (their root, cwd, mem).
+probe_test!(f7_proc_traversal, |c: &mut Case| {
+    let s = c.sentinel.pid().to_string();
+    let h = c.home.to_string_lossy().into_owned();
+    c.expect_all_denied(
+        "F7",
+        &[
+            sv(&["read", &format!("/proc/{s}/root{h}/.ssh/id_ed25519")]),
+            sv(&["readdir", &format!("/proc/{s}/cwd")]),
+            sv(&["readdir", &format!("/proc/{s}/root/")]),
+            sv(&["proc-mem", &s]),
+        ],
+        Some(&["process"]),
+        &[0, 1, 3],
+    );
+    c.expect_all_allowed("F7-control", &[sv(&["read", "/proc/self/status"]), sv(&["readdir", "/proc/self/fd"])]);
+});
+
+// F9: leaked file descriptors (runc CVE-2024-21626 class). The harness hands stockade an
+// inheritable directory fd and socket; the command must see neither.
+// See: THREATS.md F9
+probe_test!(f9_fd_leak, |c: &mut Case| {
+    c.leak_fds = true;
+    // Negative control: the probe run directly with the leaked fds finds them.
+    if c.imp == Impl::Namespaces {
+        let p = c.probe_bin();
+        let mut cmd = crate::harness::as_account(&c.acc, &[&p, "fd-scan"]);
+        c.leak_into(&mut cmd);
+        let r = crate::harness::run_cmd(cmd, b"", std::time::Duration::from_secs(30));
+        let o = crate::harness::obs_of(&r, "fd-scan (direct, leaked fds)");
+        c.escapes("F9", &o);
+    }
+    let o = c.probe(&["fd-scan"]);
+    c.denied("F9", &o);
+    c.leak_fds = false;
+});
+
+// F10: mount tricks to uncover protected paths, and the mount API.
+probe_test!(f10_mount_tricks, |c: &mut Case| {
+    let w = c.ws_s();
+    let hooks = format!("{w}/.git/hooks");
+    let items = vec![
+        sv(&["umount", &hooks]),
+        sv(&["remount-rw", &hooks]),
+        sv(&["mount-tmpfs", &format!("{w}/d")]),
+        sv(&["bind-mount", &format!("{w}/d"), &hooks]),
+        sv(&["chroot", &w]),
+        sv(&["pivot-root", &w, &format!("{w}/d")]),
+        sv(&["open-tree", &format!("{w}/.git")]),
+        sv(&["fsopen"]),
+        sv(&["fspick", &hooks]),
+        sv(&["mount-setattr", &hooks]),
+        sv(&["unshare", "mnt"]),
+        sv(&["unshare", "user"]),
+    ];
+    // Without a sandbox, root reaches the mount API; anyone may create a user namespace.
+    let neg: &[usize] = if c.who == Who::Root { &[6, 7, 11] } else { &[11] };
+    c.expect_all_denied("F10", &items, None, neg);
+    let sh = format!("unshare -Urm sh -c 'umount {hooks}; echo x >> {hooks}/pre-commit' 2>&1; echo rc=$?");
+    let r = c.sandboxed(&["/bin/sh", "-c", &sh]);
+    if r.out().contains("rc=0") {
+        c.fail(format!("F10: nested `unshare -Urm` + umount succeeded\n{}", r.describe()));
+    }
+    c.expect_all_allowed("F10-control", &[sv(&["fork"])]);
+});
+
+// F11: repo metadata and agent config inside the writable workspace stay read-only.
+probe_test!(f11_protected_paths, |c: &mut Case| {
+    let w = c.ws_s();
+    let git_before = snapshot(&c.ws.join(".git/hooks"));
+    let cfg_before = std::fs::read(c.ws.join(".git/config")).unwrap();
+    let items = vec![
+        sv(&["write", &format!("{w}/.git/hooks/pre-commit")]),
+        sv(&["write", &format!("{w}/.git/config")]),
+        sv(&["trunc", &format!("{w}/.git/config")]),
+        sv(&["unlink", &format!("{w}/.git/config")]),
+        sv(&["rename", &format!("{w}/.git/hooks"), &format!("{w}/.git/hooks-old")]),
+        sv(&["mkdir", &format!("{w}/.codex")]),
+        sv(&["mkdir", &format!("{w}/.claude")]),
+        sv(&["write", &format!("{w}/.vscode")]),
+        sv(&["mkdir", &format!("{w}/.stockade")]),
+        sv(&["mkdir", &format!("{w}/.idea")]),
+        sv(&["chmod", &format!("{w}/.git/config")]),
+    ];
+    c.expect_all_denied("F11", &items, Some(PROTECTED_GAP), &[0, 1, 5]);
+    if c.imp == Impl::Namespaces {
+        // Undo what the negative control wrote.
+        let _ = std::fs::remove_file(c.ws.join(".git/hooks/pre-commit"));
+        std::fs::write(c.ws.join(".git/config"), &cfg_before).unwrap();
+        let _ = std::fs::remove_dir(c.ws.join(".codex"));
+    }
+    // Shell level: git itself rewriting its config.
+    let r = c.sandboxed(&[
+        "/bin/sh",
+        "-c",
+        "git config core.hooksPath /tmp/h; git config core.fsmonitor 'touch /tmp/PWNED'; echo",
+    ]);
+    let _ = r;
+    let protected_changed = snapshot_diff(&git_before, &snapshot(&c.ws.join(".git/hooks")));
+    let cfg_after = std::fs::read(c.ws.join(".git/config")).unwrap();
+    let dirs_created: Vec<&str> =
+        [".codex", ".claude", ".vscode", ".stockade", ".idea"].into_iter().filter(|d| c.ws.join(d).exists()).collect();
+    if !protected_changed.is_empty() || cfg_after != cfg_before || !dirs_created.is_empty() {
+        let msg = format!(
+            "F11: protected paths changed on the host: hooks {protected_changed:?}, .git/config changed: {}, created: {dirs_created:?}",
+            cfg_after != cfg_before
+        );
+        if c.imp == Impl::LandlockOnly && c.notes.iter().any(|n| n.contains("documented gap")) {
+            c.note(format!("landlock-only: {msg} (documented gap)"));
+        } else {
+            c.fail(msg);
+        }
+    }
+    c.expect_all_allowed(
+        "F11-control",
+        &[sv(&["write", &format!("{w}/.git/description")]), sv(&["write", &format!("{w}/.git/info/exclude")])],
+    );
+});
+
+// F11: a nested `git init` creates a repo whose hooks the user may run later.
+// See: THREATS.md F11 ("git init in subdir denied (no .git created)")
+probe_test!(f11_nested_git_init, |c: &mut Case| {
+    let r = c.sandboxed(&[
+        "/bin/sh",
+        "-c",
+        "git init -q sub && mkdir -p sub/.git/hooks && printf '#!/bin/sh\\n' > sub/.git/hooks/pre-commit; echo rc=$?",
+    ]);
+    let planted = c.ws.join("sub/.git/hooks/pre-commit").exists();
+    if planted {
+        let gaps = r.gaps();
+        match (c.imp, Case::gap_listed(&gaps, PROTECTED_GAP)) {
+            (Impl::LandlockOnly, Some(g)) => {
+                c.note(format!("landlock-only: nested repo hook planted (documented gap: {g})"))
+            }
+            _ => c.fail(format!(
+                "F11 nested: `git init sub` inside the workspace planted sub/.git/hooks/pre-commit\n{}",
+                r.describe()
+            )),
+        }
+    }
+});
+
+// F12 + I4: home-directory persistence (writes) and credential files (reads).
+probe_test!(f12_home_persistence_and_secrets, |c: &mut Case| {
+    let h = c.home.to_string_lossy().into_owned();
+    let writes: Vec<Vec<String>> = [
+        ".bashrc",
+        ".profile",
+        ".zshrc",
+        ".gitconfig",
+        ".bash_logout",
+        ".ssh/authorized_keys",
+        ".config/autostart/x.desktop",
+        ".local/bin/git",
+        ".cargo/config.toml",
+        ".npmrc",
+    ]
+    .iter()
+    .map(|f| sv(&["write", &format!("{h}/{f}")]))
+    .collect();
+    c.expect_all_denied("F12-write", &writes, None, &[0, 5]);
+    let reads: Vec<Vec<String>> = [
+        ".ssh/id_ed25519",
+        ".aws/credentials",
+        ".config/gh/hosts.yml",
+        ".netrc",
+        ".git-credentials",
+        ".docker/config.json",
+        ".kube/config",
+        ".gnupg/private-keys-v1.d/key",
+        ".bash_history",
+        ".npmrc",
+    ]
+    .iter()
+    .map(|f| sv(&["read", &format!("{h}/{f}")]))
+    .collect();
+    if c.imp == Impl::Namespaces {
+        let neg = c.run_batch(&reads[..1], false);
+        c.escapes("I4", &neg[0]);
+    }
+    for o in c.run_batch(&reads, true) {
+        if o.outcome == "allowed" && o.detail().contains(SECRET_MARK) {
+            c.fail(format!("I4: secret readable: `{}` -> {}", o.label, o.summary()));
+        } else if o.outcome == "allowed" {
+            c.note(format!("I4: `{}` opened but holds no secret (replaced)", o.label));
+        }
+    }
+    c.expect_all_allowed(
+        "F12-control",
+        &[sv(&["read", &format!("{h}/.bashrc")]), sv(&["read", &format!("{}/existing", c.out_s())])],
+    );
+});
+
+// F13: devices, /proc/sys, sysrq.
+probe_test!(f13_devices, |c: &mut Case| {
+    let w = c.ws_s();
+    let items = vec![
+        sv(&["mknod-chr", &format!("{w}/null")]),
+        sv(&["mknod-blk", &format!("{w}/sda")]),
+        sv(&["write", "/proc/sysrq-trigger"]),
+        sv(&["write", "/proc/sys/kernel/core_pattern"]),
+        sv(&["write", "/sys/kernel/mm/transparent_hugepage/enabled"]),
+        sv(&["read", "/dev/kmsg"]),
+        sv(&["read", "/dev/mem"]),
+    ];
+    let neg: &[usize] = if c.who == Who::Root { &[0, 5] } else { &[] };
+    c.expect_all_denied("F13", &items, None, neg);
+    c.expect_all_allowed(
+        "F13-control",
+        &[sv(&["write", "/dev/null"]), sv(&["read", "/dev/urandom"]), sv(&["read", "/proc/self/status"])],
+    );
+});
+
+// F14: a setuid-root binary in the workspace must not grant root (NNP, nosuid).
+probe_test!(f14_setuid, |c: &mut Case| {
+    if c.who == Who::Root {
+        c.note("F14: already root; the setuid check runs in the user tier".into());
+        return;
+    }
+    let dst = c.ws.join("suid-probe");
+    std::fs::copy(&crate::harness::bins().probe, &dst).unwrap();
+    std::os::unix::fs::chown(&dst, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let d = dst.to_string_lossy().into_owned();
+    let root_in = |o: &crate::harness::Obs| o.detail().contains(" euid=0 ");
+    if c.imp == Impl::Namespaces {
+        let r = c.unsandboxed(&[&d, "posture"]);
+        let o = crate::harness::obs_of(&r, "setuid posture unsandboxed");
+        if !root_in(&o) {
+            c.fail(format!("F14: negative control: the setuid copy did not give euid 0 without a sandbox\n{}", o.ctx));
+        }
+    }
+    let r = c.sandboxed(&[&d, "posture"]);
+    let o = crate::harness::obs_of(&r, "setuid posture");
+    if root_in(&o) || o.outcome != "denied" {
+        c.fail(format!("F14: the setuid binary ran with privileges or a weak posture: {}", o.summary()));
+    }
+});
+
+// F16: /tmp, /var/tmp, /dev/shm are private: nothing reaches the host, host files invisible.
+probe_test!(f16_shared_tmp, |c: &mut Case| {
+    let tok = crate::harness::rand_token();
+    let names: Vec<String> = ["/tmp", "/var/tmp", "/dev/shm"].iter().map(|d| format!("{d}/sbx-{tok}")).collect();
+    if c.imp == Impl::Namespaces {
+        let neg = c.run_batch(&[sv(&["write", &names[0]])], false);
+        c.escapes("F16", &neg[0]);
+        if std::path::Path::new(&names[0]).exists() {
+            std::fs::remove_file(&names[0]).unwrap();
+        } else {
+            c.fail("F16: negative control: the host did not see the file".into());
+        }
+    }
+    let items: Vec<Vec<String>> = names.iter().map(|n| sv(&["write", n])).collect();
+    for o in c.run_batch(&items, true) {
+        c.allowed("F16-control (private temp is writable)", &o);
+    }
+    for n in &names {
+        if std::path::Path::new(n).exists() {
+            let _ = std::fs::remove_file(n);
+            match (c.imp, n.starts_with("/tmp")) {
+                (Impl::LandlockOnly, _) => c.note(format!("landlock-only: {n} written on the host temp dir")),
+                _ => c.fail(format!("F16: {n} written inside the sandbox appeared on the host")),
+            }
+        }
+    }
+    let host_sock = c.listeners.paths[1].0.file_name().unwrap().to_string_lossy().into_owned();
+    let o = c.probe(&["readdir", "/tmp"]);
+    if o.detail().contains(&host_sock) {
+        match Case::gap_listed(&o.gaps, &["socket", "tmp"]) {
+            Some(g) if c.imp == Impl::LandlockOnly => {
+                c.note(format!("landlock-only: host /tmp visible (documented gap: {g})"))
+            }
+            _ => c.fail(format!("F16: host /tmp content ({host_sock}) is visible in the sandbox")),
+        }
+    }
+});
+
+// F17: Landlock edge cases: an O_PATH fd is not readable; a program built in the workspace runs.
+probe_test!(f17_landlock_edges, |c: &mut Case| {
+    let o = c.probe(&["opath-read", &format!("{}/.ssh/id_ed25519", c.home.display())]);
+    c.denied("F17", &o);
+    let dst = c.ws.join("tool");
+    std::fs::copy("/bin/true", &dst).unwrap();
+    std::os::unix::fs::chown(&dst, Some(c.acc.uid), Some(c.acc.gid)).unwrap();
+    let o = c.probe(&["exec", &dst.to_string_lossy()]);
+    c.allowed("F17-control (exec from the workspace)", &o);
+});

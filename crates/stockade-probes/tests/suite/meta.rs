@@ -1,0 +1,78 @@
+//! The checks themselves can fail: a probe run without the sandbox must be reported as an
+//! escape by the same code that judges sandboxed runs (STYLE.md 10/12), and
+//! `STOCKADE_TEST_REQUIRE` turns a skip into a failure.
+
+use std::time::Duration;
+
+use crate::harness::{skip, sv, Case, Impl};
+
+// Self-test: every verdict path reports an escape when there is no sandbox.
+probe_test!(meta_failures_are_reported, |c: &mut Case| {
+    if c.imp == Impl::LandlockOnly {
+        return; // implementation-independent; once per account is enough
+    }
+    c.quiet = true;
+    let o = c.out_s();
+    let s = c.sentinel.pid().to_string();
+    let p4 = c.listeners.tcp4_port().to_string();
+    let abs = c.listeners.abstract_name.clone();
+    let items = vec![
+        sv(&["write", &format!("{o}/meta")]),
+        sv(&["tcp-connect", "127.0.0.1", &p4]),
+        sv(&["unix-abstract", &abs]),
+        sv(&["kill", &s, "9"]),
+    ];
+    let obs = c.run_batch(&items, false);
+    std::thread::sleep(Duration::from_millis(100));
+    for ob in &obs {
+        assert!(!c.denied("META", ob), "denied() accepted an unsandboxed escape: {}", ob.summary());
+    }
+    let n = c.failures.len();
+    c.host_clean("META");
+    let host_failures = c.failures.len() - n;
+    // file changed, listeners reached, sentinel dead: three host-side failures expected
+    assert!(host_failures >= 3, "host-side checks missed escapes: {:?}", &c.failures[n..]);
+    assert!(c.failures.len() >= 4 + 3);
+    // The gap logic must not excuse an escape whose gap is not listed.
+    c.imp = Impl::LandlockOnly;
+    let before = c.failures.len();
+    assert!(!c.denied_or_gap("META", &obs[0], &["no-such-gap-word"]));
+    assert_eq!(c.failures.len(), before + 1);
+    c.imp = Impl::Namespaces;
+    crate::harness::loud(&format!("NOTE {}: self-test saw {} reported failures as expected", c.name, c.failures.len()));
+    c.failures.clear();
+    c.rebaseline();
+});
+
+/// The child half of `require_turns_skip_into_failure`: skips, which must panic when the env
+/// var names the feature.
+#[test]
+fn meta_require_child() {
+    skip("meta_require_child", "sbx-selftest-feature", "self-test of STOCKADE_TEST_REQUIRE");
+}
+
+#[test]
+fn meta_require_turns_skip_into_failure() {
+    let exe = std::env::current_exe().unwrap();
+    let run = |req: &str| {
+        std::process::Command::new(&exe)
+            .args(["--exact", "meta::meta_require_child", "--test-threads=1"])
+            .env("STOCKADE_TEST_REQUIRE", req)
+            .output()
+            .unwrap()
+    };
+    assert!(!run("sbx-selftest-feature").status.success(), "a required feature's skip did not fail");
+    assert!(run("").status.success(), "a plain skip failed");
+}
+
+// The backend is present: `stockade run -- true` works. Fails loudly while it is missing.
+probe_test!(backend_present, |c: &mut Case| {
+    let r = c.sandboxed(&["true"]);
+    if r.code != Some(0) {
+        c.fail(format!("`stockade run -- true` did not exit 0\n{}", r.describe()));
+    }
+    let imp = r.report.as_ref().and_then(|v| v["implementation"].as_str()).unwrap_or("").to_owned();
+    if imp != c.imp.flag() {
+        c.fail(format!("the report says implementation {imp:?}, asked for {}", c.imp.flag()));
+    }
+});

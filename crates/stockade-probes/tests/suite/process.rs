@@ -1,0 +1,372 @@
+//! THREATS.md §3.2: process probes P1-P9.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use crate::harness::{loud, obs_of, rand_token, sv, Case, Impl, Who};
+
+const PROCESS_GAP: &[&str] = &["process"];
+
+/// Pids of host processes whose argv contains `token`.
+pub fn host_pids_with(token: &str) -> Vec<u32> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            if c.windows(token.len()).any(|w| w == token.as_bytes())
+                && !String::from_utf8_lossy(&c).starts_with("setpriv")
+            {
+                v.push(pid);
+            }
+        }
+    }
+    v
+}
+
+pub fn kill_all(pids: &[u32]) {
+    for p in pids {
+        // SAFETY: signalling leftovers of our own probe.
+        unsafe { libc::kill(*p as i32, libc::SIGKILL) };
+    }
+}
+
+/// Waits up to `ms` for processes with `token` to disappear; returns the survivors.
+pub fn survivors(token: &str, ms: u64) -> Vec<u32> {
+    let end = Instant::now() + Duration::from_millis(ms);
+    loop {
+        let v = host_pids_with(token);
+        if v.is_empty() || Instant::now() > end {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// P1 + F8: ptrace, process_vm_*, /proc/<pid>/mem, pidfd_getfd against a host process.
+probe_test!(p1_ptrace_host, |c: &mut Case| {
+    let s = c.sentinel.pid().to_string();
+    let items = vec![
+        sv(&["ptrace-attach", &s]),
+        sv(&["process-vm-readv", &s]),
+        sv(&["process-vm-writev", &s]),
+        sv(&["proc-mem", &s]),
+        sv(&["pidfd-getfd", &s, "0"]),
+        sv(&["ptrace-attach", "ppid"]),
+        sv(&["proc-mem", "ppid"]),
+    ];
+    c.expect_all_denied("P1", &items, Some(PROCESS_GAP), &[0, 1, 3, 4]);
+    c.expect_all_allowed("P1-control", &[sv(&["fork"]), sv(&["proc-mem", "self"])]);
+});
+
+// P2: signals and priority changes to host processes; the sentinel must survive.
+probe_test!(p2_signal_host, |c: &mut Case| {
+    let s = c.sentinel.pid().to_string();
+    if c.imp == Impl::Namespaces {
+        let o = c.probe_unsandboxed(&["kill", &s, "0"]);
+        c.escapes("P2", &o);
+    }
+    let items =
+        vec![sv(&["kill", &s, "0"]), sv(&["pidfd-signal", &s]), sv(&["kill", &s, "15"]), sv(&["kill", &s, "9"])];
+    c.expect_all_denied("P2", &items, None, &[]);
+    c.expect_all_denied("P2-priority", &[sv(&["setpriority", &s])], Some(PROCESS_GAP), &[]);
+    c.expect_all_allowed("P2-control", &[sv(&["kill", "self", "0"])]);
+    if !c.sentinel.alive() {
+        c.fail("P2: the host sentinel was killed from inside the sandbox".into());
+    }
+});
+
+fn open_pty() -> (OwnedFd, OwnedFd) {
+    // SAFETY: standard pty allocation; fds are checked and owned.
+    unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        assert!(m >= 0, "posix_openpt failed");
+        assert_eq!(libc::grantpt(m), 0);
+        assert_eq!(libc::unlockpt(m), 0);
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
+        let sl = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        assert!(sl >= 0, "open pts failed");
+        (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(sl))
+    }
+}
+
+/// Runs `stockade OPTS -- probe ARGS` with a pty as controlling terminal and stdin; returns the
+/// observation and whether an injected byte is pending in the terminal's input queue.
+fn with_pty(c: &mut Case, opts: &[&str], args: &[&str]) -> (crate::harness::Obs, bool) {
+    use std::os::unix::process::CommandExt;
+    let (m, sl) = open_pty();
+    let st = crate::harness::bins().stockade.to_string_lossy().into_owned();
+    let p = c.probe_bin();
+    let mut argv: Vec<&str> = vec![&st, "run"];
+    argv.extend_from_slice(opts);
+    argv.push("--");
+    argv.push(&p);
+    argv.extend_from_slice(args);
+    let mut cmd = crate::harness::as_account(&c.acc, &argv);
+    cmd.current_dir(&c.ws).env("HOME", &c.home).env("PATH", "/usr/local/bin:/usr/bin:/bin");
+    let fd = sl.as_raw_fd();
+    // SAFETY: setsid/ioctl/dup2 are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            if libc::ioctl(fd, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::dup2(fd, 0);
+            Ok(())
+        });
+    }
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).stdin(std::process::Stdio::inherit());
+    let out = cmd.output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    let r = crate::harness::Run {
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        code: out.status.code(),
+        signal: out.status.signal(),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        report: None,
+        elapsed: Duration::ZERO,
+        peak_rss_kb: None,
+    };
+    // Is a byte waiting to be read on the terminal (injected into its input)?
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD into an int.
+    unsafe { libc::ioctl(sl.as_raw_fd(), libc::FIONREAD, &mut n) };
+    drop(m);
+    (obs_of(&r, &args.join(" ")), n > 0)
+}
+
+// P3: TIOCSTI/TIOCLINUX injection into the user's terminal, incl. the high-bits form.
+// See: CVE-2019-10063 (flatpak: 64-bit ioctl compare), CVE-2017-5226 (bwrap --new-session)
+probe_test!(p3_tty_injection, |c: &mut Case| {
+    let ws = c.ws_s();
+    if c.imp == Impl::Namespaces {
+        let (o, pending) = with_pty(c, &["-C", &ws, "-s", "danger-full-access"], &["tiocsti", "0"]);
+        if !(c.escapes("P3", &o) && pending) {
+            c.fail(format!("P3: negative control injected nothing into the pty (pending={pending})"));
+        }
+    }
+    for args in [["tiocsti", "0"], ["tiocsti-hi", "0"], ["tiocsti", "tty"], ["tiocsti-hi", "tty"], ["tioclinux", "0"]] {
+        let (o, pending) = with_pty(c, &["-C", &ws, "--implementation", c.imp.flag()], &args);
+        if o.rc == Some(125) {
+            c.fail(format!("P3: stockade refused to run\n{}", o.ctx));
+            continue;
+        }
+        c.denied("P3", &o);
+        if pending {
+            c.fail(format!("P3: `{}`: a byte was injected into the user's terminal", args.join(" ")));
+        }
+    }
+});
+
+// P5: namespace re-entry and nested namespaces.
+probe_test!(p5_namespaces, |c: &mut Case| {
+    let s = c.sentinel.pid().to_string();
+    let items = vec![
+        sv(&["setns", "/proc/1/ns/mnt"]),
+        sv(&["setns", &format!("/proc/{s}/ns/mnt")]),
+        sv(&["setns", &format!("/proc/{s}/ns/net")]),
+        sv(&["unshare", "user"]),
+        sv(&["unshare", "net"]),
+        sv(&["clone-ns", "user"]),
+        sv(&["clone3-ns", "user"]),
+        sv(&["clone3-ns", "net"]),
+    ];
+    let neg: &[usize] = if c.who == Who::Root { &[0, 3, 5, 6] } else { &[3, 5, 6] };
+    c.expect_all_denied("P5", &items, None, neg);
+    c.expect_all_allowed("P5-control", &[sv(&["fork"]), sv(&["stat", "/proc/self/ns/net"])]);
+});
+
+// P6: nothing outlives the run: daemons, setsid children, and a SIGKILLed supervisor.
+probe_test!(p6_outlive, |c: &mut Case| {
+    let p = c.probe_bin();
+    let tok = format!("sbx-orphan-{}", rand_token());
+    let script = format!("setsid {p} sentinel {tok}-a </dev/null >/dev/null 2>&1 & nohup {p} sentinel {tok}-b >/dev/null 2>&1 & ({p} sentinel {tok}-c &) ; exit 0");
+    if c.imp == Impl::Namespaces {
+        let neg = format!("setsid {p} sentinel {tok}-neg </dev/null >/dev/null 2>&1 & exit 0");
+        let _ = c.unsandboxed(&["/bin/sh", "-c", &neg]);
+        std::thread::sleep(Duration::from_millis(200));
+        let left = host_pids_with(&format!("{tok}-neg"));
+        if left.is_empty() {
+            c.fail("P6: negative control: the orphan did not survive without a sandbox (probe blind)".into());
+        }
+        kill_all(&left);
+    }
+    let r = c.sandboxed(&["/bin/sh", "-c", &script]);
+    let left = survivors(&tok, 1000);
+    if !left.is_empty() {
+        kill_all(&left);
+        c.fail(format!("P6: processes outlived the sandbox: {left:?}\n{}", r.describe()));
+    }
+    // Supervisor killed with SIGKILL mid-run.
+    let tok2 = format!("sbx-kill9-{}", rand_token());
+    let st = crate::harness::bins().stockade.to_string_lossy().into_owned();
+    let ws = c.ws_s();
+    let mut cmd = crate::harness::as_account(
+        &c.acc,
+        &[&st, "run", "-C", &ws, "--implementation", c.imp.flag(), "--", &p, "sentinel", &tok2],
+    );
+    cmd.current_dir(&c.ws)
+        .env("HOME", &c.home)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let start = Instant::now();
+    while host_pids_with(&tok2).is_empty() && start.elapsed() < Duration::from_secs(10) {
+        if let Ok(Some(st)) = child.try_wait() {
+            let mut e = String::new();
+            let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut e);
+            panic!("P6: stockade exited ({st}) before the sentinel started: {e}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: killing the stockade process we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    let left = survivors(&tok2, 2000);
+    if !left.is_empty() {
+        kill_all(&left);
+        c.fail(format!("P6: the sandboxed command outlived a SIGKILLed supervisor: {left:?}"));
+    }
+});
+
+const FILTERED: &[i64] = &[1, 13, 38]; // EPERM, EACCES, ENOSYS
+
+fn reached_kernel(o: &crate::harness::Obs) -> bool {
+    o.outcome == "allowed" || (o.outcome == "denied" && !FILTERED.contains(&o.errno().unwrap_or(-1)))
+}
+
+const TABLE: &[&str] = &[
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "iopl",
+    "ioperm",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "syslog",
+    "acct",
+    "quotactl",
+    "settimeofday",
+    "clock_settime",
+    "adjtimex",
+    "sethostname",
+    "setdomainname",
+    "personality",
+    "modify_ldt",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "setns",
+    "unshare",
+    "open_tree",
+    "move_mount",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "process_vm_readv",
+    "process_vm_writev",
+    "ptrace",
+    "pidfd_getfd",
+    "fanotify_init",
+    "lookup_dcookie",
+    "uselib",
+    "nfsservctl",
+    "vm86",
+    "move_pages",
+    "migrate_pages",
+    "mbind",
+    "set_mempolicy",
+];
+
+// P7: the try-syscall table: each call must be filtered (EPERM/ENOSYS/SIGSYS), not reach the
+// kernel; positive controls must reach it. Plus the i386 `int 0x80` arch check.
+probe_test!(p7_syscall_table, |c: &mut Case| {
+    let items: Vec<Vec<String>> = TABLE.iter().map(|n| sv(&["syscall", n])).collect();
+    if c.imp == Impl::Namespaces && c.who == Who::Root {
+        // Negative control: without a filter these reach the kernel (EFAULT/EINVAL/EBADF...).
+        let neg: Vec<Vec<String>> =
+            ["bpf", "add_key", "mount", "io_uring_setup", "pidfd_getfd", "setns", "unshare", "fsopen"]
+                .iter()
+                .map(|n| sv(&["syscall", n]))
+                .collect();
+        for o in c.run_batch(&neg, false) {
+            if !reached_kernel(&o) {
+                c.fail(format!(
+                    "P7: negative control: `{}` did not reach the kernel without a sandbox: {}",
+                    o.label,
+                    o.summary()
+                ));
+            }
+        }
+        let o = c.probe_unsandboxed(&["int80", "socket_vsock"]);
+        c.escapes("P7-i386", &o);
+    }
+    for o in c.run_batch(&items, true) {
+        if reached_kernel(&o) {
+            c.fail(format!("P7: `{}` reached the kernel inside the sandbox (not filtered): {}", o.label, o.summary()));
+        }
+    }
+    let controls: Vec<Vec<String>> =
+        ["getrandom", "chmod", "listen", "prctl", "rseq"].iter().map(|n| sv(&["syscall", n])).collect();
+    for o in c.run_batch(&controls, true) {
+        if !reached_kernel(&o) {
+            c.fail(format!("P7-control: `{}` was filtered but must reach the kernel: {}", o.label, o.summary()));
+        }
+    }
+    let i386: Vec<Vec<String>> =
+        ["ptrace", "unshare", "mount", "setns", "io_uring_setup", "keyctl", "bpf", "socket_vsock"]
+            .iter()
+            .map(|n| sv(&["int80", n]))
+            .collect();
+    for o in c.run_batch(&i386, true) {
+        if reached_kernel(&o) {
+            c.fail(format!(
+                "P7-i386: `{}` via int 0x80 reached the kernel (filter ignores the arch): {}",
+                o.label,
+                o.summary()
+            ));
+        }
+    }
+    let o = c.probe(&["int80", "getpid"]);
+    if o.outcome != "allowed" {
+        loud(&format!("NOTE {}: i386 getpid via int 0x80 is {} (whole compat ABI blocked)", c.name, o.summary()));
+    }
+});
+
+// P8: io_uring (its SQEs bypass seccomp's view of socket/open).
+probe_test!(p8_io_uring, |c: &mut Case| {
+    c.expect_all_denied("P8", &[sv(&["io-uring"])], None, &[0]);
+});
+
+// P9: capabilities, no_new_privs, seccomp mode, uid mapping.
+probe_test!(p9_posture, |c: &mut Case| {
+    if c.imp == Impl::Namespaces {
+        let o = c.probe_unsandboxed(&["posture"]);
+        c.escapes("P9", &o);
+    }
+    let o = c.probe(&["posture"]);
+    c.denied("P9 (weak posture: caps, NoNewPrivs or Seccomp)", &o);
+    let want = format!(" uid={} ", c.acc.uid);
+    if !o.detail().contains(&want) {
+        c.fail(format!("P9: the command does not run as the caller's uid {}: {}", c.acc.uid, o.detail()));
+    }
+});
