@@ -9,6 +9,15 @@ fn refused(c: &mut Case, what: &str, opts: &[&str]) {
     let code = r.error_code();
     let msg =
         r.report.as_ref().and_then(|v| v.pointer("/error/message")).and_then(|m| m.as_str()).unwrap_or("").to_owned();
+    if r.code == Some(125) && r.report.is_none() && r.stderr.contains("error:") {
+        // Rejected while parsing the command line, before a report exists.
+        crate::harness::loud(&format!(
+            "NOTE {}: {what} -> 125 (argument error): {}",
+            c.name,
+            r.stderr.lines().next().unwrap_or("")
+        ));
+        return;
+    }
     if r.code != Some(125) || code.is_none() || msg.is_empty() || r.stderr.trim().is_empty() {
         c.fail(format!("{what}: want exit 125 with an error code and a message\n{}", r.describe()));
     } else if code.as_deref() == Some("backend_unavailable") {

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Side-by-side startup cost of `stockade run` (default policy, all layers) against bwrap,
+# `unshare -Urmn` and firejail, over `/bin/true` and over `git status` in a repo of a few
+# thousand files; plus the supervisor's peak RSS. Medians from hyperfine, all in one run
+# (this machine is noisy: compare the ratio, not absolute numbers).
+#
+# Usage: bench/linux/run.sh [--runs N] [--files N]
+# Env:   STOCKADE_BIN  a release `stockade` to use (default: build one with cargo)
+#        CARGO_TARGET_DIR  honoured when building
+set -euo pipefail
+
+RUNS=50
+FILES=3000
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --runs) RUNS="$2"; shift 2 ;;
+        --files) FILES="$2"; shift 2 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+
+# Tools: install from Debian when root, otherwise they must be present.
+missing=()
+for t in bwrap firejail hyperfine unshare git python3; do need "$t" || missing+=("$t"); done
+[ -x /usr/bin/time ] || missing+=(time)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && need apt-get; then
+        pkgs=()
+        for t in "${missing[@]}"; do
+            case "$t" in
+                bwrap) pkgs+=(bubblewrap) ;; unshare) pkgs+=(util-linux) ;; *) pkgs+=("$t") ;;
+            esac
+        done
+        echo "installing: ${pkgs[*]}" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" >/dev/null
+    else
+        echo "run.sh: missing ${missing[*]} (apt-get install bubblewrap firejail hyperfine time)" >&2
+        exit 1
+    fi
+fi
+
+if [ -z "${STOCKADE_BIN:-}" ]; then
+    (cd "$repo" && cargo build --release -q -p stockade)
+    STOCKADE_BIN="${CARGO_TARGET_DIR:-$repo/target}/release/stockade"
+fi
+[ -x "$STOCKADE_BIN" ] || { echo "run.sh: no stockade binary at $STOCKADE_BIN" >&2; exit 1; }
+
+# The workspace lives outside /tmp and /var/tmp (stockade gives the command private ones).
+if [ "$(id -u)" = 0 ]; then
+    mkdir -p /var/lib/stockade-bench
+    base="$(mktemp -d /var/lib/stockade-bench/run.XXXXXX)"
+else
+    mkdir -p "${XDG_CACHE_HOME:-$HOME/.cache}"
+    base="$(mktemp -d "${XDG_CACHE_HOME:-$HOME/.cache}/stockade-bench.XXXXXX")"
+fi
+trap 'rm -rf "$base"' EXIT
+WS="$base/ws"
+mkdir -p "$WS"
+python3 - "$WS" "$FILES" <<'PY'
+import os, sys
+ws, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    d = os.path.join(ws, "src", f"m{i // 100:03d}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i:05d}.txt"), "w") as f:
+        f.write(f"file {i}\n" * 8)
+PY
+git -C "$WS" init -q
+git -C "$WS" -c user.name=bench -c user.email=b@example.invalid add -A
+git -C "$WS" -c user.name=bench -c user.email=b@example.invalid commit -q -m init
+echo "workspace: $WS ($(git -C "$WS" ls-files | wc -l) tracked files)"
+
+# Sanity: every wrapper really runs the command.
+"$STOCKADE_BIN" run -C "$WS" -- /bin/true || { echo "run.sh: \`stockade run -- /bin/true\` failed" >&2; exit 1; }
+
+declare -A CMD
+CMD[baseline]=""
+CMD[stockade]="$STOCKADE_BIN run -C $WS --"
+CMD[bwrap]="bwrap --ro-bind / / --bind $WS $WS --unshare-all --die-with-parent --new-session --proc /proc --dev /dev --chdir $WS"
+CMD[unshare]="unshare -Urmn"
+CMD[firejail]="firejail --noprofile --quiet"
+ORDER=(baseline stockade bwrap unshare firejail)
+
+median() { python3 -c 'import json,sys,statistics; print("%.3f" % (statistics.median(json.load(open(sys.argv[1]))["results"][0]["times"])*1000))' "$1"; }
+
+declare -A MED
+for work in true git; do
+    case "$work" in
+        true) payload="/bin/true" ;;
+        git) payload="git -C $WS status --porcelain" ;;
+    esac
+    for name in "${ORDER[@]}"; do
+        out="$base/$work-$name.json"
+        cmd="${CMD[$name]} $payload"
+        if ! (cd "$WS" && bash -c "$cmd" >/dev/null 2>&1); then
+            echo "  $name: does not run here, skipped ($cmd)" >&2
+            continue
+        fi
+        (cd "$WS" && hyperfine -N --warmup 5 --runs "$RUNS" --export-json "$out" "$cmd" >/dev/null 2>&1) \
+            || (cd "$WS" && hyperfine --warmup 5 --runs "$RUNS" --export-json "$out" "$cmd" >/dev/null)
+        MED[$work-$name]="$(median "$out")"
+    done
+done
+
+printf '\nmedian wall time in ms over %s runs (added = minus the bare command)\n' "$RUNS"
+printf '%-10s %12s %10s %12s %10s\n' tool "/bin/true" added "git status" added
+for name in "${ORDER[@]}"; do
+    t="${MED[true-$name]:-}"; g="${MED[git-$name]:-}"
+    [ -n "$t" ] || continue
+    at="$(python3 -c "print('%.3f' % ($t - ${MED[true-baseline]}))")"
+    ag="$(python3 -c "print('%.3f' % ($g - ${MED[git-baseline]}))")"
+    printf '%-10s %12s %10s %12s %10s\n' "$name" "$t" "$at" "$g" "$ag"
+done
+ratio() { python3 -c "a=$1-$2; b=$3-$4; print('%.2f' % (a/b) if b > 0 else 'n/a')"; }
+if [ -n "${MED[true-bwrap]:-}" ]; then
+    printf '\nstockade/bwrap added-latency ratio: /bin/true %s, git status %s (target <= 0.50)\n' \
+        "$(ratio "${MED[true-stockade]}" "${MED[true-baseline]}" "${MED[true-bwrap]}" "${MED[true-baseline]}")" \
+        "$(ratio "${MED[git-stockade]}" "${MED[git-baseline]}" "${MED[git-bwrap]}" "${MED[git-baseline]}")"
+fi
+
+# Supervisor peak RSS: poll VmHWM of the stockade process while the command runs, and
+# /usr/bin/time's max RSS (the largest process of the tree, so at least the supervisor's).
+(cd "$WS" && "$STOCKADE_BIN" run -C "$WS" -- sleep 1.5) &
+pid=$!
+peak=0
+for _ in $(seq 1 25); do
+    sleep 0.05
+    v="$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)"
+    [ -n "$v" ] && [ "$v" -gt "$peak" ] && peak="$v"
+done
+wait "$pid" || true
+tv="$( { cd "$WS" && /usr/bin/time -f '%M' "$STOCKADE_BIN" run -C "$WS" -- /bin/true >/dev/null; } 2>&1 | tail -1)"
+printf '\nsupervisor peak RSS: %s KiB (VmHWM polled); /usr/bin/time max RSS of the tree: %s KiB (target < 10240)\n' "$peak" "$tv"
