@@ -1,58 +1,135 @@
 //! # stockade-linux: how Linux enforces a stockade policy
 //!
-//! This crate will hold the Linux backend (issue 3). Until it lands, [`LinuxBackend`] refuses every
-//! sandboxed run with a clear error, so `stockade run` exits 125 instead of running a command
-//! without the sandbox the policy asks for.
+//! Two implementations, chosen from [`LinuxSettings::candidates`](stockade_policy::LinuxSettings::candidates):
+//!
+//! * **`namespaces`** (default): the command runs in new user, mount, pid, network, IPC and
+//!   UTS namespaces. The caller's uid/gid map to themselves. The mount namespace shows `/`
+//!   read-only, the writable roots writable, protected paths read-only, deny-read paths and
+//!   host socket directories empty, private `/tmp`, a minimal `/dev` and a fresh `/proc`. Pid 1
+//!   is stockade's own tiny init ([`sys::init_main`]); when it exits (command done, timeout,
+//!   or the supervisor killed: `PR_SET_PDEATHSIG`) the kernel kills everything left in the
+//!   pid namespace. Then Landlock, `no_new_privs`, an empty capability set, seccomp, `setsid`,
+//!   closed fds, and `execve`.
+//! * **`landlock-only`**: for hosts without user namespaces. Landlock, seccomp (which here also
+//!   forbids IP and netlink sockets), `no_new_privs`, dropped capabilities, `setsid`, closed fds.
+//!   It cannot keep every promise; the gaps are listed in every [`Outcome`]'s enforcement.
+//!
+//! Terminology: the *supervisor* is the calling process; the *init* is pid 1 of the sandbox;
+//! the *command* is what the user asked to run. The supervisor never re-executes itself: the
+//! children are raw `clone`s that only make system calls on data prepared before the fork
+//! ([`prepare`]), so the library is safe to use from multithreaded programs.
+//!
+//! Platform notes: Linux 5.13+ for Landlock, 5.12+ for `mount_setattr`, 5.6+ for `openat2`.
+//! See docs/linux.md for the decisions (missing protected paths, cgroups vs rlimits, root).
+//!
+//! ```no_run
+//! use stockade_policy::{Backend, CommandSpec};
+//! # fn demo(policy: &stockade_policy::Policy) {
+//! let cmd = CommandSpec::from_argv(&["true".into()]).unwrap();
+//! let outcome = stockade_linux::LinuxBackend::default().run(policy, &cmd);
+//! # }
+//! ```
+#![cfg(target_os = "linux")]
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
 
-use stockade_policy::{Backend, Check, CheckStatus, CommandSpec, Diagnose, DoctorReport, Enforcement, Outcome, Policy};
+pub mod doctor;
+pub mod error;
+pub mod host_facts;
+pub mod landlock_rules;
+pub mod mount_plan;
+pub mod prepare;
+pub mod seccomp_rules;
+pub mod supervisor;
+pub mod sys;
 
-/// The Linux backend.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct LinuxBackend;
+#[cfg(test)]
+pub(crate) mod testutil;
 
-/// Failures of the Linux backend.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The backend is not implemented in this build.
-    #[error("the Linux sandbox backend is not available in this build of stockade")]
-    NotImplemented,
+use std::path::PathBuf;
+
+pub use error::Error;
+use stockade_policy::{Backend, CommandSpec, DoctorReport, LinuxImplementation, Outcome, Policy};
+
+/// The environment variable that makes the backend behave as if user namespaces were
+/// unavailable, so the `landlock-only` fallback can be tested on hosts that have them. It can
+/// only select an implementation the policy already allows; it never weakens a policy.
+pub const TEST_DISABLE_USERNS_ENV: &str = "STOCKADE_LINUX_TEST_DISABLE_USERNS";
+
+/// The seam for `network = "allow"`: a host unix socket (the proxy's) to bind into the
+/// sandbox, and the variables that point the command at it. The facade will pass this once
+/// `stockade-net` provides the bridge; until then `allow` is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkBridge {
+    /// The proxy's unix socket on the host.
+    pub socket: PathBuf,
+    /// Environment variables (`HTTP_PROXY`, ...) for the command.
+    pub env: Vec<(String, String)>,
 }
 
-impl Diagnose for Error {
-    fn code(&self) -> &'static str {
-        match self {
-            Error::NotImplemented => "backend_unavailable",
-        }
-    }
+/// The Linux backend.
+#[derive(Debug, Default, Clone)]
+pub struct LinuxBackend {
+    /// Behave as if user namespaces were unavailable (tests of the fallback).
+    pub disable_userns: bool,
+    /// The network bridge for allowlists (not wired yet).
+    pub bridge: Option<NetworkBridge>,
+}
 
-    fn hint(&self) -> Option<String> {
-        Some(
-            "only `--sandbox danger-full-access` (where requirements allow it) runs commands on this platform for now"
-                .to_owned(),
-        )
+impl LinuxBackend {
+    fn userns_disabled(&self) -> bool {
+        self.disable_userns || std::env::var_os(TEST_DISABLE_USERNS_ENV).is_some_and(|v| v == "1")
     }
 }
 
 impl Backend for LinuxBackend {
     type Error = Error;
 
-    fn doctor(&self, _policy: &Policy) -> DoctorReport {
-        DoctorReport {
-            platform: "linux".to_owned(),
-            checks: vec![Check {
-                name: "backend".to_owned(),
-                status: CheckStatus::Missing,
-                detail: Error::NotImplemented.to_string(),
-                fix: Error::NotImplemented.hint(),
-            }],
-            implementation: None,
-            enforcement: Enforcement::default(),
-        }
+    fn doctor(&self, policy: &Policy) -> DoctorReport {
+        doctor::report(policy, self.userns_disabled())
     }
 
-    fn run(&self, _policy: &Policy, _cmd: &CommandSpec) -> Result<Outcome, Error> {
-        Err(Error::NotImplemented)
+    fn run(&self, policy: &Policy, cmd: &CommandSpec) -> Result<Outcome, Error> {
+        if policy.network.mode == stockade_policy::NetworkMode::Allow {
+            return Err(Error::NetworkAllowlistUnavailable);
+        }
+        let mut reasons = Vec::new();
+        let mut userns_reason = None;
+        for imp in policy.linux.candidates() {
+            match imp {
+                LinuxImplementation::Namespaces => {
+                    if self.userns_disabled() {
+                        let why = "user namespaces disabled for testing".to_owned();
+                        reasons.push(format!("namespaces: {why}"));
+                        userns_reason = Some(why);
+                        continue;
+                    }
+                    match supervisor::run_namespaces(policy, cmd)? {
+                        supervisor::Attempt::Done(o) => return Ok(o),
+                        supervisor::Attempt::Unavailable(why) => {
+                            reasons.push(format!("namespaces: {why}"));
+                            userns_reason = Some(why);
+                        }
+                    }
+                }
+                LinuxImplementation::LandlockOnly => {
+                    if sys::landlock_abi() <= 0 {
+                        reasons.push("landlock-only: Landlock is not available".into());
+                        continue;
+                    }
+                    match supervisor::run_landlock_only(policy, cmd)? {
+                        supervisor::Attempt::Done(o) => return Ok(o),
+                        supervisor::Attempt::Unavailable(why) => reasons.push(format!("landlock-only: {why}")),
+                    }
+                }
+            }
+        }
+        if reasons.is_empty() {
+            reasons.push("the requirements allow none of the configured implementations".into());
+        }
+        if policy.linux.candidates() == [LinuxImplementation::Namespaces] && userns_reason.is_some() {
+            reasons.push("falling back to landlock-only is not enabled".into());
+        }
+        Err(Error::NoImplementation { reason: reasons.join("; "), userns: userns_reason })
     }
 }

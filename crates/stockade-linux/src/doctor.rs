@@ -1,0 +1,98 @@
+//! `stockade doctor` on Linux: what the host offers, and which implementation and layers
+//! `run` would use under the given policy.
+
+use stockade_policy::{
+    Check, CheckStatus, DoctorReport, Enforcement, LayerReport, LayerStatus, LinuxImplementation, Policy,
+};
+
+use crate::host_facts;
+
+fn check(name: &str, status: CheckStatus, detail: impl Into<String>, fix: Option<&str>) -> Check {
+    Check { name: name.into(), status, detail: detail.into(), fix: fix.map(str::to_owned) }
+}
+
+/// Builds the report.
+pub fn report(policy: &Policy, disable_userns: bool) -> DoctorReport {
+    let caps = host_facts::capabilities(disable_userns);
+    let mut checks = vec![check("kernel", CheckStatus::Ok, format!("Linux {}", caps.kernel), None)];
+    checks.push(if caps.landlock_abi > 0 {
+        check(
+            "landlock",
+            if caps.landlock_abi >= 6 { CheckStatus::Ok } else { CheckStatus::Warn },
+            format!("ABI {}", caps.landlock_abi),
+            (caps.landlock_abi < 6).then_some("Linux 6.12+ adds signal and abstract-socket scoping"),
+        )
+    } else {
+        check(
+            "landlock",
+            CheckStatus::Missing,
+            "not available",
+            Some("Linux 5.13+ with `lsm=...,landlock` on the kernel command line"),
+        )
+    });
+    checks.push(match &caps.userns {
+        Ok(()) => check("user namespaces", CheckStatus::Ok, "available", None),
+        Err(why) => check(
+            "user namespaces",
+            CheckStatus::Missing,
+            why.clone(),
+            Some("on Ubuntu install contrib/apparmor/stockade into /etc/apparmor.d/ and reload AppArmor (see docs/linux.md), or allow `landlock-only`"),
+        ),
+    });
+    checks.push(check(
+        "seccomp",
+        if caps.seccomp { CheckStatus::Ok } else { CheckStatus::Missing },
+        if caps.seccomp { "filters supported" } else { "not supported" },
+        None,
+    ));
+    checks.push(check(
+        "limits",
+        CheckStatus::Warn,
+        format!("rlimits (RLIMIT_NPROC, RLIMIT_AS, RLIMIT_CORE=0); {}", caps.cgroup.1),
+        Some("tree-wide memory limits need delegated cgroup v2 controllers"),
+    ));
+    let implementation = policy.linux.candidates().into_iter().find(|i| match i {
+        LinuxImplementation::Namespaces => caps.userns.is_ok(),
+        LinuxImplementation::LandlockOnly => caps.landlock_abi > 0,
+    });
+    let mut enforcement = Enforcement::default();
+    match implementation {
+        Some(LinuxImplementation::Namespaces) => {
+            for l in [
+                "userns", "mountns", "pidns", "netns", "ipcns", "utsns", "landlock", "seccomp", "nnp", "caps",
+                "limits", "env",
+            ] {
+                let status = match l {
+                    "landlock" if caps.landlock_abi == 0 => LayerStatus::None,
+                    "netns" if policy.network.mode == stockade_policy::NetworkMode::On => LayerStatus::None,
+                    "limits" => LayerStatus::Partial,
+                    _ => LayerStatus::Full,
+                };
+                enforcement.layers.push(LayerReport { layer: l.into(), status, detail: String::new() });
+            }
+            enforcement.layers.iter_mut().find(|l| l.layer == "mountns").into_iter().for_each(|l| {
+                l.detail = "missing protected paths get empty placeholders on the host (agent config dirs, `.git/hooks`); a missing `.git` becomes an empty read-only `.git` directory, which git's discovery ignores".into();
+            });
+        }
+        Some(LinuxImplementation::LandlockOnly) => {
+            for (l, s) in [
+                ("landlock", LayerStatus::Partial),
+                ("seccomp", LayerStatus::Full),
+                ("nnp", LayerStatus::Full),
+                ("caps", LayerStatus::Full),
+                ("limits", LayerStatus::Partial),
+                ("env", LayerStatus::Full),
+            ] {
+                enforcement.layers.push(LayerReport { layer: l.into(), status: s, detail: String::new() });
+            }
+            enforcement.gaps = crate::supervisor::landlock_only_gaps(policy);
+        }
+        None => {}
+    }
+    DoctorReport {
+        platform: "linux".into(),
+        checks,
+        implementation: implementation.map(|i| i.as_str().to_owned()),
+        enforcement,
+    }
+}

@@ -1,0 +1,228 @@
+//! Probing the host: kernel, Landlock, user namespaces, seccomp, cgroups, and the state of the
+//! paths the mount plan depends on. Every path under an agent-writable tree is examined with
+//! `openat2(RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH)`, never by following a link.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+use stockade_policy::Policy;
+
+use crate::mount_plan::{HostFacts, PathState, Protected};
+use crate::sys;
+
+/// Facts that `doctor` reports and `run` uses to choose an implementation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    /// `uname -r`.
+    pub kernel: String,
+    /// Landlock ABI (0: unavailable).
+    pub landlock_abi: i32,
+    /// `Ok` or why user namespaces cannot be created.
+    pub userns: Result<(), String>,
+    /// Whether seccomp filters are supported.
+    pub seccomp: bool,
+    /// What the cgroup v2 hierarchy offers, in words, and whether limits could be delegated.
+    pub cgroup: (bool, String),
+}
+
+/// Why user namespaces may be unavailable, from the sysctls that control them.
+pub fn userns_restriction() -> Option<String> {
+    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned());
+    if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
+        return Some(
+            "AppArmor restricts unprivileged user namespaces (sysctl kernel.apparmor_restrict_unprivileged_userns=1)"
+                .into(),
+        );
+    }
+    if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        return Some("sysctl kernel.unprivileged_userns_clone=0".into());
+    }
+    if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        return Some("sysctl user.max_user_namespaces=0".into());
+    }
+    None
+}
+
+/// Tries to create a user namespace in a throwaway child.
+pub fn probe_userns() -> Result<(), String> {
+    match sys::clone_process(libc::CLONE_NEWUSER as u64) {
+        Ok(0) => {
+            // SAFETY-free: the child only exits.
+            sys_exit0()
+        }
+        Ok(pid) => {
+            let _ = sys::wait_pid(pid);
+            Ok(())
+        }
+        Err(e) => Err(userns_restriction().unwrap_or_else(|| format!("clone(CLONE_NEWUSER) failed: {e}"))),
+    }
+}
+
+fn sys_exit0() -> ! {
+    sys::exit_now(0)
+}
+
+/// Probes everything `doctor` shows.
+pub fn capabilities(test_disable_userns: bool) -> Capabilities {
+    let seccomp = std::fs::read_to_string("/proc/self/status").map(|s| s.contains("Seccomp:")).unwrap_or(false);
+    Capabilities {
+        kernel: sys::kernel_release(),
+        landlock_abi: sys::landlock_abi(),
+        userns: if test_disable_userns { Err("disabled for testing".into()) } else { probe_userns() },
+        seccomp,
+        cgroup: cgroup_v2(),
+    }
+}
+
+/// Whether cgroup v2 has the memory and pids controllers, and in words what is there.
+pub fn cgroup_v2() -> (bool, String) {
+    for root in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
+        if let Ok(c) = std::fs::read_to_string(format!("{root}/cgroup.controllers")) {
+            let has = c.split_whitespace().any(|x| x == "memory") && c.split_whitespace().any(|x| x == "pids");
+            let c = c.trim();
+            return (
+                has,
+                if c.is_empty() {
+                    format!("cgroup2 at {root} has no controllers (memory and pids are bound to cgroup v1)")
+                } else {
+                    format!("cgroup2 at {root} with controllers: {c}")
+                },
+            );
+        }
+    }
+    (false, "no cgroup2 hierarchy mounted".into())
+}
+
+fn state_below(root: &Path, rel: &Path) -> io::Result<(PathState, usize, PathBuf)> {
+    let rootfd = sys::open_path(None, root, sys::RESOLVE_NO_SYMLINKS)?;
+    let comps: Vec<Component<'_>> = rel.components().collect();
+    let mut prefix = PathBuf::new();
+    for (i, c) in comps.iter().enumerate() {
+        prefix.push(c);
+        match sys::open_path(Some(rootfd.as_raw_fd()), &prefix, sys::RESOLVE_NO_SYMLINKS | sys::RESOLVE_BENEATH) {
+            Ok(fd) => {
+                let t = sys::file_type(&fd)?;
+                if t == libc::S_IFLNK {
+                    return Ok((PathState::Symlink, i, prefix));
+                }
+                if i + 1 == comps.len() {
+                    let st = if t == libc::S_IFDIR { PathState::Dir } else { PathState::File };
+                    return Ok((st, i + 1, prefix));
+                }
+                if t != libc::S_IFDIR {
+                    // e.g. `.git` is a gitdir pointer file: protect the file itself.
+                    return Ok((PathState::File, i + 1, prefix));
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok((PathState::Missing, i, rel.to_path_buf())),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok((PathState::Symlink, i, prefix)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((PathState::Dir, comps.len(), prefix))
+}
+
+/// The protected paths (and deny-write paths inside writable roots), each with its state.
+pub fn protected(policy: &Policy) -> Result<Vec<Protected>, crate::Error> {
+    let mut out = Vec::new();
+    let deny_write_inside = policy
+        .filesystem
+        .deny_write
+        .iter()
+        .filter(|d| policy.filesystem.writable_paths().any(|w| d.value.starts_with(w)));
+    for p in policy.filesystem.protected.iter().chain(deny_write_inside) {
+        let path = &p.value;
+        let Some(root) =
+            policy.filesystem.writable_paths().filter(|w| path.starts_with(w)).max_by_key(|w| w.as_os_str().len())
+        else {
+            continue; // outside every writable root: read-only anyway
+        };
+        let Ok(rel) = path.strip_prefix(root) else { continue };
+        if rel.as_os_str().is_empty() || rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+            continue;
+        }
+        let (state, existing, rel) =
+            state_below(root, rel).map_err(|source| crate::Error::OpenPath { path: path.clone(), source })?;
+        if state == PathState::Symlink {
+            return Err(crate::Error::ProtectedSymlink { path: path.clone() });
+        }
+        let item = Protected { root: root.to_path_buf(), rel, state, existing_components: existing };
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    Ok(out)
+}
+
+fn lstat_dir(p: &Path) -> Option<bool> {
+    let m = std::fs::symlink_metadata(p).ok()?;
+    if m.file_type().is_symlink() {
+        None
+    } else {
+        Some(m.is_dir())
+    }
+}
+
+/// Everything the mount plan needs.
+pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<HostFacts, crate::Error> {
+    let inside_writable = |d: &Path| policy.filesystem.writable_paths().any(|w| w.starts_with(d));
+    let mut socket_dirs: Vec<PathBuf> = vec!["/run".into(), "/var/run".into()];
+    if let Some((_, x)) = host_env.iter().find(|(k, _)| k == "XDG_RUNTIME_DIR") {
+        socket_dirs.push(PathBuf::from(x));
+    }
+    let socket_dirs: Vec<PathBuf> = socket_dirs
+        .into_iter()
+        .filter(|d| d.is_absolute() && lstat_dir(d) == Some(true) && !inside_writable(d))
+        .filter(|d| !(d.starts_with("/run") && d != Path::new("/run")))
+        .collect();
+    let deny_read = policy
+        .filesystem
+        .deny_read
+        .iter()
+        .filter(|d| !inside_writable(&d.value))
+        .filter_map(|d| lstat_dir(&d.value).map(|is_dir| (d.value.clone(), is_dir)))
+        .collect();
+    Ok(HostFacts {
+        protected: protected(policy)?,
+        deny_read,
+        socket_dirs,
+        var_tmp: lstat_dir(Path::new("/var/tmp")) == Some(true),
+    })
+}
+
+/// Entries of a directory (empty on error), sorted.
+pub fn children(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|r| r.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// How many processes the real uid has on the host now (for `RLIMIT_NPROC` headroom where
+/// the count is shared with the host).
+pub fn processes_of_uid(uid: u32) -> u64 {
+    let mut n = 0;
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(name) = e.file_name().to_str().map(str::to_owned) else { continue };
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(s) = std::fs::read_to_string(e.path().join("status")) {
+            let real = s
+                .lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u32>().ok());
+            if real == Some(uid) {
+                n += s
+                    .lines()
+                    .find(|l| l.starts_with("Threads:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+                    .unwrap_or(1);
+            }
+        }
+    }
+    n
+}

@@ -1,0 +1,185 @@
+//! The Landlock ruleset: which access rights are handled and which trees get which rights,
+//! computed from the policy without system calls.
+//!
+//! Landlock is allow-only and inherits down the tree (a right granted on a directory holds for
+//! everything below it), so it cannot make `ws/.git` read-only inside a writable `ws/`: that
+//! is the mount plan's job. Here Landlock is the second wall for writes, the only wall in
+//! `landlock-only`, and the scoping of signals and abstract unix sockets.
+//!
+//! References: [landlock(7)](https://man7.org/linux/man-pages/man7/landlock.7.html),
+//! [kernel docs: Landlock ABI versions](https://docs.kernel.org/userspace-api/landlock.html#abi-versions),
+//! the [`landlock`] crate (used here for the per-ABI access sets).
+
+use std::path::{Path, PathBuf};
+
+use landlock::{Access, AccessFs, AccessNet, Scope, ABI};
+use serde::Serialize;
+use stockade_policy::{NetworkMode, Policy, Readable};
+
+/// Which implementation the rules are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Flavor {
+    /// Inside the mount namespace: reads are shaped by mounts, network by the netns.
+    Namespaces,
+    /// On the host's own mounts: deny-read must be carved out, TCP handled here.
+    LandlockOnly,
+}
+
+/// The ruleset, as raw masks for the child to pass to the kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LandlockPlan {
+    /// The kernel ABI the masks are built for.
+    pub abi: i32,
+    /// `handled_access_fs`.
+    pub handled_fs: u64,
+    /// `handled_access_net` (0 when the kernel has no network rules, or they are not needed).
+    pub handled_net: u64,
+    /// `scoped`: signals and abstract unix sockets (ABI 6+).
+    pub scoped: u64,
+    /// The rights that may be granted on a non-directory.
+    pub file_rights: u64,
+    /// `(path, rights)` rules, in order.
+    pub rules: Vec<(PathBuf, u64)>,
+}
+
+fn bits(f: landlock::BitFlags<AccessFs>) -> u64 {
+    f.bits()
+}
+
+/// Inputs beyond the policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LandlockInputs {
+    /// Trees readable in `landlock-only` (the readable set minus deny-read, see [`carve`]).
+    pub read_roots: Vec<PathBuf>,
+    /// Extra writable directories (the private temp dir of `landlock-only`).
+    pub extra_writable: Vec<PathBuf>,
+}
+
+/// Builds the ruleset for `abi` (a kernel ABI number; 0 means no Landlock and gives `None`).
+pub fn plan(policy: &Policy, abi: i32, flavor: Flavor, inputs: &LandlockInputs) -> Option<LandlockPlan> {
+    if abi <= 0 {
+        return None;
+    }
+    let a = ABI::from(abi);
+    let all = bits(AccessFs::from_all(a));
+    let read = bits(AccessFs::from_read(a));
+    let file_rights = bits(AccessFs::from_file(a));
+    let dev = (AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev | AccessFs::ReadDir).bits() & all;
+    let mut rules = Vec::new();
+    match (flavor, &policy.filesystem.readable) {
+        (Flavor::Namespaces, Readable::All) => rules.push((PathBuf::from("/"), read)),
+        (Flavor::LandlockOnly, _) => rules.extend(inputs.read_roots.iter().map(|p| (p.clone(), read))),
+        (Flavor::Namespaces, Readable::Roots(roots)) => {
+            rules.extend(roots.iter().map(|r| (r.value.clone(), read)));
+            for sys in ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", "/opt", "/proc", "/sys", "/dev"] {
+                rules.push((PathBuf::from(sys), read));
+            }
+        }
+    }
+    for w in policy.filesystem.writable_paths() {
+        rules.push((w.to_path_buf(), all));
+    }
+    if flavor == Flavor::Namespaces && policy.filesystem.private_tmp {
+        for t in ["/tmp", "/var/tmp", "/dev/shm"] {
+            rules.push((PathBuf::from(t), all));
+        }
+    }
+    rules.extend(inputs.extra_writable.iter().map(|p| (p.clone(), all)));
+    for d in ["/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/pts", "/dev/ptmx"] {
+        rules.push((PathBuf::from(d), dev));
+    }
+    let handled_net = match (flavor, policy.network.mode) {
+        // No network namespace: TCP bind/connect are denied here (UDP and the rest by seccomp).
+        (Flavor::LandlockOnly, NetworkMode::Off) => AccessNet::from_all(a).bits(),
+        // The private netns already has only loopback, where local test servers must work.
+        _ => 0,
+    };
+    Some(LandlockPlan { abi, handled_fs: all, handled_net, scoped: Scope::from_all(a).bits(), file_rights, rules })
+}
+
+/// The trees to grant read on so that everything under `start` is readable except the `deny`
+/// trees: walks down only where a deny path lies below, listing entries with `children`.
+pub fn carve(start: &Path, deny: &[PathBuf], children: &dyn Fn(&Path) -> Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    carve_into(start, deny, children, &mut out);
+    out
+}
+
+fn carve_into(at: &Path, deny: &[PathBuf], children: &dyn Fn(&Path) -> Vec<PathBuf>, out: &mut Vec<PathBuf>) {
+    if deny.iter().any(|d| d == at) {
+        return;
+    }
+    if !deny.iter().any(|d| d.starts_with(at)) {
+        out.push(at.to_path_buf());
+        return;
+    }
+    for c in children(at) {
+        carve_into(&c, deny, children, out);
+    }
+}
+
+/// The `landlock_ruleset_attr` size to pass for an ABI (older kernels reject unknown fields).
+pub fn attr_size(abi: i32) -> usize {
+    match abi {
+        ..=3 => 8,
+        4 | 5 => 16,
+        _ => 24,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::policy;
+
+    #[test]
+    fn carve_skips_only_denied_trees() {
+        let tree = |p: &Path| -> Vec<PathBuf> {
+            match p.to_str() {
+                Some("/") => vec!["/usr".into(), "/home".into()],
+                Some("/home") => vec!["/home/u".into()],
+                Some("/home/u") => vec!["/home/u/.ssh".into(), "/home/u/src".into(), "/home/u/.netrc".into()],
+                _ => vec![],
+            }
+        };
+        let got = carve(Path::new("/"), &["/home/u/.ssh".into(), "/home/u/.netrc".into()], &tree);
+        assert_eq!(got, vec![PathBuf::from("/usr"), "/home/u/src".into()]);
+    }
+
+    #[test]
+    fn namespaces_rules_abi7() {
+        let p = policy("/ws");
+        let lp = plan(&p, 7, Flavor::Namespaces, &LandlockInputs::default()).unwrap();
+        assert_eq!(lp.handled_net, 0, "netns handles network; loopback must work");
+        assert_eq!(lp.scoped, 3);
+        assert_eq!(lp.rules[0], (PathBuf::from("/"), bits(AccessFs::from_read(ABI::V5))));
+        assert!(lp.rules.contains(&(PathBuf::from("/ws"), lp.handled_fs)));
+        assert!(lp.rules.contains(&(PathBuf::from("/tmp"), lp.handled_fs)));
+        assert!(plan(&p, 0, Flavor::Namespaces, &LandlockInputs::default()).is_none());
+    }
+
+    #[test]
+    fn landlock_only_handles_tcp_and_has_no_shared_tmp() {
+        let p = policy("/ws");
+        let inputs = LandlockInputs { read_roots: vec!["/usr".into()], extra_writable: vec!["/tmp/stockade-1".into()] };
+        let lp = plan(&p, 7, Flavor::LandlockOnly, &inputs).unwrap();
+        assert_ne!(lp.handled_net, 0);
+        assert!(lp.rules.contains(&(PathBuf::from("/ws"), lp.handled_fs)));
+        assert!(lp.rules.contains(&(PathBuf::from("/tmp/stockade-1"), lp.handled_fs)));
+        assert!(!lp.rules.iter().any(|(p, _)| p == Path::new("/tmp")));
+        assert!(!lp.rules.iter().any(|(p, _)| p == Path::new("/")));
+    }
+
+    #[test]
+    fn older_abis_shrink_masks() {
+        let p = policy("/ws");
+        for abi in 1..=7 {
+            let lp = plan(&p, abi, Flavor::LandlockOnly, &LandlockInputs::default()).unwrap();
+            assert_eq!(lp.scoped == 0, abi < 6, "abi {abi}");
+            assert_eq!(lp.handled_net == 0, abi < 4, "abi {abi}");
+            for (_, r) in &lp.rules {
+                assert_eq!(r & !lp.handled_fs, 0);
+            }
+        }
+    }
+}

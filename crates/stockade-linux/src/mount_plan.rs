@@ -1,0 +1,289 @@
+//! The mount plan: which mounts the sandbox's mount namespace gets, computed from the policy
+//! and facts about the host, with no system calls (STYLE.md 1).
+//!
+//! The view is the host's `/`, recursively read-only, `nosuid` and `nodev`, with:
+//! writable binds of the writable roots; read-only binds over protected paths inside them;
+//! empty read-only tmpfs over deny-read directories and host socket directories (`/run`,
+//! `/var/run`, `$XDG_RUNTIME_DIR`); `/dev/null` bound (read-only, unreadable) over deny-read
+//! files; private tmpfs on `/tmp` and `/var/tmp`; a minimal `/dev`; and a fresh `/proc` whose
+//! `/proc/sys` is read-only.
+//!
+//! Protected paths that do not exist yet cannot be bound over (a bind needs a mount point).
+//! See [`Missing`] and docs/linux.md for what happens instead.
+//!
+//! References: [mount_namespaces(7)](https://man7.org/linux/man-pages/man7/mount_namespaces.7.html),
+//! [open_tree(2)](https://man7.org/linux/man-pages/man2/open_tree.2.html),
+//! [mount_setattr(2)](https://man7.org/linux/man-pages/man2/mount_setattr.2.html).
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use stockade_policy::Policy;
+
+/// What the host looks like at one protected path, as probed by [`crate::host_facts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PathState {
+    /// A directory.
+    Dir,
+    /// A regular file (or anything that is neither a directory nor a symlink).
+    File,
+    /// A symbolic link: refused.
+    Symlink,
+    /// Does not exist.
+    Missing,
+}
+
+/// A protected path, relative to the writable root that contains it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Protected {
+    /// The writable root.
+    pub root: PathBuf,
+    /// The path below the root (non-empty, no `..`).
+    pub rel: PathBuf,
+    /// What exists there now.
+    pub state: PathState,
+    /// For a missing path: how many leading components of `rel` exist (as directories).
+    pub existing_components: usize,
+}
+
+/// Facts about the host the plan depends on (gathered by [`crate::host_facts`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HostFacts {
+    /// Protected paths (and deny-write paths inside writable roots) with their state.
+    pub protected: Vec<Protected>,
+    /// Which deny-read paths exist, and whether each is a directory.
+    pub deny_read: Vec<(PathBuf, bool)>,
+    /// Host socket directories that exist and are not symlinks (`/run`, `$XDG_RUNTIME_DIR`...).
+    pub socket_dirs: Vec<PathBuf>,
+    /// Whether `/var/tmp` exists as a directory.
+    pub var_tmp: bool,
+}
+
+/// How a missing protected path is kept from being created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Missing {
+    /// An empty placeholder (directory, or empty file) is created on the host before the run,
+    /// then bound read-only, and left in place (removing it could unmount it under a
+    /// concurrent run on the same workspace). Used for names that mean nothing when empty:
+    /// agent config directories, `.git/hooks` and `.git/config` inside an existing `.git`,
+    /// and `.git` itself when it is missing: git's repository discovery skips an empty `.git`
+    /// directory, so the placeholder neither creates a repository nor hides a parent one,
+    /// while its read-only bind keeps `git init` (and planted hooks) out of the workspace.
+    Placeholder {
+        /// The writable root.
+        root: PathBuf,
+        /// Below the root.
+        rel: PathBuf,
+        /// A directory (else an empty file).
+        dir: bool,
+    },
+}
+
+/// One mount step inside the sandbox's mount namespace, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum MountOp {
+    /// `MS_REC|MS_PRIVATE` on `/`: nothing propagates to or from the host.
+    MakePrivate,
+    /// `mount_setattr(/, AT_RECURSIVE, RDONLY|NOSUID|NODEV)`.
+    ReadOnlyRoot,
+    /// An empty, read-only tmpfs over a directory (deny-read, host sockets).
+    HideDir(PathBuf),
+    /// `/dev/null` bound read-only and `nodev` over a file, so opening it fails.
+    HideFile(PathBuf),
+    /// A private writable tmpfs (`/tmp`, `/var/tmp`), `nosuid,nodev`, with a size limit.
+    Tmpfs {
+        /// Where.
+        path: PathBuf,
+        /// `size=` in bytes.
+        size: u64,
+    },
+    /// A writable recursive bind of a writable root onto itself, from an fd opened without
+    /// following symlinks (before any tmpfs could cover it).
+    BindWritable(PathBuf),
+    /// A read-only bind of a protected path onto itself, resolved below its root with
+    /// `RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS` after the root's bind is in place.
+    BindReadOnly {
+        /// The writable root.
+        root: PathBuf,
+        /// Below the root.
+        rel: PathBuf,
+    },
+    /// A minimal `/dev` on tmpfs: null zero full random urandom tty bound from the host,
+    /// a private devpts, `ptmx`, `fd`/`stdin`/`stdout`/`stderr` links, and `/dev/shm`.
+    Dev {
+        /// Size of `/dev/shm`, or `None` for no `/dev/shm`.
+        shm_size: Option<u64>,
+    },
+    /// A fresh procfs for the new pid namespace, then `/proc/sys` read-only.
+    Proc,
+}
+
+/// The mount plan and what it implies for the host and for Landlock.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MountPlan {
+    /// The mounts, in order.
+    pub ops: Vec<MountOp>,
+    /// How each missing protected path is handled.
+    pub missing: Vec<Missing>,
+}
+
+/// Size of each private tmpfs (`/tmp`, `/var/tmp`, `/dev/shm`) unless the memory limit is lower.
+pub const DEFAULT_TMP_SIZE: u64 = 1 << 30;
+
+/// Names that are created as empty files, not directories, when they are missing.
+const FILE_NAMES: &[&str] = &["config"];
+
+/// Builds the plan. Pure.
+pub fn plan(policy: &Policy, facts: &HostFacts) -> MountPlan {
+    let mut ops = vec![MountOp::MakePrivate, MountOp::ReadOnlyRoot];
+    let size = policy.process.memory_bytes.map_or(DEFAULT_TMP_SIZE, |m| m.min(DEFAULT_TMP_SIZE));
+    for d in &facts.socket_dirs {
+        ops.push(MountOp::HideDir(d.clone()));
+    }
+    if policy.filesystem.private_tmp {
+        ops.push(MountOp::Tmpfs { path: "/tmp".into(), size });
+        if facts.var_tmp {
+            ops.push(MountOp::Tmpfs { path: "/var/tmp".into(), size });
+        }
+    }
+    for w in policy.filesystem.writable_paths() {
+        ops.push(MountOp::BindWritable(w.to_path_buf()));
+    }
+    let mut missing = Vec::new();
+    for p in &facts.protected {
+        match p.state {
+            PathState::Dir | PathState::File => {
+                ops.push(MountOp::BindReadOnly { root: p.root.clone(), rel: p.rel.clone() });
+            }
+            PathState::Symlink => {}
+            PathState::Missing => {
+                let comps: Vec<_> = p.rel.components().collect();
+                let first_missing: PathBuf = comps[..=p.existing_components.min(comps.len() - 1)].iter().collect();
+                let creates_git = first_missing.file_name().is_some_and(|n| n == ".git");
+                if creates_git {
+                    // Protect the whole (empty) `.git`, which covers every path below it.
+                    let m = Missing::Placeholder { root: p.root.clone(), rel: first_missing.clone(), dir: true };
+                    if !missing.contains(&m) {
+                        missing.push(m);
+                        ops.push(MountOp::BindReadOnly { root: p.root.clone(), rel: first_missing });
+                    }
+                } else {
+                    // Placeholders for every missing component; the last is bound read-only.
+                    for i in p.existing_components..comps.len() {
+                        let rel: PathBuf = comps[..=i].iter().collect();
+                        let last = i + 1 == comps.len();
+                        let is_file = last && rel.file_name().is_some_and(|n| FILE_NAMES.iter().any(|f| n == *f));
+                        let m = Missing::Placeholder { root: p.root.clone(), rel, dir: !is_file };
+                        if !missing.contains(&m) {
+                            missing.push(m);
+                        }
+                    }
+                    ops.push(MountOp::BindReadOnly { root: p.root.clone(), rel: p.rel.clone() });
+                }
+            }
+        }
+    }
+    for (path, is_dir) in &facts.deny_read {
+        ops.push(if *is_dir { MountOp::HideDir(path.clone()) } else { MountOp::HideFile(path.clone()) });
+    }
+    ops.push(MountOp::Dev { shm_size: policy.filesystem.private_tmp.then_some(size) });
+    ops.push(MountOp::Proc);
+    MountPlan { ops, missing }
+}
+
+/// One line per op, for error messages ("sandbox setup failed at ...").
+pub fn describe(op: &MountOp) -> String {
+    match op {
+        MountOp::MakePrivate => "making mounts private (mount MS_PRIVATE `/`)".into(),
+        MountOp::ReadOnlyRoot => "read-only root (mount_setattr `/`)".into(),
+        MountOp::HideDir(p) => format!("hiding `{}` (tmpfs)", p.display()),
+        MountOp::HideFile(p) => format!("hiding `{}` (bind /dev/null)", p.display()),
+        MountOp::Tmpfs { path, .. } => format!("private tmpfs on `{}`", path.display()),
+        MountOp::BindWritable(p) => format!("writable bind of `{}` (open_tree/move_mount)", p.display()),
+        MountOp::BindReadOnly { root, rel } => {
+            format!("read-only bind of protected `{}` (openat2/open_tree/move_mount)", root.join(rel).display())
+        }
+        MountOp::Dev { .. } => "minimal /dev (tmpfs, devpts, device binds)".into(),
+        MountOp::Proc => "fresh /proc (mount proc)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::testutil::policy;
+
+    fn prot(rel: &str, state: PathState, existing: usize) -> Protected {
+        Protected { root: "/ws".into(), rel: rel.into(), state, existing_components: existing }
+    }
+
+    #[test]
+    fn golden_default_layout() {
+        let facts = HostFacts {
+            protected: vec![prot(".git/hooks", PathState::Dir, 2), prot(".codex", PathState::Missing, 0)],
+            deny_read: vec![("/home/u/.ssh".into(), true), ("/home/u/.netrc".into(), false)],
+            socket_dirs: vec!["/run".into()],
+            var_tmp: true,
+        };
+        let p = plan(&policy("/ws"), &facts);
+        assert_eq!(
+            p.ops,
+            vec![
+                MountOp::MakePrivate,
+                MountOp::ReadOnlyRoot,
+                MountOp::HideDir("/run".into()),
+                MountOp::Tmpfs { path: "/tmp".into(), size: DEFAULT_TMP_SIZE },
+                MountOp::Tmpfs { path: "/var/tmp".into(), size: DEFAULT_TMP_SIZE },
+                MountOp::BindWritable("/ws".into()),
+                MountOp::BindReadOnly { root: "/ws".into(), rel: ".git/hooks".into() },
+                MountOp::BindReadOnly { root: "/ws".into(), rel: ".codex".into() },
+                MountOp::HideDir("/home/u/.ssh".into()),
+                MountOp::HideFile("/home/u/.netrc".into()),
+                MountOp::Dev { shm_size: Some(DEFAULT_TMP_SIZE) },
+                MountOp::Proc,
+            ]
+        );
+        assert_eq!(p.missing, vec![Missing::Placeholder { root: "/ws".into(), rel: ".codex".into(), dir: true }]);
+    }
+
+    #[test]
+    fn missing_git_gets_one_empty_read_only_git_dir() {
+        let facts = HostFacts {
+            protected: vec![prot(".git/hooks", PathState::Missing, 0), prot(".git/config", PathState::Missing, 0)],
+            ..HostFacts::default()
+        };
+        let p = plan(&policy("/ws"), &facts);
+        assert_eq!(p.missing, vec![Missing::Placeholder { root: "/ws".into(), rel: ".git".into(), dir: true }]);
+        let binds: Vec<_> = p.ops.iter().filter(|o| matches!(o, MountOp::BindReadOnly { .. })).collect();
+        assert_eq!(binds, vec![&MountOp::BindReadOnly { root: "/ws".into(), rel: ".git".into() }]);
+    }
+
+    #[test]
+    fn missing_children_of_existing_git_get_placeholders() {
+        let facts = HostFacts {
+            protected: vec![prot(".git/hooks", PathState::Missing, 1), prot(".git/config", PathState::Missing, 1)],
+            ..HostFacts::default()
+        };
+        let p = plan(&policy("/ws"), &facts);
+        assert_eq!(
+            p.missing,
+            vec![
+                Missing::Placeholder { root: "/ws".into(), rel: ".git/hooks".into(), dir: true },
+                Missing::Placeholder { root: "/ws".into(), rel: ".git/config".into(), dir: false },
+            ]
+        );
+    }
+
+    #[test]
+    fn symlinks_are_never_planned_and_memory_caps_tmp() {
+        let mut pol = policy("/ws");
+        pol.process.memory_bytes = Some(1 << 20);
+        pol.process.timeout = Some(Duration::from_secs(1));
+        let facts = HostFacts { protected: vec![prot(".codex", PathState::Symlink, 0)], ..HostFacts::default() };
+        let p = plan(&pol, &facts);
+        assert!(!p.ops.iter().any(|o| matches!(o, MountOp::BindReadOnly { .. })));
+        assert!(p.ops.contains(&MountOp::Tmpfs { path: "/tmp".into(), size: 1 << 20 }));
+    }
+}

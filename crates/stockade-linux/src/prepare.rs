@@ -1,0 +1,256 @@
+//! Everything the forked children need, built before the fork: C strings, pointer arrays, the
+//! BPF program and Landlock masks. The children only read this (see [`crate::sys`]).
+
+use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::landlock_rules::{self, LandlockPlan};
+use crate::mount_plan::{MountOp, MountPlan};
+use crate::seccomp_rules::Insn;
+
+/// At most this many writable roots (the child keeps their fds in a fixed array).
+pub const MAX_WRITABLE_ROOTS: usize = 64;
+
+/// A mount step with its strings converted.
+#[derive(Debug)]
+pub enum ChildOp {
+    /// See [`MountOp::MakePrivate`].
+    MakePrivate,
+    /// See [`MountOp::ReadOnlyRoot`].
+    ReadOnlyRoot,
+    /// See [`MountOp::HideDir`].
+    HideDir {
+        /// Path.
+        path: CString,
+        /// tmpfs options.
+        opts: CString,
+    },
+    /// See [`MountOp::HideFile`].
+    HideFile {
+        /// Path.
+        path: CString,
+    },
+    /// See [`MountOp::Tmpfs`].
+    Tmpfs {
+        /// Path.
+        path: CString,
+        /// tmpfs options.
+        opts: CString,
+    },
+    /// See [`MountOp::BindWritable`].
+    BindWritable {
+        /// Path.
+        path: CString,
+        /// Index in the child's fd array.
+        slot: usize,
+    },
+    /// See [`MountOp::BindReadOnly`].
+    BindReadOnly {
+        /// Root.
+        root: CString,
+        /// Below the root.
+        rel: CString,
+    },
+    /// See [`MountOp::Dev`].
+    Dev {
+        /// `/dev/shm` tmpfs options.
+        shm_opts: Option<CString>,
+    },
+    /// See [`MountOp::Proc`].
+    Proc,
+}
+
+/// The Landlock part, as the child uses it.
+#[derive(Debug)]
+pub struct ChildLandlock {
+    /// handled_access_fs.
+    pub handled_fs: u64,
+    /// handled_access_net.
+    pub handled_net: u64,
+    /// scoped.
+    pub scoped: u64,
+    /// Rights allowed on non-directories.
+    pub file_rights: u64,
+    /// Size of the attr struct for this ABI.
+    pub attr_size: usize,
+    /// Rules.
+    pub rules: Vec<(CString, u64)>,
+}
+
+/// All the child reads.
+#[derive(Debug)]
+pub struct Prepared {
+    /// Mount steps (empty for `landlock-only`).
+    pub ops: Vec<ChildOp>,
+    /// `/dev/null`, `/dev/zero`, ... to bind into the new `/dev`.
+    pub dev_nodes: Vec<CString>,
+    /// `"U U 1\n"`.
+    pub uid_map: String,
+    /// `"G G 1\n"`.
+    pub gid_map: String,
+    /// Whether a network namespace is created (bring `lo` up).
+    pub netns: bool,
+    /// Landlock, if the kernel has it.
+    pub landlock: Option<ChildLandlock>,
+    /// The seccomp program.
+    pub bpf: Vec<libc::sock_filter>,
+    /// `(resource, limit)` pairs.
+    pub rlimits: Vec<(u32, u64)>,
+    /// Working directory.
+    pub cwd: CString,
+    /// Programs to try, in order (PATH lookup done up front).
+    pub candidates: Vec<CString>,
+    /// argv strings (kept alive for `argv_ptrs`).
+    pub argv: Vec<CString>,
+    /// envp strings (kept alive for `envp_ptrs`).
+    pub envp: Vec<CString>,
+    /// NULL-terminated argv.
+    pub argv_ptrs: Vec<*const libc::c_char>,
+    /// NULL-terminated envp.
+    pub envp_ptrs: Vec<*const libc::c_char>,
+    /// Write end of the report pipe (close-on-exec).
+    pub report_fd: RawFd,
+    /// Read end of the go pipe (namespaces only).
+    pub sync_fd: RawFd,
+    /// `/dev/null` for `Stdio::Null`.
+    pub stdio_null: Option<RawFd>,
+    /// The supervisor's pid, when the command is its direct child (`landlock-only`).
+    pub parent: Option<libc::pid_t>,
+}
+
+fn cstr(what: &str, s: &OsStr) -> Result<CString> {
+    CString::new(s.as_bytes()).map_err(|_| Error::Nul { what: format!("{what} {}", s.to_string_lossy()) })
+}
+
+fn cpath(p: &Path) -> Result<CString> {
+    cstr("path", p.as_os_str())
+}
+
+/// Converts the mount plan.
+pub fn child_ops(plan: &MountPlan) -> Result<Vec<ChildOp>> {
+    let mut slot = 0;
+    plan.ops
+        .iter()
+        .map(|op| {
+            Ok(match op {
+                MountOp::MakePrivate => ChildOp::MakePrivate,
+                MountOp::ReadOnlyRoot => ChildOp::ReadOnlyRoot,
+                MountOp::HideDir(p) => {
+                    ChildOp::HideDir { path: cpath(p)?, opts: cstr("opts", "mode=0755,size=4096".as_ref())? }
+                }
+                MountOp::HideFile(p) => ChildOp::HideFile { path: cpath(p)? },
+                MountOp::Tmpfs { path, size } => ChildOp::Tmpfs {
+                    path: cpath(path)?,
+                    opts: cstr("opts", format!("mode=1777,size={size}").as_ref())?,
+                },
+                MountOp::BindWritable(p) => {
+                    slot += 1;
+                    if slot > MAX_WRITABLE_ROOTS {
+                        return Err(Error::Setup {
+                            step: format!("more than {MAX_WRITABLE_ROOTS} writable roots"),
+                            source: std::io::Error::from_raw_os_error(libc::E2BIG),
+                        });
+                    }
+                    ChildOp::BindWritable { path: cpath(p)?, slot: slot - 1 }
+                }
+                MountOp::BindReadOnly { root, rel } => ChildOp::BindReadOnly { root: cpath(root)?, rel: cpath(rel)? },
+                MountOp::Dev { shm_size } => ChildOp::Dev {
+                    shm_opts: shm_size.map(|s| cstr("opts", format!("mode=1777,size={s}").as_ref())).transpose()?,
+                },
+                MountOp::Proc => ChildOp::Proc,
+            })
+        })
+        .collect()
+}
+
+/// Converts the Landlock plan.
+pub fn child_landlock(plan: &LandlockPlan) -> Result<ChildLandlock> {
+    Ok(ChildLandlock {
+        handled_fs: plan.handled_fs,
+        handled_net: plan.handled_net,
+        scoped: plan.scoped,
+        file_rights: plan.file_rights,
+        attr_size: landlock_rules::attr_size(plan.abi),
+        rules: plan.rules.iter().map(|(p, a)| Ok((cpath(p)?, *a))).collect::<Result<_>>()?,
+    })
+}
+
+/// Converts the seccomp program.
+pub fn child_bpf(prog: &[Insn]) -> Vec<libc::sock_filter> {
+    prog.iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect()
+}
+
+/// The programs `execve` should try: the program itself when it has a `/`, else each `PATH`
+/// entry of the command's environment joined with it (what `execvp` would try).
+pub fn candidates(program: &OsStr, env: &[(OsString, OsString)]) -> Result<Vec<CString>> {
+    if program.as_bytes().contains(&b'/') {
+        return Ok(vec![cstr("program", program)?]);
+    }
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+    path.as_bytes()
+        .split(|b| *b == b':')
+        .map(|dir| {
+            let dir = if dir.is_empty() { b".".as_slice() } else { dir };
+            let mut full = dir.to_vec();
+            full.push(b'/');
+            full.extend_from_slice(program.as_bytes());
+            cstr("program", OsStr::from_bytes(&full))
+        })
+        .collect()
+}
+
+/// argv strings, envp strings, and their NULL-terminated pointer arrays.
+pub type ArgsEnv = (Vec<CString>, Vec<CString>, Vec<*const libc::c_char>, Vec<*const libc::c_char>);
+
+/// Builds argv/envp arrays.
+pub fn args_env(program: &OsStr, args: &[OsString], env: &[(OsString, OsString)]) -> Result<ArgsEnv> {
+    let argv: Vec<CString> = std::iter::once(program)
+        .chain(args.iter().map(|a| a.as_os_str()))
+        .map(|a| cstr("argument", a))
+        .collect::<Result<_>>()?;
+    let envp: Vec<CString> = env
+        .iter()
+        .map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            cstr("environment variable", OsStr::from_bytes(&kv))
+        })
+        .collect::<Result<_>>()?;
+    let mut ap: Vec<_> = argv.iter().map(|c| c.as_ptr()).collect();
+    ap.push(std::ptr::null());
+    let mut ep: Vec<_> = envp.iter().map(|c| c.as_ptr()).collect();
+    ep.push(std::ptr::null());
+    Ok((argv, envp, ap, ep))
+}
+
+/// Raw fd of an optional owned fd.
+pub fn raw(fd: Option<&OwnedFd>) -> RawFd {
+    fd.map_or(-1, |f| f.as_raw_fd())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_lookup_like_execvp() {
+        let env = vec![(OsString::from("PATH"), OsString::from("/a::/b"))];
+        let c = candidates(OsStr::new("ls"), &env).unwrap();
+        assert_eq!(c, vec![c"/a/ls".to_owned(), c"./ls".to_owned(), c"/b/ls".to_owned()]);
+        assert_eq!(candidates(OsStr::new("./x"), &env).unwrap(), vec![c"./x".to_owned()]);
+    }
+
+    #[test]
+    fn nul_is_a_typed_error() {
+        let e = args_env(OsStr::new("a"), &[OsString::from("b\0c")], &[]).unwrap_err();
+        assert!(matches!(e, Error::Nul { .. }));
+    }
+}

@@ -1,0 +1,410 @@
+//! The seccomp filter: a pure table of denied system calls and the classic-BPF program built
+//! from it.
+//!
+//! The filter is a deny list on top of the other layers: it removes kernel attack surface and
+//! the syscalls that could undo the mount namespace (see THREATS.md F10, P5, P7). It checks the
+//! architecture first, so a 32-bit `int 0x80` syscall or an x32 syscall number cannot reach a
+//! different table. Denied calls fail with `EPERM` (`ENOSYS` for `clone3`, so libc falls back
+//! to `clone`, whose flags the filter can inspect).
+//!
+//! References: [seccomp(2)](https://man7.org/linux/man-pages/man2/seccomp.2.html),
+//! [Documentation/userspace-api/seccomp_filter.rst](https://docs.kernel.org/userspace-api/seccomp_filter.html).
+
+use serde::Serialize;
+
+/// One classic-BPF instruction, in the layout of `struct sock_filter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Insn {
+    /// Opcode.
+    pub code: u16,
+    /// Jump offset when true.
+    pub jt: u8,
+    /// Jump offset when false.
+    pub jf: u8,
+    /// Operand.
+    pub k: u32,
+}
+
+const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+const JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+
+/// `SECCOMP_RET_ALLOW`.
+pub const RET_ALLOW: u32 = 0x7fff_0000;
+/// `SECCOMP_RET_KILL_PROCESS`.
+pub const RET_KILL_PROCESS: u32 = 0x8000_0000;
+/// `SECCOMP_RET_ERRNO` with an errno.
+pub const fn ret_errno(errno: i32) -> u32 {
+    0x0005_0000 | (errno as u32 & 0xffff)
+}
+
+const OFF_NR: u32 = 0;
+const OFF_ARCH: u32 = 4;
+/// Offset of the low 32 bits of argument `i` (little-endian).
+const fn off_arg_lo(i: u32) -> u32 {
+    16 + 8 * i
+}
+
+fn ld(k: u32) -> Insn {
+    Insn { code: LD_W_ABS, jt: 0, jf: 0, k }
+}
+fn jeq(k: u32, jt: u8, jf: u8) -> Insn {
+    Insn { code: JEQ_K, jt, jf, k }
+}
+fn jset(k: u32, jt: u8, jf: u8) -> Insn {
+    Insn { code: JSET_K, jt, jf, k }
+}
+fn ret(k: u32) -> Insn {
+    Insn { code: RET_K, jt: 0, jf: 0, k }
+}
+
+/// The architecture the filter is built for: its audit id and syscall numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Arch {
+    /// x86-64 (`AUDIT_ARCH_X86_64`); x32 numbers (bit 30) are denied.
+    X86_64,
+    /// arm64 (`AUDIT_ARCH_AARCH64`).
+    Aarch64,
+}
+
+impl Arch {
+    /// The architecture this crate was compiled for.
+    pub fn native() -> Arch {
+        if cfg!(target_arch = "aarch64") {
+            Arch::Aarch64
+        } else {
+            Arch::X86_64
+        }
+    }
+
+    fn audit(self) -> u32 {
+        match self {
+            Arch::X86_64 => 0xc000_003e,
+            Arch::Aarch64 => 0xc000_00b7,
+        }
+    }
+}
+
+/// What the socket-family rule lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SocketRule {
+    /// AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK with `NETLINK_ROUTE` (inside a private network
+    /// namespace, where IP only reaches the sandbox's own loopback).
+    UnixIpRoute,
+    /// AF_UNIX only (`landlock-only` with network off: no network namespace, so IP and netlink
+    /// sockets would reach the host's network).
+    UnixOnly,
+}
+
+/// The filter's inputs, derived from the implementation and the network mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SeccompPlan {
+    /// Target architecture.
+    pub arch: Arch,
+    /// Which socket families may be created.
+    pub sockets: SocketRule,
+}
+
+/// Syscalls denied with `EPERM`, by name, with their x86-64 and aarch64 numbers (`None` where
+/// the architecture has no such call). Names are kept for reports and tests.
+pub const DENIED: &[(&str, Option<u32>, Option<u32>)] = &[
+    // namespace and mount manipulation (F10, P5)
+    ("mount", Some(165), Some(40)),
+    ("umount2", Some(166), Some(39)),
+    ("pivot_root", Some(155), Some(41)),
+    ("chroot", Some(161), Some(51)),
+    ("open_tree", Some(428), Some(428)),
+    ("move_mount", Some(429), Some(429)),
+    ("fsopen", Some(430), Some(430)),
+    ("fsconfig", Some(431), Some(431)),
+    ("fsmount", Some(432), Some(432)),
+    ("fspick", Some(433), Some(433)),
+    ("mount_setattr", Some(442), Some(442)),
+    ("open_tree_attr", Some(467), Some(467)),
+    ("setns", Some(308), Some(268)),
+    ("unshare", Some(272), Some(97)),
+    // process inspection (F8, P1)
+    ("ptrace", Some(101), Some(117)),
+    ("process_vm_readv", Some(310), Some(270)),
+    ("process_vm_writev", Some(311), Some(271)),
+    ("pidfd_getfd", Some(438), Some(438)),
+    ("kcmp", Some(312), Some(272)),
+    // io_uring bypasses seccomp for the operations it performs
+    ("io_uring_setup", Some(425), Some(425)),
+    ("io_uring_enter", Some(426), Some(426)),
+    ("io_uring_register", Some(427), Some(427)),
+    // kernel attack surface (P7)
+    ("keyctl", Some(250), Some(219)),
+    ("add_key", Some(248), Some(217)),
+    ("request_key", Some(249), Some(218)),
+    ("bpf", Some(321), Some(280)),
+    ("perf_event_open", Some(298), Some(241)),
+    ("userfaultfd", Some(323), Some(282)),
+    ("kexec_load", Some(246), Some(104)),
+    ("kexec_file_load", Some(320), Some(294)),
+    ("init_module", Some(175), Some(105)),
+    ("finit_module", Some(313), Some(273)),
+    ("delete_module", Some(176), Some(106)),
+    ("iopl", Some(172), None),
+    ("ioperm", Some(173), None),
+    ("modify_ldt", Some(154), None),
+    ("uselib", Some(134), None),
+    ("swapon", Some(167), Some(224)),
+    ("swapoff", Some(168), Some(225)),
+    ("reboot", Some(169), Some(142)),
+    ("syslog", Some(103), Some(116)),
+    ("acct", Some(163), Some(89)),
+    ("quotactl", Some(179), Some(60)),
+    ("quotactl_fd", Some(443), Some(443)),
+    ("settimeofday", Some(164), Some(170)),
+    ("clock_settime", Some(227), Some(112)),
+    ("clock_adjtime", Some(305), Some(266)),
+    ("adjtimex", Some(159), Some(171)),
+    ("sethostname", Some(170), Some(161)),
+    ("setdomainname", Some(171), Some(162)),
+    ("open_by_handle_at", Some(304), Some(265)),
+    ("name_to_handle_at", Some(303), Some(264)),
+    ("fanotify_init", Some(300), Some(262)),
+    ("lookup_dcookie", Some(212), Some(18)),
+    ("nfsservctl", Some(180), Some(42)),
+    ("move_pages", Some(279), Some(239)),
+    ("migrate_pages", Some(256), Some(238)),
+    ("mbind", Some(237), Some(235)),
+    ("set_mempolicy", Some(238), Some(237)),
+    ("set_mempolicy_home_node", Some(450), Some(450)),
+    ("vhangup", Some(153), Some(58)),
+];
+
+const NR_CLONE: (u32, u32) = (56, 220);
+const NR_CLONE3: (u32, u32) = (435, 435);
+const NR_SOCKET: (u32, u32) = (41, 198);
+const NR_IOCTL: (u32, u32) = (16, 29);
+const NR_PERSONALITY: (u32, u32) = (135, 92);
+
+/// Every `CLONE_NEW*` flag: `NEWTIME`, `NEWNS`, `NEWCGROUP`, `NEWUTS`, `NEWIPC`, `NEWUSER`,
+/// `NEWPID`, `NEWNET`.
+pub const CLONE_NS_FLAGS: u32 =
+    0x80 | 0x2_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000 | 0x2000_0000 | 0x4000_0000;
+/// `TIOCSTI`: push a byte into the terminal's input queue.
+pub const TIOCSTI: u32 = 0x5412;
+/// `TIOCLINUX`: virtual-console services, including selection paste.
+pub const TIOCLINUX: u32 = 0x541c;
+
+const EPERM: i32 = 1;
+const ENOSYS: i32 = 38;
+const EAFNOSUPPORT: i32 = 97;
+const AF_UNIX: u32 = 1;
+const AF_INET: u32 = 2;
+const AF_INET6: u32 = 10;
+const AF_NETLINK: u32 = 16;
+const NETLINK_ROUTE: u32 = 0;
+
+fn nr(arch: Arch, pair: (u32, u32)) -> u32 {
+    match arch {
+        Arch::X86_64 => pair.0,
+        Arch::Aarch64 => pair.1,
+    }
+}
+
+/// Builds the filter program. Pure: the same plan always gives the same program.
+pub fn build(plan: &SeccompPlan) -> Vec<Insn> {
+    let arch = plan.arch;
+    let mut p = vec![ld(OFF_ARCH), jeq(arch.audit(), 1, 0), ret(RET_KILL_PROCESS), ld(OFF_NR)];
+    if arch == Arch::X86_64 {
+        // x32 syscall numbers have bit 30 set and index another table.
+        p.push(jset(0x4000_0000, 0, 1));
+        p.push(ret(ret_errno(EPERM)));
+    }
+    // clone3 -> ENOSYS: its flags live in memory the filter cannot read.
+    p.push(jeq(nr(arch, NR_CLONE3), 0, 1));
+    p.push(ret(ret_errno(ENOSYS)));
+    // clone: deny namespace flags (first argument on both architectures).
+    p.extend([
+        jeq(nr(arch, NR_CLONE), 0, 4),
+        ld(off_arg_lo(0)),
+        jset(CLONE_NS_FLAGS, 0, 1),
+        ret(ret_errno(EPERM)),
+        ret(RET_ALLOW),
+    ]);
+    // ioctl: TIOCSTI / TIOCLINUX, compared on the low 32 bits only (CVE-2019-10063).
+    p.extend([
+        jeq(nr(arch, NR_IOCTL), 0, 5),
+        ld(off_arg_lo(1)),
+        jeq(TIOCSTI, 2, 0),
+        jeq(TIOCLINUX, 1, 0),
+        ret(RET_ALLOW),
+        ret(ret_errno(EPERM)),
+    ]);
+    // personality: only the harmless queries and ADDR_NO_RANDOMIZE.
+    p.extend([
+        jeq(nr(arch, NR_PERSONALITY), 0, 6),
+        ld(off_arg_lo(0)),
+        jeq(0, 3, 0),
+        jeq(0x0002_0000, 2, 0),
+        jeq(0xffff_ffff, 1, 0),
+        ret(ret_errno(EPERM)),
+        ret(RET_ALLOW),
+    ]);
+    // socket: family allow list.
+    let mut sock = vec![ld(off_arg_lo(0)), jeq(AF_UNIX, 0, 1), ret(RET_ALLOW)];
+    if plan.sockets == SocketRule::UnixIpRoute {
+        sock.extend([
+            jeq(AF_INET, 0, 1),
+            ret(RET_ALLOW),
+            jeq(AF_INET6, 0, 1),
+            ret(RET_ALLOW),
+            jeq(AF_NETLINK, 0, 3),
+            ld(off_arg_lo(2)),
+            jeq(NETLINK_ROUTE, 0, 1),
+            ret(RET_ALLOW),
+        ]);
+    }
+    sock.push(ret(ret_errno(EAFNOSUPPORT)));
+    p.push(jeq(nr(arch, NR_SOCKET), 0, sock.len() as u8));
+    p.extend(sock);
+    for (_, x86, arm) in DENIED {
+        let n = match arch {
+            Arch::X86_64 => *x86,
+            Arch::Aarch64 => *arm,
+        };
+        if let Some(n) = n {
+            p.push(jeq(n, 0, 1));
+            p.push(ret(ret_errno(EPERM)));
+        }
+    }
+    p.push(ret(RET_ALLOW));
+    p
+}
+
+/// Runs `prog` on one syscall the way the kernel would, for tests: returns the action.
+#[cfg(test)]
+pub(crate) fn simulate(prog: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+    let mut data = [0u8; 64];
+    data[0..4].copy_from_slice(&nr.to_le_bytes());
+    data[4..8].copy_from_slice(&arch.to_le_bytes());
+    for (i, a) in args.iter().enumerate() {
+        data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_le_bytes());
+    }
+    let mut acc = 0u32;
+    let mut pc = 0usize;
+    loop {
+        let i = prog[pc];
+        match i.code {
+            LD_W_ABS => {
+                let o = i.k as usize;
+                acc = u32::from_le_bytes([data[o], data[o + 1], data[o + 2], data[o + 3]]);
+                pc += 1;
+            }
+            JEQ_K | JSET_K => {
+                let t = if i.code == JEQ_K { acc == i.k } else { acc & i.k != 0 };
+                pc += 1 + usize::from(if t { i.jt } else { i.jf });
+            }
+            RET_K => return i.k,
+            c => panic!("unknown opcode {c:#x}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const X86: u32 = 0xc000_003e;
+
+    fn prog(sockets: SocketRule) -> Vec<Insn> {
+        build(&SeccompPlan { arch: Arch::X86_64, sockets })
+    }
+
+    fn run(p: &[Insn], nr: u32, args: [u64; 6]) -> u32 {
+        simulate(p, X86, nr, args)
+    }
+
+    #[test]
+    fn jumps_stay_in_bounds_and_end_in_ret() {
+        for s in [SocketRule::UnixIpRoute, SocketRule::UnixOnly] {
+            for arch in [Arch::X86_64, Arch::Aarch64] {
+                let p = build(&SeccompPlan { arch, sockets: s });
+                assert!(p.len() < 4096);
+                for (i, ins) in p.iter().enumerate() {
+                    if ins.code == JEQ_K || ins.code == JSET_K {
+                        assert!(i + 1 + usize::from(ins.jt.max(ins.jf)) < p.len());
+                    }
+                }
+                assert_eq!(p.last().map(|i| i.code), Some(RET_K));
+            }
+        }
+    }
+
+    #[test]
+    fn foreign_arch_is_killed_and_x32_denied() {
+        let p = prog(SocketRule::UnixIpRoute);
+        assert_eq!(simulate(&p, 0x4000_0003, 26, [0; 6]), RET_KILL_PROCESS); // i386 ptrace
+        assert_eq!(run(&p, 0x4000_0000 | 101, [0; 6]), ret_errno(EPERM));
+        assert_eq!(run(&p, 39, [0; 6]), RET_ALLOW); // getpid: control
+    }
+
+    #[test]
+    fn every_denied_name_is_denied_and_controls_pass() {
+        let p = prog(SocketRule::UnixIpRoute);
+        for (name, x86, _) in DENIED {
+            let n = x86.unwrap_or(u32::MAX);
+            if n != u32::MAX {
+                assert_eq!(run(&p, n, [0; 6]), ret_errno(EPERM), "{name}");
+            }
+        }
+        for allowed in [
+            0u32, 1, 2, 90,  /*chmod*/
+            50,  /*listen*/
+            157, /*prctl*/
+            318, /*getrandom*/
+            334, /*rseq*/
+        ] {
+            assert_eq!(run(&p, allowed, [0; 6]), RET_ALLOW, "{allowed}");
+        }
+    }
+
+    #[test]
+    fn clone_flags_and_clone3() {
+        let p = prog(SocketRule::UnixIpRoute);
+        assert_eq!(run(&p, 435, [0; 6]), ret_errno(ENOSYS));
+        assert_eq!(run(&p, 56, [0x0100_0000 | 0x0020_0000 | 17, 0, 0, 0, 0, 0]), RET_ALLOW); // fork-like
+        assert_eq!(run(&p, 56, [0x0001_0f00, 0, 0, 0, 0, 0]), RET_ALLOW); // thread
+        assert_eq!(run(&p, 56, [0x1000_0000 | 17, 0, 0, 0, 0, 0]), ret_errno(EPERM)); // NEWUSER
+        assert_eq!(run(&p, 56, [0x0002_0000, 0, 0, 0, 0, 0]), ret_errno(EPERM));
+        // NEWNS
+    }
+
+    #[test]
+    fn tiocsti_compared_on_low_32_bits() {
+        let p = prog(SocketRule::UnixIpRoute);
+        assert_eq!(run(&p, 16, [0, 0x5412, 0, 0, 0, 0]), ret_errno(EPERM));
+        assert_eq!(run(&p, 16, [0, (0x123u64 << 32) | 0x5412, 0, 0, 0, 0]), ret_errno(EPERM));
+        assert_eq!(run(&p, 16, [0, 0x541c, 0, 0, 0, 0]), ret_errno(EPERM));
+        assert_eq!(run(&p, 16, [0, 0x5401, 0, 0, 0, 0]), RET_ALLOW); // TCGETS: control
+    }
+
+    #[test]
+    fn socket_families() {
+        let p = prog(SocketRule::UnixIpRoute);
+        assert_eq!(run(&p, 41, [1, 1, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(run(&p, 41, [2, 2, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(run(&p, 41, [10, 1, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(run(&p, 41, [16, 3, 0, 0, 0, 0]), RET_ALLOW); // netlink route
+        assert_eq!(run(&p, 41, [16, 3, 9, 0, 0, 0]), ret_errno(EAFNOSUPPORT)); // netlink audit
+        assert_eq!(run(&p, 41, [40, 1, 0, 0, 0, 0]), ret_errno(EAFNOSUPPORT)); // vsock
+        assert_eq!(run(&p, 41, [17, 3, 0, 0, 0, 0]), ret_errno(EAFNOSUPPORT)); // packet
+        let p = prog(SocketRule::UnixOnly);
+        assert_eq!(run(&p, 41, [1, 1, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(run(&p, 41, [2, 2, 0, 0, 0, 0]), ret_errno(EAFNOSUPPORT));
+        assert_eq!(run(&p, 41, [16, 3, 0, 0, 0, 0]), ret_errno(EAFNOSUPPORT));
+    }
+
+    #[test]
+    fn personality_queries_only() {
+        let p = prog(SocketRule::UnixIpRoute);
+        assert_eq!(run(&p, 135, [0xffff_ffff, 0, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(run(&p, 135, [0x0040_0000, 0, 0, 0, 0, 0]), ret_errno(EPERM));
+        // READ_IMPLIES_EXEC
+    }
+}

@@ -1,0 +1,471 @@
+//! The supervisor: prepares a run, forks the sandbox, waits with the timeout while forwarding
+//! signals, and turns what the children reported into an [`Outcome`].
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use stockade_policy::{
+    env_filter, CommandSpec, Enforcement, ExitStatus, LayerReport, LayerStatus, NetworkMode, Outcome, Policy, Stdio,
+};
+
+use crate::error::{Error, Result};
+use crate::landlock_rules::{self, Flavor, LandlockInputs};
+use crate::mount_plan::{self, Missing, MountPlan};
+use crate::prepare::{self, Prepared};
+use crate::seccomp_rules::{self, Arch, SeccompPlan, SocketRule};
+use crate::{host_facts, sys};
+
+/// The result of trying one implementation.
+#[derive(Debug)]
+pub enum Attempt {
+    /// The command ran.
+    Done(Outcome),
+    /// The implementation cannot run on this host (and why); try the next one.
+    Unavailable(String),
+}
+
+fn layer(id: &str, status: LayerStatus, detail: impl Into<String>) -> LayerReport {
+    LayerReport { layer: id.into(), status, detail: detail.into() }
+}
+
+/// The rlimits for a run and their description. `shared_uid_count` is added to the process
+/// limit where `RLIMIT_NPROC` counts the user's processes on the whole host.
+pub fn rlimits(policy: &Policy, shared_uid_count: u64) -> (Vec<(u32, u64)>, String) {
+    let mut v = vec![(libc::RLIMIT_CORE, 0u64)];
+    let mut words = vec!["RLIMIT_CORE=0".to_owned()];
+    if let Some(n) = policy.process.max_processes {
+        let lim = u64::from(n) + shared_uid_count;
+        v.push((libc::RLIMIT_NPROC, lim));
+        words.push(if shared_uid_count > 0 {
+            format!("RLIMIT_NPROC={lim} ({n} + {shared_uid_count} already running as this uid)")
+        } else {
+            format!("RLIMIT_NPROC={n} (counted in the sandbox's user namespace)")
+        });
+    }
+    if let Some(m) = policy.process.memory_bytes {
+        v.push((libc::RLIMIT_AS, m));
+        words.push(format!("RLIMIT_AS={m} (address space per process, not a tree-wide memory limit)"));
+    }
+    let (cg, cgw) = host_facts::cgroup_v2();
+    words.push(if cg {
+        "cgroup v2 controllers exist but this version applies rlimits only".into()
+    } else {
+        format!("no cgroup v2 delegation: {cgw}")
+    });
+    (v, words.join("; "))
+}
+
+struct Common {
+    env: Vec<(OsString, OsString)>,
+    argv: Vec<std::ffi::CString>,
+    envp: Vec<std::ffi::CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp_ptrs: Vec<*const libc::c_char>,
+    candidates: Vec<std::ffi::CString>,
+    cwd: std::ffi::CString,
+    devnull: Option<OwnedFd>,
+}
+
+fn common(policy: &Policy, cmd: &CommandSpec, extra_env: &[(OsString, OsString)]) -> Result<Common> {
+    let mut env = env_filter::build_env(&policy.env, cmd.host_env.iter().cloned());
+    for (k, v) in extra_env {
+        env.retain(|(ek, _)| ek != k);
+        env.push((k.clone(), v.clone()));
+    }
+    let (argv, envp, argv_ptrs, envp_ptrs) = prepare::args_env(&cmd.program, &cmd.args, &env)?;
+    let candidates = prepare::candidates(&cmd.program, &env)?;
+    let cwd_path = cmd.cwd.clone().unwrap_or_else(|| policy.workspace.clone());
+    let cwd = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(cwd_path.as_os_str()))
+        .map_err(|_| Error::Nul { what: "working directory".into() })?;
+    let devnull = if cmd.stdio == Stdio::Null {
+        Some(sys::open_devnull().map_err(|e| syscall("open /dev/null", e))?)
+    } else {
+        None
+    };
+    Ok(Common { env, argv, envp, argv_ptrs, envp_ptrs, candidates, cwd, devnull })
+}
+
+fn syscall(call: &'static str, source: io::Error) -> Error {
+    Error::Syscall { call, source }
+}
+
+/// Creates the placeholders the plan asks for, never following symlinks.
+fn create_placeholders(plan: &MountPlan) -> Result<Vec<String>> {
+    let mut created = Vec::new();
+    for m in &plan.missing {
+        let Missing::Placeholder { root, rel, dir } = m;
+        {
+            let full = root.join(rel);
+            let err = |source| Error::Placeholder { path: full.clone(), source };
+            let rootfd = sys::open_path(None, root, sys::RESOLVE_NO_SYMLINKS).map_err(err)?;
+            let parent = rel.parent().filter(|p| !p.as_os_str().is_empty());
+            let parentfd = match parent {
+                Some(pr) => {
+                    sys::open_path(Some(rootfd.as_raw_fd()), pr, sys::RESOLVE_NO_SYMLINKS | sys::RESOLVE_BENEATH)
+                        .map_err(err)?
+                }
+                None => rootfd,
+            };
+            let name = rel.file_name().ok_or_else(|| err(io::Error::from_raw_os_error(libc::EINVAL)))?;
+            sys::create_placeholder(&parentfd, name, *dir).map_err(err)?;
+            created.push(format!("`{}`", full.display()));
+        }
+    }
+    Ok(created)
+}
+
+/// Runs under the `namespaces` implementation.
+pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
+    let facts = host_facts::host_facts(policy, &cmd.host_env)?;
+    let plan = mount_plan::plan(policy, &facts);
+    let abi = sys::landlock_abi();
+    let inputs = LandlockInputs::default();
+    let ll = landlock_rules::plan(policy, abi, Flavor::Namespaces, &inputs);
+    let netns = policy.network.mode == NetworkMode::Off;
+    let bpf = seccomp_rules::build(&SeccompPlan { arch: Arch::native(), sockets: SocketRule::UnixIpRoute });
+    let c = common(policy, cmd, &[])?;
+    let (limits, limits_words) = rlimits(policy, 0);
+    let placeholders = create_placeholders(&plan)?;
+    let (uid, gid) = sys::ids();
+    let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
+    let (sync_r, sync_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
+    let prepared = Prepared {
+        ops: prepare::child_ops(&plan)?,
+        dev_nodes: ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
+            .iter()
+            .map(|s| std::ffi::CString::new(*s).map_err(|_| Error::Nul { what: (*s).into() }))
+            .collect::<Result<_>>()?,
+        uid_map: format!("{uid} {uid} 1\n"),
+        gid_map: format!("{gid} {gid} 1\n"),
+        netns,
+        landlock: ll.as_ref().map(prepare::child_landlock).transpose()?,
+        bpf: prepare::child_bpf(&bpf),
+        rlimits: limits,
+        cwd: c.cwd.clone(),
+        candidates: c.candidates.clone(),
+        argv: c.argv.clone(),
+        envp: c.envp.clone(),
+        argv_ptrs: Vec::new(),
+        envp_ptrs: Vec::new(),
+        report_fd: report_w.as_raw_fd(),
+        sync_fd: sync_r.as_raw_fd(),
+        stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
+        parent: None,
+    };
+    let prepared = Prepared { argv_ptrs: c.argv_ptrs.clone(), envp_ptrs: c.envp_ptrs.clone(), ..prepared };
+    let _keep = (&c.argv, &c.envp, &c.env);
+    let mut flags =
+        libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+    if netns {
+        flags |= libc::CLONE_NEWNET;
+    }
+    let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
+    let started = Instant::now();
+    let pid = match sys::clone_process(flags as u64) {
+        Ok(0) => sys::init_main(&prepared),
+        Ok(pid) => pid,
+        Err(e) => {
+            return match e.raw_os_error() {
+                Some(libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EUSERS | libc::EACCES) => {
+                    Ok(Attempt::Unavailable(
+                        host_facts::userns_restriction()
+                            .unwrap_or_else(|| format!("clone(CLONE_NEWUSER|...) failed: {e}")),
+                    ))
+                }
+                _ => Err(syscall("clone", e)),
+            };
+        }
+    };
+    drop(report_w);
+    drop(sync_r);
+    sys::write_byte(&sync_w);
+    drop(sync_w);
+    let waited = wait(pid, policy.process.timeout, &signals, &report_r, pid)?;
+    let duration = started.elapsed();
+    drop(signals);
+    let status = decode(&prepared, &plan, &waited, policy)?;
+    let mut enforcement = Enforcement {
+        layers: vec![
+            layer("userns", LayerStatus::Full, format!("uid {uid} and gid {gid} mapped to themselves")),
+            layer(
+                "mountns",
+                LayerStatus::Full,
+                mount_detail(&plan, &placeholders),
+            ),
+            layer("pidns", LayerStatus::Full, "stockade init is pid 1; host processes invisible; tree killed on exit"),
+            if netns {
+                layer("netns", LayerStatus::Full, "private network namespace with loopback only")
+            } else {
+                layer("netns", LayerStatus::None, "network on: host network namespace")
+            },
+            layer("ipcns", LayerStatus::Full, "private System V IPC and POSIX message queues"),
+            layer("utsns", LayerStatus::Full, "hostname `stockade`"),
+            match &ll {
+                Some(l) => layer(
+                    "landlock",
+                    LayerStatus::Full,
+                    format!("ABI {}: writes limited to writable roots and private tmp; signal and abstract-socket scoping{}", l.abi, if l.scoped == 0 { " unavailable" } else { "" }),
+                ),
+                None => layer("landlock", LayerStatus::None, "kernel without Landlock; the mount namespace still enforces writes"),
+            },
+            layer("seccomp", LayerStatus::Full, format!("{} denied syscalls, socket families, clone namespace flags, TIOCSTI/TIOCLINUX, arch check", seccomp_rules::DENIED.len())),
+            layer("nnp", LayerStatus::Full, "PR_SET_NO_NEW_PRIVS"),
+            layer("caps", LayerStatus::Full, "empty capability sets, bounding set cleared, NOROOT securebits locked"),
+            layer("limits", LayerStatus::Partial, limits_words),
+            layer("env", LayerStatus::Full, format!("{} variables from the policy's allowlist", c.env.len())),
+        ],
+        gaps: Vec::new(),
+    };
+    if policy.network.mode == NetworkMode::On {
+        enforcement.gaps.push("network on: the command shares the host's network".into());
+    }
+    Ok(Attempt::Done(Outcome::new(status, duration, "namespaces", enforcement)))
+}
+
+fn mount_detail(plan: &MountPlan, placeholders: &[String]) -> String {
+    let mut s = format!("{} mount steps: read-only `/`, writable roots, protected read-only, deny-read and host sockets hidden, private /tmp, minimal /dev, fresh /proc", plan.ops.len());
+    if !placeholders.is_empty() {
+        s.push_str(&format!(
+            "; created empty placeholders on the host for missing protected paths: {}",
+            placeholders.join(", ")
+        ));
+    }
+    s
+}
+
+struct Waited {
+    /// The raw wait status of the process we waited for.
+    status: i32,
+    timed_out: bool,
+    records: Vec<(u32, i32, i32)>,
+}
+
+fn wait(
+    pid: libc::pid_t,
+    timeout: Option<Duration>,
+    signals: &sys::SignalForward,
+    report: &OwnedFd,
+    forward_to: libc::pid_t,
+) -> Result<Waited> {
+    let pidfd = sys::pidfd_open(pid).map_err(|e| syscall("pidfd_open", e))?;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut timed_out = false;
+    let mut records_buf = Vec::new();
+    sys::set_nonblock(report.as_raw_fd());
+    loop {
+        let ms = match deadline {
+            Some(d) if !timed_out => {
+                d.saturating_duration_since(Instant::now()).as_millis().min(i32::MAX as u128) as i32
+            }
+            _ => -1,
+        };
+        let ready = sys::poll_in(&[pidfd.as_raw_fd(), signals.read.as_raw_fd(), report.as_raw_fd()], ms);
+        if ready[1] {
+            let mut b = Vec::new();
+            sys::read_all(&signals.read, &mut b);
+            for sig in b {
+                sys::kill(forward_to, i32::from(sig));
+            }
+        }
+        if ready[2] {
+            sys::read_all(report, &mut records_buf);
+        }
+        if ready[0] {
+            break;
+        }
+        if let Some(d) = deadline {
+            if !timed_out && Instant::now() >= d {
+                timed_out = true;
+                sys::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+    let status = sys::wait_pid(pid).map_err(|e| syscall("waitpid", e))?;
+    sys::read_all(report, &mut records_buf);
+    let records = records_buf
+        .chunks_exact(12)
+        .map(|r| {
+            let w = |i: usize| [r[i], r[i + 1], r[i + 2], r[i + 3]];
+            (u32::from_ne_bytes(w(0)), i32::from_ne_bytes(w(4)), i32::from_ne_bytes(w(8)))
+        })
+        .collect();
+    Ok(Waited { status, timed_out, records })
+}
+
+fn step_name(p: &Prepared, plan: &MountPlan, ll_rules: &[(PathBuf, u64)], step: i32) -> String {
+    use sys::step::*;
+    match step {
+        s if s >= 0 && (s as usize) < plan.ops.len() => mount_plan::describe(&plan.ops[s as usize]),
+        s if s >= LANDLOCK_RULE => {
+            ll_rules.get((s - LANDLOCK_RULE) as usize).map_or("a Landlock rule".into(), |(path, _)| {
+                format!("Landlock rule for `{}` (landlock_add_rule)", path.display())
+            })
+        }
+        PDEATHSIG => "prctl(PR_SET_PDEATHSIG)".into(),
+        SETGROUPS => "writing /proc/self/setgroups".into(),
+        UID_MAP => "writing /proc/self/uid_map".into(),
+        GID_MAP => "writing /proc/self/gid_map".into(),
+        HOSTNAME => "sethostname".into(),
+        LOOPBACK => "bringing up loopback (SIOCSIFFLAGS)".into(),
+        FORK => "forking the command (clone)".into(),
+        SETSID => "setsid".into(),
+        STDIO => "redirecting stdio (dup2)".into(),
+        RLIMIT => "setrlimit".into(),
+        CHDIR => format!("chdir `{}`", p.cwd.to_string_lossy()),
+        NNP => "prctl(PR_SET_NO_NEW_PRIVS)".into(),
+        LANDLOCK_CREATE => "landlock_create_ruleset".into(),
+        LANDLOCK_RESTRICT => "landlock_restrict_self".into(),
+        CAPS => "capset (dropping capabilities)".into(),
+        SECCOMP => "installing the seccomp filter".into(),
+        CLOSE_FDS => "close_range".into(),
+        _ => format!("step {step}"),
+    }
+}
+
+fn decode(p: &Prepared, plan: &MountPlan, w: &Waited, policy: &Policy) -> Result<ExitStatus> {
+    let ll_rules: Vec<(PathBuf, u64)> = p
+        .landlock
+        .as_ref()
+        .map(|l| l.rules.iter().map(|(c, a)| (PathBuf::from(c.to_string_lossy().into_owned()), *a)).collect())
+        .unwrap_or_default();
+    for &(kind, a, b) in &w.records {
+        if kind == sys::MSG_SETUP {
+            return Err(Error::Setup {
+                step: step_name(p, plan, &ll_rules, a),
+                source: io::Error::from_raw_os_error(b),
+            });
+        }
+    }
+    if w.timed_out {
+        return Ok(ExitStatus::TimedOut);
+    }
+    for &(kind, a, _) in &w.records {
+        if kind == sys::MSG_EXEC {
+            return Ok(if a == libc::ENOENT || a == libc::ENOTDIR {
+                ExitStatus::NotFound
+            } else {
+                ExitStatus::NotExecutable
+            });
+        }
+    }
+    let raw = w.records.iter().find(|r| r.0 == sys::MSG_EXIT).map_or(w.status, |r| r.1);
+    let _ = policy;
+    Ok(if libc::WIFSIGNALED(raw) {
+        ExitStatus::Signaled { signal: libc::WTERMSIG(raw) }
+    } else {
+        ExitStatus::Exited { code: libc::WEXITSTATUS(raw) }
+    })
+}
+
+/// The promises `landlock-only` cannot keep, in words.
+pub fn landlock_only_gaps(policy: &Policy) -> Vec<String> {
+    let mut g = vec![
+        "protected paths inside writable roots (`.git/hooks`, `.git/config`, agent config) are writable: Landlock cannot subtract from a writable tree".to_owned(),
+        "host unix sockets (pathname sockets under /run, /tmp, $XDG_RUNTIME_DIR) can be connected to: Landlock ABI < 9 does not mediate connect()".into(),
+        "metadata changes outside the writable roots (chmod, chown, utime, setxattr) are not mediated by Landlock".into(),
+        "other processes of the same user are visible in /proc; signals to them are denied by Landlock scoping (ABI 6+), ptrace by seccomp".into(),
+        "background processes that start their own session can outlive the run (no pid namespace)".into(),
+        "the host's /tmp is not private; TMPDIR points to a private directory removed after the run".into(),
+        "TCP servers on loopback cannot be used (no private network namespace; IP sockets are forbidden)".into(),
+    ];
+    if policy.process.max_processes.is_some() {
+        g.push("the process limit counts all of this user's processes on the host (RLIMIT_NPROC)".into());
+    }
+    g
+}
+
+/// Runs under the `landlock-only` implementation.
+pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
+    let abi = sys::landlock_abi();
+    let deny: Vec<PathBuf> = policy.filesystem.deny_read.iter().map(|d| d.value.clone()).collect();
+    let read_roots = match &policy.filesystem.readable {
+        stockade_policy::Readable::All => landlock_rules::carve(Path::new("/"), &deny, &host_facts::children),
+        stockade_policy::Readable::Roots(r) => r.iter().map(|s| s.value.clone()).collect(),
+    };
+    let tmp = std::env::temp_dir().join(format!("stockade-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir(&tmp).map_err(|source| Error::Placeholder { path: tmp.clone(), source })?;
+    let _cleanup = RemoveOnDrop(tmp.clone());
+    let inputs = LandlockInputs { read_roots, extra_writable: vec![tmp.clone()] };
+    let Some(ll) = landlock_rules::plan(policy, abi, Flavor::LandlockOnly, &inputs) else {
+        return Ok(Attempt::Unavailable("Landlock is not available".into()));
+    };
+    let sockets = if policy.network.mode == NetworkMode::Off { SocketRule::UnixOnly } else { SocketRule::UnixIpRoute };
+    let bpf = seccomp_rules::build(&SeccompPlan { arch: Arch::native(), sockets });
+    let tmp_env: Vec<(OsString, OsString)> =
+        ["TMPDIR", "TMP", "TEMP"].iter().map(|k| (OsString::from(k), tmp.clone().into_os_string())).collect();
+    let c = common(policy, cmd, &tmp_env)?;
+    let (uid, _) = sys::ids();
+    let (limits, limits_words) =
+        rlimits(policy, if policy.process.max_processes.is_some() { host_facts::processes_of_uid(uid) } else { 0 });
+    let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
+    let prepared = Prepared {
+        ops: Vec::new(),
+        dev_nodes: Vec::new(),
+        uid_map: String::new(),
+        gid_map: String::new(),
+        netns: false,
+        landlock: Some(prepare::child_landlock(&ll)?),
+        bpf: prepare::child_bpf(&bpf),
+        rlimits: limits,
+        cwd: c.cwd.clone(),
+        candidates: c.candidates.clone(),
+        argv: c.argv.clone(),
+        envp: c.envp.clone(),
+        argv_ptrs: c.argv_ptrs.clone(),
+        envp_ptrs: c.envp_ptrs.clone(),
+        report_fd: report_w.as_raw_fd(),
+        sync_fd: -1,
+        stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
+        // SAFETY-free: getpid never fails.
+        parent: Some(std::process::id() as libc::pid_t),
+    };
+    let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
+    let started = Instant::now();
+    let pid = match sys::clone_process(0) {
+        Ok(0) => sys::command_main(&prepared),
+        Ok(pid) => pid,
+        Err(e) => return Err(syscall("clone", e)),
+    };
+    drop(report_w);
+    let waited = wait(pid, policy.process.timeout, &signals, &report_r, -pid)?;
+    // Whatever stayed in the command's process group goes with it.
+    sys::kill(-pid, libc::SIGKILL);
+    let duration = started.elapsed();
+    drop(signals);
+    let plan = MountPlan::default();
+    let status = decode(&prepared, &plan, &waited, policy)?;
+    let enforcement = Enforcement {
+        layers: vec![
+            layer("userns", LayerStatus::None, "landlock-only: no user namespace"),
+            layer("mountns", LayerStatus::None, "landlock-only: host mounts"),
+            layer("pidns", LayerStatus::None, "landlock-only: host pid namespace; the command's process group is killed at the end"),
+            layer("netns", LayerStatus::None, "landlock-only: host network namespace; seccomp forbids IP and netlink sockets when network is off"),
+            layer("landlock", LayerStatus::Partial, format!("ABI {abi}: reads of deny-read paths and writes outside writable roots denied; TCP {}; protected paths not enforceable", if ll.handled_net != 0 { "denied" } else { "allowed" })),
+            layer("seccomp", LayerStatus::Full, format!("{} denied syscalls; sockets: {:?}", seccomp_rules::DENIED.len(), sockets)),
+            layer("nnp", LayerStatus::Full, "PR_SET_NO_NEW_PRIVS"),
+            layer("caps", LayerStatus::Full, "empty capability sets, bounding set cleared where permitted"),
+            layer("limits", LayerStatus::Partial, limits_words),
+            layer("env", LayerStatus::Full, format!("{} variables from the policy's allowlist", c.env.len())),
+        ],
+        gaps: landlock_only_gaps(policy),
+    };
+    Ok(Attempt::Done(Outcome::new(status, duration, "landlock-only", enforcement)))
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        // std's remove_dir_all does not follow symlinks (it opens with O_NOFOLLOW and unlinks links).
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

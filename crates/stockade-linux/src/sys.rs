@@ -1,0 +1,1008 @@
+//! The only module with `unsafe`: thin wrappers over the system calls the backend needs, and
+//! the code that runs in the forked children (sandbox init and command) between `clone` and
+//! `execve`.
+//!
+//! Rules for the child side: it runs in a copy of a possibly multithreaded process, so it
+//! must not allocate, take locks or unwind. Everything it touches (C strings, pointer arrays,
+//! the BPF program, Landlock masks) is prepared by [`crate::prepare`] before the fork; the
+//! child only makes system calls and writes fixed-size records to the report pipe.
+//!
+//! References: [clone(2)](https://man7.org/linux/man-pages/man2/clone.2.html),
+//! [user_namespaces(7)](https://man7.org/linux/man-pages/man7/user_namespaces.7.html),
+//! [openat2(2)](https://man7.org/linux/man-pages/man2/openat2.2.html),
+//! [landlock(7)](https://man7.org/linux/man-pages/man7/landlock.7.html),
+//! [capabilities(7)](https://man7.org/linux/man-pages/man7/capabilities.7.html).
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, OsStr};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use libc::{c_int, c_long, c_void};
+
+use crate::prepare::{ChildOp, Prepared};
+
+// ---- constants the libc crate may not carry on every version ----
+const SYS_OPENAT2: c_long = 437;
+const SYS_OPEN_TREE: c_long = 428;
+const SYS_MOVE_MOUNT: c_long = 429;
+const SYS_MOUNT_SETATTR: c_long = 442;
+const SYS_LANDLOCK_CREATE_RULESET: c_long = 444;
+const SYS_LANDLOCK_ADD_RULE: c_long = 445;
+const SYS_LANDLOCK_RESTRICT_SELF: c_long = 446;
+const SYS_CLOSE_RANGE: c_long = 436;
+const SYS_PIDFD_OPEN: c_long = 434;
+
+/// `RESOLVE_NO_SYMLINKS`.
+pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+/// `RESOLVE_BENEATH`.
+pub const RESOLVE_BENEATH: u64 = 0x08;
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const OPEN_TREE_CLONE: u32 = 1;
+const AT_RECURSIVE: u32 = 0x8000;
+const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x04;
+const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+const LANDLOCK_CREATE_RULESET_VERSION: u32 = 1;
+const LANDLOCK_RULE_PATH_BENEATH: c_int = 1;
+const CLOSE_RANGE_CLOEXEC: u32 = 4;
+const SECBIT_ALL_LOCKED_NOROOT: c_long = 0x2f; // NOROOT|NOROOT_LOCKED|NO_SETUID_FIXUP|..._LOCKED|KEEP_CAPS_LOCKED
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+#[repr(C)]
+struct RulesetAttr {
+    handled_access_fs: u64,
+    handled_access_net: u64,
+    scoped: u64,
+}
+
+#[repr(C, packed)]
+struct PathBeneathAttr {
+    allowed_access: u64,
+    parent_fd: i32,
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+// ---------------------------------------------------------------- supervisor-side wrappers
+
+fn cvt(r: c_long) -> io::Result<c_long> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn path_cstr(p: &Path) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// `openat2(dirfd, path, O_PATH|O_CLOEXEC|O_NOFOLLOW, resolve)`: an `O_PATH` fd that never
+/// followed a symlink on its way (and `RESOLVE_BENEATH` keeps it below `dirfd`).
+pub fn open_path(dirfd: Option<RawFd>, path: &Path, resolve: u64) -> io::Result<OwnedFd> {
+    let c = path_cstr(path)?;
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64,
+        mode: 0,
+        resolve: resolve | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: `c` is a valid NUL-terminated string and `how` a valid open_how that outlive the call.
+    let fd = cvt(unsafe {
+        libc::syscall(SYS_OPENAT2, dirfd.unwrap_or(libc::AT_FDCWD), c.as_ptr(), &how, std::mem::size_of::<OpenHow>())
+    })?;
+    // SAFETY: the kernel returned a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `fstat` on an fd; returns the `st_mode` file type bits.
+pub fn file_type(fd: &OwnedFd) -> io::Result<u32> {
+    // SAFETY: a zeroed `stat` is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is open; st is a valid pointer.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } as c_long)?;
+    Ok(st.st_mode & libc::S_IFMT)
+}
+
+/// Creates an empty placeholder (directory, or empty regular file) named `name` in `dir`,
+/// without following symlinks. `EEXIST` is success only if what exists is of the right kind
+/// (the caller re-verifies by opening).
+pub fn create_placeholder(dir: &OwnedFd, name: &OsStr, is_dir: bool) -> io::Result<()> {
+    let c = std::ffi::CString::new(name.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let r = if is_dir {
+        // SAFETY: valid fd and C string.
+        unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) }
+    } else {
+        // SAFETY: valid fd and C string; O_EXCL|O_NOFOLLOW never follows or reuses a link.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o644,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: fd was just opened by us.
+            unsafe { libc::close(fd) };
+            0
+        } else {
+            -1
+        }
+    };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// The running kernel's Landlock ABI version, or 0 when Landlock is unavailable.
+pub fn landlock_abi() -> i32 {
+    // SAFETY: a version query takes no pointer.
+    let v = unsafe {
+        libc::syscall(SYS_LANDLOCK_CREATE_RULESET, std::ptr::null::<c_void>(), 0usize, LANDLOCK_CREATE_RULESET_VERSION)
+    };
+    if v < 0 {
+        0
+    } else {
+        v as i32
+    }
+}
+
+/// `uname` release string.
+pub fn kernel_release() -> String {
+    // SAFETY: zeroed utsname is a valid out-parameter.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return "unknown".into();
+    }
+    // SAFETY: uname NUL-terminates the field.
+    unsafe { CStr::from_ptr(u.release.as_ptr()) }.to_string_lossy().into_owned()
+}
+
+/// Real uid and gid of the caller.
+pub fn ids() -> (u32, u32) {
+    // SAFETY: always succeed.
+    unsafe { (libc::getuid(), libc::getgid()) }
+}
+
+/// A pipe with both ends close-on-exec: (read, write).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: fds is a valid 2-element array.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } as c_long)?;
+    // SAFETY: fresh fds we own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Opens `/dev/null` read-write, close-on-exec.
+pub fn open_devnull() -> io::Result<OwnedFd> {
+    // SAFETY: constant C string.
+    let fd = cvt(unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) } as c_long)?;
+    // SAFETY: fresh fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Forks with `flags` (namespace flags allowed) like `fork(2)`: returns 0 in the child.
+/// The child must call only async-signal-safe code and end in `execve` or `_exit`.
+pub fn clone_process(flags: u64) -> io::Result<libc::pid_t> {
+    // SAFETY: raw clone without CLONE_VM and a NULL stack behaves like fork: the child gets a
+    // copy of the address space and continues here; callers uphold the no-allocation rule.
+    let r = unsafe { libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD as u64, 0usize, 0usize, 0usize, 0usize) };
+    cvt(r).map(|p| p as libc::pid_t)
+}
+
+/// `pidfd_open(pid)`.
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: no pointers.
+    let fd = cvt(unsafe { libc::syscall(SYS_PIDFD_OPEN, pid, 0) })?;
+    // SAFETY: fresh fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Polls `fds` for input; returns which are readable, or all false on timeout/EINTR.
+pub fn poll_in(fds: &[RawFd], timeout_ms: i32) -> Vec<bool> {
+    let mut p: Vec<libc::pollfd> =
+        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    // SAFETY: p is a valid array of pollfd of the given length.
+    let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
+    if r <= 0 {
+        return vec![false; fds.len()];
+    }
+    p.iter().map(|x| x.revents != 0).collect()
+}
+
+/// Sends `sig` to `pid` (negative for a process group); errors ignored (the target may be gone).
+pub fn kill(pid: libc::pid_t, sig: c_int) {
+    // SAFETY: no pointers.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// `waitpid(pid, 0)`, retrying on EINTR; returns the raw wait status.
+pub fn wait_pid(pid: libc::pid_t) -> io::Result<c_int> {
+    let mut st = 0;
+    loop {
+        // SAFETY: st is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut st, 0) };
+        if r >= 0 {
+            return Ok(st);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// Reads whatever is available (non-blocking after EOF of all writers) into `buf`.
+pub fn read_all(fd: &OwnedFd, buf: &mut Vec<u8>) {
+    let mut chunk = [0u8; 4096];
+    loop {
+        // SAFETY: chunk is a valid writable buffer of the given length.
+        let n = unsafe { libc::read(fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+        if n > 0 {
+            buf.extend_from_slice(&chunk[..n as usize]);
+        } else if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        } else {
+            return;
+        }
+    }
+}
+
+/// Writes one byte (the "go" signal to the child).
+pub fn write_byte(fd: &OwnedFd) {
+    let b = [1u8];
+    // SAFETY: valid buffer.
+    unsafe { libc::write(fd.as_raw_fd(), b.as_ptr().cast(), 1) };
+}
+
+/// Sets `O_NONBLOCK` on an fd.
+pub fn set_nonblock(fd: RawFd) {
+    // SAFETY: fcntl on an fd we own.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+}
+
+// ---------------------------------------------------------------- signal forwarding
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+const SLOTS: usize = 32;
+static FORWARD_FDS: [AtomicI32; SLOTS] = [const { AtomicI32::new(-1) }; SLOTS];
+/// The signals the supervisor forwards to the sandbox.
+pub const FORWARDED: [c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+extern "C" fn forward_handler(sig: c_int) {
+    let b = [sig as u8];
+    for slot in &FORWARD_FDS {
+        let fd = slot.load(Ordering::Relaxed);
+        if fd >= 0 {
+            // SAFETY: write(2) is async-signal-safe; a stale fd at worst fails.
+            unsafe { libc::write(fd, b.as_ptr().cast(), 1) };
+        }
+    }
+}
+
+/// While alive, the forwarded signals are written (as one byte each) to a pipe the run polls.
+pub struct SignalForward {
+    slot: usize,
+    old: Vec<(c_int, libc::sigaction)>,
+    /// The read end to poll.
+    pub read: OwnedFd,
+    _write: OwnedFd,
+}
+
+impl SignalForward {
+    /// Installs the handlers (once per process, shared by concurrent runs).
+    pub fn install() -> io::Result<Self> {
+        let (read, write) = pipe()?;
+        set_nonblock(write.as_raw_fd());
+        set_nonblock(read.as_raw_fd());
+        let slot = FORWARD_FDS
+            .iter()
+            .position(|s| s.compare_exchange(-1, write.as_raw_fd(), Ordering::SeqCst, Ordering::SeqCst).is_ok())
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EMFILE))?;
+        let mut old = Vec::new();
+        for sig in FORWARDED {
+            // SAFETY: zeroed sigaction is valid; we fill the handler and flags.
+            let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+            sa.sa_sigaction = forward_handler as *const () as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            // SAFETY: zeroed is a valid out-parameter.
+            let mut prev: libc::sigaction = unsafe { std::mem::zeroed() };
+            // SAFETY: valid pointers.
+            if unsafe { libc::sigaction(sig, &sa, &mut prev) } == 0 {
+                old.push((sig, prev));
+            }
+        }
+        Ok(SignalForward { slot, old, read, _write: write })
+    }
+}
+
+impl Drop for SignalForward {
+    fn drop(&mut self) {
+        FORWARD_FDS[self.slot].store(-1, Ordering::SeqCst);
+        if FORWARD_FDS.iter().all(|s| s.load(Ordering::SeqCst) < 0) {
+            for (sig, prev) in &self.old {
+                // SAFETY: restoring the previous disposition.
+                unsafe { libc::sigaction(*sig, prev, std::ptr::null_mut()) };
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- child side
+
+/// Record kinds on the report pipe.
+pub const MSG_SETUP: u32 = 1;
+/// Exec failed (payload: errno).
+pub const MSG_EXEC: u32 = 2;
+/// The command ended (payload: raw wait status).
+pub const MSG_EXIT: u32 = 3;
+
+/// Fixed setup steps (mount ops and Landlock rules use their index instead).
+pub mod step {
+    /// Reading the "go" byte / PR_SET_PDEATHSIG.
+    pub const PDEATHSIG: i32 = 1001;
+    /// Writing /proc/self/setgroups.
+    pub const SETGROUPS: i32 = 1002;
+    /// Writing uid_map.
+    pub const UID_MAP: i32 = 1003;
+    /// Writing gid_map.
+    pub const GID_MAP: i32 = 1004;
+    /// sethostname.
+    pub const HOSTNAME: i32 = 1005;
+    /// Bringing loopback up.
+    pub const LOOPBACK: i32 = 1006;
+    /// Forking the command.
+    pub const FORK: i32 = 1007;
+    /// setsid.
+    pub const SETSID: i32 = 1008;
+    /// stdio redirection.
+    pub const STDIO: i32 = 1009;
+    /// setrlimit.
+    pub const RLIMIT: i32 = 1010;
+    /// chdir.
+    pub const CHDIR: i32 = 1011;
+    /// PR_SET_NO_NEW_PRIVS.
+    pub const NNP: i32 = 1012;
+    /// landlock_create_ruleset.
+    pub const LANDLOCK_CREATE: i32 = 1013;
+    /// landlock_restrict_self.
+    pub const LANDLOCK_RESTRICT: i32 = 1014;
+    /// Dropping capabilities.
+    pub const CAPS: i32 = 1015;
+    /// Installing the seccomp filter.
+    pub const SECCOMP: i32 = 1016;
+    /// close_range.
+    pub const CLOSE_FDS: i32 = 1017;
+    /// Landlock rules start here (+ index).
+    pub const LANDLOCK_RULE: i32 = 2000;
+}
+
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn report(fd: RawFd, kind: u32, a: i32, b: i32) {
+    let mut rec = [0u8; 12];
+    rec[0..4].copy_from_slice(&kind.to_ne_bytes());
+    rec[4..8].copy_from_slice(&a.to_ne_bytes());
+    rec[8..12].copy_from_slice(&b.to_ne_bytes());
+    // SAFETY: valid buffer; 12 bytes < PIPE_BUF, so the write is atomic.
+    unsafe { libc::write(fd, rec.as_ptr().cast(), rec.len()) };
+}
+
+fn fail(p: &Prepared, step: i32) -> ! {
+    let e = errno();
+    report(p.report_fd, MSG_SETUP, step, e);
+    // SAFETY: _exit is always safe.
+    unsafe { libc::_exit(125) }
+}
+
+fn check(p: &Prepared, step: i32, r: c_long) {
+    if r < 0 {
+        fail(p, step);
+    }
+}
+
+fn write_file(path: &CStr, data: &[u8]) -> c_long {
+    // SAFETY: valid C string.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return -1;
+    }
+    // SAFETY: valid buffer.
+    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+    // SAFETY: fd is ours.
+    unsafe { libc::close(fd) };
+    if n < 0 {
+        -1
+    } else {
+        0
+    }
+}
+
+fn openat2_raw(dirfd: c_int, path: &CStr, flags: c_int, resolve: u64) -> c_int {
+    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: 0, resolve };
+    // SAFETY: valid C string and struct.
+    unsafe { libc::syscall(SYS_OPENAT2, dirfd, path.as_ptr(), &how, std::mem::size_of::<OpenHow>()) as c_int }
+}
+
+fn setattr(fd: c_int, path: &CStr, flags: u32, set: u64, clr: u64) -> c_long {
+    let attr = MountAttr { attr_set: set, attr_clr: clr, propagation: 0, userns_fd: 0 };
+    // SAFETY: valid C string and struct.
+    unsafe { libc::syscall(SYS_MOUNT_SETATTR, fd, path.as_ptr(), flags, &attr, std::mem::size_of::<MountAttr>()) }
+}
+
+/// Clones the mount at `src_fd` (recursively), sets attributes, and attaches it on `dst_fd`.
+fn bind_fd(src_fd: c_int, dst_fd: c_int, set: u64, clr: u64, recursive: bool) -> c_long {
+    let rec = if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: valid fd and empty C string.
+    let tree = unsafe {
+        libc::syscall(
+            SYS_OPEN_TREE,
+            src_fd,
+            c"".as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as u32 | libc::AT_EMPTY_PATH as u32 | rec,
+        )
+    } as c_int;
+    if tree < 0 {
+        return -1;
+    }
+    let r = setattr(tree, c"", libc::AT_EMPTY_PATH as u32 | rec, set, clr);
+    if r < 0 {
+        // SAFETY: our fd.
+        unsafe { libc::close(tree) };
+        return -1;
+    }
+    // SAFETY: valid fds and empty C strings.
+    let r = unsafe {
+        libc::syscall(
+            SYS_MOVE_MOUNT,
+            tree,
+            c"".as_ptr(),
+            dst_fd,
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    // SAFETY: our fd.
+    unsafe { libc::close(tree) };
+    r
+}
+
+fn mount_raw(src: &CStr, target: &CStr, fstype: &CStr, flags: libc::c_ulong, data: Option<&CStr>) -> c_long {
+    // SAFETY: valid C strings (data may be NULL).
+    unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            flags,
+            data.map_or(std::ptr::null(), |d| d.as_ptr()).cast(),
+        ) as c_long
+    }
+}
+
+/// Opens (O_PATH, no symlinks) a mount target, creating it when it is missing (which only
+/// succeeds inside our own tmpfs mounts: the rest of the tree is read-only by then).
+fn open_target(path: &CStr, dir: bool) -> c_int {
+    let fd = openat2_raw(libc::AT_FDCWD, path, libc::O_PATH | libc::O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
+    if fd >= 0 || errno() != libc::ENOENT {
+        return fd;
+    }
+    // mkdir -p, component by component, on the raw bytes.
+    let bytes = path.to_bytes_with_nul();
+    let mut buf = [0u8; 4096];
+    if bytes.len() > buf.len() {
+        return -1;
+    }
+    buf[..bytes.len()].copy_from_slice(bytes);
+    let n = bytes.len() - 1;
+    for i in 1..=n {
+        if i == n || buf[i] == b'/' {
+            let last = i == n;
+            let saved = buf[i];
+            buf[i] = 0;
+            // SAFETY: buf[..=i] is NUL-terminated.
+            let c = unsafe { CStr::from_bytes_with_nul_unchecked(&buf[..=i]) };
+            let r = if last && !dir {
+                // SAFETY: valid C string.
+                let f = unsafe {
+                    libc::open(c.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW, 0o644)
+                };
+                if f >= 0 {
+                    // SAFETY: our fd.
+                    unsafe { libc::close(f) };
+                    0
+                } else {
+                    -1
+                }
+            } else {
+                // SAFETY: valid C string.
+                unsafe { libc::mkdir(c.as_ptr(), 0o755) }
+            };
+            if r < 0 && errno() != libc::EEXIST {
+                return -1;
+            }
+            buf[i] = saved;
+        }
+    }
+    openat2_raw(libc::AT_FDCWD, path, libc::O_PATH | libc::O_NOFOLLOW, RESOLVE_NO_SYMLINKS)
+}
+
+fn close(fd: c_int) {
+    if fd >= 0 {
+        // SAFETY: closing an fd we opened.
+        unsafe { libc::close(fd) };
+    }
+}
+
+fn apply_mounts(p: &Prepared) {
+    let ns = libc::MS_NOSUID | libc::MS_NODEV;
+    let all = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    // Sources that must be opened before any tmpfs covers them (a root below /tmp).
+    let mut src = [-1 as c_int; crate::prepare::MAX_WRITABLE_ROOTS];
+    for (i, op) in p.ops.iter().enumerate() {
+        if let ChildOp::BindWritable { path, slot } = op {
+            src[*slot] = openat2_raw(
+                libc::AT_FDCWD,
+                path,
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                RESOLVE_NO_SYMLINKS,
+            );
+            if src[*slot] < 0 {
+                fail(p, i as i32);
+            }
+        }
+    }
+    let mut devs = [-1 as c_int; 6];
+    for (k, name) in p.dev_nodes.iter().enumerate() {
+        devs[k] = openat2_raw(libc::AT_FDCWD, name, libc::O_PATH | libc::O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
+    }
+    let null_fd = devs[0];
+    for (i, op) in p.ops.iter().enumerate() {
+        let i32i = i as i32;
+        match op {
+            ChildOp::MakePrivate => {
+                check(p, i32i, mount_raw(c"none", c"/", c"", libc::MS_REC | libc::MS_PRIVATE, None));
+            }
+            ChildOp::ReadOnlyRoot => {
+                check(p, i32i, setattr(libc::AT_FDCWD, c"/", AT_RECURSIVE, MOUNT_ATTR_RDONLY | all, 0));
+            }
+            ChildOp::HideDir { path, opts } => {
+                let fd = openat2_raw(
+                    libc::AT_FDCWD,
+                    path,
+                    libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                    RESOLVE_NO_SYMLINKS,
+                );
+                if fd < 0 {
+                    continue; // gone or a symlink since the probe: nothing to hide at this path
+                }
+                let target = fd_path(fd);
+                let r =
+                    mount_raw(c"tmpfs", target.as_cstr(), c"tmpfs", ns | libc::MS_NOEXEC | libc::MS_RDONLY, Some(opts));
+                close(fd);
+                check(p, i32i, r);
+            }
+            ChildOp::HideFile { path } => {
+                let fd = openat2_raw(libc::AT_FDCWD, path, libc::O_PATH | libc::O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
+                if fd < 0 {
+                    continue;
+                }
+                let r = bind_fd(null_fd, fd, MOUNT_ATTR_RDONLY | all | MOUNT_ATTR_NOEXEC, 0, false);
+                close(fd);
+                check(p, i32i, r);
+            }
+            ChildOp::Tmpfs { path, opts } => {
+                check(p, i32i, mount_raw(c"tmpfs", path, c"tmpfs", ns, Some(opts)));
+            }
+            ChildOp::BindWritable { path, slot } => {
+                let dst = open_target(path, true);
+                if dst < 0 {
+                    fail(p, i32i);
+                }
+                let r = bind_fd(src[*slot], dst, all, MOUNT_ATTR_RDONLY, true);
+                close(dst);
+                close(src[*slot]);
+                check(p, i32i, r);
+            }
+            ChildOp::BindReadOnly { root, rel } => {
+                let rfd = openat2_raw(
+                    libc::AT_FDCWD,
+                    root,
+                    libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                    RESOLVE_NO_SYMLINKS,
+                );
+                if rfd < 0 {
+                    fail(p, i32i);
+                }
+                let fd = openat2_raw(rfd, rel, libc::O_PATH | libc::O_NOFOLLOW, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH);
+                close(rfd);
+                if fd < 0 {
+                    fail(p, i32i);
+                }
+                let r = bind_fd(fd, fd, MOUNT_ATTR_RDONLY | all, 0, true);
+                close(fd);
+                check(p, i32i, r);
+            }
+            ChildOp::Dev { shm_opts } => {
+                check(
+                    p,
+                    i32i,
+                    mount_raw(
+                        c"tmpfs",
+                        c"/dev",
+                        c"tmpfs",
+                        libc::MS_NOSUID | libc::MS_NOEXEC,
+                        Some(c"mode=0755,size=65536"),
+                    ),
+                );
+                for (k, name) in p.dev_nodes.iter().enumerate() {
+                    if devs[k] < 0 {
+                        continue;
+                    }
+                    let dst = open_target(name, false);
+                    if dst < 0 {
+                        fail(p, i32i);
+                    }
+                    // Read-only: writes to a device node are allowed on a read-only mount,
+                    // but chmod/chown of the host's node are not.
+                    let r = bind_fd(
+                        devs[k],
+                        dst,
+                        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+                        MOUNT_ATTR_NODEV,
+                        false,
+                    );
+                    close(dst);
+                    check(p, i32i, r);
+                }
+                // SAFETY: constant C strings.
+                unsafe {
+                    libc::mkdir(c"/dev/pts".as_ptr(), 0o755);
+                    libc::symlink(c"pts/ptmx".as_ptr(), c"/dev/ptmx".as_ptr());
+                    libc::symlink(c"/proc/self/fd".as_ptr(), c"/dev/fd".as_ptr());
+                    libc::symlink(c"/proc/self/fd/0".as_ptr(), c"/dev/stdin".as_ptr());
+                    libc::symlink(c"/proc/self/fd/1".as_ptr(), c"/dev/stdout".as_ptr());
+                    libc::symlink(c"/proc/self/fd/2".as_ptr(), c"/dev/stderr".as_ptr());
+                }
+                check(
+                    p,
+                    i32i,
+                    mount_raw(
+                        c"devpts",
+                        c"/dev/pts",
+                        c"devpts",
+                        libc::MS_NOSUID | libc::MS_NOEXEC,
+                        Some(c"newinstance,ptmxmode=0666,mode=620"),
+                    ),
+                );
+                if let Some(opts) = shm_opts {
+                    // SAFETY: constant C string.
+                    unsafe { libc::mkdir(c"/dev/shm".as_ptr(), 0o1777) };
+                    check(p, i32i, mount_raw(c"tmpfs", c"/dev/shm", c"tmpfs", ns, Some(opts)));
+                }
+                check(p, i32i, setattr(libc::AT_FDCWD, c"/dev", 0, MOUNT_ATTR_RDONLY, 0));
+            }
+            ChildOp::Proc => {
+                check(p, i32i, mount_raw(c"proc", c"/proc", c"proc", ns | libc::MS_NOEXEC, None));
+                let fd =
+                    openat2_raw(libc::AT_FDCWD, c"/proc/sys", libc::O_PATH | libc::O_DIRECTORY, RESOLVE_NO_SYMLINKS);
+                if fd < 0 {
+                    fail(p, i32i);
+                }
+                let r = bind_fd(fd, fd, MOUNT_ATTR_RDONLY | all | MOUNT_ATTR_NOEXEC, 0, true);
+                close(fd);
+                check(p, i32i, r);
+            }
+        }
+    }
+    for fd in devs {
+        close(fd);
+    }
+}
+
+/// `/proc/self/fd/N` as a C string in a stack buffer.
+struct FdPath {
+    buf: [u8; 32],
+}
+
+impl FdPath {
+    fn as_cstr(&self) -> &CStr {
+        let end = self.buf.iter().position(|&b| b == 0).unwrap_or(self.buf.len() - 1);
+        // SAFETY: we wrote a NUL at `end`.
+        unsafe { CStr::from_bytes_with_nul_unchecked(&self.buf[..=end]) }
+    }
+}
+
+fn fd_path(fd: c_int) -> FdPath {
+    let mut buf = [0u8; 32];
+    let prefix = b"/proc/self/fd/";
+    buf[..prefix.len()].copy_from_slice(prefix);
+    let mut digits = [0u8; 12];
+    let mut n = fd.max(0) as u32;
+    let mut k = 0;
+    loop {
+        digits[k] = b'0' + (n % 10) as u8;
+        k += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for j in 0..k {
+        buf[prefix.len() + j] = digits[k - 1 - j];
+    }
+    FdPath { buf }
+}
+
+fn loopback_up() -> c_long {
+    // SAFETY: plain socket call.
+    let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if s < 0 {
+        return -1;
+    }
+    // SAFETY: zeroed ifreq is valid.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    ifr.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING) as libc::c_short;
+    // SAFETY: valid socket and ifreq.
+    let r = unsafe { libc::ioctl(s, libc::SIOCSIFFLAGS, &ifr) };
+    close(s);
+    r as c_long
+}
+
+extern "C" fn noop_handler(_: c_int) {}
+
+/// Entry of the sandbox's pid 1 (namespaces implementation). Never returns.
+pub fn init_main(p: &Prepared) -> ! {
+    // SAFETY: prctl with integer args.
+    check(p, step::PDEATHSIG, unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } as c_long);
+    // Wait for the supervisor's go byte; EOF means it died before PDEATHSIG was armed.
+    let mut b = [0u8; 1];
+    // SAFETY: valid buffer.
+    if unsafe { libc::read(p.sync_fd, b.as_mut_ptr().cast(), 1) } != 1 {
+        // SAFETY: always safe.
+        unsafe { libc::_exit(125) };
+    }
+    close(p.sync_fd);
+    check(p, step::SETGROUPS, write_file(c"/proc/self/setgroups", b"deny"));
+    check(p, step::UID_MAP, write_file(c"/proc/self/uid_map", p.uid_map.as_bytes()));
+    check(p, step::GID_MAP, write_file(c"/proc/self/gid_map", p.gid_map.as_bytes()));
+    apply_mounts(p);
+    // SAFETY: valid buffer.
+    check(p, step::HOSTNAME, unsafe { libc::sethostname(c"stockade".as_ptr(), 8) } as c_long);
+    if p.netns {
+        check(p, step::LOOPBACK, loopback_up());
+    }
+    // Block the signals we handle, so none is lost between fork and sigwaitinfo.
+    // SAFETY: sigset manipulation on a local.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer.
+    unsafe { libc::sigemptyset(&mut set) };
+    let sigs = [
+        libc::SIGCHLD,
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+        libc::SIGCONT,
+        libc::SIGTSTP,
+    ];
+    for s in sigs {
+        // SAFETY: installs a no-op handler (so pid 1 is not immune to them) and adds to the set.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = noop_handler as *const () as usize;
+            libc::sigaction(s, &sa, std::ptr::null_mut());
+            libc::sigaddset(&mut set, s);
+        }
+    }
+    // SAFETY: valid set.
+    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    let child = match clone_process(0) {
+        Ok(0) => command_main(p),
+        Ok(pid) => pid,
+        Err(_) => fail(p, step::FORK),
+    };
+    loop {
+        // SAFETY: valid set; info may be NULL.
+        let sig = unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) };
+        if sig == libc::SIGCHLD {
+            loop {
+                let mut st = 0;
+                // SAFETY: valid out-pointer.
+                let pid = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
+                if pid == child {
+                    report(p.report_fd, MSG_EXIT, st, 0);
+                    // Kill whatever the command left behind; our exit tears the namespace down too.
+                    kill(-1, libc::SIGKILL);
+                    // SAFETY: always safe.
+                    unsafe { libc::_exit(0) };
+                }
+                if pid <= 0 {
+                    break;
+                }
+            }
+        } else if sig > 0 {
+            if sig == libc::SIGTSTP {
+                continue;
+            }
+            // The command leads its own session and process group.
+            // SAFETY: plain kill.
+            if unsafe { libc::kill(-child, sig) } < 0 {
+                kill(child, sig);
+            }
+        }
+    }
+}
+
+/// Entry of the command process: restrict, then exec. Never returns.
+pub fn command_main(p: &Prepared) -> ! {
+    // Default dispositions and an empty mask, as a fresh process expects.
+    // SAFETY: signal-safe calls on locals.
+    unsafe {
+        for s in 1..32 {
+            if s != libc::SIGKILL && s != libc::SIGSTOP {
+                libc::signal(s, libc::SIG_DFL);
+            }
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+    if let Some(parent) = p.parent {
+        // landlock-only: die with the supervisor (there is no pid namespace to do it).
+        // SAFETY: prctl/getppid with integer args.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            if libc::getppid() != parent {
+                libc::_exit(125);
+            }
+        }
+    }
+    // SAFETY: no pointers.
+    check(p, step::SETSID, unsafe { libc::setsid() } as c_long);
+    if let Some(null) = p.stdio_null {
+        for t in 0..3 {
+            // SAFETY: valid fds.
+            check(p, step::STDIO, unsafe { libc::dup2(null, t) } as c_long);
+        }
+    }
+    for (res, val) in &p.rlimits {
+        let rl = libc::rlimit { rlim_cur: *val, rlim_max: *val };
+        // SAFETY: valid struct.
+        check(p, step::RLIMIT, unsafe { libc::setrlimit(*res as _, &rl) } as c_long);
+    }
+    // SAFETY: valid C string.
+    check(p, step::CHDIR, unsafe { libc::chdir(p.cwd.as_ptr()) } as c_long);
+    // SAFETY: prctl with integer args.
+    check(p, step::NNP, unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as c_long);
+    if let Some(ll) = &p.landlock {
+        let attr =
+            RulesetAttr { handled_access_fs: ll.handled_fs, handled_access_net: ll.handled_net, scoped: ll.scoped };
+        // SAFETY: valid struct of the size we pass.
+        let rs = unsafe { libc::syscall(SYS_LANDLOCK_CREATE_RULESET, &attr, ll.attr_size, 0u32) } as c_int;
+        if rs < 0 {
+            fail(p, step::LANDLOCK_CREATE);
+        }
+        for (k, (path, access)) in ll.rules.iter().enumerate() {
+            // SAFETY: valid C string.
+            let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+            if fd < 0 {
+                continue; // absent in this view: nothing to allow
+            }
+            // SAFETY: zeroed stat is a valid out-parameter.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: valid fd and pointer.
+            unsafe { libc::fstat(fd, &mut st) };
+            let allowed = if st.st_mode & libc::S_IFMT == libc::S_IFDIR { *access } else { *access & ll.file_rights };
+            let pb = PathBeneathAttr { allowed_access: allowed, parent_fd: fd };
+            // SAFETY: valid struct.
+            let r = unsafe { libc::syscall(SYS_LANDLOCK_ADD_RULE, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0u32) };
+            close(fd);
+            if r < 0 {
+                fail(p, step::LANDLOCK_RULE + k as i32);
+            }
+        }
+        // SAFETY: valid ruleset fd.
+        check(p, step::LANDLOCK_RESTRICT, unsafe { libc::syscall(SYS_LANDLOCK_RESTRICT_SELF, rs, 0u32) });
+        close(rs);
+    }
+    drop_caps(p);
+    let prog = libc::sock_fprog { len: p.bpf.len() as u16, filter: p.bpf.as_ptr() as *mut libc::sock_filter };
+    // SAFETY: prog points at the prepared program, alive for the call.
+    check(p, step::SECCOMP, unsafe {
+        libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog as *const _ as usize, 0, 0)
+    } as c_long);
+    // Everything but stdio (and the report pipe, until exec) is closed.
+    // SAFETY: no pointers.
+    check(p, step::CLOSE_FDS, unsafe { libc::syscall(SYS_CLOSE_RANGE, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) });
+    let mut err = libc::ENOENT;
+    let mut saw_eacces = false;
+    for cand in &p.candidates {
+        // SAFETY: prepared NUL-terminated arrays.
+        unsafe { libc::execve(cand.as_ptr(), p.argv_ptrs.as_ptr(), p.envp_ptrs.as_ptr()) };
+        err = errno();
+        if err == libc::EACCES {
+            saw_eacces = true;
+        } else if err != libc::ENOENT && err != libc::ENOTDIR {
+            break;
+        }
+    }
+    if saw_eacces && (err == libc::ENOENT || err == libc::ENOTDIR) {
+        err = libc::EACCES;
+    }
+    report(p.report_fd, MSG_EXEC, err, 0);
+    // SAFETY: always safe.
+    unsafe { libc::_exit(127) }
+}
+
+fn drop_caps(p: &Prepared) {
+    // SAFETY: prctl/capset with integer args and valid local structs.
+    unsafe {
+        // Root inside the namespace must not regain capabilities on exec.
+        libc::prctl(libc::PR_SET_SECUREBITS, SECBIT_ALL_LOCKED_NOROOT, 0, 0, 0);
+        for cap in 0..64 {
+            libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
+        }
+        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        let hdr = CapHeader { version: 0x2008_0522, pid: 0 };
+        let data = [CapData { effective: 0, permitted: 0, inheritable: 0 }; 2];
+        if libc::syscall(libc::SYS_capset, &hdr, data.as_ptr()) < 0 {
+            fail(p, step::CAPS);
+        }
+    }
+}
+
+/// `_exit(code)` without running destructors or atexit handlers (for throwaway children).
+pub fn exit_now(code: c_int) -> ! {
+    // SAFETY: always safe.
+    unsafe { libc::_exit(code) }
+}
