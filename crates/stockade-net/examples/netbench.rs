@@ -115,6 +115,14 @@ fn drain(mut s: TcpStream, total: u64) -> f64 {
     got as f64 / t.elapsed().as_secs_f64() / (1024.0 * 1024.0)
 }
 
+const ROUNDS: usize = 5;
+
+fn medianf(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -166,33 +174,47 @@ fn main() {
     let proxy = Proxy::start(config).unwrap();
     let via = proxy.tcp_addr().unwrap();
 
-    // Warm up, then alternate direct and proxied runs and keep the best of each.
-    let _ = drain(TcpStream::connect(src).unwrap(), total.min(64 << 20).min(total));
-    let mut direct = 0f64;
-    let mut proxied = 0f64;
-    for _ in 0..2 {
-        direct = direct.max(drain(TcpStream::connect(src).unwrap(), total));
-        proxied = proxied.max(drain(tunnel(via, src), total));
-    }
-    println!(
-        "throughput  {mib} MiB  direct {direct:8.0} MiB/s  proxy {proxied:8.0} MiB/s  ratio {:5.1}%",
-        100.0 * proxied / direct
-    );
+    // Warm up, then alternate direct and proxied runs (the machine is shared and noisy) and
+    // report medians of ROUNDS runs each, plus the median of the per-round ratios.
+    let _ = drain(TcpStream::connect(src).unwrap(), total.min(64 << 20));
     #[cfg(unix)]
-    {
+    let fwd_addr = {
         let fwd = TcpListener::bind("127.0.0.1:0").unwrap();
         let fwd_addr = fwd.local_addr().unwrap();
         let sock = dir.join("proxy.sock");
         std::thread::spawn(move || stockade_net::bridge::serve_forwarder(fwd, &sock));
-        let mut bridged = 0f64;
-        for _ in 0..2 {
-            bridged = bridged.max(drain(tunnel(fwd_addr, src), total));
+        fwd_addr
+    };
+    let (mut direct, mut proxied, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    #[cfg(unix)]
+    let (mut bridged, mut bridged_ratios) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let d = drain(TcpStream::connect(src).unwrap(), total);
+        let p = drain(tunnel(via, src), total);
+        direct.push(d);
+        proxied.push(p);
+        ratios.push(p / d);
+        #[cfg(unix)]
+        {
+            let b = drain(tunnel(fwd_addr, src), total);
+            bridged.push(b);
+            bridged_ratios.push(b / d);
         }
-        println!(
-            "throughput  {mib} MiB  via forwarder+unix socket {bridged:8.0} MiB/s  ratio {:5.1}%",
-            100.0 * bridged / direct
-        );
     }
+    println!(
+        "throughput  {mib} MiB x {ROUNDS}  direct median {:6.0} MiB/s  proxy median {:6.0} MiB/s  median ratio {:5.1}%  (best {:5.1}%)",
+        medianf(&direct),
+        medianf(&proxied),
+        100.0 * medianf(&ratios),
+        100.0 * ratios.iter().cloned().fold(0.0, f64::max)
+    );
+    #[cfg(unix)]
+    println!(
+        "throughput  {mib} MiB x {ROUNDS}  via forwarder+unix socket median {:6.0} MiB/s  median ratio {:5.1}%  (best {:5.1}%)",
+        medianf(&bridged),
+        100.0 * medianf(&bridged_ratios),
+        100.0 * bridged_ratios.iter().cloned().fold(0.0, f64::max)
+    );
 
     for _ in 0..50 {
         small_request(None, web);

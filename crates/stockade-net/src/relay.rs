@@ -27,7 +27,7 @@ impl Counters {
         Counters { out: AtomicU64::new(0), inn: AtomicU64::new(0), start: Instant::now(), last_ms: AtomicU64::new(0) }
     }
 
-    fn touch(&self) {
+    pub(crate) fn touch(&self) {
         self.last_ms.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
@@ -53,18 +53,20 @@ where
         let down = copy_one(&mut ur, &mut cw, &counters.inn, counters, buf_size);
         let _ = tokio::try_join!(up, down);
     };
-    let tick = (idle / 4).max(Duration::from_millis(10));
-    let watchdog = async {
-        loop {
-            tokio::time::sleep(tick).await;
-            if counters.idle_for() >= idle {
-                break;
-            }
-        }
-    };
     tokio::select! {
         () = both => {}
-        () = watchdog => {}
+        () = watchdog(counters, idle) => {}
+    }
+}
+
+/// Completes once the tunnel has seen no bytes in either direction for `idle`.
+pub(crate) async fn watchdog(counters: &Counters, idle: Duration) {
+    let tick = (idle / 4).max(Duration::from_millis(10));
+    loop {
+        tokio::time::sleep(tick).await;
+        if counters.idle_for() >= idle {
+            break;
+        }
     }
 }
 
