@@ -9,8 +9,9 @@
 //! <https://developer.apple.com/documentation/os/viewing-log-messages>). Each NDJSON line is
 //! parsed here with [`parse_line`] and classified with [`classify`].
 //!
-//! Only entries logged by the kernel (process id 0) are accepted, so a sandboxed command
-//! cannot forge denials by writing the tag to the log itself.
+//! Only entries whose sender is the Sandbox kernel extension (or, without that field, the
+//! kernel, process id 0) are accepted, so a sandboxed command cannot forge denials by
+//! writing the tag to the log itself.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,10 @@ use crate::tag::Tag;
 
 /// The layer name used in [`Denial::layer`] and the enforcement report.
 pub const LAYER: &str = "seatbelt";
+
+/// The Sandbox kernel extension's image, the sender of every real report. It sits on the
+/// sealed system volume, so no user process can log under this name.
+pub const SANDBOX_KEXT: &str = "/System/Library/Extensions/Sandbox.kext/Contents/MacOS/Sandbox";
 
 /// The `log stream` predicate for one run: kernel sandbox reports that carry the tag.
 pub fn predicate(tag: &Tag) -> String {
@@ -49,7 +54,9 @@ pub struct Report {
 /// sandbox denial carrying `tag` (headers, other runs, forged user-space messages).
 pub fn parse_line(line: &str, tag: &Tag) -> Option<Report> {
     let v: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
-    if v.get("processID").and_then(serde_json::Value::as_u64).is_some_and(|pid| pid != 0) {
+    let from_kext = v.get("senderImagePath").and_then(serde_json::Value::as_str) == Some(SANDBOX_KEXT);
+    let from_kernel = v.get("processID").and_then(serde_json::Value::as_u64) == Some(0);
+    if !(from_kext || from_kernel) {
         return None;
     }
     parse_message(v.get("eventMessage")?.as_str()?, tag)
@@ -174,13 +181,17 @@ mod tests {
 
     /// A log line in the shape `log stream --style ndjson` prints (written for this test).
     fn line(pid: u64, msg: &str) -> String {
+        line_from(pid, SANDBOX_KEXT, msg)
+    }
+
+    fn line_from(pid: u64, sender: &str, msg: &str) -> String {
         serde_json::json!({
             "timestamp": "2026-11-29 03:00:00.000000+0000",
             "messageType": "Error",
             "eventType": "logEvent",
             "processID": pid,
             "processImagePath": "/kernel",
-            "senderImagePath": "/System/Library/Extensions/Sandbox.kext/Contents/MacOS/Sandbox",
+            "senderImagePath": sender,
             "subsystem": "",
             "category": "",
             "eventMessage": msg,
@@ -234,8 +245,12 @@ mod tests {
         assert!(parse_line("Filtering the log data using \"sender == \\\"Sandbox\\\"\"", &t).is_none());
         assert!(parse_line("", &t).is_none());
         assert!(parse_line(&line(0, "Sandbox: cat(1) deny(1) file-read-data /x stockade-ffff"), &t).is_none());
-        // A user-space process writing the tag into the log is not the kernel.
-        assert!(parse_line(&line(4242, "Sandbox: cat(1) deny(1) file-read-data /x stockade-0123abcd"), &t).is_none());
+        // A user-space process writing the tag into the log is not the Sandbox extension.
+        let forged = "Sandbox: cat(1) deny(1) file-read-data /x stockade-0123abcd";
+        assert!(parse_line(&line_from(4242, "/usr/bin/logger", forged), &t).is_none());
+        assert!(parse_line(&line_from(4242, "/Users/x/Sandbox.kext/Contents/MacOS/Sandbox", forged), &t).is_none());
+        // The kext's reports are accepted whatever process id the entry carries.
+        assert!(parse_line(&line(4242, forged), &t).is_some());
         assert!(parse_line(&line(0, "stockade-0123abcd something else"), &t).is_none());
         assert!(parse_line("{\"eventMessage\": 3}", &t).is_none());
     }

@@ -5,8 +5,9 @@
 //! once, so `doctor`, every run's [`Enforcement`] and `docs/macos.md` say the same thing:
 //! there is no pid namespace (a command can start a new session and outlive its run's
 //! timeout kill), no memory or process-count limit, and no private view of `/tmp`.
-//! `sandbox-exec(1)` has been marked deprecated since macOS 10.12 but is still shipped and
-//! is what Apple's own tools and browsers build on (Chromium:
+//! `sandbox-exec(1)` is marked deprecated in its man page (and `sandbox_init` in the SDK
+//! headers) but still ships, and Apple's services and browsers build on the same kernel
+//! sandbox (Chromium:
 //! <https://chromium.googlesource.com/chromium/src/+/main/sandbox/mac/README.md>).
 
 use stockade_policy::{

@@ -50,7 +50,6 @@ pub(crate) fn run(backend: &MacosBackend, policy: &Policy, cmd: &CommandSpec) ->
     let facts =
         HostFacts { private_tmp: tmp.as_ref().map(|t| t.path.clone()), terminals, proxy: backend.proxy.clone(), tag };
     let profile = generate(policy, &facts)?;
-    preflight(&profile)?;
 
     let env = child_env(policy, &cmd.host_env, facts.private_tmp.as_deref(), backend.proxy.as_ref());
     let cwd = cmd.cwd.clone().unwrap_or_else(|| policy.workspace.clone());
@@ -69,7 +68,12 @@ pub(crate) fn run(backend: &MacosBackend, policy: &Policy, cmd: &CommandSpec) ->
     // Block the forwarded signals before any thread or child exists, so they stay pending
     // for this thread (children get a clean mask from std).
     let signals = sys::SignalBlock::new().map_err(|source| Error::Signals { source })?;
+    // `log stream` takes a moment to attach; let it do so while the profile is checked.
     let log = if log_available { LogReader::start(&facts.tag) } else { None };
+    preflight(&profile)?;
+    if let Some(l) = &log {
+        l.wait_ready();
+    }
 
     let mut c = Command::new(SANDBOX_EXEC);
     c.args(sandbox_exec_argv(&profile, &cmd.program, &cmd.args))
@@ -228,7 +232,9 @@ impl Drop for PrivateTmp {
 /// A running `log stream` for one tag.
 struct LogReader {
     child: Child,
-    lines: JoinHandle<Vec<String>>,
+    lines: Option<JoinHandle<Vec<String>>>,
+    ready: mpsc::Receiver<()>,
+    started: Instant,
 }
 
 impl LogReader {
@@ -259,9 +265,14 @@ impl LogReader {
             }
             keep
         });
-        // `log stream` prints a header when it is attached; do not wait forever for it.
-        let _ = is_ready.recv_timeout(LOG_READY);
-        Some(LogReader { child, lines })
+        Some(LogReader { child, lines: Some(lines), ready: is_ready, started: Instant::now() })
+    }
+
+    /// Waits until `log stream` printed its first line (its header, once attached), at most
+    /// [`LOG_READY`] after it started: denials before that point go unreported.
+    fn wait_ready(&self) {
+        let left = LOG_READY.saturating_sub(self.started.elapsed());
+        let _ = self.ready.recv_timeout(left);
     }
 
     /// Waits for late reports, stops the stream and turns its lines into denials.
@@ -269,11 +280,20 @@ impl LogReader {
         std::thread::sleep(LOG_GRACE);
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let lines = self.lines.join().unwrap_or_default();
+        let lines = self.lines.take().and_then(|h| h.join().ok()).unwrap_or_default();
         let mut c = Collector::default();
         for l in &lines {
             c.push_line(policy, tag, l);
         }
         c.finish()
+    }
+}
+
+impl Drop for LogReader {
+    /// Stops `log stream` on every path out of a run, including errors before the command
+    /// started, so no reader outlives the run.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -30,7 +30,7 @@
 //! Only `launch`/`sys` are `cfg(target_os = "macos")`; on other platforms
 //! [`MacosBackend::run`](stockade_policy::Backend::run) returns [`Error::Unsupported`]
 //! and everything else compiles and is tested. `sandbox-exec` has been marked deprecated
-//! since macOS 10.12 but still ships and works; see `docs/macos.md` for what is and is not
+//! (its man page says so) but still ships and works; see `docs/macos.md` for what is and is not
 //! enforced. References: `man sandbox-exec`, `man log`, the Apple Sandbox Guide by fG!
 //! (<https://reverse.put.as/2011/09/14/apple-sandbox-guide-v1-0/>), Chromium's Seatbelt
 //! design notes

@@ -2,12 +2,11 @@
 //! paired with an allowed control, checking host-side effects (file contents, listeners,
 //! sentinel processes), not only exit codes.
 //!
-//! Run on macOS with `cargo test -p stockade-macos --test macos_enforcement`. Every test
+//! Included by `tests/macos_enforcement.rs` on macOS only; run with
+//! `cargo test -p stockade-macos --test macos_enforcement`. Every test
 //! uses its own directory under `$TMPDIR` and a fake home, so the user's real `~/.ssh` is
 //! never touched. `STOCKADE_TEST_REQUIRE=denial-log` turns the denial-report test's skip
 //! (when `log stream` shows nothing, e.g. without access to the unified log) into a failure.
-#![cfg(target_os = "macos")]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
