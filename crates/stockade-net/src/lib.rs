@@ -23,7 +23,7 @@
 //! [`hostname`] (pure validation), [`decision`] (pure rule evaluation), [`http`] and [`socks5`]
 //! (protocol parsing), `relay` (bounded copying), `server` (one connection), [`log`] (decision
 //! log), [`limits`], `proxy` ([`Proxy::start`] and [`ProxyHandle`]), [`bridge`] (unix only) and
-//! [`env`] ([`proxy_env`]).
+//! [`env`](mod@env) ([`proxy_env`]).
 //!
 //! ## Platform notes
 //!

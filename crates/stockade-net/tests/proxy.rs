@@ -308,3 +308,28 @@ fn non_loopback_listener_and_no_listener_are_errors() {
     c.listen_tcp = Some("0.0.0.0:0".parse().unwrap());
     assert_eq!(stockade_net::Proxy::start(c).err().unwrap().code(), "net_bind_tcp");
 }
+
+#[test]
+fn idle_tunnel_is_closed_but_active_one_is_not() {
+    let echo = Server::start(Kind::Echo);
+    let p = echo.port();
+    let limits = Limits { idle_timeout: Duration::from_millis(400), ..Limits::default() };
+    let proxy = start_with(rules(&[&format!("127.0.0.1:{p}")], &[]), FakeResolver::with(&[]), limits);
+    // Control: a tunnel that keeps talking every 100 ms outlives the idle timeout.
+    let (code, mut busy) = socks_connect(&proxy, 1, &[127, 0, 0, 1], p);
+    assert_eq!(code, 0);
+    let mut b = [0u8; 1];
+    for _ in 0..10 {
+        busy.write_all(b"x").unwrap();
+        busy.read_exact(&mut b).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A silent tunnel is closed after the idle timeout.
+    let (code, mut quiet) = socks_connect(&proxy, 1, &[127, 0, 0, 1], p);
+    assert_eq!(code, 0);
+    let started = Instant::now();
+    let mut buf = [0u8; 8];
+    assert_eq!(quiet.read(&mut buf).unwrap_or(0), 0);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(3), "{waited:?}");
+}
