@@ -105,11 +105,24 @@ pub fn classify(policy: &Policy, r: &Report) -> Denial {
     let (rule, suggested_grant) = match kind {
         DenialKind::FileRead | DenialKind::FileWrite if path.is_absolute() => {
             let d = decide(policy, path);
+            let fs = &policy.filesystem;
+            let carved_child = fs
+                .protected
+                .iter()
+                .chain(&fs.deny_write)
+                .chain(&fs.deny_read)
+                .find(|c| c.value.starts_with(path) && c.value != path);
+            let words = match (&d.rule, carved_child) {
+                (Rule::WritableRoot { .. }, Some(c)) => {
+                    format!("parent of the carve-out `{}`: it cannot be renamed or removed", c.value.display())
+                }
+                (rule, _) => rule_words(rule),
+            };
             let grant = match kind {
                 DenialKind::FileRead => Grant::ReadPath { path: path.to_owned() },
                 _ => Grant::WritePath { path: path.to_owned() },
             };
-            (Some(format!("{}: {}", r.operation, rule_words(&d.rule))), Some(grant))
+            (Some(format!("{}: {words}", r.operation)), Some(grant))
         }
         DenialKind::Network => match host_port(&r.target) {
             Some(hp) => (

@@ -1,6 +1,11 @@
 //! The thin, macOS-only half: probe the host, start `sandbox-exec` with the generated
 //! profile, relay signals, enforce the timeout, read denials from the unified log.
 //!
+//! Signals: the forwarded ones are blocked in the calling thread for the length of the run
+//! and collected by polling, so `stockade run` (single-threaded when it calls `run`) passes
+//! Ctrl-C and `kill` on to the command. A library caller with other threads that do not
+//! block those signals may have them delivered there instead.
+//!
 //! Everything decided here comes from the pure modules ([`crate::profile`],
 //! [`crate::command`], [`crate::denial`], [`crate::enforcement`]); this file only performs.
 //! `sandbox-exec(1)`: `man sandbox-exec`; `log(1)`: `man log`.

@@ -38,6 +38,9 @@ fn denials_name_the_rule_and_a_scoped_grant() {
     let d = classify(&p, &report("file-write-data", "/Users/dev/.zshrc"));
     assert!(d.rule.as_deref().unwrap().contains("deny-write"), "{:?}", d.rule);
 
+    let d = classify(&p, &report("file-write-unlink", "/Users/dev/src/project/.git"));
+    assert!(d.rule.as_deref().unwrap().contains("parent of the carve-out"), "{:?}", d.rule);
+
     let d = classify(&p, &report("file-write-create", "/Users/dev/elsewhere/x"));
     assert!(d.rule.as_deref().unwrap().contains("not under a writable root"), "{:?}", d.rule);
 
