@@ -241,7 +241,8 @@ const FD_REGEX: &str = "^/dev/fd/[0-9]+$";
 pub const TAG_PARAM: &str = "TAG";
 
 /// Paths a program needs to run when the policy reads only some roots
-/// ([`Readable::Roots`]): the OS, its libraries and frameworks, developer tools and
+/// ([`Readable::Roots`]): the OS, its libraries and frameworks, developer tools, installed
+/// language runtimes (`/Library/Frameworks/Python.framework`, `/Library/Java`) and
 /// Homebrew. Fixed system paths, not policy paths.
 pub const SYSTEM_READ_ROOTS: &[&str] = &[
     "/bin",
@@ -250,6 +251,8 @@ pub const SYSTEM_READ_ROOTS: &[&str] = &[
     "/System",
     "/Library/Apple",
     "/Library/Developer/CommandLineTools",
+    "/Library/Frameworks",
+    "/Library/Java",
     "/Applications/Xcode.app",
     "/opt/homebrew",
     "/private/etc",
@@ -753,6 +756,10 @@ const MACH_SERVICES: &[(&str, &str)] = &[
 const MACH_SERVICES_NETWORK: &[(&str, &str)] = &[
     ("com.apple.trustd.agent", "TLS certificate evaluation (Security.framework: curl, git-remote-https)"),
     ("com.apple.trustd", "TLS certificate evaluation, system trust store"),
+    (
+        "com.apple.SystemConfiguration.configd",
+        "read the system's proxy and DNS settings (Python urllib, CFNetwork); read-only for users",
+    ),
 ];
 
 #[cfg(test)]
