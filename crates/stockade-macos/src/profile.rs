@@ -557,6 +557,8 @@ fn render_head(t: &mut String, net: NetworkMode) {
         "(version 1)\n\
          ;; stockade Seatbelt profile (generated; docs/macos.md). Paths are -D parameters.\n\
          ;; Everything not allowed below is denied, and every denial carries this run's tag.\n\
+         ;; That includes file-mount/file-unmount (no devfs or other mounts: the CVE-2023-32364\n\
+         ;; class needs an allow-default profile), iokit-open and system-socket.\n\
          (deny default {})\n",
         tagged()
     );

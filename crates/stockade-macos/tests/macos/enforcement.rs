@@ -258,6 +258,21 @@ fn r4_timeout_kills_the_whole_tree() {
     assert_eq!(h.sh(&p, "exit 0").status, ExitStatus::Exited { code: 0 });
 }
 
+// THREATS P6 on macOS: a launchd job submitted from the sandbox would outlive the run
+// (launchctl talks to launchd over the bootstrap port, not a named Mach service). Expected
+// to be refused; the harness removes the job either way. No unsandboxed control: it would
+// add a job to the user's launchd.
+#[test]
+fn p6_launchd_job_submission_is_refused() {
+    let h = Harness::new("p6");
+    let p = h.policy(|_| {});
+    let label = format!("dev.stockade.it.{}", std::process::id());
+    let _ = h.sh(&p, &format!("/bin/launchctl submit -l {label} -- /bin/sleep 600"));
+    let listed = std::process::Command::new("/bin/launchctl").args(["list", &label]).output().unwrap();
+    let _ = std::process::Command::new("/bin/launchctl").args(["remove", &label]).output();
+    assert!(!listed.status.success(), "a launchd job submitted from the sandbox exists: {label}");
+}
+
 // Exit statuses as on Linux: code, signal, not found, not executable.
 #[test]
 fn exit_statuses() {
