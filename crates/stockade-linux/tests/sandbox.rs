@@ -1,0 +1,451 @@
+//! End-to-end runs of real sandboxes through the library API (and, for the byte-exact stdout
+//! and unprivileged cases, through the built `stockade` binary).
+//!
+//! Every "denied" check has an "allowed" control beside it, and host-side effects are checked
+//! on the host (file hashes, processes), not only exit codes. Tests that need user namespaces
+//! or root print why they skip.
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::hash_map::DefaultHasher;
+use std::ffi::OsString;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use stockade_linux::LinuxBackend;
+use stockade_policy::{
+    Backend, CommandSpec, Diagnose, ExitStatus, HostEnv, Locations, Outcome, Overrides, Policy, Stdio,
+};
+
+static N: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh directory for one test: `<tmp>/stockade-linux-test-<pid>-<n>/{ws,home,out}`.
+struct Dirs {
+    base: PathBuf,
+    ws: PathBuf,
+    home: PathBuf,
+    out: PathBuf,
+}
+
+impl Dirs {
+    fn new() -> Dirs {
+        // Not below /tmp: the sandbox's /tmp is private, which would hide the host side.
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "stockade-linux-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        for sub in ["ws", "home", "out"] {
+            std::fs::create_dir_all(base.join(sub)).unwrap();
+        }
+        let base = std::fs::canonicalize(base).unwrap();
+        Dirs { ws: base.join("ws"), home: base.join("home"), out: base.join("out"), base }
+    }
+}
+
+impl Drop for Dirs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+fn policy(d: &Dirs, tweak: impl FnOnce(&mut Overrides)) -> Policy {
+    let mut o = Overrides { workspace: Some(d.ws.clone()), ..Overrides::default() };
+    tweak(&mut o);
+    let env = HostEnv { home: Some(d.home.clone()), vars: Default::default(), cwd: d.ws.clone() };
+    stockade_policy::resolve(&o, None, &[], &env, &Locations::linux(&env)).unwrap()
+}
+
+fn userns() -> bool {
+    match stockade_linux::host_facts::probe_userns() {
+        Ok(()) => true,
+        Err(why) => {
+            eprintln!("SKIP: user namespaces unavailable: {why}");
+            false
+        }
+    }
+}
+
+fn spec(script: &str) -> CommandSpec {
+    CommandSpec {
+        program: "/bin/sh".into(),
+        args: vec!["-c".into(), script.into()],
+        cwd: None,
+        host_env: vec![(OsString::from("PATH"), OsString::from("/usr/local/bin:/usr/bin:/bin"))],
+        stdio: Stdio::Null,
+    }
+}
+
+fn run(p: &Policy, script: &str) -> Outcome {
+    LinuxBackend::default().run(p, &spec(script)).unwrap()
+}
+
+fn code(o: &Outcome) -> i32 {
+    o.status.cli_code()
+}
+
+fn hash_tree(dir: &Path) -> u64 {
+    let mut h = DefaultHasher::new();
+    let mut entries: Vec<_> = walk(dir);
+    entries.sort();
+    for p in entries {
+        p.hash(&mut h);
+        if let Ok(m) = std::fs::symlink_metadata(&p) {
+            std::os::unix::fs::PermissionsExt::mode(&m.permissions()).hash(&mut h);
+            if m.is_file() {
+                std::fs::read(&p).unwrap().hash(&mut h);
+            }
+        }
+    }
+    h.finish()
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            v.extend(walk(&p));
+        }
+        v.push(p);
+    }
+    v
+}
+
+#[test]
+fn writes_outside_denied_inside_allowed() {
+    if !userns() {
+        return;
+    }
+    let d = Dirs::new();
+    std::fs::write(d.out.join("existing"), "keep").unwrap();
+    let before = hash_tree(&d.out);
+    let p = policy(&d, |_| {});
+    let out = d.out.display();
+    // Each denied verb must fail (so the script counts failures), and the control must succeed.
+    let script = format!(
+        "n=0; echo x > {out}/new || n=$((n+1)); echo x >> {out}/existing || n=$((n+1)); true > {out}/existing || n=$((n+1)); \
+         mkdir {out}/d || n=$((n+1)); rm {out}/existing || n=$((n+1)); ln -s x {out}/l || n=$((n+1)); \
+         chmod 777 {out}/existing || n=$((n+1)); touch -d 2000-01-01 {out}/existing || n=$((n+1)); \
+         echo inside > ws-file || exit 99; exit $n"
+    );
+    let o = run(&p, &script);
+    assert_eq!(code(&o), 8, "every outside write verb fails, the inside write works: {o:?}");
+    assert_eq!(hash_tree(&d.out), before, "host dir outside the workspace unchanged");
+    assert_eq!(std::fs::read_to_string(d.ws.join("ws-file")).unwrap(), "inside\n");
+    assert_eq!(o.implementation, "namespaces");
+}
+
+#[test]
+fn protected_paths_read_only_and_missing_ones_not_creatable() {
+    if !userns() {
+        return;
+    }
+    let d = Dirs::new();
+    std::fs::create_dir_all(d.ws.join(".vscode")).unwrap();
+    std::fs::write(d.ws.join(".vscode/settings.json"), "{}").unwrap();
+    let p = policy(&d, |_| {});
+    let o = run(
+        &p,
+        "n=0; echo x >> .vscode/settings.json || n=$((n+1)); mkdir -p .git/hooks || n=$((n+1)); \
+         echo x > .codex/x || n=$((n+1)); git init -q 2>/dev/null || n=$((n+1)); echo ok > allowed || exit 99; exit $n",
+    );
+    assert_eq!(code(&o), 4, "{o:?}");
+    assert_eq!(std::fs::read_to_string(d.ws.join(".vscode/settings.json")).unwrap(), "{}");
+    assert!(!d.ws.join(".git/hooks").exists(), "no hooks dir on the host");
+    assert!(!d.ws.join(".codex/x").exists());
+    assert_eq!(std::fs::read_dir(d.ws.join(".git")).unwrap().count(), 0, "the .git placeholder stays empty");
+    assert!(d.ws.join("allowed").exists(), "control: the workspace itself is writable");
+    // git ignores the empty placeholder: the workspace is not a repository.
+    let g = Command::new("git").arg("-C").arg(&d.ws).args(["rev-parse", "--git-dir"]).output();
+    if let Ok(g) = g {
+        assert!(!g.status.success() || !String::from_utf8_lossy(&g.stdout).contains(d.ws.to_str().unwrap()));
+    }
+}
+
+#[test]
+fn protected_symlink_is_refused_with_a_code() {
+    let d = Dirs::new();
+    std::os::unix::fs::symlink(&d.out, d.ws.join(".codex")).unwrap();
+    let p = policy(&d, |_| {});
+    let e = LinuxBackend::default().run(&p, &spec("true")).unwrap_err();
+    assert_eq!(e.code(), "protected_path_symlink");
+    assert_eq!(std::fs::read_dir(&d.out).unwrap().count(), 0, "nothing was created through the link");
+}
+
+#[test]
+fn deny_read_hidden_with_control() {
+    if !userns() {
+        return;
+    }
+    let d = Dirs::new();
+    std::fs::create_dir_all(d.home.join(".ssh")).unwrap();
+    std::fs::write(d.home.join(".ssh/id_ed25519"), "SECRET").unwrap();
+    std::fs::write(d.home.join(".netrc"), "SECRET").unwrap();
+    std::fs::write(d.home.join("notes"), "public").unwrap();
+    let p = policy(&d, |_| {});
+    let h = d.home.display();
+    let o = run(
+        &p,
+        &format!("grep -q public {h}/notes || exit 99; n=0; cat {h}/.ssh/id_ed25519 || n=$((n+1)); grep -q SECRET {h}/.netrc || n=$((n+1)); exit $n"),
+    );
+    assert_eq!(code(&o), 2, "{o:?}");
+}
+
+#[test]
+fn pid1_is_stockade_and_host_pids_invisible() {
+    if !userns() {
+        return;
+    }
+    let d = Dirs::new();
+    let mut sentinel = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = sentinel.id();
+    let p = policy(&d, |_| {});
+    let o = run(
+        &p,
+        &format!(
+            "[ $PPID = 1 ] || exit 10; [ $$ != 1 ] || exit 10; [ -e /proc/{pid} ] && exit 11; kill -0 {pid} 2>/dev/null && exit 12; \
+             [ $(ls -d /proc/[0-9]* | wc -l) -lt 10 ] || exit 13; kill -0 $$ || exit 14; exit 0"
+        ),
+    );
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(sentinel.try_wait().unwrap().is_none(), "host sentinel still alive");
+    sentinel.kill().unwrap();
+    let _ = sentinel.wait();
+}
+
+#[test]
+fn loopback_works_outside_unreachable() {
+    if !userns() {
+        return;
+    }
+    if !Path::new("/usr/bin/python3").exists() && Command::new("python3").arg("-V").output().is_err() {
+        eprintln!("SKIP: python3 not installed");
+        return;
+    }
+    let d = Dirs::new();
+    let p = policy(&d, |_| {});
+    let script = "python3 -c '
+import socket, sys
+s = socket.socket(); s.bind((\"127.0.0.1\", 0)); s.listen()
+c = socket.create_connection(s.getsockname()); a, _ = s.accept(); c.sendall(b\"hi\")
+assert a.recv(2) == b\"hi\"
+try:
+    socket.create_connection((\"1.1.1.1\", 80), timeout=2); sys.exit(3)
+except OSError:
+    pass
+try:
+    socket.socket(40, socket.SOCK_STREAM); sys.exit(4)
+except OSError:
+    pass
+'";
+    let mut s = spec(script);
+    s.host_env.extend(std::env::vars_os().filter(|(k, _)| k == "PATH" || k == "HOME" || k == "PYENV_ROOT"));
+    let o = LinuxBackend::default().run(&p, &s).unwrap();
+    assert_eq!(code(&o), 0, "{o:?}");
+}
+
+#[test]
+fn timeout_kills_background_children() {
+    if !userns() {
+        return;
+    }
+    let d = Dirs::new();
+    let p = policy(&d, |o| o.timeout = Some(Duration::from_millis(700)));
+    let marker = format!("{}", 40000 + std::process::id() % 10000);
+    let o = run(&p, &format!("sleep {marker} & setsid sleep {marker} & sleep {marker}"));
+    assert_eq!(o.status, ExitStatus::TimedOut);
+    assert!(o.timed_out);
+    std::thread::sleep(Duration::from_millis(200));
+    let left = Command::new("pgrep").args(["-f", &format!("^sleep {marker}$")]).output().unwrap();
+    assert!(left.stdout.is_empty(), "no sleeper survived: {}", String::from_utf8_lossy(&left.stdout));
+}
+
+#[test]
+fn exit_codes() {
+    if !userns() {
+        return;
+    }
+    let d = Dirs::new();
+    let p = policy(&d, |_| {});
+    assert_eq!(run(&p, "exit 3").status, ExitStatus::Exited { code: 3 });
+    assert_eq!(run(&p, "kill -TERM $$").status, ExitStatus::Signaled { signal: 15 });
+    let b = LinuxBackend::default();
+    let mut s = spec("");
+    s.program = "/nonexistent/prog".into();
+    s.args.clear();
+    assert_eq!(b.run(&p, &s).unwrap().status, ExitStatus::NotFound);
+    s.program = "no-such-program-anywhere".into();
+    assert_eq!(b.run(&p, &s).unwrap().status, ExitStatus::NotFound);
+    std::fs::write(d.ws.join("noexec.sh"), "#!/bin/sh\n").unwrap();
+    s.program = d.ws.join("noexec.sh").into();
+    assert_eq!(b.run(&p, &s).unwrap().status, ExitStatus::NotExecutable);
+    assert_eq!(b.run(&p, &s).unwrap().status.cli_code(), 126);
+}
+
+#[test]
+fn env_scrubbed_caps_empty_nnp_set() {
+    if !userns() {
+        return;
+    }
+    let d = Dirs::new();
+    let p = policy(&d, |_| {});
+    let mut s = spec(
+        "cat /proc/self/environ | tr '\\0' '\\n' | grep -q '^GITHUB_TOKEN=' && exit 10; \
+         cat /proc/self/environ | tr '\\0' '\\n' | grep -q '^LANG=C.UTF-8$' || exit 11; \
+         cat /proc/self/environ | tr '\\0' '\\n' | grep -q '^RANDOM_HOST_VAR=' && exit 12; \
+         for f in CapEff CapPrm CapInh CapAmb CapBnd; do grep -q \"^$f:\\s*0000000000000000$\" /proc/self/status || exit 13; done; \
+         grep -q '^NoNewPrivs:\\s*1$' /proc/self/status || exit 14; grep -q '^Seccomp:\\s*2$' /proc/self/status || exit 15; \
+         [ $(ls /proc/self/fd | wc -l) -le 4 ] || exit 16; exit 0",
+    );
+    s.host_env.push(("GITHUB_TOKEN".into(), "ghp_secret".into()));
+    s.host_env.push(("LANG".into(), "C.UTF-8".into()));
+    s.host_env.push(("RANDOM_HOST_VAR".into(), "x".into()));
+    let o = LinuxBackend::default().run(&p, &s).unwrap();
+    assert_eq!(code(&o), 0, "{o:?}");
+    let layers: Vec<_> = o.enforcement.layers.iter().map(|l| l.layer.as_str()).collect();
+    for l in
+        ["userns", "mountns", "pidns", "netns", "ipcns", "utsns", "landlock", "seccomp", "nnp", "caps", "limits", "env"]
+    {
+        assert!(layers.contains(&l), "layer {l} reported");
+    }
+}
+
+#[test]
+fn git_status_and_commit_in_workspace_repo() {
+    if !userns() {
+        return;
+    }
+    if Command::new("git").arg("--version").output().is_err() {
+        eprintln!("SKIP: git not installed");
+        return;
+    }
+    let d = Dirs::new();
+    let g = |args: &[&str]| assert!(Command::new("git").arg("-C").arg(&d.ws).args(args).status().unwrap().success());
+    g(&["init", "-q"]);
+    g(&["config", "user.email", "t@example.invalid"]);
+    g(&["config", "user.name", "t"]);
+    let config_before = std::fs::read(d.ws.join(".git/config")).unwrap();
+    let p = policy(&d, |_| {});
+    let mut s = spec(
+        "echo hello > a.txt && git add a.txt && git commit -qm first && git status --short | grep -q . && exit 10; \
+         git config core.hooksPath /tmp/h 2>/dev/null && exit 11; echo '#!/bin/sh' > .git/hooks/pre-commit 2>/dev/null && exit 12; exit 0",
+    );
+    s.host_env.push(("HOME".into(), d.home.clone().into()));
+    let o = LinuxBackend::default().run(&p, &s).unwrap();
+    assert_eq!(code(&o), 0, "{o:?}");
+    let log = Command::new("git").arg("-C").arg(&d.ws).args(["log", "--oneline"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&log.stdout).contains("first"), "the commit landed on the host");
+    assert_eq!(std::fs::read(d.ws.join(".git/config")).unwrap(), config_before);
+    assert!(!d.ws.join(".git/hooks/pre-commit").exists());
+}
+
+#[test]
+fn landlock_only_fallback_when_userns_unavailable() {
+    if stockade_linux::sys::landlock_abi() <= 0 {
+        eprintln!("SKIP: Landlock unavailable");
+        return;
+    }
+    let d = Dirs::new();
+    std::fs::write(d.out.join("existing"), "keep").unwrap();
+    let before = hash_tree(&d.out);
+    let mut p = policy(&d, |_| {});
+    let forced = LinuxBackend { disable_userns: true, ..LinuxBackend::default() };
+    p.linux.allow_fallback = false;
+    let e = forced.run(&p, &spec("true")).unwrap_err();
+    assert_eq!(e.code(), "linux_implementation_unavailable", "no silent fallback");
+    p.linux.allow_fallback = true;
+    let o = forced
+        .run(
+            &p,
+            &spec(&format!("echo x > {}/existing && exit 10; echo ok > inside || exit 11; exit 0", d.out.display())),
+        )
+        .unwrap();
+    assert_eq!(o.implementation, "landlock-only");
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert_eq!(hash_tree(&d.out), before);
+    assert!(d.ws.join("inside").exists());
+    assert!(o.enforcement.gaps.iter().any(|g| g.contains("protected paths")), "gaps are disclosed");
+    // No IP sockets without a network namespace; unix sockets still work.
+    let o = forced
+        .run(
+            &p,
+            &spec(
+                "python3 -c 'import socket; socket.socket(socket.AF_UNIX)' || exit 12; \
+                 python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)' 2>/dev/null && exit 10; exit 0",
+            ),
+        )
+        .unwrap();
+    assert_eq!(code(&o), 0, "{o:?}");
+}
+
+fn stockade_bin() -> Option<PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let bin = target.join("debug/stockade");
+    if bin.exists() {
+        Some(bin)
+    } else {
+        eprintln!("SKIP: {} not built (run `cargo build -p stockade` first)", bin.display());
+        None
+    }
+}
+
+#[test]
+fn hundred_megabytes_of_stdout_byte_identical() {
+    if !userns() {
+        return;
+    }
+    let Some(bin) = stockade_bin() else { return };
+    let d = Dirs::new();
+    let data: Vec<u8> = (0..100_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(d.ws.join("blob"), &data).unwrap();
+    let out = Command::new(&bin).current_dir(&d.ws).args(["run", "--", "cat", "blob"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout.len(), data.len());
+    assert!(out.stdout == data, "byte-identical");
+}
+
+#[test]
+fn unprivileged_user_gets_the_same_sandbox() {
+    // SAFETY-free check of the real uid via /proc.
+    let root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false);
+    if !root {
+        eprintln!("SKIP: needs root to switch to an unprivileged user");
+        return;
+    }
+    let Some(bin) = stockade_bin() else { return };
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("SKIP: setpriv not installed");
+        return;
+    }
+    let d = Dirs::new();
+    for p in [&d.base, &d.ws, &d.out, &d.home] {
+        std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&bin)
+        .args(["run", "--", "sh", "-c"])
+        .arg(format!(
+            "[ $(id -u) = 65534 ] || exit 10; grep -q '^CapEff:\\s*0*$' /proc/self/status || exit 11; \
+             echo x > {}/nope 2>/dev/null && exit 12; echo ok > ok || exit 13; exit 0",
+            d.out.display()
+        ))
+        .current_dir(&d.ws)
+        .env("HOME", &d.home)
+        .output()
+        .unwrap();
+    if out.status.code() == Some(125) && !userns() {
+        return;
+    }
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(d.ws.join("ok").exists());
+    assert!(!d.out.join("nope").exists());
+}
