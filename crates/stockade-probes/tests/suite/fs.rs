@@ -6,6 +6,7 @@ use crate::harness::{snapshot, snapshot_diff, sv, Case, Impl, Who, SECRET_MARK};
 
 const METADATA_GAP: &[&str] = &["metadata", "chmod"];
 const PROTECTED_GAP: &[&str] = &["protected"];
+const TMP_GAP: &[&str] = &["tmp is not private", "no private /tmp", "no private tmp"];
 
 // F1 + F6: every write verb outside the workspace, rename out and RENAME_EXCHANGE.
 probe_test!(f1_write_outside, |c: &mut Case| {
@@ -26,7 +27,7 @@ probe_test!(f1_write_outside, |c: &mut Case| {
         sv(&["create", "/etc/sbx-probe-new"]),
         sv(&["write", "/usr/local/sbx-probe-new"]),
     ];
-    c.expect_all_denied("F1", &items, None, &[0, 4, 6]);
+    c.expect_all_denied("F1", &items, None, &[0, 4]);
     c.expect_all_allowed(
         "F1-control",
         &[
@@ -40,9 +41,10 @@ probe_test!(f1_write_outside, |c: &mut Case| {
         ],
     );
     // Shell-level variants take other code paths.
+    // Each in a subshell: a failed redirection on a special builtin ends a POSIX shell.
     let sh = format!(
-        "echo x > {o}/sh-new; echo x >> {o}/existing; : > {o}/victim; cp /bin/true {o}/; mkdir {o}/shd; \
-         rm -f {o}/exchange; mv {w}/README.md {o}/; ln -s x {o}/shl; echo done"
+        "(echo x > {o}/sh-new); (echo x >> {o}/existing); (: > {o}/victim); (cp /bin/true {o}/); (mkdir {o}/shd); \
+         (rm -f {o}/exchange); (mv {w}/README.md {o}/); (ln -s x {o}/shl); echo done"
     );
     let r = c.sandboxed(&["/bin/sh", "-c", &sh]);
     if r.out().trim() != "done" {
@@ -128,6 +130,11 @@ probe_test!(f4_symlinked_protected_path_fails_closed, |c: &mut Case| {
             if r.stderr.trim().is_empty() {
                 c.fail(format!("F4: refused without a message\n{}", r.describe()));
             }
+        }
+        // landlock-only binds nothing, so there is no symlink to follow; protected paths are
+        // its documented gap and Landlock still denies the write outside.
+        (Some(0), None) if c.imp == Impl::LandlockOnly && Case::gap_listed(&r.gaps(), PROTECTED_GAP).is_some() => {
+            c.note("landlock-only: F4 symlinked protected path runs (protected paths are a documented gap)".into());
         }
         _ => c.fail(format!(
             "F4: a symlinked protected path did not fail closed with a specific error\n{}",
@@ -279,7 +286,6 @@ probe_test!(f10_mount_tricks, |c: &mut Case| {
 // F11: repo metadata and agent config inside the writable workspace stay read-only.
 probe_test!(f11_protected_paths, |c: &mut Case| {
     let w = c.ws_s();
-    let git_before = snapshot(&c.ws.join(".git/hooks"));
     let cfg_before = std::fs::read(c.ws.join(".git/config")).unwrap();
     let items = vec![
         sv(&["write", &format!("{w}/.git/hooks/pre-commit")]),
@@ -301,6 +307,7 @@ probe_test!(f11_protected_paths, |c: &mut Case| {
         std::fs::write(c.ws.join(".git/config"), &cfg_before).unwrap();
         let _ = std::fs::remove_dir(c.ws.join(".codex"));
     }
+    let git_before = snapshot(&c.ws.join(".git/hooks"));
     // Shell level: git itself rewriting its config.
     let r = c.sandboxed(&[
         "/bin/sh",
@@ -310,8 +317,14 @@ probe_test!(f11_protected_paths, |c: &mut Case| {
     let _ = r;
     let protected_changed = snapshot_diff(&git_before, &snapshot(&c.ws.join(".git/hooks")));
     let cfg_after = std::fs::read(c.ws.join(".git/config")).unwrap();
-    let dirs_created: Vec<&str> =
-        [".codex", ".claude", ".vscode", ".stockade", ".idea"].into_iter().filter(|d| c.ws.join(d).exists()).collect();
+    // Empty placeholders the backend creates to bind over are fine; content is not.
+    let dirs_created: Vec<&str> = [".codex", ".claude", ".vscode", ".stockade", ".idea"]
+        .into_iter()
+        .filter(|d| {
+            let p = c.ws.join(d);
+            p.is_file() || std::fs::read_dir(&p).map(|mut e| e.next().is_some()).unwrap_or(false)
+        })
+        .collect();
     if !protected_changed.is_empty() || cfg_after != cfg_before || !dirs_created.is_empty() {
         let msg = format!(
             "F11: protected paths changed on the host: hooks {protected_changed:?}, .git/config changed: {}, created: {dirs_created:?}",
@@ -464,6 +477,15 @@ probe_test!(f16_shared_tmp, |c: &mut Case| {
     }
     let items: Vec<Vec<String>> = names.iter().map(|n| sv(&["write", n])).collect();
     for o in c.run_batch(&items, true) {
+        if c.imp == Impl::LandlockOnly && o.is_denied() {
+            match Case::gap_listed(&o.gaps, TMP_GAP) {
+                Some(g) => {
+                    c.note(format!("landlock-only: `{}` denied: no private temp dir (documented: {g})", o.label))
+                }
+                None => c.fail(format!("F16: `{}` denied under landlock-only and no /tmp gap is documented", o.label)),
+            }
+            continue;
+        }
         c.allowed("F16-control (private temp is writable)", &o);
     }
     for n in &names {
@@ -475,10 +497,17 @@ probe_test!(f16_shared_tmp, |c: &mut Case| {
             }
         }
     }
+    if c.imp == Impl::LandlockOnly {
+        // Its private temp dir is $TMPDIR.
+        let p = c.probe_bin();
+        let r = c.sandboxed(&["/bin/sh", "-c", &format!("'{p}' write \"${{TMPDIR:?}}/sbx-{tok}\"")]);
+        let o = crate::harness::obs_of(&r, "write $TMPDIR/sbx");
+        c.allowed("F16-control (landlock-only: $TMPDIR is writable)", &o);
+    }
     let host_sock = c.listeners.paths[1].0.file_name().unwrap().to_string_lossy().into_owned();
     let o = c.probe(&["readdir", "/tmp"]);
     if o.detail().contains(&host_sock) {
-        match Case::gap_listed(&o.gaps, &["socket", "tmp"]) {
+        match Case::gap_listed(&o.gaps, TMP_GAP) {
             Some(g) if c.imp == Impl::LandlockOnly => {
                 c.note(format!("landlock-only: host /tmp visible (documented gap: {g})"))
             }

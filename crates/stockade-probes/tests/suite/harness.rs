@@ -885,7 +885,10 @@ impl Case {
         let report = self.reports.join(format!("r{}.json", self.nrun));
         let st = bins().stockade.to_string_lossy().into_owned();
         let rep = report.to_string_lossy().into_owned();
-        let mut argv: Vec<&str> = vec![&st, "run", "--report", &rep];
+        let mut argv: Vec<&str> = vec![&st, "run"];
+        if !opts.contains(&"--report") {
+            argv.extend(["--report", rep.as_str()]);
+        }
         argv.extend_from_slice(opts);
         argv.push("--");
         argv.extend_from_slice(cmd);

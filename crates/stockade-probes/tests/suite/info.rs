@@ -35,7 +35,8 @@ probe_test!(i1_env_secrets, |c: &mut Case| {
 
 // I2: other processes are invisible (pid namespace).
 probe_test!(i2_process_visibility, |c: &mut Case| {
-    let tok = c.sentinel.token.clone();
+    // Reversed, so that no process inside (the probe, its shell) carries the token itself.
+    let tok: String = c.sentinel.token.chars().rev().collect();
     c.expect_all_denied("I2", &[sv(&["find-token", &tok])], Some(PROCESS_GAP), &[0]);
     let r = c.sandboxed(&["/bin/sh", "-c", "ls /proc | grep -c '^[0-9]'"]);
     let n: usize = r.out().trim().parse().unwrap_or(usize::MAX);

@@ -55,7 +55,7 @@ probe_test!(p1_ptrace_host, |c: &mut Case| {
         sv(&["proc-mem", "ppid"]),
     ];
     c.expect_all_denied("P1", &items, Some(PROCESS_GAP), &[0, 1, 3, 4]);
-    c.expect_all_allowed("P1-control", &[sv(&["fork"]), sv(&["proc-mem", "self"])]);
+    c.expect_all_allowed("P1-control", &[sv(&["fork"]), sv(&["read", "/proc/self/status"])]);
 });
 
 // P2: signals and priority changes to host processes; the sentinel must survive.
@@ -203,7 +203,12 @@ probe_test!(p6_outlive, |c: &mut Case| {
     let left = survivors(&tok, 1000);
     if !left.is_empty() {
         kill_all(&left);
-        c.fail(format!("P6: processes outlived the sandbox: {left:?}\n{}", r.describe()));
+        match (c.imp, Case::gap_listed(&r.gaps(), &["outlive"])) {
+            (Impl::LandlockOnly, Some(g)) => {
+                c.note(format!("landlock-only: P6 {} processes outlived the run (documented gap: {g})", left.len()))
+            }
+            _ => c.fail(format!("P6: processes outlived the sandbox: {left:?}\n{}", r.describe())),
+        }
     }
     // Supervisor killed with SIGKILL mid-run.
     let tok2 = format!("sbx-kill9-{}", rand_token());

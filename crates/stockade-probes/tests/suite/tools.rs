@@ -130,7 +130,9 @@ fn toolchain_cargo(c: &Case) -> Option<String> {
     if p.is_empty() {
         return None;
     }
-    let ok = as_account(&c.acc, &[&p, "--version"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let check =
+        format!("test -x '{p}' && ls '{}' >/dev/null && '{p}' --version", std::path::Path::new(&p).parent()?.display());
+    let ok = as_account(&c.acc, &["/bin/sh", "-c", &check]).output().map(|o| o.status.success()).unwrap_or(false);
     ok.then_some(p)
 }
 

@@ -167,7 +167,7 @@ const LIST: &[&str] = &[
     "unix-abstract NAME",
     "unix-selfpath DIR",
     "posture",
-    "find-token TOKEN",
+    "find-token REVERSED-TOKEN",
     "env-has NAME...",
     "sentinel TOKEN",
     "core-limit",
@@ -1122,7 +1122,10 @@ fn posture() -> Probe {
     }
 }
 
-fn find_token(token: &str) -> Probe {
+/// `reversed` is the token reversed, so that the probe's own argv does not match.
+fn find_token(reversed: &str) -> Probe {
+    let token: String = reversed.chars().rev().collect();
+    let token = token.as_str();
     let mut seen = 0;
     let dir = std::fs::read_dir("/proc").map_err(io_fail("readdir /proc"))?;
     for e in dir.flatten() {
