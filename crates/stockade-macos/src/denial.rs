@@ -59,15 +59,17 @@ pub fn parse_line(line: &str, tag: &Tag) -> Option<Report> {
     if !(from_kext || from_kernel) {
         return None;
     }
-    parse_message(v.get("eventMessage")?.as_str()?, tag)
+    let msg = v.get("eventMessage").or_else(|| v.get("composedMessage"))?.as_str()?;
+    parse_message(msg, tag)
 }
 
-/// Parses an event message: `Sandbox: NAME(PID) deny(N) OPERATION TARGET... TAG`.
+/// Parses an event message: `Sandbox: NAME(PID) deny(N) OPERATION TARGET`, with the rule's
+/// message (the tag) appended, on the next line. The `N duplicate reports for ...` summaries
+/// repeat a report already delivered and are skipped.
 pub fn parse_message(msg: &str, tag: &Tag) -> Option<Report> {
     let (before, after) = msg.split_once(tag.as_str())?;
-    // The tag is the rule's message: normally at the end; tolerate separators around it.
     let msg = format!("{}{}", before.trim_end(), after.trim_end()).trim().to_owned();
-    let rest = &msg[msg.find("Sandbox: ")? + "Sandbox: ".len()..];
+    let rest = msg.strip_prefix("Sandbox: ")?;
     let (proc_part, rest) = rest.split_once(") ")?;
     let (process, pid) = proc_part.rsplit_once('(')?;
     let pid = pid.parse().ok()?;
@@ -229,9 +231,9 @@ mod tests {
                 target: "/Users/dev/.ssh/id_ed25519".into()
             }
         );
-        let r =
-            parse_line(&line(0, "Sandbox: curl(77) deny(1) network-outbound 93.184.216.34:443 stockade-0123abcd"), &t)
-                .unwrap();
+        // The tag on its own line, as Seatbelt appends a rule's message.
+        let msg = "Sandbox: curl(77) deny(1) network-outbound 93.184.216.34:443\nstockade-0123abcd";
+        let r = parse_line(&line(0, msg), &t).unwrap();
         assert_eq!((r.operation.as_str(), r.target.as_str()), ("network-outbound", "93.184.216.34:443"));
         // Spaces and parentheses in the process name and the path survive.
         let r = parse_line(
@@ -265,6 +267,12 @@ mod tests {
         // The kext's reports are accepted whatever process id the entry carries.
         assert!(parse_line(&line(4242, forged), &t).is_some());
         assert!(parse_line(&line(0, "stockade-0123abcd something else"), &t).is_none());
+        let dup = "2 duplicate reports for Sandbox: cat(1) deny(1) file-read-data /x\nstockade-0123abcd";
+        assert!(parse_line(&line(0, dup), &t).is_none());
+        // `composedMessage` when `eventMessage` is absent.
+        let msg = "Sandbox: a(1) deny(1) file-read-data /x\nstockade-0123abcd";
+        let composed = serde_json::json!({"processID": 0, "composedMessage": msg});
+        assert!(parse_line(&composed.to_string(), &t).is_some());
         assert!(parse_line("{\"eventMessage\": 3}", &t).is_none());
     }
 

@@ -647,7 +647,9 @@ fn render_unix_sockets(t: &mut String, writable: &[(PathBuf, String)]) {
     t.push_str(
         ";; Unix sockets the command creates itself (test servers, asyncio, language servers)\n\
          ;; live under writable roots; connecting to any other unix socket (docker.sock,\n\
-         ;; ssh-agent, launchd helpers) falls to (deny default).\n\
+         ;; ssh-agent, launchd helpers) falls to (deny default). Creating a unix socket is\n\
+         ;; harmless on its own; bind and connect are what the rules below decide.\n\
+         (allow system-socket (socket-domain AF_UNIX))\n\
          (allow network-bind network-inbound",
     );
     for (_, n) in writable {
