@@ -526,3 +526,86 @@ probe_test!(f17_landlock_edges, |c: &mut Case| {
     let o = c.probe(&["exec", &dst.to_string_lossy()]);
     c.allowed("F17-control (exec from the workspace)", &o);
 });
+
+// F11 (class): the protected binds sit on `.git/hooks` and `.git/config`; renaming `.git` itself
+// away and putting a fresh `.git` with a hook in its place must not work either.
+// See: THREATS.md F11 ("defend the class, not the one command line")
+probe_test!(f11_git_dir_replaced, |c: &mut Case| {
+    let script = "mv .git .git-moved && mkdir -p .git/hooks && cp -r .git-moved/objects .git-moved/refs .git-moved/HEAD .git/ \
+                  && printf '[core]\\n\\trepositoryformatversion = 0\\n\\thooksPath = .git/hooks\\n' > .git/config \
+                  && printf '#!/bin/sh\\necho pwned\\n' > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit; echo rc=$?";
+    let r = c.sandboxed(&["/bin/sh", "-c", script]);
+    let hook = c.ws.join(".git/hooks/pre-commit");
+    if hook.exists() {
+        match (c.imp, Case::gap_listed(&r.gaps(), PROTECTED_GAP)) {
+            (Impl::LandlockOnly, Some(g)) => c.note(format!("landlock-only: replaced .git with a hook (documented gap: {g})")),
+            _ => c.fail(format!(
+                "F11 .git replaced: the sandbox moved `.git` aside and planted .git/hooks/pre-commit in a fresh `.git`, \
+                 which the host's git will run\n{}",
+                r.describe()
+            )),
+        }
+    }
+});
+
+// F15: setup-time race: while launches happen, another process keeps swapping `.git` with a
+// symlink to a directory outside the workspace. Every launch must bind the real directory or
+// refuse; nothing outside may change. Bounded to 20 launches.
+// See: THREATS.md F15 (runc CVE-2021-30465)
+probe_test!(f15_setup_race, |c: &mut Case| {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let fake = c.out.join("fakegit");
+    std::fs::create_dir_all(fake.join("hooks")).unwrap();
+    std::fs::write(fake.join("config"), "[core]\n").unwrap();
+    crate::harness::chown_tree(&fake, c.acc.uid, c.acc.gid);
+    c.rebaseline();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ws, st) = (c.ws.clone(), stop.clone());
+    let racer = std::thread::spawn(move || {
+        let (git, real, link) = (ws.join(".git"), ws.join(".git-real"), ws.join(".git-link"));
+        let _ = std::os::unix::fs::symlink(&fake, &link);
+        let mut n = 0u32;
+        while !st.load(Ordering::Relaxed) {
+            // .git -> .git-real, symlink -> .git, then back.
+            if std::fs::rename(&git, &real).is_ok() {
+                let _ = std::fs::rename(&link, &git);
+                std::thread::yield_now();
+                let _ = std::fs::rename(&git, &link);
+                let _ = std::fs::rename(&real, &git);
+            }
+            n += 1;
+        }
+        let _ = std::fs::remove_file(&link);
+        n
+    });
+    let w = c.ws_s();
+    let (mut ran, mut refused) = (0, 0);
+    for _ in 0..20 {
+        let ws = w.clone();
+        let p = c.probe_bin();
+        let hook = format!("{w}/.git/hooks/pre-commit");
+        let r = c.stockade(
+            &["-C", &ws, "--implementation", c.imp.flag()],
+            &[&p, "write", &hook],
+            b"",
+            std::time::Duration::from_secs(60),
+        );
+        if r.code == Some(125) {
+            refused += 1;
+        } else {
+            ran += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = racer.join().unwrap();
+    if !c.ws.join(".git").is_dir() || std::fs::symlink_metadata(c.ws.join(".git")).unwrap().file_type().is_symlink() {
+        panic!("F15: harness left .git in a bad state");
+    }
+    c.note(format!("F15: {ran} launches ran, {refused} refused while {swaps} swaps happened"));
+    let planted = c.ws.join(".git/hooks/pre-commit").exists();
+    if planted && c.imp == Impl::Namespaces {
+        c.fail("F15: a launch during the race let the command write .git/hooks/pre-commit".into());
+    }
+    let _ = std::fs::remove_file(c.ws.join(".git/hooks/pre-commit"));
+});
