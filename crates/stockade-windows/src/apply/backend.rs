@@ -1,0 +1,384 @@
+//! The [`Backend`](stockade_policy::Backend) methods on Windows: `run`, `setup`, `cleanup`,
+//! `doctor`, composed from the pure plan and the apply modules.
+
+use std::ffi::OsString;
+use std::os::windows::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use stockade_policy::{
+    Check, CheckStatus, CommandSpec, Diagnose, DoctorReport, Enforcement, LayerReport, LayerStatus, Mode, NetworkMode,
+    Outcome, Policy, SetupOptions, SetupReport, WindowsImplementation,
+};
+use windows_sys::Win32::System::Threading::{GetExitCodeProcess, WaitForSingleObject, INFINITE};
+use windows_sys::Win32::UI::Shell::{IsUserAnAdmin, ShellExecuteExW, SHELLEXECUTEINFOW};
+
+use super::sys::{last_error, own_handle, wide};
+use super::{acl, desktop, job, launch, probe, store, token, users};
+use crate::cmdline;
+use crate::env_block::{self, EnvInputs};
+use crate::error::Error;
+use crate::launch_plan::{choose_implementation, launch_plan, DesktopPlan};
+use crate::ledger::Ledger;
+use crate::plan::{self, WindowsPlan};
+use crate::win_path::WinPath;
+
+fn state_dir() -> Result<PathBuf, Error> {
+    std::env::var_os("LOCALAPPDATA")
+        .map(|d| PathBuf::from(d).join("stockade"))
+        .ok_or_else(|| Error::State { path: "%LOCALAPPDATA%".into(), detail: "not set".into() })
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> Error {
+    Error::State { path: path.display().to_string(), detail: e.to_string() }
+}
+
+/// Records `p` in the ledger and saves it *before* changing the host, so an interrupted
+/// apply can still be cleaned up; then creates the protected paths and stamps the ACEs, and
+/// records the roots' fingerprints as they are afterwards.
+fn apply_plan(p: &WindowsPlan, state: &Path, ledger: &mut Ledger, progress: bool) -> Result<(), Error> {
+    if p.create.is_empty() && p.add.is_empty() {
+        return Ok(());
+    }
+    plan::record(ledger, p);
+    store::save(state, ledger)?;
+    for c in &p.create {
+        let path = PathBuf::from(c.path.to_string());
+        let r = if c.is_dir {
+            std::fs::create_dir_all(&path)
+        } else {
+            std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map(drop)
+        };
+        match r {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io_err(&path, e)),
+            _ => {}
+        }
+    }
+    acl::change_all(&p.add, true, progress)?;
+    for root in p.fingerprints.keys() {
+        if let Ok(fp) = acl::fingerprint(root) {
+            ledger.fingerprints.insert(root.clone(), fp);
+        }
+    }
+    store::save(state, ledger)
+}
+
+fn enforcement(policy: &Policy, imp: WindowsImplementation) -> Enforcement {
+    let layer = |layer: &str, status, detail: &str| LayerReport { layer: layer.into(), status, detail: detail.into() };
+    let mut e = Enforcement::default();
+    e.layers.push(layer("acl", LayerStatus::Full, "write SIDs on the writable roots, deny ACEs on protected paths"));
+    e.layers.push(layer("token", LayerStatus::Full, "write-restricted token without privileges"));
+    e.layers.push(layer(
+        "job",
+        LayerStatus::Full,
+        "job object assigned at creation, kill on close, no breakaway, UI limits",
+    ));
+    e.layers.push(if policy.windows.private_desktop {
+        layer("desktop", LayerStatus::Full, "private desktop per launch")
+    } else {
+        layer("desktop", LayerStatus::None, "the policy opted out of a private desktop")
+    });
+    if imp == WindowsImplementation::Unelevated {
+        if policy.network.mode != NetworkMode::On {
+            e.layers.push(layer(
+                "network",
+                LayerStatus::None,
+                "proxy variables only; not enforced without `stockade setup`",
+            ));
+            e.gaps.push("network access is discouraged, not blocked (unelevated)".into());
+        }
+        e.gaps.push("reads are not restricted: deny-read paths stay readable (unelevated)".into());
+        e.gaps.push("other processes and named pipes of the same user stay reachable (unelevated)".into());
+    }
+    e
+}
+
+fn wide_os(s: &OsString) -> Vec<u16> {
+    s.encode_wide().collect()
+}
+
+/// `Backend::run`.
+pub fn run(policy: &Policy, cmd: &CommandSpec) -> Result<Outcome, Error> {
+    if policy.mode == Mode::DangerFullAccess {
+        return Err(Error::Unsandboxed);
+    }
+    let state = state_dir()?;
+    let mut ledger = store::load(&state)?;
+    let imp = choose_implementation(policy, ledger.accounts.is_some())?;
+    if imp == WindowsImplementation::Elevated {
+        return Err(Error::NoImplementation {
+            detail: "the elevated launcher (runner over named pipes) is not in this build; select `--unelevated`"
+                .into(),
+        });
+    }
+    let facts = probe::facts(policy, &state, false)?;
+    let p = plan::plan(policy, imp, &facts, &ledger)?;
+    apply_plan(&p, &state, &mut ledger, false)?;
+
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let run_name = format!("run-{}-{stamp}", std::process::id());
+    let run_dir = PathBuf::from(p.temp_parent.to_string()).join(&run_name);
+    std::fs::create_dir_all(&run_dir).map_err(|e| io_err(&run_dir, e))?;
+
+    let workspace = WinPath::from_path(&policy.workspace).to_string();
+    let vars = env_block::build(
+        &policy.env,
+        &EnvInputs {
+            host: &cmd.host_env,
+            temp_dir: run_dir.display().to_string(),
+            workspace: workspace.clone(),
+            network: policy.network.mode,
+            proxy_url: None,
+            network_enforced: false,
+        },
+    )?;
+    let get =
+        |n: &str| vars.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone()).unwrap_or_default();
+    let program = cmd.program.to_string_lossy().into_owned();
+    let resolved = cmdline::resolve_program(&program, &get("PATH"), &get("PATHEXT"), &|c| Path::new(c).is_file());
+    let base = token::process_token()?;
+    let id = token::identity(&base)?;
+    let model = plan::sandbox_token(&p, id.user.clone(), id.groups.clone(), id.logon_sid.as_ref());
+    let restricted = token::restricted_token(&base, &model.restricting_sids, &id)?;
+    let lp = launch_plan(policy, imp);
+    let job = job::create(&lp.job)?;
+    let desk = match &lp.desktop {
+        DesktopPlan::Private { prefix } => {
+            Some(desktop::create(&format!("{prefix}-{run_name}"), id.logon_sid.as_ref(), &id.user)?)
+        }
+        DesktopPlan::Shared => None,
+    };
+    let args: Vec<Vec<u16>> = cmd.args.iter().map(wide_os).collect();
+    let shown = resolved.clone().unwrap_or(program);
+    let line = cmdline::command_line(&shown.encode_utf16().collect::<Vec<_>>(), &args)?;
+    let cwd = cmd.cwd.clone().unwrap_or_else(|| policy.workspace.clone());
+    let result = match resolved {
+        None => Ok((stockade_policy::ExitStatus::NotFound, std::time::Duration::ZERO)),
+        Some(app) => launch::run(launch::Launch {
+            token: &restricted,
+            application: Some(wide(&app)),
+            command_line: line,
+            cwd: wide(&cwd),
+            environment: env_block::encode(&vars),
+            stdio: cmd.stdio,
+            desktop: desk.as_ref().map(|d| d.full_name.clone()),
+            job: &job,
+            timeout: policy.process.timeout,
+        }),
+    };
+    drop(job);
+    drop(desk);
+    let _ = std::fs::remove_dir_all(&run_dir);
+    let (status, duration) = result?;
+    Ok(Outcome::new(status, duration, imp.as_str(), enforcement(policy, imp)))
+}
+
+fn is_admin() -> bool {
+    // SAFETY: no arguments.
+    unsafe { IsUserAnAdmin() != 0 }
+}
+
+/// Runs this executable again with `args` through the UAC prompt and waits for it.
+fn elevate_self(args: &str) -> Result<(), Error> {
+    let exe =
+        std::env::current_exe().map_err(|e| Error::State { path: "current exe".into(), detail: e.to_string() })?;
+    let file = wide(&exe);
+    let verb = wide("runas");
+    let params = wide(args);
+    // SAFETY: all-zero plain data; fields set below.
+    let mut info: SHELLEXECUTEINFOW = unsafe { std::mem::zeroed() };
+    info.cbSize = std::mem::size_of::<SHELLEXECUTEINFOW>() as u32;
+    info.fMask = 0x40; // SEE_MASK_NOCLOSEPROCESS
+    info.lpVerb = verb.as_ptr();
+    info.lpFile = file.as_ptr();
+    info.lpParameters = params.as_ptr();
+    info.nShow = 1;
+    // SAFETY: `info` points to strings alive for the call.
+    if unsafe { ShellExecuteExW(&mut info) } == 0 {
+        let code = last_error();
+        return Err(if code == 1223 {
+            Error::ElevationDeclined
+        } else {
+            Error::win32("elevate", exe.display().to_string(), code)
+        });
+    }
+    let process = own_handle(info.hProcess, "elevate", "elevated stockade")?;
+    use std::os::windows::io::AsRawHandle;
+    let mut code = 1u32;
+    // SAFETY: valid process handle.
+    unsafe {
+        WaitForSingleObject(process.as_raw_handle(), INFINITE);
+        GetExitCodeProcess(process.as_raw_handle(), &mut code);
+    }
+    if code != 0 {
+        return Err(Error::win32("elevated_setup", "administrator process", code));
+    }
+    Ok(())
+}
+
+fn parse_implementation(policy: &Policy, options: &SetupOptions) -> Result<WindowsImplementation, Error> {
+    let imp = match options.implementation.as_deref() {
+        Some(s) => {
+            s.parse().map_err(|e: stockade_policy::UnknownName| Error::NoImplementation { detail: e.to_string() })?
+        }
+        None => policy.windows.sandbox,
+    };
+    if !policy.windows.allowed_implementations.contains(&imp) {
+        return Err(Error::NoImplementation { detail: format!("`{imp}` is not allowed by the requirements") });
+    }
+    Ok(imp)
+}
+
+/// `Backend::setup`.
+pub fn setup(policy: &Policy, options: &SetupOptions) -> Result<SetupReport, Error> {
+    if options.for_user.is_some() {
+        return Err(Error::NoImplementation {
+            detail: "provisioning for another user (`--user`) is not in this build".into(),
+        });
+    }
+    let imp = parse_implementation(policy, options)?;
+    let state = state_dir()?;
+    let mut ledger = store::load(&state)?;
+    let mut report = SetupReport::default();
+    let had_accounts = ledger.accounts.is_some();
+    if imp == WindowsImplementation::Elevated && !had_accounts {
+        if !is_admin() {
+            eprintln!("stockade: setup needs administrator rights once; Windows will ask");
+            elevate_self("setup --elevated")?;
+            report.actions.push("ran the elevated part of setup in an administrator process".into());
+            ledger = store::load(&state)?;
+        } else {
+            let base = token::process_token()?;
+            let id = token::identity(&base)?;
+            let accounts = users::provision(&state, &id.user, &mut |m| {
+                eprintln!("stockade: {m}");
+                report.actions.push(m);
+            })?;
+            ledger.accounts = Some(accounts);
+            store::save(&state, &ledger)?;
+        }
+    }
+    let facts = probe::facts(policy, &state, true)?;
+    let p = plan::plan(policy, imp, &facts, &ledger)?;
+    if !p.firewall.is_empty() || !p.wfp.is_empty() {
+        report.actions.push(format!(
+            "NOT DONE: {} firewall rules and {} WFP filters are planned but this build does not apply them",
+            p.firewall.len(),
+            p.wfp.len()
+        ));
+    }
+    report.already_done = had_accounts && p.create.is_empty() && p.add.is_empty();
+    report.actions.extend(p.create.iter().map(|c| format!("create protected `{}`", c.path)));
+    report.actions.push(format!("stamp {} ACEs", p.add.len()));
+    report.actions.extend(p.skipped.iter().map(|s| format!("left `{}` unchanged: {}", s.path, s.reason)));
+    apply_plan(&p, &state, &mut ledger, true)?;
+    Ok(report)
+}
+
+/// `Backend::cleanup`.
+pub fn cleanup(_policy: &Policy) -> Result<SetupReport, Error> {
+    let state = state_dir()?;
+    let ledger = store::load(&state)?;
+    if ledger.is_empty() {
+        return Ok(SetupReport { actions: vec!["nothing to clean up".into()], already_done: true });
+    }
+    let c = plan::cleanup_plan(&ledger);
+    let mut report = SetupReport::default();
+    if c.accounts.is_some() && !is_admin() {
+        elevate_self("cleanup")?;
+        report.actions.push("ran cleanup in an administrator process".into());
+        return Ok(report);
+    }
+    acl::change_all(&c.remove_aces, false, true)?;
+    report.actions.push(format!("removed {} ACEs", c.remove_aces.len()));
+    for d in &c.delete_created {
+        let p = PathBuf::from(d.to_string());
+        // Only empty objects stockade created are removed; anything with content stays.
+        let removed = std::fs::remove_dir(&p).is_ok()
+            || (std::fs::metadata(&p).is_ok_and(|m| m.is_file() && m.len() == 0) && std::fs::remove_file(&p).is_ok());
+        if removed {
+            report.actions.push(format!("removed `{d}`"));
+        }
+    }
+    if let Some(a) = &c.accounts {
+        users::remove(&state, a)?;
+        report.actions.push("removed the sandbox users and group".into());
+    }
+    if !c.firewall_rules.is_empty() || !c.wfp_filters.is_empty() {
+        report.actions.push("NOT DONE: firewall rules and WFP filters are not removed by this build".into());
+    }
+    store::remove(&state)?;
+    Ok(report)
+}
+
+/// `Backend::doctor`.
+pub fn doctor(policy: &Policy) -> DoctorReport {
+    let mut checks = Vec::new();
+    let mut add = |name: &str, status, detail: String, fix: Option<String>| {
+        checks.push(Check { name: name.into(), status, detail, fix })
+    };
+    let ledger = state_dir().and_then(|s| store::load(&s));
+    match &ledger {
+        Ok(l) => add(
+            "state",
+            CheckStatus::Ok,
+            format!(
+                "ledger v{}: {} roots, {} ACEs, accounts: {}",
+                l.version,
+                l.write_sids.len(),
+                l.aces.len(),
+                l.accounts.is_some()
+            ),
+            None,
+        ),
+        Err(e) => add("state", CheckStatus::Missing, e.to_string(), e.hint()),
+    }
+    let token_ok = token::process_token().and_then(|b| {
+        let id = token::identity(&b)?;
+        token::restricted_token(&b, &[crate::sid::Sid::everyone()], &id).map(drop)
+    });
+    match token_ok {
+        Ok(()) => add("restricted token", CheckStatus::Ok, "write-restricted tokens can be created".into(), None),
+        Err(e) => add("restricted token", CheckStatus::Missing, e.to_string(), e.hint()),
+    }
+    for name in [users::OFFLINE_USER, users::ONLINE_USER, users::GROUP] {
+        match users::lookup(name) {
+            Ok(sid) => add(name, CheckStatus::Ok, format!("exists ({sid})"), None),
+            Err(_) => {
+                add(name, CheckStatus::Warn, "not provisioned".into(), Some("run `stockade setup --elevated`".into()))
+            }
+        }
+    }
+    add(
+        "sandbox logon",
+        CheckStatus::Warn,
+        "not tested: starting a child as the sandbox user needs the runner, which is not in this build".into(),
+        None,
+    );
+    add(
+        "firewall",
+        CheckStatus::Warn,
+        "firewall rules and WFP filters are planned but not applied by this build; LocalPolicyModifyState not checked"
+            .into(),
+        None,
+    );
+    let ready = ledger.as_ref().is_ok_and(|l| l.accounts.is_some());
+    let (implementation, enforcement) = match choose_implementation(policy, ready) {
+        Ok(WindowsImplementation::Unelevated) => {
+            (Some("unelevated".to_owned()), enforcement(policy, WindowsImplementation::Unelevated))
+        }
+        Ok(WindowsImplementation::Elevated) => {
+            add(
+                "implementation",
+                CheckStatus::Missing,
+                "the elevated launcher is not in this build".into(),
+                Some("select `--unelevated`".into()),
+            );
+            (None, Enforcement::default())
+        }
+        Err(e) => {
+            add("implementation", CheckStatus::Missing, e.to_string(), e.hint());
+            (None, Enforcement::default())
+        }
+    };
+    DoctorReport { platform: "windows".into(), checks, implementation, enforcement }
+}
