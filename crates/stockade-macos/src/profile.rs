@@ -32,7 +32,9 @@
 //! argument of `sandbox-exec` and the profile says `(param "NAME")`. A path with a quote,
 //! a backslash, a newline or a parenthesis therefore cannot change the profile (the injection
 //! class behind google-gemini/gemini-cli#22832). The only dynamic text in the profile is the
-//! proxy port, a `u16`. Non-UTF-8 paths are refused ([`Error::NonUtf8Path`]): Seatbelt
+//! proxy port, a `u16`, and the run's [`Tag`], which admits only `[a-z0-9-]` (spliced rather
+//! than passed as a parameter because `(with message "...")` with a literal is the form known
+//! to work on current macOS). Non-UTF-8 paths are refused ([`Error::NonUtf8Path`]): Seatbelt
 //! parameters are C strings handed to a Scheme interpreter, and stockade cannot show that
 //! every byte survives, so a deny rule could silently stop matching.
 //!
@@ -87,7 +89,7 @@ pub struct ProxyEndpoint {
 pub struct Param {
     /// The name the profile refers to with `(param "NAME")`.
     pub name: String,
-    /// The value: an absolute, canonical, UTF-8 path, or the run's tag.
+    /// The value: an absolute, canonical, UTF-8 path.
     pub value: String,
 }
 
@@ -237,9 +239,6 @@ fn regex_model(pattern: &str, path: &Path) -> bool {
 
 const FD_REGEX: &str = "^/dev/fd/[0-9]+$";
 
-/// The name of the tag parameter.
-pub const TAG_PARAM: &str = "TAG";
-
 /// Paths a program needs to run when the policy reads only some roots
 /// ([`Readable::Roots`]): the OS, its libraries and frameworks, developer tools, installed
 /// language runtimes (`/Library/Frameworks/Python.framework`, `/Library/Java`) and
@@ -332,7 +331,6 @@ pub fn generate(policy: &Policy, facts: &HostFacts) -> Result<Profile, Error> {
     }
     let fs = &policy.filesystem;
     let mut params = Params::default();
-    params.list.push(Param { name: TAG_PARAM.into(), value: facts.tag.as_str().into() });
 
     // Writable: the policy's roots (none in read-only mode) and the private temp dir.
     let mut writable = Vec::new();
@@ -538,20 +536,22 @@ pub fn generate(policy: &Policy, facts: &HostFacts) -> Result<Profile, Error> {
     };
 
     let mut text = String::new();
-    render_head(&mut text, policy.network.mode);
+    render_head(&mut text, policy.network.mode, &facts.tag);
     for rule in &rules {
-        render_rule(&mut text, rule);
+        render_rule(&mut text, rule, &facts.tag);
     }
     render_unix_sockets(&mut text, &writable);
     render_network(&mut text, policy.network.mode, proxy.map(|p| p.port), proxy_socket.as_deref());
     Ok(Profile { text, params: params.list, file_rules: rules })
 }
 
-fn tagged() -> String {
-    format!("(with message (param \"{TAG_PARAM}\"))")
+/// The message modifier of deny rules. The tag is the one dynamic string in the profile:
+/// [`Tag`] admits only `[a-z0-9-]`, so it cannot leave the string literal.
+fn tagged(tag: &Tag) -> String {
+    format!("(with message \"{tag}\")")
 }
 
-fn render_head(t: &mut String, net: NetworkMode) {
+fn render_head(t: &mut String, net: NetworkMode, tag: &Tag) {
     let _ = writeln!(
         t,
         "(version 1)\n\
@@ -560,7 +560,7 @@ fn render_head(t: &mut String, net: NetworkMode) {
          ;; That includes file-mount/file-unmount (no devfs or other mounts: the CVE-2023-32364\n\
          ;; class needs an allow-default profile), iokit-open and system-socket.\n\
          (deny default {})\n",
-        tagged()
+        tagged(tag)
     );
     t.push_str(
         ";; Processes: fork; signal and inspect only this sandbox's processes.\n\
@@ -600,7 +600,7 @@ fn render_head(t: &mut String, net: NetworkMode) {
     );
 }
 
-fn render_rule(t: &mut String, r: &FileRule) {
+fn render_rule(t: &mut String, r: &FileRule, tag: &Tag) {
     let _ = writeln!(t, ";; {}", r.why.split_whitespace().collect::<Vec<_>>().join(" "));
     t.push_str(match r.action {
         Action::Allow => "(allow",
@@ -633,7 +633,7 @@ fn render_rule(t: &mut String, r: &FileRule) {
     match r.action {
         Action::Allow => {}
         Action::Deny => {
-            let _ = write!(t, "\n  {}", tagged());
+            let _ = write!(t, "\n  {}", tagged(tag));
         }
         Action::DenySilently => t.push_str("\n  (with no-report)"),
     }

@@ -1,7 +1,7 @@
 //! The per-run tag that marks this run's denials in the unified log.
 //!
 //! Seatbelt writes every denial to the unified log, for every sandboxed process on the Mac.
-//! The profile attaches `(with message (param "TAG"))` to its deny rules, so this run's
+//! The profile attaches `(with message "<tag>")` to its deny rules, so this run's
 //! denials carry a unique token and the log reader (see [`crate::denial`]) can ask
 //! `log stream` for exactly those. The tag is not a secret (any process of the user can see
 //! `sandbox-exec`'s arguments); it only separates concurrent runs.

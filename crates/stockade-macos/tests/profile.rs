@@ -402,3 +402,16 @@ fn non_utf8_policy_paths_are_refused() {
     p.filesystem.protected.push(Sourced::new(PathBuf::from("/Users/dev/src/project/../x"), Source::Default));
     assert_eq!(generate(&p, &facts()).unwrap_err().code(), "path_not_normalized");
 }
+
+#[test]
+fn the_tag_is_the_only_per_run_text() {
+    let a = generate(&default_policy(), &facts()).unwrap().text;
+    let mut f = facts();
+    f.tag = stockade_macos::Tag::parse("stockade-ffff").unwrap();
+    let b = generate(&default_policy(), &f).unwrap().text;
+    assert_eq!(a.replace("stockade-0123abcd", "T"), b.replace("stockade-ffff", "T"));
+    // On `(deny default)` and on every explicit deny rule except the silenced one.
+    let denies = a.matches("\n(deny ").count();
+    assert_eq!(a.matches("(with message \"stockade-0123abcd\")").count(), denies - 1);
+    assert_eq!(a.matches("(with no-report)").count(), 1);
+}
