@@ -37,7 +37,8 @@ pub fn enforcement(policy: &Policy, proxy_available: bool, log_available: bool) 
         Readable::Roots(r) => format!("reads {} readable roots and the system paths programs need", r.len()),
     };
     let writes = match policy.mode {
-        Mode::ReadOnly => "writes only the private temp dir".to_owned(),
+        Mode::ReadOnly if fs.private_tmp => "writes only the private temp dir".to_owned(),
+        Mode::ReadOnly => "writes nothing".to_owned(),
         _ => format!(
             "writes {} writable roots minus {} protected and {} deny-write paths",
             fs.writable_roots.len(),
@@ -161,12 +162,16 @@ pub fn doctor_report(policy: &Policy, probe: &HostProbe) -> DoctorReport {
     }
     let usable = probe.sandbox_exec.is_ok()
         && !matches!(probe.profile_compiles, Some(Err(_)))
-        && policy.mode != Mode::DangerFullAccess
         && (policy.network.mode != NetworkMode::Allow || probe.proxy_available);
+    // `danger-full-access` runs without a sandbox (the facade's direct mode), never here.
+    let implementation = match policy.mode {
+        Mode::DangerFullAccess => Some("none".to_owned()),
+        _ => usable.then(|| "seatbelt".to_owned()),
+    };
     DoctorReport {
         platform: "macos".into(),
         checks,
-        implementation: usable.then(|| "seatbelt".to_owned()),
+        implementation,
         enforcement: enforcement(policy, probe.proxy_available, probe.log_available),
     }
 }

@@ -162,6 +162,10 @@ fn doctor_reports_each_check() {
         HostProbe { profile_compiles: Some(Err("unbound variable: file-map-executable".into())), ..ok.clone() };
     assert_eq!(doctor_report(&default_policy(), &rejected).implementation, None);
 
+    let mut danger = default_policy();
+    danger.mode = stockade_policy::Mode::DangerFullAccess;
+    assert_eq!(doctor_report(&danger, &ok).implementation.as_deref(), Some("none"));
+
     let allow = with_network(default_policy(), NetworkMode::Allow);
     let r = doctor_report(&allow, &ok);
     assert_eq!(r.implementation, None, "allow without the proxy is refused");
