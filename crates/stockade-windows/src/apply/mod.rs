@@ -10,6 +10,7 @@ pub mod backend;
 pub mod desktop;
 pub mod job;
 pub mod launch;
+pub mod pipe;
 pub mod probe;
 pub mod store;
 pub mod sys;
