@@ -10,4 +10,4 @@ export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
 # Wine reads WINEPATH for DLLs next to the test binaries.
 export WINEPATH="$out"
-cargo test -p stockade-windows --target x86_64-pc-windows-gnu "$@" -- --test-threads=1
+cargo test -p stockade-windows --target x86_64-pc-windows-gnu "$@" -- --test-threads=1 --nocapture
