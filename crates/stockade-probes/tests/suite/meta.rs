@@ -75,4 +75,42 @@ probe_test!(backend_present, |c: &mut Case| {
     if imp != c.imp.flag() {
         c.fail(format!("the report says implementation {imp:?}, asked for {}", c.imp.flag()));
     }
+    // Posture as reported: under namespaces every isolation layer is full and nothing is a gap;
+    // under landlock-only the gaps name what it cannot keep.
+    let layers: Vec<(String, String)> = r
+        .report
+        .as_ref()
+        .and_then(|v| v.pointer("/enforcement/layers"))
+        .and_then(|l| l.as_array())
+        .map(|a| {
+            a.iter()
+                .map(|l| (l["layer"].as_str().unwrap_or("").to_owned(), l["status"].as_str().unwrap_or("").to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let status = |name: &str| layers.iter().find(|(l, _)| l == name).map(|(_, s)| s.clone());
+    match c.imp {
+        crate::harness::Impl::Namespaces => {
+            for l in ["userns", "mountns", "pidns", "netns", "landlock", "seccomp", "nnp", "caps"] {
+                if status(l).as_deref() != Some("full") {
+                    c.fail(format!("namespaces: layer `{l}` is {:?}, not full: {layers:?}", status(l)));
+                }
+            }
+            if !r.gaps().is_empty() {
+                c.fail(format!("namespaces reports gaps: {:?}", r.gaps()));
+            }
+        }
+        crate::harness::Impl::LandlockOnly => {
+            for l in ["landlock", "seccomp", "nnp"] {
+                if status(l).is_none() || status(l).as_deref() == Some("none") {
+                    c.fail(format!("landlock-only: layer `{l}` is {:?}: {layers:?}", status(l)));
+                }
+            }
+            for words in [&["protected"][..], &["socket"], &["metadata"], &["process"]] {
+                if Case::gap_listed(&r.gaps(), words).is_none() {
+                    c.fail(format!("landlock-only: the report does not list the {words:?} gap: {:?}", r.gaps()));
+                }
+            }
+        }
+    }
 });
