@@ -222,3 +222,51 @@ fn unix_socket_bridge_with_forwarder() {
     assert!(!sock.exists(), "the socket is removed at shutdown");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `GIT_SSH_COMMAND` from `proxy_env`: ssh reaches an allowed `host:port` through SOCKS5 with
+/// the host *name* (the proxy resolves it), and a name without a rule is refused.
+#[test]
+fn ssh_via_nc_socks5_proxy_command() {
+    if !tool("ssh") || !tool("python3") {
+        return;
+    }
+    let nc_ok = Command::new("sh").args(["-c", "nc -h 2>&1 | grep -q OpenBSD"]).status().map(|s| s.success());
+    if nc_ok.ok() != Some(true) {
+        println!("skipped: OpenBSD `nc` (Debian package netcat-openbsd) is not installed");
+        return;
+    }
+    // A fake ssh server: records the client's identification line, answers with its own, closes.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(s.try_clone().unwrap()).read_line(&mut line);
+            seen2.lock().unwrap().push(line);
+            let _ = s.write_all(b"SSH-2.0-fake\r\n");
+        }
+    });
+    let dns = FakeResolver::with(&[("git.test", "127.0.0.1"), ("evil.test", "127.0.0.1")]);
+    let proxy = start(rules(&[&format!("git.test:{p}"), &format!("127.0.0.1:{p}")], &[]), dns.clone());
+    let env = proxy_env(proxy.tcp_addr().unwrap().port());
+    let ssh_cmd = env.iter().find(|(k, _)| k == "GIT_SSH_COMMAND").unwrap().1.clone();
+    let run = |host: &str| {
+        // `timeout`: after the fake server hangs up, nc keeps waiting on ssh's open stdin.
+        let line = format!(
+            "timeout 4 {ssh_cmd} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 -p {p} git@{host} true"
+        );
+        Command::new("sh").args(["-c", &line]).stdin(Stdio::null()).output().unwrap()
+    };
+    let _ = run("git.test");
+    assert_eq!(seen.lock().unwrap().len(), 1, "ssh did not reach the allowed host");
+    assert!(seen.lock().unwrap()[0].starts_with("SSH-2.0-"), "{:?}", seen.lock().unwrap());
+    let _ = run("evil.test");
+    assert_eq!(seen.lock().unwrap().len(), 1, "ssh reached a host without a rule");
+    assert_eq!(dns.asked(), ["git.test"], "nc must send the name, and a denied name is not resolved");
+    let log = proxy.shutdown();
+    assert!(log.notices.iter().any(|n| n.event.host == "evil.test"));
+}
