@@ -10,7 +10,9 @@
 use std::os::windows::io::AsRawHandle;
 use std::time::{Duration, Instant};
 
-use stockade_policy::{ExitStatus, Stdio};
+use std::path::PathBuf;
+
+use stockade_policy::{Backend, ExitStatus, Stdio};
 use stockade_windows::acl_model::{AccessMask, Ace, AceFlags};
 use stockade_windows::apply::sys::{running_under_wine, sddl_of, sid_from_psid, SecDesc, SidBuf};
 use stockade_windows::apply::{job, launch, pipe, token};
@@ -195,4 +197,58 @@ fn named_pipes_admit_the_client_and_report_its_pid() {
     pipe::accept(&server, std::process::id()).unwrap();
     assert_eq!(pipe::client_pid(&server).unwrap(), std::process::id());
     assert!(client.join().unwrap().is_ok());
+}
+
+/// The whole unelevated `run` path under Wine: ledger, probe, plan, ACL stamping, token, job,
+/// desktop, environment, launch, exit code. Wine enforces none of it, but every call must
+/// succeed and the exit code must come back.
+#[test]
+fn the_backend_runs_a_command_end_to_end() {
+    use stockade_policy::*;
+    let base = std::env::temp_dir().join(format!("stockade-e2e-{}", std::process::id()));
+    let ws = base.join("ws");
+    std::fs::create_dir_all(ws.join(".git").join("hooks")).unwrap();
+    let s = |p: PathBuf| Sourced::new(p, Source::Default);
+    let list = |l: &[&str]| l.iter().map(|v| Sourced::new((*v).to_owned(), Source::Default)).collect();
+    let policy = Policy {
+        mode: Mode::WorkspaceWrite,
+        workspace: ws.clone(),
+        filesystem: FsPolicy {
+            readable: Readable::All,
+            deny_read: vec![],
+            writable_roots: vec![s(ws.clone())],
+            protected: vec![s(ws.join(".git").join("hooks")), s(ws.join(".codex"))],
+            deny_write: vec![],
+            private_tmp: true,
+        },
+        network: NetworkPolicy { mode: NetworkMode::Off, allow: vec![], deny: vec![] },
+        process: ProcessLimits { timeout: Some(Duration::from_secs(30)), memory_bytes: None, max_processes: Some(16) },
+        env: EnvPolicy { allow: list(defaults::ENV_ALLOW), deny: list(defaults::ENV_DENY), set: vec![] },
+        linux: LinuxSettings {
+            implementation: LinuxImplementation::Namespaces,
+            allow_fallback: false,
+            allowed_implementations: LinuxImplementation::ALL.to_vec(),
+        },
+        windows: WindowsSettings {
+            sandbox: WindowsImplementation::Unelevated,
+            private_desktop: true,
+            allowed_implementations: vec![WindowsImplementation::Unelevated],
+        },
+        allow_escalation: false,
+        provenance: Provenance::default(),
+    };
+    let cmd = CommandSpec {
+        program: "cmd.exe".into(),
+        args: vec!["/c".into(), "echo hi> made.txt & exit 5".into()],
+        cwd: None,
+        host_env: std::env::vars_os().collect(),
+        stdio: Stdio::Null,
+    };
+    let out = stockade_windows::WindowsBackend.run(&policy, &cmd).unwrap();
+    assert_eq!(out.status, ExitStatus::Exited { code: 5 });
+    assert!(ws.join("made.txt").exists());
+    assert!(ws.join(".codex").is_dir(), "the missing protected dir was created before the run");
+    let second = stockade_windows::WindowsBackend.run(&policy, &cmd).unwrap();
+    assert_eq!(second.status, ExitStatus::Exited { code: 5 });
+    let _ = std::fs::remove_dir_all(&base);
 }
