@@ -68,11 +68,12 @@ pub fn report(policy: &Policy, disable_userns: bool) -> DoctorReport {
                     "limits" => LayerStatus::Partial,
                     _ => LayerStatus::Full,
                 };
-                enforcement.layers.push(LayerReport { layer: l.into(), status, detail: String::new() });
+                enforcement.layers.push(LayerReport {
+                    layer: l.into(),
+                    status,
+                    detail: namespaces_detail(l, &caps).into(),
+                });
             }
-            enforcement.layers.iter_mut().find(|l| l.layer == "mountns").into_iter().for_each(|l| {
-                l.detail = "missing protected paths get empty placeholders on the host (agent config dirs, `.git/hooks`); a missing `.git` becomes an empty read-only `.git` directory, which git's discovery ignores".into();
-            });
         }
         Some(LinuxImplementation::LandlockOnly) => {
             for (l, s) in [
@@ -94,5 +95,25 @@ pub fn report(policy: &Policy, disable_userns: bool) -> DoctorReport {
         checks,
         implementation: implementation.map(|i| i.as_str().to_owned()),
         enforcement,
+    }
+}
+
+fn namespaces_detail(layer: &str, caps: &host_facts::Capabilities) -> &'static str {
+    match layer {
+        "userns" => "the caller's uid/gid mapped to themselves",
+        "mountns" => "read-only `/`, writable roots, protected paths read-only; missing protected paths get empty placeholders on the host (agent config dirs, `.git/hooks`; a missing `.git` becomes an empty read-only `.git`, which git's discovery ignores)",
+        "pidns" => "stockade's init is pid 1; the tree dies with the run",
+        "netns" => "loopback only (none when network is on)",
+        "ipcns" => "private System V IPC and message queues",
+        "utsns" => "own hostname",
+        "landlock" if caps.landlock_abi >= 6 => "filesystem rules plus signal and abstract-socket scoping",
+        "landlock" if caps.landlock_abi > 0 => "filesystem rules (no scoping before ABI 6)",
+        "landlock" => "unavailable; the mount namespace still enforces writes",
+        "seccomp" => "deny list: mount/namespace syscalls, ptrace, io_uring, bpf, keyctl, TIOCSTI, socket families, foreign arches",
+        "nnp" => "PR_SET_NO_NEW_PRIVS",
+        "caps" => "empty capability sets in the command",
+        "limits" => "rlimits: RLIMIT_NPROC, RLIMIT_AS, RLIMIT_CORE=0 (no cgroup v2 delegation used)",
+        "env" => "built from the policy's allowlist",
+        _ => "",
     }
 }
