@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use std::path::PathBuf;
 
-use stockade_policy::{Backend, ExitStatus, Stdio};
+use stockade_policy::{ExitStatus, Stdio};
 use stockade_windows::acl_model::{AccessMask, Ace, AceFlags};
 use stockade_windows::apply::sys::{running_under_wine, sddl_of, sid_from_psid, SecDesc, SidBuf};
 use stockade_windows::apply::{job, launch, pipe, token};
