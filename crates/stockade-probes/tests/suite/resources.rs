@@ -94,3 +94,22 @@ probe_test!(r6_fd_exhaustion, |c: &mut Case| {
 probe_test!(r7_core, |c: &mut Case| {
     c.expect_all_denied("R7", &[sv(&["core-limit"])], None, &[0]);
 });
+
+// R5: output flooding: one 64 MiB line without a newline on stdout plus 16 MiB on stderr arrive
+// complete, and the supervisor's memory stays bounded while relaying them.
+probe_test!(r5_output_flood, |c: &mut Case| {
+    let r = c.sandboxed(&["/bin/sh", "-c", "head -c 67108864 /dev/zero | tr '\\0' x; head -c 16777216 /dev/zero >&2"]);
+    if r.code != Some(0) || r.stdout.len() != 64 << 20 || r.stderr.len() != 16 << 20 {
+        c.fail(format!(
+            "R5: flood not relayed intact: exit {:?}, stdout {} bytes, stderr {} bytes",
+            r.code,
+            r.stdout.len(),
+            r.stderr.len()
+        ));
+    }
+    if let Some(kb) = r.peak_rss_kb {
+        if kb > 64 * 1024 {
+            c.fail(format!("R5: the supervisor's peak RSS reached {kb} KiB while relaying 80 MiB"));
+        }
+    }
+});
