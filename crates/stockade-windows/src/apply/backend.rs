@@ -13,7 +13,7 @@ use windows_sys::Win32::System::Threading::{GetExitCodeProcess, WaitForSingleObj
 use windows_sys::Win32::UI::Shell::{IsUserAnAdmin, ShellExecuteExW, SHELLEXECUTEINFOW};
 
 use super::sys::{last_error, own_handle, wide};
-use super::{acl, desktop, job, launch, probe, store, token, users};
+use super::{acl, desktop, firewall, job, launch, probe, store, token, users};
 use crate::cmdline;
 use crate::env_block::{self, EnvInputs};
 use crate::error::Error;
@@ -36,11 +36,22 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
 /// apply can still be cleaned up; then creates the protected paths and stamps the ACEs, and
 /// records the roots' fingerprints as they are afterwards.
 fn apply_plan(p: &WindowsPlan, state: &Path, ledger: &mut Ledger, progress: bool) -> Result<(), Error> {
-    if p.create.is_empty() && p.add.is_empty() {
+    if p.create.is_empty() && p.add.is_empty() && p.firewall.is_empty() {
         return Ok(());
     }
-    plan::record(ledger, p);
+    // WFP filters are planned but not applied by this build: never record them.
+    let applied = WindowsPlan { wfp: Vec::new(), ..p.clone() };
+    plan::record(ledger, &applied);
     store::save(state, ledger)?;
+    if !p.firewall.is_empty() {
+        if firewall::local_policy_modify_state()? == 1 {
+            return Err(Error::FirewallOverridden { profile: "current" });
+        }
+        firewall::add(&p.firewall)?;
+        if progress {
+            eprintln!("stockade: added {} firewall rules for the offline user", p.firewall.len());
+        }
+    }
     for c in &p.create {
         let path = PathBuf::from(c.path.to_string());
         let r = if c.is_dir {
@@ -259,14 +270,14 @@ pub fn setup(policy: &Policy, options: &SetupOptions) -> Result<SetupReport, Err
     }
     let facts = probe::facts(policy, &state, true)?;
     let p = plan::plan(policy, imp, &facts, &ledger)?;
-    if !p.firewall.is_empty() || !p.wfp.is_empty() {
+    report.actions.extend(p.firewall.iter().map(|r| format!("add firewall rule `{}`", r.name)));
+    if !p.wfp.is_empty() {
         report.actions.push(format!(
-            "NOT DONE: {} firewall rules and {} WFP filters are planned but this build does not apply them",
-            p.firewall.len(),
+            "NOT DONE: {} WFP filters (ICMP, DNS, SMB) are planned but not applied by this build",
             p.wfp.len()
         ));
     }
-    report.already_done = had_accounts && p.create.is_empty() && p.add.is_empty();
+    report.already_done = had_accounts && p.create.is_empty() && p.add.is_empty() && p.firewall.is_empty();
     report.actions.extend(p.create.iter().map(|c| format!("create protected `{}`", c.path)));
     report.actions.push(format!("stamp {} ACEs", p.add.len()));
     report.actions.extend(p.skipped.iter().map(|s| format!("left `{}` unchanged: {}", s.path, s.reason)));
@@ -303,8 +314,9 @@ pub fn cleanup(_policy: &Policy) -> Result<SetupReport, Error> {
         users::remove(&state, a)?;
         report.actions.push("removed the sandbox users and group".into());
     }
-    if !c.firewall_rules.is_empty() || !c.wfp_filters.is_empty() {
-        report.actions.push("NOT DONE: firewall rules and WFP filters are not removed by this build".into());
+    if !c.firewall_rules.is_empty() {
+        firewall::remove(&c.firewall_rules)?;
+        report.actions.push(format!("removed {} firewall rules", c.firewall_rules.len()));
     }
     store::remove(&state)?;
     Ok(report)
@@ -354,11 +366,20 @@ pub fn doctor(policy: &Policy) -> DoctorReport {
         "not tested: starting a child as the sandbox user needs the runner, which is not in this build".into(),
         None,
     );
+    match firewall::local_policy_modify_state() {
+        Ok(0) => add("firewall", CheckStatus::Ok, "local firewall rules take effect".into(), None),
+        Ok(state) => add(
+            "firewall",
+            CheckStatus::Missing,
+            format!("group policy overrides local firewall rules (modify state {state})"),
+            Error::FirewallOverridden { profile: "current" }.hint(),
+        ),
+        Err(e) => add("firewall", CheckStatus::Missing, e.to_string(), e.hint()),
+    }
     add(
-        "firewall",
+        "wfp",
         CheckStatus::Warn,
-        "firewall rules and WFP filters are planned but not applied by this build; LocalPolicyModifyState not checked"
-            .into(),
+        "WFP filters (ICMP, DNS, SMB) are planned but not applied by this build".into(),
         None,
     );
     let ready = ledger.as_ref().is_ok_and(|l| l.accounts.is_some());

@@ -8,6 +8,7 @@
 pub mod acl;
 pub mod backend;
 pub mod desktop;
+pub mod firewall;
 pub mod job;
 pub mod launch;
 pub mod pipe;
