@@ -80,6 +80,9 @@ pub struct ChildLandlock {
     pub rules: Vec<(CString, u64)>,
 }
 
+/// Size of [`Prepared::child_stack`].
+pub const CHILD_STACK_SIZE: usize = 256 * 1024;
+
 /// All the child reads.
 #[derive(Debug)]
 pub struct Prepared {
@@ -113,8 +116,12 @@ pub struct Prepared {
     pub envp_ptrs: Vec<*const libc::c_char>,
     /// Write end of the report pipe (close-on-exec).
     pub report_fd: RawFd,
-    /// Read end of the go pipe (namespaces only).
+    /// A pidfd of the supervisor (namespaces only): pid 1 checks it right after arming
+    /// `PR_SET_PDEATHSIG`, to catch a supervisor that died before.
     pub sync_fd: RawFd,
+    /// The stack the command runs on between pid 1's `clone(CLONE_VM|CLONE_VFORK)` and `execve`
+    /// (sharing pid 1's memory avoids copying its page tables).
+    pub child_stack: std::cell::UnsafeCell<Vec<u8>>,
     /// `/dev/null` for `Stdio::Null`.
     pub stdio_null: Option<RawFd>,
     /// The supervisor's pid, when the command is its direct child (`landlock-only`).

@@ -131,7 +131,8 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
     let placeholders = create_placeholders(&plan)?;
     let (uid, gid) = sys::ids();
     let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
-    let (sync_r, sync_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
+    // SAFETY-free: getpid cannot fail.
+    let me = sys::pidfd_open(std::process::id() as libc::pid_t).map_err(|e| syscall("pidfd_open", e))?;
     let prepared = Prepared {
         ops: prepare::child_ops(&plan)?,
         dev_nodes: ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
@@ -151,7 +152,8 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
         argv_ptrs: Vec::new(),
         envp_ptrs: Vec::new(),
         report_fd: report_w.as_raw_fd(),
-        sync_fd: sync_r.as_raw_fd(),
+        sync_fd: me.as_raw_fd(),
+        child_stack: std::cell::UnsafeCell::new(vec![0u8; prepare::CHILD_STACK_SIZE]),
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
         parent: None,
     };
@@ -180,10 +182,8 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
         }
     };
     drop(report_w);
-    drop(sync_r);
-    sys::write_byte(&sync_w);
-    drop(sync_w);
-    let waited = wait(pid, policy.process.timeout, &signals, &report_r, pid)?;
+    drop(me);
+    let waited = wait(pid, policy.process.timeout, &signals, &report_r, pid, true)?;
     let duration = started.elapsed();
     drop(signals);
     let status = decode(&prepared, &plan, &waited, policy)?;
@@ -243,12 +243,28 @@ struct Waited {
     records: Vec<(u32, i32, i32)>,
 }
 
+fn has_exit_record(buf: &[u8]) -> bool {
+    parse_records(buf).iter().any(|r| r.0 == sys::MSG_EXIT)
+}
+
+fn parse_records(buf: &[u8]) -> Vec<(u32, i32, i32)> {
+    buf.chunks_exact(12)
+        .map(|r| {
+            let w = |i: usize| [r[i], r[i + 1], r[i + 2], r[i + 3]];
+            (u32::from_ne_bytes(w(0)), i32::from_ne_bytes(w(4)), i32::from_ne_bytes(w(8)))
+        })
+        .collect()
+}
+
+/// Waits for `pid`. With `early_exit` (pid 1 of a namespace sandbox), returns as soon as the
+/// command's exit status is reported and reaps pid 1 on a background thread.
 fn wait(
     pid: libc::pid_t,
     timeout: Option<Duration>,
     signals: &sys::SignalForward,
     report: &OwnedFd,
     forward_to: libc::pid_t,
+    early_exit: bool,
 ) -> Result<Waited> {
     let pidfd = sys::pidfd_open(pid).map_err(|e| syscall("pidfd_open", e))?;
     let deadline = timeout.map(|t| Instant::now() + t);
@@ -272,6 +288,12 @@ fn wait(
         }
         if ready[2] {
             sys::read_all(report, &mut records_buf);
+            if early_exit && has_exit_record(&records_buf) {
+                // pid 1 reaped the whole tree before reporting; what remains is the kernel
+                // tearing its namespaces down, which need not delay the caller.
+                let _ = std::thread::Builder::new().name("stockade-reap".into()).spawn(move || sys::wait_pid(pid));
+                return Ok(Waited { status: 0, timed_out, records: parse_records(&records_buf) });
+            }
         }
         if ready[0] {
             break;
@@ -285,13 +307,7 @@ fn wait(
     }
     let status = sys::wait_pid(pid).map_err(|e| syscall("waitpid", e))?;
     sys::read_all(report, &mut records_buf);
-    let records = records_buf
-        .chunks_exact(12)
-        .map(|r| {
-            let w = |i: usize| [r[i], r[i + 1], r[i + 2], r[i + 3]];
-            (u32::from_ne_bytes(w(0)), i32::from_ne_bytes(w(4)), i32::from_ne_bytes(w(8)))
-        })
-        .collect();
+    let records = parse_records(&records_buf);
     Ok(Waited { status, timed_out, records })
 }
 
@@ -418,6 +434,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         envp_ptrs: c.envp_ptrs.clone(),
         report_fd: report_w.as_raw_fd(),
         sync_fd: -1,
+        child_stack: std::cell::UnsafeCell::new(Vec::new()),
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
         // SAFETY-free: getpid never fails.
         parent: Some(std::process::id() as libc::pid_t),
@@ -430,7 +447,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         Err(e) => return Err(syscall("clone", e)),
     };
     drop(report_w);
-    let waited = wait(pid, policy.process.timeout, &signals, &report_r, -pid)?;
+    let waited = wait(pid, policy.process.timeout, &signals, &report_r, -pid, false)?;
     // Whatever stayed in the command's process group goes with it.
     sys::kill(-pid, libc::SIGKILL);
     let duration = started.elapsed();

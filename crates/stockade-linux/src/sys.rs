@@ -285,13 +285,6 @@ pub fn read_all(fd: &OwnedFd, buf: &mut Vec<u8>) {
     }
 }
 
-/// Writes one byte (the "go" signal to the child).
-pub fn write_byte(fd: &OwnedFd) {
-    let b = [1u8];
-    // SAFETY: valid buffer.
-    unsafe { libc::write(fd.as_raw_fd(), b.as_ptr().cast(), 1) };
-}
-
 /// Sets `O_NONBLOCK` on an fd.
 pub fn set_nonblock(fd: RawFd) {
     // SAFETY: fcntl on an fd we own.
@@ -801,10 +794,10 @@ extern "C" fn noop_handler(_: c_int) {}
 pub fn init_main(p: &Prepared) -> ! {
     // SAFETY: prctl with integer args.
     check(p, step::PDEATHSIG, unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } as c_long);
-    // Wait for the supervisor's go byte; EOF means it died before PDEATHSIG was armed.
-    let mut b = [0u8; 1];
-    // SAFETY: valid buffer.
-    if unsafe { libc::read(p.sync_fd, b.as_mut_ptr().cast(), 1) } != 1 {
+    // A supervisor that died before PDEATHSIG was armed shows as a readable pidfd.
+    let mut pfd = libc::pollfd { fd: p.sync_fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd.
+    if unsafe { libc::poll(&mut pfd, 1, 0) } != 0 {
         // SAFETY: always safe.
         unsafe { libc::_exit(125) };
     }
@@ -846,11 +839,24 @@ pub fn init_main(p: &Prepared) -> ! {
     }
     // SAFETY: valid set.
     unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    let child = match clone_process(0) {
-        Ok(0) => command_main(p),
-        Ok(pid) => pid,
-        Err(_) => fail(p, step::FORK),
+    // The command shares our memory until it execs (like posix_spawn), on its own stack;
+    // we are suspended meanwhile (CLONE_VFORK), so nothing races on the shared memory.
+    // SAFETY: the stack buffer was allocated before the first fork and nothing else uses it.
+    let stack = unsafe { &mut *p.child_stack.get() };
+    // SAFETY: the stack top is inside the buffer (rounded down to 16 bytes); the callee never
+    // returns into our frames and only reads `p`.
+    let child = unsafe {
+        let top = (stack.as_mut_ptr().add(stack.len()) as usize & !15) as *mut c_void;
+        libc::clone(
+            command_trampoline,
+            top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            p as *const Prepared as *mut c_void,
+        )
     };
+    if child < 0 {
+        fail(p, step::FORK);
+    }
     loop {
         // SAFETY: valid set; info may be NULL.
         let sig = unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) };
@@ -860,9 +866,14 @@ pub fn init_main(p: &Prepared) -> ! {
                 // SAFETY: valid out-pointer.
                 let pid = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
                 if pid == child {
-                    report(p.report_fd, MSG_EXIT, st, 0);
-                    // Kill whatever the command left behind; our exit tears the namespace down too.
+                    // Kill whatever the command left behind and reap it all, so that when the
+                    // supervisor reads the status nothing of the sandbox runs any more; only
+                    // our own exit (kernel teardown of the namespaces) remains.
                     kill(-1, libc::SIGKILL);
+                    let mut other = 0;
+                    // SAFETY: valid out-pointer.
+                    while unsafe { libc::waitpid(-1, &mut other, 0) } > 0 || errno() == libc::EINTR {}
+                    report(p.report_fd, MSG_EXIT, st, 0);
                     // SAFETY: always safe.
                     unsafe { libc::_exit(0) };
                 }
@@ -881,6 +892,12 @@ pub fn init_main(p: &Prepared) -> ! {
             }
         }
     }
+}
+
+extern "C" fn command_trampoline(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the `&Prepared` pid 1 passed to clone, alive (pid 1 is suspended).
+    let p = unsafe { &*(arg as *const Prepared) };
+    command_main(p)
 }
 
 /// Entry of the command process: restrict, then exec. Never returns.
