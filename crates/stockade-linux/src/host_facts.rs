@@ -133,7 +133,8 @@ pub fn protected(policy: &Policy) -> Result<Vec<Protected>, crate::Error> {
         .deny_write
         .iter()
         .filter(|d| policy.filesystem.writable_paths().any(|w| d.value.starts_with(w)));
-    for p in policy.filesystem.protected.iter().chain(deny_write_inside) {
+    let tagged = policy.filesystem.protected.iter().map(|p| (p, true)).chain(deny_write_inside.map(|p| (p, false)));
+    for (p, placeholder) in tagged {
         let path = &p.value;
         let Some(root) =
             policy.filesystem.writable_paths().filter(|w| path.starts_with(w)).max_by_key(|w| w.as_os_str().len())
@@ -149,7 +150,7 @@ pub fn protected(policy: &Policy) -> Result<Vec<Protected>, crate::Error> {
         if state == PathState::Symlink {
             return Err(crate::Error::ProtectedSymlink { path: path.clone() });
         }
-        let item = Protected { root: root.to_path_buf(), rel, state, existing_components: existing };
+        let item = Protected { root: root.to_path_buf(), rel, state, existing_components: existing, placeholder };
         if !out.contains(&item) {
             out.push(item);
         }

@@ -44,6 +44,11 @@ pub struct Protected {
     pub state: PathState,
     /// For a missing path: how many leading components of `rel` exist (as directories).
     pub existing_components: usize,
+    /// Whether a missing path gets a placeholder. True for protected paths; false for
+    /// deny-write files (`~/.bashrc` inside a writable home), where an empty directory or file
+    /// would change how shells behave: a missing one stays creatable, which the `mountns`
+    /// layer reports.
+    pub placeholder: bool,
 }
 
 /// Facts about the host the plan depends on (gathered by [`crate::host_facts`]).
@@ -156,6 +161,7 @@ pub fn plan(policy: &Policy, facts: &HostFacts) -> MountPlan {
                 ops.push(MountOp::BindReadOnly { root: p.root.clone(), rel: p.rel.clone() });
             }
             PathState::Symlink => {}
+            PathState::Missing if !p.placeholder => {}
             PathState::Missing => {
                 let comps: Vec<_> = p.rel.components().collect();
                 let first_missing: PathBuf = comps[..=p.existing_components.min(comps.len() - 1)].iter().collect();
@@ -216,7 +222,7 @@ mod tests {
     use crate::testutil::policy;
 
     fn prot(rel: &str, state: PathState, existing: usize) -> Protected {
-        Protected { root: "/ws".into(), rel: rel.into(), state, existing_components: existing }
+        Protected { root: "/ws".into(), rel: rel.into(), state, existing_components: existing, placeholder: true }
     }
 
     #[test]
@@ -258,6 +264,15 @@ mod tests {
         assert_eq!(p.missing, vec![Missing::Placeholder { root: "/ws".into(), rel: ".git".into(), dir: true }]);
         let binds: Vec<_> = p.ops.iter().filter(|o| matches!(o, MountOp::BindReadOnly { .. })).collect();
         assert_eq!(binds, vec![&MountOp::BindReadOnly { root: "/ws".into(), rel: ".git".into() }]);
+    }
+
+    #[test]
+    fn missing_deny_write_files_get_no_placeholder() {
+        let mut rc = prot(".bashrc", PathState::Missing, 0);
+        rc.placeholder = false;
+        let p = plan(&policy("/ws"), &HostFacts { protected: vec![rc], ..HostFacts::default() });
+        assert!(p.missing.is_empty());
+        assert!(!p.ops.iter().any(|o| matches!(o, MountOp::BindReadOnly { .. })));
     }
 
     #[test]

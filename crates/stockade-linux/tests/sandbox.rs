@@ -449,3 +449,26 @@ fn unprivileged_user_gets_the_same_sandbox() {
     assert!(d.ws.join("ok").exists());
     assert!(!d.out.join("nope").exists());
 }
+
+#[test]
+fn git_placeholder_in_a_repo_subdir_keeps_parent_discovery() {
+    if !userns() {
+        return;
+    }
+    if Command::new("git").arg("--version").output().is_err() {
+        eprintln!("SKIP: git not installed");
+        return;
+    }
+    let d = Dirs::new();
+    // The repository is the parent of the workspace.
+    let repo = d.ws.parent().unwrap().to_path_buf();
+    assert!(Command::new("git").arg("-C").arg(&repo).args(["init", "-q"]).status().unwrap().success());
+    let p = policy(&d, |_| {});
+    let o = run(&p, "git rev-parse --show-toplevel > top.txt && mkdir .git/hooks 2>/dev/null && exit 10; exit 0");
+    assert_eq!(code(&o), 0, "{o:?}");
+    let top = std::fs::read_to_string(d.ws.join("top.txt")).unwrap();
+    assert_eq!(top.trim(), repo.to_str().unwrap(), "inside: the parent repo is still found");
+    let host = Command::new("git").arg("-C").arg(&d.ws).args(["rev-parse", "--show-toplevel"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&host.stdout).trim(), repo.to_str().unwrap(), "host: same");
+    assert!(d.ws.join(".git").is_dir() && std::fs::read_dir(d.ws.join(".git")).unwrap().count() == 0);
+}
