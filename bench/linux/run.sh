@@ -4,17 +4,19 @@
 # thousand files; plus the supervisor's peak RSS. Medians from hyperfine, all in one run
 # (this machine is noisy: compare the ratio, not absolute numbers).
 #
-# Usage: bench/linux/run.sh [--runs N] [--files N]
+# Usage: bench/linux/run.sh [--runs N] [--rounds N] [--files N]
 # Env:   STOCKADE_BIN  a release `stockade` to use (default: build one with cargo)
 #        CARGO_TARGET_DIR  honoured when building
 set -euo pipefail
 
 RUNS=50
 FILES=3000
+ROUNDS=5
 while [ $# -gt 0 ]; do
     case "$1" in
         --runs) RUNS="$2"; shift 2 ;;
         --files) FILES="$2"; shift 2 ;;
+        --rounds) ROUNDS="$2"; shift 2 ;;
         -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -87,7 +89,8 @@ CMD[unshare]="unshare -Urmn"
 CMD[firejail]="firejail --noprofile --quiet"
 ORDER=(baseline stockade bwrap unshare firejail)
 
-median() { python3 -c 'import json,sys,statistics; print("%.3f" % (statistics.median(json.load(open(sys.argv[1]))["results"][0]["times"])*1000))' "$1"; }
+# Median over every sample of every round of one tool.
+median() { python3 -c 'import json,sys,statistics; t=[x for f in sys.argv[1:] for x in json.load(open(f))["results"][0]["times"]]; print("%.3f" % (statistics.median(t)*1000))' "$@"; }
 
 declare -A MED
 for work in true git; do
@@ -95,20 +98,31 @@ for work in true git; do
         true) payload="/bin/true" ;;
         git) payload="git -C $WS status --porcelain" ;;
     esac
+    # Rounds interleave the tools so that load from other processes on this shared machine
+    # hits all of them alike.
+    per=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
+    declare -A OK
     for name in "${ORDER[@]}"; do
-        out="$base/$work-$name.json"
         cmd="${CMD[$name]} $payload"
-        if ! (cd "$WS" && bash -c "$cmd" >/dev/null 2>&1); then
-            echo "  $name: does not run here, skipped ($cmd)" >&2
-            continue
-        fi
-        (cd "$WS" && hyperfine -N --warmup 5 --runs "$RUNS" --export-json "$out" "$cmd" >/dev/null 2>&1) \
-            || (cd "$WS" && hyperfine --warmup 5 --runs "$RUNS" --export-json "$out" "$cmd" >/dev/null)
-        MED[$work-$name]="$(median "$out")"
+        if (cd "$WS" && bash -c "$cmd" >/dev/null 2>&1); then OK[$name]=1; else echo "  $name: does not run here, skipped ($cmd)" >&2; fi
     done
+    for round in $(seq 1 "$ROUNDS"); do
+        for name in "${ORDER[@]}"; do
+            [ -n "${OK[$name]:-}" ] || continue
+            out="$base/$work-$name-$round.json"
+            cmd="${CMD[$name]} $payload"
+            (cd "$WS" && hyperfine -N --warmup 3 --runs "$per" --export-json "$out" "$cmd" >/dev/null 2>&1) \
+                || (cd "$WS" && hyperfine --warmup 3 --runs "$per" --export-json "$out" "$cmd" >/dev/null)
+        done
+    done
+    for name in "${ORDER[@]}"; do
+        [ -n "${OK[$name]:-}" ] || continue
+        MED[$work-$name]="$(median "$base/$work-$name"-*.json)"
+    done
+    unset OK
 done
 
-printf '\nmedian wall time in ms over %s runs (added = minus the bare command)\n' "$RUNS"
+printf '\nmedian wall time in ms over %s runs in %s interleaved rounds (added = minus the bare command)\n' "$(( (RUNS + ROUNDS - 1) / ROUNDS * ROUNDS ))" "$ROUNDS"
 printf '%-10s %12s %10s %12s %10s\n' tool "/bin/true" added "git status" added
 for name in "${ORDER[@]}"; do
     t="${MED[true-$name]:-}"; g="${MED[git-$name]:-}"
