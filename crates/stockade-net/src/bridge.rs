@@ -43,37 +43,14 @@ fn is_transient(e: &io::Error) -> bool {
         || matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12))
 }
 
-/// Copies until end of stream: with `splice(2)` on Linux (no copy through user space), else
-/// (or if no pipe can be made) through a 64 KiB buffer, since `io::copy`'s 8 KiB costs half
-/// the throughput of a large download (measured by `bench/net/run.sh`).
-fn copy<S>(r: &mut S, w: &mut (impl Write + std::os::fd::AsFd)) -> io::Result<u64>
-where
-    S: Read + std::os::fd::AsFd,
-{
-    #[cfg(target_os = "linux")]
-    if let Ok((pipe_r, pipe_w)) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
-        let _ = rustix::pipe::fcntl_setpipe_size(&pipe_w, FORWARD_PIPE);
-        let flags = rustix::pipe::SpliceFlags::MOVE;
-        let mut total = 0u64;
-        loop {
-            let n = match rustix::pipe::splice(&*r, None, &pipe_w, None, FORWARD_PIPE, flags) {
-                Ok(0) => return Ok(total),
-                Ok(n) => n,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let mut left = n;
-            while left > 0 {
-                match rustix::pipe::splice(&pipe_r, None, &*w, None, left, flags) {
-                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(m) => left -= m,
-                    Err(rustix::io::Errno::INTR) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            total += n as u64;
-        }
-    }
+/// Copies until end of stream through a 64 KiB buffer (`io::copy`'s 8 KiB cost half the
+/// throughput of a large download in `bench/net/run.sh`).
+///
+/// Writes never raise `SIGPIPE`: this process's signal dispositions belong to the launcher,
+/// and std writes to a unix socket with plain `write(2)`, which would kill the forwarder when
+/// the proxy hangs up. On Linux every write is a `send` with `MSG_NOSIGNAL` (which is also why
+/// this is not `splice(2)`, which has no such flag); elsewhere std's writes are used.
+fn copy<W: Write + std::os::fd::AsFd>(r: &mut impl Read, w: &mut W) -> io::Result<u64> {
     let mut buf = vec![0u8; FORWARD_BUFFER];
     let mut total = 0u64;
     loop {
@@ -83,17 +60,32 @@ where
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        w.write_all(&buf[..n])?;
+        write_all(w, &buf[..n])?;
         total += n as u64;
     }
 }
 
+#[cfg(target_os = "linux")]
+fn write_all<W: Write + std::os::fd::AsFd>(w: &mut W, mut data: &[u8]) -> io::Result<()> {
+    use rustix::net::{send, SendFlags};
+    while !data.is_empty() {
+        match send(&*w, data, SendFlags::NOSIGNAL) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn write_all<W: Write + std::os::fd::AsFd>(w: &mut W, data: &[u8]) -> io::Result<()> {
+    w.write_all(data)
+}
+
 /// Bytes per relay buffer in the forwarder (two per connection).
 const FORWARD_BUFFER: usize = 64 * 1024;
-
-/// Requested pipe capacity for the forwarder's splice path.
-#[cfg(target_os = "linux")]
-const FORWARD_PIPE: usize = 1 << 20;
 
 fn forward_one(tcp: TcpStream, path: PathBuf) {
     let Ok(unix) = UnixStream::connect(&path) else { return };

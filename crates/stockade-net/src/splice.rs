@@ -6,6 +6,9 @@
 //! half-close, ends on error or when idle for the idle timeout. Each direction owns one pipe
 //! of at most [`PIPE_SIZE`] bytes, so memory stays bounded per tunnel.
 //!
+//! `splice` into a socket whose peer is gone raises `SIGPIPE` (there is no `MSG_NOSIGNAL`);
+//! the supervisor keeps it ignored, as every Rust program does by default.
+//!
 //! # References
 //! `splice(2)`, `fcntl(2)` `F_SETPIPE_SZ`; rustix's safe wrappers.
 

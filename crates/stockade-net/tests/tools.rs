@@ -4,6 +4,7 @@
 //! unix-socket bridge (proxy on a unix socket, forwarder on loopback) is exercised here on the
 //! host; running the same inside the Linux sandbox is the lead's integration test.
 
+#![cfg(unix)] // the fixtures use sh, chmod and CGI scripts
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
 mod common;
