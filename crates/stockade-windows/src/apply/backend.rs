@@ -250,8 +250,11 @@ pub fn setup(policy: &Policy, options: &SetupOptions) -> Result<SetupReport, Err
     let state = state_dir()?;
     let mut ledger = store::load(&state)?;
     let mut report = SetupReport::default();
+    // Accounts that exist but cannot log on (lockout, expired password, broken profile) are
+    // re-provisioned: setup is also the repair.
+    let healthy = ledger.accounts.is_some() && users::logon_test(&state, users::OFFLINE_USER).is_ok();
     let had_accounts = ledger.accounts.is_some();
-    if imp == WindowsImplementation::Elevated && !had_accounts {
+    if imp == WindowsImplementation::Elevated && (!healthy || is_admin()) {
         if !is_admin() {
             eprintln!("stockade: setup needs administrator rights once; Windows will ask");
             elevate_self("setup --elevated")?;
@@ -360,12 +363,18 @@ pub fn doctor(policy: &Policy) -> DoctorReport {
             }
         }
     }
-    add(
-        "sandbox logon",
-        CheckStatus::Warn,
-        "not tested: starting a child as the sandbox user needs the runner, which is not in this build".into(),
-        None,
-    );
+    match (&ledger, state_dir()) {
+        (Ok(l), Ok(state)) if l.accounts.is_some() => match users::logon_test(&state, users::OFFLINE_USER) {
+            Ok(()) => add(
+                "sandbox logon",
+                CheckStatus::Ok,
+                "a child started as the offline account and exited 0".into(),
+                None,
+            ),
+            Err(e) => add("sandbox logon", CheckStatus::Missing, format!("{e} ({})", e.code()), e.hint()),
+        },
+        _ => add("sandbox logon", CheckStatus::Warn, "no sandbox accounts provisioned".into(), None),
+    }
     match firewall::local_policy_modify_state() {
         Ok(0) => add("firewall", CheckStatus::Ok, "local firewall rules take effect".into(), None),
         Ok(state) => add(

@@ -248,3 +248,93 @@ pub fn remove(state_dir: &Path, accounts: &Accounts) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// The sandbox account's password, unsealed from its DPAPI file.
+fn stored_password(state_dir: &Path, name: &str) -> Result<String, Error> {
+    use windows_sys::Win32::Security::Cryptography::CryptUnprotectData;
+    let file = state_dir.join("credentials").join(format!("{name}.dpapi"));
+    let mut sealed =
+        std::fs::read(&file).map_err(|e| Error::State { path: file.display().to_string(), detail: e.to_string() })?;
+    let input = CRYPT_INTEGER_BLOB { cbData: sealed.len() as u32, pbData: sealed.as_mut_ptr() };
+    let mut out = CRYPT_INTEGER_BLOB { cbData: 0, pbData: std::ptr::null_mut() };
+    // SAFETY: input blob valid; the output is LocalAlloc'd for us.
+    let ok = unsafe {
+        CryptUnprotectData(
+            &input,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null(),
+            0x1,
+            &mut out,
+        )
+    };
+    if ok == 0 {
+        return Err(Error::win32("dpapi_unprotect", name, last_error()));
+    }
+    // SAFETY: ours to free.
+    let owner = unsafe { LocalBox::new(out.pbData.cast()) };
+    // SAFETY: the system wrote `cbData` bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(out.pbData, out.cbData as usize) }.to_vec();
+    drop(owner);
+    String::from_utf8(bytes).map_err(|_| Error::State { path: file.display().to_string(), detail: "not UTF-8".into() })
+}
+
+/// Starts `cmd /c exit 0` as the sandbox account `name` with
+/// [`CreateProcessWithLogonW`](https://learn.microsoft.com/en-us/windows/win32/api/winbase/nf-winbase-createprocesswithlogonw)
+/// and waits for it: the only reliable test that the account can still log on (wrong
+/// password 1326, expired 1907, locked 1909, broken profile 1168 all show up here).
+pub fn logon_test(state_dir: &Path, name: &str) -> Result<(), Error> {
+    use std::os::windows::io::AsRawHandle;
+
+    use windows_sys::Win32::System::Threading::{
+        CreateProcessWithLogonW, GetExitCodeProcess, WaitForSingleObject, PROCESS_INFORMATION, STARTUPINFOW,
+    };
+    let pw = wide(stored_password(state_dir, name)?);
+    let user = wide(name);
+    let domain = wide(".");
+    let root = std::env::var("SystemRoot").unwrap_or_else(|_| r"C:\Windows".into());
+    let app = wide(format!(r"{root}\System32\cmd.exe"));
+    let mut line: Vec<u16> = "cmd.exe /c exit 0".encode_utf16().chain([0]).collect();
+    let cwd = wide(&root);
+    // SAFETY: all-zero plain data.
+    let mut si: STARTUPINFOW = unsafe { std::mem::zeroed() };
+    si.cb = std::mem::size_of::<STARTUPINFOW>() as u32;
+    let mut pi = PROCESS_INFORMATION {
+        hProcess: std::ptr::null_mut(),
+        hThread: std::ptr::null_mut(),
+        dwProcessId: 0,
+        dwThreadId: 0,
+    };
+    // SAFETY: every pointer refers to a live local buffer; LOGON_WITH_PROFILE (1), CREATE_NO_WINDOW.
+    let ok = unsafe {
+        CreateProcessWithLogonW(
+            user.as_ptr(),
+            domain.as_ptr(),
+            pw.as_ptr(),
+            1,
+            app.as_ptr(),
+            line.as_mut_ptr(),
+            0x0800_0000,
+            std::ptr::null(),
+            cwd.as_ptr(),
+            &si,
+            &mut pi,
+        )
+    };
+    if ok == 0 {
+        return Err(Error::win32("sandbox_logon", name, last_error()));
+    }
+    let process = super::sys::own_handle(pi.hProcess, "sandbox_logon", name)?;
+    drop(super::sys::own_handle(pi.hThread, "sandbox_logon", name)?);
+    let mut code = 1u32;
+    // SAFETY: valid process handle.
+    unsafe {
+        WaitForSingleObject(process.as_raw_handle(), 30_000);
+        GetExitCodeProcess(process.as_raw_handle(), &mut code);
+    }
+    if code != 0 {
+        return Err(Error::win32("sandbox_logon_child", name, code));
+    }
+    Ok(())
+}
