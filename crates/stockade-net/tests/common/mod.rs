@@ -111,7 +111,10 @@ impl Server {
         self.addr.port()
     }
 
+    /// Connections accepted so far. Waits briefly first: the proxy reports success as soon as
+    /// its connect completes, which can be before this server's accept thread has recorded it.
     pub fn hits(&self) -> usize {
+        std::thread::sleep(Duration::from_millis(50));
         self.accepted.lock().unwrap().len()
     }
 }
