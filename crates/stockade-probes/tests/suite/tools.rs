@@ -125,9 +125,22 @@ probe_test!(tool_exit_codes, |c: &mut Case| {
 
 /// The toolchain's real `cargo` (not the rustup proxy) and whether the run account can use it.
 fn toolchain_cargo(c: &Case) -> Option<String> {
-    let o = std::process::Command::new("rustup").args(["which", "cargo"]).output().ok()?;
-    let p = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-    if p.is_empty() {
+    let rustup = std::process::Command::new("rustup")
+        .args(["which", "cargo"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    // Then a system toolchain (Debian `cargo`, or rustup installed under /usr/local).
+    let found = [rustup.as_str(), "/usr/local/bin/cargo", "/usr/bin/cargo"]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .find_map(|p| usable(c, p));
+    found
+}
+
+fn usable(c: &Case, p: &str) -> Option<String> {
+    let p = p.to_owned();
+    if std::fs::symlink_metadata(&p).is_err() {
         return None;
     }
     let check =
