@@ -114,3 +114,49 @@ probe_test!(backend_present, |c: &mut Case| {
         }
     }
 });
+
+/// The child half of `meta_escape_fails_the_suite`: with `STOCKADE_SELFTEST_ESCAPE=1` it judges
+/// an unsandboxed write outside the workspace as if it were sandboxed; the test must fail.
+#[test]
+fn meta_escape_child() {
+    if std::env::var_os("STOCKADE_SELFTEST_ESCAPE").is_none() {
+        return;
+    }
+    crate::harness::run_case("meta_escape_child", crate::harness::Who::User, Impl::Namespaces, |c| {
+        let o = c.out_s();
+        let obs = c.probe_unsandboxed(&["write", &format!("{o}/deliberate")]);
+        c.denied("SELFTEST", &obs);
+    });
+}
+
+#[test]
+fn meta_escape_fails_the_suite() {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(&exe)
+        .args(["--exact", "meta::meta_escape_child", "--test-threads=1"])
+        .env("STOCKADE_SELFTEST_ESCAPE", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("SKIPPED") || String::from_utf8_lossy(&out.stderr).contains("SKIPPED") {
+        skip("meta_escape_fails_the_suite", "unprivileged", "the child case could not run");
+        return;
+    }
+    assert!(!out.status.success(), "an unsandboxed escape did not fail the test binary:\n{text}");
+    assert!(text.contains("ESCAPE"), "the failure does not name the escape:\n{text}");
+}
+
+/// STYLE.md 11: with `STOCKADE_TEST_LANDLOCK_ABI=N` the host must offer exactly Landlock ABI N,
+/// so that CI notices when it runs on a different kernel than it declares.
+#[test]
+fn meta_host_matches_declared() {
+    let Some(want) = std::env::var_os("STOCKADE_TEST_LANDLOCK_ABI") else {
+        return;
+    };
+    let want: i64 = want.to_string_lossy().parse().expect("STOCKADE_TEST_LANDLOCK_ABI is a number");
+    assert_eq!(
+        crate::harness::landlock_abi(),
+        Some(want),
+        "the host's Landlock ABI differs from STOCKADE_TEST_LANDLOCK_ABI"
+    );
+}
