@@ -19,8 +19,9 @@
 //! internal name, write both rules: `registry.corp:443` and `10.1.2.3:443`. The one exception is
 //! the name `localhost` (and `*.localhost`, RFC 6761): the proxy answers it itself with
 //! `127.0.0.1` and `::1`, never asks DNS, and an exact `localhost` rule reaches loopback on the
-//! rule's port(s) only (`localhost:8080` means port 8080 and nothing else). IPv4-mapped IPv6
-//! and NAT64 (`64:ff9b::/96`) addresses are classified by the IPv4 address they carry.
+//! rule's port(s) only (`localhost:8080` means port 8080 and nothing else). IPv4-mapped IPv6,
+//! NAT64 (`64:ff9b::/96`) and 6to4 (`2002::/16`) addresses are classified by the IPv4 address
+//! they carry; deprecated IPv4-compatible addresses (`::a.b.c.d`) count as reserved.
 //!
 //! The cloud metadata names (`metadata.google.internal`, `metadata`) additionally need an
 //! exact rule; a wildcard such as `*.google.internal` does not cover them.
@@ -172,10 +173,18 @@ fn classify_v6(ip: Ipv6Addr) -> Option<AddrClass> {
         let o = ip.octets();
         return classify_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
     }
+    if seg[0] == 0x2002 {
+        // 6to4 carries an IPv4 address in bits 16..48; where a relay exists it is reachable.
+        let o = ip.octets();
+        return classify_v4(Ipv4Addr::new(o[2], o[3], o[4], o[5]));
+    }
     Some(if ip.is_loopback() {
         AddrClass::Loopback
     } else if ip.is_unspecified() {
         AddrClass::Unspecified
+    } else if seg[..6] == [0; 6] {
+        // Deprecated IPv4-compatible addresses (`::127.0.0.1`): never a legitimate destination.
+        AddrClass::Reserved
     } else if seg[0] & 0xffc0 == 0xfe80 {
         AddrClass::LinkLocal
     } else if seg[0] & 0xfe00 == 0xfc00 || seg[0] & 0xffc0 == 0xfec0 {
@@ -335,10 +344,22 @@ mod tests {
             assert!(classify(ip.parse().unwrap()).is_some(), "{ip}");
             assert!(r.check_addr(ip.parse().unwrap(), 443).is_err(), "{ip}");
         }
-        for ip in ["::1", "fe80::1", "fd00:ec2::254", "ff02::1", "::", "::ffff:169.254.169.254", "64:ff9b::7f00:1"] {
+        for ip in [
+            "::1",
+            "fe80::1",
+            "fd00:ec2::254",
+            "ff02::1",
+            "::",
+            "::ffff:169.254.169.254",
+            "64:ff9b::7f00:1",
+            "::127.0.0.1",
+            "::8.8.8.8",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
+        ] {
             assert!(classify(ip.parse().unwrap()).is_some(), "{ip}");
         }
-        for ip in ["93.184.215.14", "2606:4700::1111", "100.128.0.1", "172.32.0.1"] {
+        for ip in ["93.184.215.14", "2606:4700::1111", "100.128.0.1", "172.32.0.1", "2002:5db8:d70e::1"] {
             assert_eq!(classify(ip.parse().unwrap()), None, "{ip}");
         }
         let r = rules(&["169.254.169.254:80"], &[]);

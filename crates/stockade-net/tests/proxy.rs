@@ -333,3 +333,12 @@ fn idle_tunnel_is_closed_but_active_one_is_not() {
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(3), "{waited:?}");
 }
+
+/// The supervisor may hand the handle to another thread (e.g. a wait thread).
+#[test]
+fn handle_and_config_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<stockade_net::ProxyHandle>();
+    check::<stockade_net::ProxyConfig>();
+    check::<stockade_net::RunLog>();
+}
