@@ -57,6 +57,7 @@ pub mod launch_plan;
 pub mod ledger;
 pub mod plan;
 pub mod policy_view;
+pub mod runner_protocol;
 pub mod sddl;
 pub mod sid;
 pub mod tree;

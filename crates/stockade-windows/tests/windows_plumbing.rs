@@ -252,3 +252,43 @@ fn the_backend_runs_a_command_end_to_end() {
     assert_eq!(second.status, ExitStatus::Exited { code: 5 });
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// The runner's side of the elevated launch, started here as the same user (the account
+/// switch through `CreateProcessWithLogonW` needs a real Windows host): it connects to the
+/// pipe, passes the PID check, restricts its own token, runs the command and reports its code.
+#[test]
+fn the_runner_serves_one_request_over_the_pipe() {
+    use std::io::{BufRead, BufReader, Write};
+
+    use stockade_windows::runner_protocol::{decode, encode, RunRequest, RunResponse, RunStatus};
+    let base = token::process_token().unwrap();
+    let id = token::identity(&base).unwrap();
+    let name = format!("stockade-runner-test-{}", std::process::id());
+    let server = pipe::create_server(&name, &id.user).unwrap();
+    let child =
+        std::process::Command::new(env!("CARGO_BIN_EXE_stockade-runner")).args(["--pipe", &name]).spawn().unwrap();
+    pipe::accept(&server, child.id()).unwrap();
+    let cmd = cmd_exe();
+    let request = RunRequest {
+        restricting_sids: vec![Sid::everyone()],
+        application: cmd.clone(),
+        command_line: cmdline::command_line(&w(&cmd), &[w("/c"), w("exit 4")]).unwrap(),
+        cwd: std::env::temp_dir().display().to_string(),
+        environment: ["SystemRoot", "PATH"]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+            .collect(),
+        job: job_limits(),
+        desktop: None,
+        timeout_ms: Some(30_000),
+        stdio_null: true,
+    };
+    let mut conn = std::fs::File::from(server);
+    conn.write_all(encode(&request).as_bytes()).unwrap();
+    let mut reply = String::new();
+    BufReader::new(&conn).read_line(&mut reply).unwrap();
+    let response: RunResponse = decode(&reply).unwrap();
+    assert_eq!(response.status, RunStatus::Exited { code: 4 });
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+}

@@ -13,13 +13,14 @@ use windows_sys::Win32::System::Threading::{GetExitCodeProcess, WaitForSingleObj
 use windows_sys::Win32::UI::Shell::{IsUserAnAdmin, ShellExecuteExW, SHELLEXECUTEINFOW};
 
 use super::sys::{last_error, own_handle, wide};
-use super::{acl, desktop, firewall, job, launch, probe, store, token, users};
+use super::{acl, desktop, firewall, job, launch, probe, runner, store, token, users};
 use crate::cmdline;
 use crate::env_block::{self, EnvInputs};
 use crate::error::Error;
 use crate::launch_plan::{choose_implementation, launch_plan, DesktopPlan};
 use crate::ledger::Ledger;
 use crate::plan::{self, WindowsPlan};
+use crate::runner_protocol::RunRequest;
 use crate::win_path::WinPath;
 
 fn state_dir() -> Result<PathBuf, Error> {
@@ -115,12 +116,6 @@ pub fn run(policy: &Policy, cmd: &CommandSpec) -> Result<Outcome, Error> {
     let state = state_dir()?;
     let mut ledger = store::load(&state)?;
     let imp = choose_implementation(policy, ledger.accounts.is_some())?;
-    if imp == WindowsImplementation::Elevated {
-        return Err(Error::NoImplementation {
-            detail: "the elevated launcher (runner over named pipes) is not in this build; select `--unelevated`"
-                .into(),
-        });
-    }
     let facts = probe::facts(policy, &state, false)?;
     let p = plan::plan(policy, imp, &facts, &ledger)?;
     apply_plan(&p, &state, &mut ledger, false)?;
@@ -129,58 +124,105 @@ pub fn run(policy: &Policy, cmd: &CommandSpec) -> Result<Outcome, Error> {
     let run_name = format!("run-{}-{stamp}", std::process::id());
     let run_dir = PathBuf::from(p.temp_parent.to_string()).join(&run_name);
     std::fs::create_dir_all(&run_dir).map_err(|e| io_err(&run_dir, e))?;
+    let result = launch_in(policy, cmd, imp, &p, &ledger, &state, &run_dir, &run_name);
+    let _ = std::fs::remove_dir_all(&run_dir);
+    let (status, duration) = result?;
+    Ok(Outcome::new(status, duration, imp.as_str(), enforcement(policy, imp)))
+}
 
+/// Everything of a launch after the plan is applied: environment, program, token, job,
+/// desktop, then the command (directly, or through the runner for `elevated`).
+#[allow(clippy::too_many_arguments)]
+fn launch_in(
+    policy: &Policy,
+    cmd: &CommandSpec,
+    imp: WindowsImplementation,
+    p: &WindowsPlan,
+    ledger: &Ledger,
+    state: &Path,
+    run_dir: &Path,
+    run_name: &str,
+) -> Result<(stockade_policy::ExitStatus, std::time::Duration), Error> {
+    let elevated = imp == WindowsImplementation::Elevated;
     let workspace = WinPath::from_path(&policy.workspace).to_string();
     let vars = env_block::build(
         &policy.env,
         &EnvInputs {
             host: &cmd.host_env,
             temp_dir: run_dir.display().to_string(),
-            workspace: workspace.clone(),
+            workspace,
             network: policy.network.mode,
             proxy_url: None,
-            network_enforced: false,
+            network_enforced: elevated,
         },
     )?;
     let get =
         |n: &str| vars.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone()).unwrap_or_default();
     let program = cmd.program.to_string_lossy().into_owned();
-    let resolved = cmdline::resolve_program(&program, &get("PATH"), &get("PATHEXT"), &|c| Path::new(c).is_file());
+    let Some(app) = cmdline::resolve_program(&program, &get("PATH"), &get("PATHEXT"), &|c| Path::new(c).is_file())
+    else {
+        return Ok((stockade_policy::ExitStatus::NotFound, std::time::Duration::ZERO));
+    };
+    let args: Vec<Vec<u16>> = cmd.args.iter().map(wide_os).collect();
+    let line = cmdline::command_line(&app.encode_utf16().collect::<Vec<_>>(), &args)?;
+    let cwd = cmd.cwd.clone().unwrap_or_else(|| policy.workspace.clone());
+    let lp = launch_plan(policy, imp);
     let base = token::process_token()?;
     let id = token::identity(&base)?;
-    let model = plan::sandbox_token(&p, id.user.clone(), id.groups.clone(), id.logon_sid.as_ref());
+
+    if elevated {
+        let accounts = ledger.accounts.as_ref().ok_or(Error::SetupRequired)?;
+        let account = if policy.network.mode == NetworkMode::On { &accounts.online } else { &accounts.offline };
+        // The runner adds its own logon SID; the desktop admits the account (normal check)
+        // and the sandbox SID (restricted check).
+        let model = plan::elevated_token(p, accounts);
+        let desk = match &lp.desktop {
+            DesktopPlan::Private { prefix } => {
+                Some(desktop::create(&format!("{prefix}-{run_name}"), &[&account.sid, &p.sandbox_sid])?)
+            }
+            DesktopPlan::Shared => None,
+        };
+        let request = RunRequest {
+            restricting_sids: model.restricting_sids,
+            application: app,
+            command_line: line,
+            cwd: cwd.display().to_string(),
+            environment: vars,
+            job: lp.job.clone(),
+            desktop: desk.as_ref().map(|d| String::from_utf16_lossy(&d.full_name[..d.full_name.len() - 1])),
+            timeout_ms: policy.process.timeout.map(|t| t.as_millis() as u64),
+            stdio_null: cmd.stdio == stockade_policy::Stdio::Null,
+        };
+        let result = runner::run_as(state, &account.name, &request, &cwd);
+        drop(desk);
+        return result;
+    }
+
+    let model = plan::sandbox_token(p, id.user.clone(), id.groups.clone(), id.logon_sid.as_ref());
     let restricted = token::restricted_token(&base, &model.restricting_sids, &id)?;
-    let lp = launch_plan(policy, imp);
     let job = job::create(&lp.job)?;
     let desk = match &lp.desktop {
         DesktopPlan::Private { prefix } => {
-            Some(desktop::create(&format!("{prefix}-{run_name}"), id.logon_sid.as_ref(), &id.user)?)
+            let mut sids = vec![&id.user];
+            sids.extend(id.logon_sid.as_ref());
+            Some(desktop::create(&format!("{prefix}-{run_name}"), &sids)?)
         }
         DesktopPlan::Shared => None,
     };
-    let args: Vec<Vec<u16>> = cmd.args.iter().map(wide_os).collect();
-    let shown = resolved.clone().unwrap_or(program);
-    let line = cmdline::command_line(&shown.encode_utf16().collect::<Vec<_>>(), &args)?;
-    let cwd = cmd.cwd.clone().unwrap_or_else(|| policy.workspace.clone());
-    let result = match resolved {
-        None => Ok((stockade_policy::ExitStatus::NotFound, std::time::Duration::ZERO)),
-        Some(app) => launch::run(launch::Launch {
-            token: &restricted,
-            application: Some(wide(&app)),
-            command_line: line,
-            cwd: wide(&cwd),
-            environment: env_block::encode(&vars),
-            stdio: cmd.stdio,
-            desktop: desk.as_ref().map(|d| d.full_name.clone()),
-            job: &job,
-            timeout: policy.process.timeout,
-        }),
-    };
+    let result = launch::run(launch::Launch {
+        token: &restricted,
+        application: Some(wide(&app)),
+        command_line: line,
+        cwd: wide(&cwd),
+        environment: env_block::encode(&vars),
+        stdio: cmd.stdio,
+        desktop: desk.as_ref().map(|d| d.full_name.clone()),
+        job: &job,
+        timeout: policy.process.timeout,
+    });
     drop(job);
     drop(desk);
-    let _ = std::fs::remove_dir_all(&run_dir);
-    let (status, duration) = result?;
-    Ok(Outcome::new(status, duration, imp.as_str(), enforcement(policy, imp)))
+    result
 }
 
 fn is_admin() -> bool {
@@ -396,15 +438,16 @@ pub fn doctor(policy: &Policy) -> DoctorReport {
         Ok(WindowsImplementation::Unelevated) => {
             (Some("unelevated".to_owned()), enforcement(policy, WindowsImplementation::Unelevated))
         }
-        Ok(WindowsImplementation::Elevated) => {
-            add(
-                "implementation",
-                CheckStatus::Missing,
-                "the elevated launcher is not in this build".into(),
-                Some("select `--unelevated`".into()),
-            );
-            (None, Enforcement::default())
-        }
+        Ok(WindowsImplementation::Elevated) => match runner::runner_path() {
+            Ok(path) => {
+                add("runner", CheckStatus::Ok, format!("`{}`", path.display()), None);
+                (Some("elevated".to_owned()), enforcement(policy, WindowsImplementation::Elevated))
+            }
+            Err(e) => {
+                add("runner", CheckStatus::Missing, e.to_string(), e.hint());
+                (None, Enforcement::default())
+            }
+        },
         Err(e) => {
             add("implementation", CheckStatus::Missing, e.to_string(), e.hint());
             (None, Enforcement::default())

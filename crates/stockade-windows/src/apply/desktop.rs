@@ -47,11 +47,13 @@ fn window_station_name() -> Result<String, Error> {
     Ok(String::from_utf16_lossy(&buf[..len]))
 }
 
-/// Creates desktop `name` that only `logon_sid`, `user` and SYSTEM may use.
-pub fn create(name: &str, logon_sid: Option<&Sid>, user: &Sid) -> Result<Desktop, Error> {
-    let mut sddl = format!("D:P(A;;GA;;;SY)(A;;GA;;;{user})");
-    if let Some(l) = logon_sid {
-        sddl.push_str(&format!("(A;;GA;;;{l})"));
+/// Creates desktop `name` that only SYSTEM and `sids` may use. For a restricted token the
+/// list must hold one SID of the token's user or groups and one of its restricting SIDs (the
+/// logon SID, or stockade's sandbox SID).
+pub fn create(name: &str, sids: &[&Sid]) -> Result<Desktop, Error> {
+    let mut sddl = "D:P(A;;GA;;;SY)".to_owned();
+    for s in sids {
+        sddl.push_str(&format!("(A;;GA;;;{s})"));
     }
     let sd = SecDesc::from_sddl(&sddl)?;
     let sa = SECURITY_ATTRIBUTES {

@@ -109,7 +109,7 @@ impl Drop for AttributeList {
     }
 }
 
-fn open_null(write: bool) -> Result<OwnedHandle, Error> {
+pub(crate) fn open_null(write: bool) -> Result<OwnedHandle, Error> {
     let sa = SECURITY_ATTRIBUTES {
         nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
         lpSecurityDescriptor: std::ptr::null_mut(),
@@ -132,7 +132,7 @@ fn open_null(write: bool) -> Result<OwnedHandle, Error> {
     own_handle(h, "open_nul", NULL_DEVICE)
 }
 
-fn inheritable_copy(std: u32, write: bool) -> Result<OwnedHandle, Error> {
+pub(crate) fn inheritable_copy(std: u32, write: bool) -> Result<OwnedHandle, Error> {
     // SAFETY: returns a borrowed handle (or null/invalid without a console).
     let h = unsafe { GetStdHandle(std) };
     if h.is_null() || h == windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE {

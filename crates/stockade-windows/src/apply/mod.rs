@@ -13,6 +13,7 @@ pub mod job;
 pub mod launch;
 pub mod pipe;
 pub mod probe;
+pub mod runner;
 pub mod store;
 pub mod sys;
 pub mod token;

@@ -32,7 +32,16 @@ pub fn pipe_path(name: &str) -> String {
 
 /// Creates the server end of pipe `name`, usable only by `client` (and SYSTEM).
 pub fn create_server(name: &str, client: &Sid) -> Result<OwnedHandle, Error> {
-    let sd = SecDesc::from_sddl(&format!("D:P(A;;GA;;;SY)(A;;GA;;;{client})"))?;
+    create_server_for(name, &[client])
+}
+
+/// Creates the server end of pipe `name`, usable only by `clients` (and SYSTEM).
+pub fn create_server_for(name: &str, clients: &[&Sid]) -> Result<OwnedHandle, Error> {
+    let mut sddl = "D:P(A;;GA;;;SY)".to_owned();
+    for c in clients {
+        sddl.push_str(&format!("(A;;GA;;;{c})"));
+    }
+    let sd = SecDesc::from_sddl(&sddl)?;
     let sa = SECURITY_ATTRIBUTES {
         nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
         lpSecurityDescriptor: sd.as_ptr(),

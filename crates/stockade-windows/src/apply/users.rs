@@ -250,7 +250,7 @@ pub fn remove(state_dir: &Path, accounts: &Accounts) -> Result<(), Error> {
 }
 
 /// The sandbox account's password, unsealed from its DPAPI file.
-fn stored_password(state_dir: &Path, name: &str) -> Result<String, Error> {
+pub(crate) fn stored_password(state_dir: &Path, name: &str) -> Result<String, Error> {
     use windows_sys::Win32::Security::Cryptography::CryptUnprotectData;
     let file = state_dir.join("credentials").join(format!("{name}.dpapi"));
     let mut sealed =
