@@ -250,6 +250,24 @@ pub fn offline_wfp_filters(offline_user: &Sid) -> Vec<WfpFilter> {
     out
 }
 
+/// The key of stockade's persistent WFP provider.
+pub const WFP_PROVIDER_KEY: u128 = 0x5b0c_6f1e_8a2d_4c7b_9e31_d4a6_0f2b_7c91;
+/// The key of stockade's WFP sublayer.
+pub const WFP_SUBLAYER_KEY: u128 = 0x5b0c_6f1e_8a2d_4c7b_9e31_d4a6_0f2b_7c92;
+
+/// A stable, well-formed (version 4 layout) GUID for a filter `label`, so cleanup can delete
+/// filters by key without having stored run-time ids.
+pub fn wfp_key(label: &str) -> u128 {
+    let fnv = |offset: u64| label.bytes().fold(offset, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let raw = (u128::from(fnv(0xcbf2_9ce4_8422_2325)) << 64) | u128::from(fnv(0x6c62_272e_07bb_0142));
+    (raw & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62)
+}
+
+/// The two filters (IPv4 and IPv6 connect layers) of one [`WfpFilter`]: their keys.
+pub fn wfp_filter_keys(name: &str) -> [u128; 2] {
+    [wfp_key(&format!("{name}/v4")), wfp_key(&format!("{name}/v6"))]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +314,17 @@ mod tests {
             .collect();
         assert_eq!(ports, vec![53, 853, 139, 445]);
         assert!(f.iter().any(|f| f.matches == WfpMatch::Icmp));
+    }
+
+    #[test]
+    fn wfp_keys_are_stable_distinct_and_well_formed() {
+        let [a, b] = wfp_filter_keys("stockade-offline-wfp-icmp");
+        assert_ne!(a, b);
+        assert_eq!(wfp_filter_keys("stockade-offline-wfp-icmp"), [a, b]);
+        for k in [a, b, wfp_key("x")] {
+            assert_eq!((k >> 76) & 0xf, 4, "version nibble");
+            assert_eq!((k >> 62) & 0x3, 2, "variant bits");
+            assert_ne!(k, WFP_PROVIDER_KEY);
+        }
     }
 }

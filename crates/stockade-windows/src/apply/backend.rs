@@ -13,7 +13,7 @@ use windows_sys::Win32::System::Threading::{GetExitCodeProcess, WaitForSingleObj
 use windows_sys::Win32::UI::Shell::{IsUserAnAdmin, ShellExecuteExW, SHELLEXECUTEINFOW};
 
 use super::sys::{last_error, own_handle, wide};
-use super::{acl, desktop, firewall, job, launch, probe, runner, store, token, users};
+use super::{acl, desktop, firewall, job, launch, probe, runner, store, token, users, wfp};
 use crate::cmdline;
 use crate::env_block::{self, EnvInputs};
 use crate::error::Error;
@@ -37,12 +37,10 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
 /// apply can still be cleaned up; then creates the protected paths and stamps the ACEs, and
 /// records the roots' fingerprints as they are afterwards.
 fn apply_plan(p: &WindowsPlan, state: &Path, ledger: &mut Ledger, progress: bool) -> Result<(), Error> {
-    if p.create.is_empty() && p.add.is_empty() && p.firewall.is_empty() {
+    if p.create.is_empty() && p.add.is_empty() && p.firewall.is_empty() && p.wfp.is_empty() {
         return Ok(());
     }
-    // WFP filters are planned but not applied by this build: never record them.
-    let applied = WindowsPlan { wfp: Vec::new(), ..p.clone() };
-    plan::record(ledger, &applied);
+    plan::record(ledger, p);
     store::save(state, ledger)?;
     if !p.firewall.is_empty() {
         if firewall::local_policy_modify_state()? == 1 {
@@ -51,6 +49,12 @@ fn apply_plan(p: &WindowsPlan, state: &Path, ledger: &mut Ledger, progress: bool
         firewall::add(&p.firewall)?;
         if progress {
             eprintln!("stockade: added {} firewall rules for the offline user", p.firewall.len());
+        }
+    }
+    if !p.wfp.is_empty() {
+        wfp::add(&p.wfp)?;
+        if progress {
+            eprintln!("stockade: added {} WFP filters (ICMP, DNS, SMB) for the offline user", p.wfp.len());
         }
     }
     for c in &p.create {
@@ -316,13 +320,8 @@ pub fn setup(policy: &Policy, options: &SetupOptions) -> Result<SetupReport, Err
     let facts = probe::facts(policy, &state, true)?;
     let p = plan::plan(policy, imp, &facts, &ledger)?;
     report.actions.extend(p.firewall.iter().map(|r| format!("add firewall rule `{}`", r.name)));
-    if !p.wfp.is_empty() {
-        report.actions.push(format!(
-            "NOT DONE: {} WFP filters (ICMP, DNS, SMB) are planned but not applied by this build",
-            p.wfp.len()
-        ));
-    }
-    report.already_done = had_accounts && p.create.is_empty() && p.add.is_empty() && p.firewall.is_empty();
+    report.actions.extend(p.wfp.iter().map(|f| format!("add WFP filter `{}`", f.name)));
+    report.already_done = had_accounts && p.is_noop();
     report.actions.extend(p.create.iter().map(|c| format!("create protected `{}`", c.path)));
     report.actions.push(format!("stamp {} ACEs", p.add.len()));
     report.actions.extend(p.skipped.iter().map(|s| format!("left `{}` unchanged: {}", s.path, s.reason)));
@@ -358,6 +357,10 @@ pub fn cleanup(_policy: &Policy) -> Result<SetupReport, Error> {
     if let Some(a) = &c.accounts {
         users::remove(&state, a)?;
         report.actions.push("removed the sandbox users and group".into());
+    }
+    if !c.wfp_filters.is_empty() {
+        wfp::remove(&c.wfp_filters)?;
+        report.actions.push(format!("removed {} WFP filters", c.wfp_filters.len()));
     }
     if !c.firewall_rules.is_empty() {
         firewall::remove(&c.firewall_rules)?;
@@ -427,12 +430,12 @@ pub fn doctor(policy: &Policy) -> DoctorReport {
         ),
         Err(e) => add("firewall", CheckStatus::Missing, e.to_string(), e.hint()),
     }
-    add(
-        "wfp",
-        CheckStatus::Warn,
-        "WFP filters (ICMP, DNS, SMB) are planned but not applied by this build".into(),
-        None,
-    );
+    if let Ok(l) = &ledger {
+        if l.accounts.is_some() {
+            let status = if l.wfp_filters.is_empty() { CheckStatus::Missing } else { CheckStatus::Ok };
+            add("wfp", status, format!("{} WFP filters recorded for the offline account", l.wfp_filters.len()), None);
+        }
+    }
     let ready = ledger.as_ref().is_ok_and(|l| l.accounts.is_some());
     let (implementation, enforcement) = match choose_implementation(policy, ready) {
         Ok(WindowsImplementation::Unelevated) => {

@@ -18,3 +18,4 @@ pub mod store;
 pub mod sys;
 pub mod token;
 pub mod users;
+pub mod wfp;
