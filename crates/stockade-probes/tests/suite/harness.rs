@@ -94,6 +94,7 @@ pub fn stockade_built() -> PathBuf {
     let t = target_dir();
     for c in [t.join("debug/stockade"), t.join("release/stockade")] {
         if c.is_file() {
+            assert_fresh(&c);
             return c;
         }
     }
@@ -102,6 +103,33 @@ pub fn stockade_built() -> PathBuf {
          (with the same CARGO_TARGET_DIR), or set STOCKADE_BIN",
         t.display()
     );
+}
+
+/// The newest modification time under `dir` (recursively).
+fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut best = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        let t = if p.is_dir() { newest(&p) } else { e.metadata().ok().and_then(|m| m.modified().ok()) };
+        best = best.max(t);
+    }
+    best
+}
+
+/// A binary found by convention must not be older than the sources it is built from: the suite
+/// would otherwise judge a stale sandbox.
+fn assert_fresh(bin: &Path) {
+    let built = std::fs::metadata(bin).and_then(|m| m.modified()).unwrap();
+    let crates = workspace_root().join("crates");
+    for c in ["stockade", "stockade-linux", "stockade-policy", "stockade-net"] {
+        if let Some(src) = newest(&crates.join(c).join("src")) {
+            assert!(
+                src <= built,
+                "{} is older than the sources in crates/{c}/src: run `cargo build -p stockade` first (or set STOCKADE_BIN)",
+                bin.display()
+            );
+        }
+    }
 }
 
 fn base_dir_if_exists() -> Option<PathBuf> {
