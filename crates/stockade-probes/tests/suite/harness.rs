@@ -157,6 +157,15 @@ pub fn base_dir() -> &'static PathBuf {
         std::fs::create_dir_all(&b).unwrap();
         std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o755)).unwrap();
         let _ = std::fs::remove_file(b.join("skipped.txt"));
+        // Staged binaries of earlier runs whose test process is gone.
+        for e in std::fs::read_dir(&b).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("bin-").and_then(|p| p.parse::<u32>().ok()) {
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         b
     })
 }
