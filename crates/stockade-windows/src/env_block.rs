@@ -43,6 +43,19 @@ pub const WINDOWS_ESSENTIALS: &[&str] = &[
     "CommonProgramFiles(x86)",
     "CommonProgramW6432",
     "PSModulePath",
+    // Where the user's files and tools' per-user settings live: not secrets themselves, and
+    // many tools (git, npm, pip, cargo) fail without them. What they point to is governed by
+    // the ACLs, not by hiding the names.
+    "USERPROFILE",
+    "HOMEDRIVE",
+    "HOMEPATH",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "PUBLIC",
+    "ALLUSERSPROFILE",
+    "USERNAME",
+    "USERDOMAIN",
+    "COMPUTERNAME",
 ];
 
 /// Proxy variables pointing at a closed port, for the unelevated implementation with network
@@ -212,7 +225,7 @@ mod tests {
         assert_eq!(vars.iter().find(|(k, _)| k.eq_ignore_ascii_case("path")).unwrap().0, "Path", "host spelling kept");
         assert_eq!(get("SystemRoot"), Some(r"C:\Windows"));
         assert_eq!(get("GITHUB_TOKEN"), None);
-        assert_eq!(get("USERPROFILE"), None);
+        assert_eq!(get("USERPROFILE"), Some(r"C:\Users\me"), "tools need it; the ACLs decide what it reaches");
         assert_eq!(get("TEMP"), Some(r"C:\Users\me\AppData\Local\stockade\tmp\r1"));
         assert_eq!(get("GIT_CONFIG_KEY_0"), Some("safe.directory"));
         assert_eq!(get("GIT_CONFIG_VALUE_0"), Some("C:/src/app"));

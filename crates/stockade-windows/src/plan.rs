@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use stockade_policy::{Access, Mode, Policy, WindowsImplementation};
 
-use crate::access_check::{Token, World};
+use crate::access_check::{check, Token, World};
 use crate::acl_model::{AccessMask, Ace, AceFlags};
 use crate::error::{Error, RootRefusal};
 use crate::firewall_plan::{offline_rules, offline_wfp_filters, FirewallRule, WfpFilter};
@@ -321,6 +321,15 @@ pub fn plan(
         ),
     };
     let mut extra: Vec<PathAce> = Vec::new();
+    // Only objects whose ACL the user may change get ACEs from this pass; the others are
+    // reported (they need `stockade setup --elevated`, or an administrator).
+    let user_token = Token::plain(facts.identity.user.clone(), facts.identity.groups.clone());
+    let none = BTreeMap::new();
+    let can_change = |path: &WinPath| {
+        let is_dir = facts.tree.get(path).is_some_and(|n| n.is_dir);
+        check(&user_token, &facts.tree.effective(path, &none, &facts.identity.user, is_dir), AccessMask::WRITE_DAC)
+    };
+    const NEEDS_ADMIN: &str = "needs administrator rights to change its ACL (`stockade setup --elevated`)";
     for (path, node) in &facts.tree.nodes {
         if facts.tree.below_reparse_point(path) || path.starts_with(&temp_parent) {
             continue;
@@ -331,11 +340,15 @@ pub fn plan(
                 p.skipped.push(Skipped { path: path.clone(), reason: "NULL DACL (writable by everyone)".into() });
                 continue;
             }
+            if !can_change(path) {
+                p.skipped.push(Skipped { path: path.clone(), reason: NEEDS_ADMIN.into() });
+                continue;
+            }
             let deny = Ace::deny(p.sandbox_sid.clone(), AccessMask::DENY_WRITE, AceFlags::TREE);
             world.added.entry(path.clone()).or_default().push(deny.clone());
             extra.push(PathAce { path: path.clone(), ace: deny });
             if world.may_delete(&token, path) {
-                if let Some(parent) = path.parent().filter(|q| facts.tree.exists(q)) {
+                if let Some(parent) = path.parent().filter(|q| facts.tree.exists(q) && can_change(q)) {
                     let dc = Ace::deny(p.sandbox_sid.clone(), AccessMask::DELETE_CHILD, AceFlags::NONE);
                     world.added.entry(parent.clone()).or_default().push(dc.clone());
                     extra.push(PathAce { path: parent, ace: dc });
@@ -346,7 +359,9 @@ pub fn plan(
             }
         }
         if let Some(g) = group.as_ref().filter(|_| access == Access::None) {
-            if world.may_read(&token, path) {
+            if world.may_read(&token, path) && !can_change(path) {
+                p.skipped.push(Skipped { path: path.clone(), reason: NEEDS_ADMIN.into() });
+            } else if world.may_read(&token, path) {
                 let deny = Ace::deny(g.clone(), AccessMask::DENY_READ, AceFlags::TREE);
                 world.added.entry(path.clone()).or_default().push(deny.clone());
                 extra.push(PathAce { path: path.clone(), ace: deny });

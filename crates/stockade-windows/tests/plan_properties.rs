@@ -73,7 +73,8 @@ fn extra_path(e: &Extra) -> String {
     p
 }
 
-/// Builds the tree and the policy of a case. ACL kinds: 0-2 inherit only, 3 Everyone full,
+/// Builds the tree and the policy of a case. ACL kinds: 0-1 inherit only, 2 Everyone modify
+/// (no `WRITE_DAC`: the user cannot relabel it, so it is reported), 3 Everyone full,
 /// 4 another user full, 5 Users read, 6 Everyone DELETE_CHILD, 7 NULL DACL (outside roots).
 fn build(c: &Case) -> (Tree, Policy) {
     let mut tree = base_tree();
@@ -100,13 +101,15 @@ fn build(c: &Case) -> (Tree, Policy) {
         }
         let in_ws = wp.starts_with(&WinPath::new(WS));
         let aces = match e.acl {
+            2 => vec![Ace::allow(Sid::everyone(), AccessMask::ROOT_GRANT, AceFlags::TREE)],
             3 => vec![full(Sid::everyone())],
             4 => vec![full(other_user())],
             5 => vec![Ace::allow(Sid::builtin_users(), AccessMask::READ_GRANT, AceFlags::TREE)],
             6 => vec![Ace::allow(Sid::everyone(), AccessMask::DELETE_CHILD, AceFlags::NONE)],
             _ => vec![],
         };
-        let mut sd = stockade_windows::acl_model::SecurityDescriptor::with_aces(user(), aces);
+        let owner = if e.acl == 2 { Sid::local_system() } else { user() };
+        let mut sd = stockade_windows::acl_model::SecurityDescriptor::with_aces(owner, aces);
         if e.acl == 7 && !in_ws {
             sd.dacl = None;
         }

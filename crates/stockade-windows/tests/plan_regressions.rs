@@ -10,10 +10,11 @@ use std::collections::BTreeSet;
 use common::*;
 use stockade_policy::{Access, WindowsImplementation};
 use stockade_windows::access_check::World;
-use stockade_windows::acl_model::{AccessMask, AceKind};
+use stockade_windows::acl_model::{AccessMask, Ace, AceFlags, AceKind};
 use stockade_windows::firewall_plan::offline_rules;
 use stockade_windows::plan::{cleanup_plan, plan, record, sandbox_token, MAX_ROOTS};
 use stockade_windows::policy_view::PolicyView;
+use stockade_windows::sid::Sid;
 use stockade_windows::win_path::WinPath;
 use stockade_windows::{Error, RootRefusal};
 
@@ -248,4 +249,24 @@ fn golden_acl_plan_for_the_workspace_root() {
     assert_eq!(on(&format!("{WS}/.git/hooks")), vec![format!("(D;OICI;0xd0156;;;{s})")]);
     assert_eq!(on(&format!("{WS}/.git")), vec![format!("(D;;0x10000;;;{s})")]);
     assert_eq!(w, "S-1-5-21-".to_owned() + &w[9..], "machine-SID shaped");
+}
+
+#[test]
+fn places_the_user_cannot_relabel_are_reported_not_failed() {
+    let mut tree = base_tree();
+    let modify = Ace::allow(Sid::everyone(), AccessMask::ROOT_GRANT, AceFlags::TREE);
+    tree.dir("C:/Shared", &Sid::local_system(), vec![modify]);
+    let p = plan(&default_policy(), UNELEVATED, &facts(tree.clone()), &ledger(false)).unwrap();
+    assert!(
+        p.skipped.iter().any(|s| s.path == WinPath::new("C:/Shared") && s.reason.contains("administrator")),
+        "{:?}",
+        p.skipped
+    );
+    assert!(p.add.iter().all(|a| !a.path.starts_with(&WinPath::new("C:/Shared"))));
+    // An administrator's setup (Administrators enabled) closes it.
+    let mut f = facts(tree);
+    f.identity.groups.push(Sid::administrators());
+    let p = plan(&default_policy(), UNELEVATED, &f, &ledger(false)).unwrap();
+    assert!(p.add.iter().any(|a| a.path == WinPath::new("C:/Shared") && a.ace.kind == AceKind::Deny));
+    assert!(p.skipped.is_empty(), "{:?}", p.skipped);
 }

@@ -122,6 +122,10 @@ pub fn run(policy: &Policy, cmd: &CommandSpec) -> Result<Outcome, Error> {
     let imp = choose_implementation(policy, ledger.accounts.is_some())?;
     let facts = probe::facts(policy, &state, false)?;
     let p = plan::plan(policy, imp, &facts, &ledger)?;
+    if !p.add.is_empty() {
+        // Once per new root (or after its ACL was reset): say why this run takes longer.
+        eprintln!("stockade: preparing {} writable root(s) for the sandbox (once)", p.fingerprints.len().max(1));
+    }
     apply_plan(&p, &state, &mut ledger, false)?;
 
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
