@@ -831,7 +831,13 @@ impl Case {
             let _ = std::os::unix::fs::lchown(&run_user, Some(acc.uid), Some(acc.gid));
             let _ = std::fs::set_permissions(&run_user, std::fs::Permissions::from_mode(0o700));
         }
-        let mut sock_dirs = vec![out.clone(), PathBuf::from("/tmp")];
+        // ...and where Docker Desktop/colima put the daemon socket in $HOME.
+        let docker_run = home.join(".docker/run");
+        std::fs::create_dir_all(&docker_run).unwrap();
+        if acc.uid != 0 {
+            chown_tree(&home.join(".docker"), acc.uid, acc.gid);
+        }
+        let mut sock_dirs = vec![out.clone(), PathBuf::from("/tmp"), docker_run];
         if run_user.is_dir() {
             sock_dirs.push(run_user);
         }
