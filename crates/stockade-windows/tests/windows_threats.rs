@@ -39,7 +39,7 @@ impl Case {
         Case { ws, outside }
     }
 
-    fn policy(&self, mode: Mode) -> Policy {
+    fn policy_for(&self, mode: Mode, imp: WindowsImplementation) -> Policy {
         let s = |p: &Path| Sourced::new(p.to_path_buf(), Source::Default);
         let list = |l: &[&str]| l.iter().map(|v| Sourced::new((*v).to_owned(), Source::Default)).collect();
         Policy {
@@ -65,17 +65,17 @@ impl Case {
                 allow_fallback: false,
                 allowed_implementations: LinuxImplementation::ALL.to_vec(),
             },
-            windows: WindowsSettings {
-                sandbox: WindowsImplementation::Unelevated,
-                private_desktop: true,
-                allowed_implementations: vec![WindowsImplementation::Unelevated],
-            },
+            windows: WindowsSettings { sandbox: imp, private_desktop: true, allowed_implementations: vec![imp] },
             allow_escalation: false,
             provenance: Provenance::default(),
         }
     }
 
     fn run(&self, mode: Mode, script: &str, extra_env: &[(&str, &str)]) -> Outcome {
+        self.run_as(WindowsImplementation::Unelevated, mode, script, extra_env)
+    }
+
+    fn run_as(&self, imp: WindowsImplementation, mode: Mode, script: &str, extra_env: &[(&str, &str)]) -> Outcome {
         let mut host_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
         host_env.extend(extra_env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
         let cmd = CommandSpec {
@@ -85,7 +85,7 @@ impl Case {
             host_env,
             stdio: Stdio::Null,
         };
-        WindowsBackend.run(&self.policy(mode), &cmd).unwrap()
+        WindowsBackend.run(&self.policy_for(mode, imp), &cmd).unwrap()
     }
 
     fn ok(&self, script: &str) -> bool {
@@ -245,4 +245,79 @@ fn w12_only_allow_listed_variables_reach_the_command() {
     assert_eq!(secret.status, ExitStatus::Exited { code: 0 });
     let path = c.run(Mode::WorkspaceWrite, "if defined SystemRoot (exit 0) else (exit 9)", &[]);
     assert_eq!(path.status, ExitStatus::Exited { code: 0 }, "control: essential variables pass");
+}
+
+/// Whether `stockade setup --elevated` has provisioned this host; otherwise the elevated
+/// probes skip with the reason.
+fn skip_elevated(id: &str) -> bool {
+    if skip(id) {
+        return true;
+    }
+    let ledger = std::env::var_os("LOCALAPPDATA")
+        .map(|d| PathBuf::from(d).join("stockade").join("ledger.json"))
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| stockade_windows::ledger::Ledger::from_json(&t).ok());
+    if ledger.is_none_or(|l| l.accounts.is_none()) {
+        eprintln!("{id} (elevated) skipped: run `stockade setup --elevated` on this host first");
+        return true;
+    }
+    false
+}
+
+const ELEVATED: WindowsImplementation = WindowsImplementation::Elevated;
+
+fn tcp_probe(host: &str, port: u16) -> String {
+    format!(
+        "powershell -NoProfile -Command \"try {{ (New-Object Net.Sockets.TcpClient).Connect('{host}',{port}); exit 0 }} catch {{ exit 1 }}\""
+    )
+}
+
+#[test]
+fn w06_elevated_offline_account_reaches_only_the_proxy_ports() {
+    if skip_elevated("W6") {
+        return;
+    }
+    let c = Case::new("w06e");
+    let listener = stockade_windows::firewall_plan::PROXY_PORTS
+        .clone()
+        .find_map(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
+        .expect("a free port in the proxy range");
+    let port = listener.local_addr().unwrap().port();
+    let out = c.run_as(ELEVATED, Mode::WorkspaceWrite, &tcp_probe("1.1.1.1", 443), &[]);
+    assert_ne!(out.status, ExitStatus::Exited { code: 0 }, "the offline account reached the internet");
+    let lo = c.run_as(ELEVATED, Mode::WorkspaceWrite, &tcp_probe("127.0.0.1", 445), &[]);
+    assert_ne!(lo.status, ExitStatus::Exited { code: 0 }, "loopback outside the proxy ports");
+    let ok = c.run_as(ELEVATED, Mode::WorkspaceWrite, &tcp_probe("127.0.0.1", port), &[]);
+    assert_eq!(ok.status, ExitStatus::Exited { code: 0 }, "control: the proxy port range is reachable");
+}
+
+#[test]
+fn w07_elevated_cannot_open_the_users_named_pipes() {
+    if skip_elevated("W7") {
+        return;
+    }
+    use stockade_windows::apply::{pipe, token};
+    let c = Case::new("w07e");
+    let me = token::identity(&token::process_token().unwrap()).unwrap();
+    let name = format!("stockade-w07-{}", std::process::id());
+    let server = pipe::create_server(&name, &me.user).unwrap();
+    let out = c.run_as(ELEVATED, Mode::WorkspaceWrite, &format!(r"echo x> \\.\pipe\{name}"), &[]);
+    assert_ne!(out.status, ExitStatus::Exited { code: 0 }, "the sandbox account opened the user's pipe");
+    let client = std::thread::spawn(move || pipe::connect_client(&name).is_ok());
+    pipe::accept(&server, std::process::id()).unwrap();
+    assert!(client.join().unwrap(), "control: the pipe was there and free for its owner");
+}
+
+#[test]
+fn w08_elevated_cannot_kill_the_users_processes() {
+    if skip_elevated("W8") {
+        return;
+    }
+    let c = Case::new("w08e");
+    let mut victim = std::process::Command::new("ping").args(["-n", "30", "127.0.0.1"]).spawn().unwrap();
+    let out = c.run_as(ELEVATED, Mode::WorkspaceWrite, &format!("taskkill /F /PID {}", victim.id()), &[]);
+    assert_ne!(out.status, ExitStatus::Exited { code: 0 });
+    assert!(victim.try_wait().unwrap().is_none(), "the user's process was killed from the sandbox");
+    let _ = victim.kill();
+    assert!(c.ok("tasklist"), "control: the tool runs");
 }

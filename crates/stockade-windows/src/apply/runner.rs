@@ -39,17 +39,16 @@ const CREATE_SUSPENDED: u32 = 0x4;
 const CREATE_NO_WINDOW: u32 = 0x0800_0000;
 const STARTF_USESTDHANDLES: u32 = 0x100;
 
-/// Where the runner is expected.
+/// Where the runner is expected: next to the running executable, or one directory up (the
+/// layout of `cargo test`, whose test binaries live in `target/<profile>/deps`).
 pub fn runner_path() -> Result<PathBuf, Error> {
     let exe =
         std::env::current_exe().map_err(|e| Error::State { path: "current exe".into(), detail: e.to_string() })?;
-    let path = exe.with_file_name(RUNNER_EXE);
-    if !path.is_file() {
-        return Err(Error::NoImplementation {
-            detail: format!("`{}` is missing (install it next to stockade)", path.display()),
-        });
-    }
-    Ok(path)
+    let next_to = exe.with_file_name(RUNNER_EXE);
+    let up = exe.parent().and_then(Path::parent).map(|d| d.join(RUNNER_EXE));
+    std::iter::once(next_to.clone()).chain(up).find(|p| p.is_file()).ok_or_else(|| Error::NoImplementation {
+        detail: format!("`{}` is missing (install it next to stockade)", next_to.display()),
+    })
 }
 
 fn io(step: &'static str, e: std::io::Error) -> Error {
