@@ -9,6 +9,7 @@
 
 #[macro_use]
 mod harness;
+mod host;
 
 mod cli;
 mod fs;
