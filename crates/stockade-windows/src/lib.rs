@@ -49,6 +49,7 @@
 
 pub mod access_check;
 pub mod acl_model;
+pub mod apply_steps;
 pub mod cmdline;
 pub mod env_block;
 mod error;

@@ -8,7 +8,6 @@
 //! which propagates inheritable ACEs to existing children: the one-time cost proportional to
 //! the tree.
 
-use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::os::windows::io::{AsRawHandle, OwnedHandle};
 
@@ -178,37 +177,35 @@ pub fn set_exact(path: &WinPath, sddl_dacl: &str) -> Result<(), Error> {
     write(&h, path, &SecurityDescriptor { protected: true, ..sd })
 }
 
-/// Applies `aces` (adds when `adding`, removals otherwise), one thread per top-level group of
-/// paths so separate roots are stamped in parallel, printing progress to stderr.
-pub fn change_all(aces: &[PathAce], adding: bool, progress: bool) -> Result<(), Error> {
-    let mut by_path: BTreeMap<&WinPath, Vec<Ace>> = BTreeMap::new();
-    for a in aces {
-        by_path.entry(&a.path).or_default().push(a.ace.clone());
-    }
-    // Group by the first three components (drive\a\b), parents before children within a group.
-    let mut groups: BTreeMap<String, Vec<(&WinPath, Vec<Ace>)>> = BTreeMap::new();
-    for (p, a) in by_path {
-        let key: Vec<String> = p.components().iter().take(3).map(|c| c.to_lowercase()).collect();
-        groups.entry(key.join("\\")).or_default().push((p, a));
-    }
-    let total: usize = groups.values().map(Vec::len).sum();
+/// Applies ACE groups (adds when `adding`, removals otherwise), one thread per group (see
+/// [`crate::apply_steps::stamp_groups`]), printing progress to stderr when `progress`.
+pub fn change_groups(groups: &[Vec<PathAce>], adding: bool, progress: bool) -> Result<(), Error> {
+    let total: usize = groups.iter().map(Vec::len).sum();
     let done = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         let workers: Vec<_> = groups
-            .values()
+            .iter()
             .map(|g| {
                 let done = &done;
                 s.spawn(move || -> Result<(), Error> {
-                    for (path, list) in g {
+                    // Consecutive ACEs on one path are applied in one descriptor write.
+                    let mut by_path: Vec<(&WinPath, Vec<Ace>)> = Vec::new();
+                    for a in g {
+                        match by_path.last_mut() {
+                            Some((p, list)) if *p == &a.path => list.push(a.ace.clone()),
+                            _ => by_path.push((&a.path, vec![a.ace.clone()])),
+                        }
+                    }
+                    for (path, list) in by_path {
                         if adding {
-                            change(path, list, &[])?;
+                            change(path, &list, &[])?;
                         } else {
-                            match change(path, &[], list) {
+                            match change(path, &[], &list) {
                                 Err(Error::Win32 { code: 2 | 3, .. }) => {}
                                 other => other?,
                             }
                         }
-                        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        let n = done.fetch_add(list.len(), std::sync::atomic::Ordering::Relaxed) + list.len();
                         if progress {
                             eprintln!(
                                 "stockade: [{n}/{total}] {} `{path}`",

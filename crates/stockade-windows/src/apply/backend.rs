@@ -14,11 +14,14 @@ use windows_sys::Win32::UI::Shell::{IsUserAnAdmin, ShellExecuteExW, SHELLEXECUTE
 
 use super::sys::{last_error, own_handle, wide};
 use super::{acl, desktop, firewall, job, launch, probe, runner, store, token, users, wfp};
+use crate::apply_steps::{execute, execute_cleanup, HostOps};
 use crate::cmdline;
 use crate::env_block::{self, EnvInputs};
 use crate::error::Error;
+use crate::firewall_plan::{FirewallRule, WfpFilter};
 use crate::launch_plan::{choose_implementation, launch_plan, DesktopPlan};
 use crate::ledger::Ledger;
+use crate::ledger::PathAce;
 use crate::plan::{self, WindowsPlan};
 use crate::runner_protocol::RunRequest;
 use crate::win_path::WinPath;
@@ -33,49 +36,61 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::State { path: path.display().to_string(), detail: e.to_string() }
 }
 
-/// Records `p` in the ledger and saves it *before* changing the host, so an interrupted
-/// apply can still be cleaned up; then creates the protected paths and stamps the ACEs, and
-/// records the roots' fingerprints as they are afterwards.
-fn apply_plan(p: &WindowsPlan, state: &Path, ledger: &mut Ledger, progress: bool) -> Result<(), Error> {
-    if p.create.is_empty() && p.add.is_empty() && p.firewall.is_empty() && p.wfp.is_empty() {
-        return Ok(());
+/// The Windows side of [`HostOps`]: the state directory, and whether to show progress.
+struct WinHost<'a> {
+    state: &'a Path,
+    progress: bool,
+}
+
+impl HostOps for WinHost<'_> {
+    fn save_ledger(&mut self, ledger: &Ledger) -> Result<(), Error> {
+        store::save(self.state, ledger)
     }
-    plan::record(ledger, p);
-    store::save(state, ledger)?;
-    if !p.firewall.is_empty() {
-        if firewall::local_policy_modify_state()? == 1 {
-            return Err(Error::FirewallOverridden { profile: "current" });
-        }
-        firewall::add(&p.firewall)?;
-        if progress {
-            eprintln!("stockade: added {} firewall rules for the offline user", p.firewall.len());
-        }
-    }
-    if !p.wfp.is_empty() {
-        wfp::add(&p.wfp)?;
-        if progress {
-            eprintln!("stockade: added {} WFP filters (ICMP, DNS, SMB) for the offline user", p.wfp.len());
-        }
-    }
-    for c in &p.create {
-        let path = PathBuf::from(c.path.to_string());
-        let r = if c.is_dir {
+
+    fn create(&mut self, path: &WinPath, is_dir: bool) -> Result<(), Error> {
+        let path = PathBuf::from(path.to_string());
+        let r = if is_dir {
             std::fs::create_dir_all(&path)
         } else {
             std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map(drop)
         };
         match r {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io_err(&path, e)),
-            _ => {}
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(io_err(&path, e)),
+            _ => Ok(()),
         }
     }
-    acl::change_all(&p.add, true, progress)?;
-    for root in p.fingerprints.keys() {
-        if let Ok(fp) = acl::fingerprint(root) {
-            ledger.fingerprints.insert(root.clone(), fp);
-        }
+
+    fn stamp(&mut self, groups: &[Vec<PathAce>], adding: bool) -> Result<(), Error> {
+        acl::change_groups(groups, adding, self.progress)
     }
-    store::save(state, ledger)
+
+    fn add_firewall(&mut self, rules: &[FirewallRule]) -> Result<(), Error> {
+        if firewall::local_policy_modify_state()? == 1 {
+            return Err(Error::FirewallOverridden { profile: "current" });
+        }
+        firewall::add(rules)?;
+        if self.progress {
+            eprintln!("stockade: added {} firewall rules for the offline account", rules.len());
+        }
+        Ok(())
+    }
+
+    fn add_wfp(&mut self, filters: &[WfpFilter]) -> Result<(), Error> {
+        wfp::add(filters)?;
+        if self.progress {
+            eprintln!("stockade: added {} WFP filters (ICMP, DNS, SMB) for the offline account", filters.len());
+        }
+        Ok(())
+    }
+
+    fn fingerprint(&mut self, root: &WinPath) -> Option<String> {
+        acl::fingerprint(root).ok()
+    }
+}
+
+/// Applies `p` in the order of [`crate::apply_steps`].
+fn apply_plan(p: &WindowsPlan, state: &Path, ledger: &mut Ledger, progress: bool) -> Result<(), Error> {
+    execute(p, ledger, &mut WinHost { state, progress })
 }
 
 fn enforcement(policy: &Policy, imp: WindowsImplementation) -> Enforcement {
@@ -347,7 +362,7 @@ pub fn cleanup(_policy: &Policy) -> Result<SetupReport, Error> {
         report.actions.push("ran cleanup in an administrator process".into());
         return Ok(report);
     }
-    acl::change_all(&c.remove_aces, false, true)?;
+    execute_cleanup(&c, &mut WinHost { state: &state, progress: true })?;
     report.actions.push(format!("removed {} ACEs", c.remove_aces.len()));
     for d in &c.delete_created {
         let p = PathBuf::from(d.to_string());
