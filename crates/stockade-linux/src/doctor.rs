@@ -112,7 +112,7 @@ fn namespaces_detail(layer: &str, caps: &host_facts::Capabilities) -> &'static s
         "seccomp" => "deny list: mount/namespace syscalls, ptrace, io_uring, bpf, keyctl, TIOCSTI, socket families, foreign arches",
         "nnp" => "PR_SET_NO_NEW_PRIVS",
         "caps" => "empty capability sets in the command",
-        "limits" => "rlimits: RLIMIT_NPROC, RLIMIT_AS, RLIMIT_CORE=0 (no cgroup v2 delegation used)",
+        "limits" => "root: cgroup v1 pids/memory groups per run where mounted; otherwise rlimits (RLIMIT_NPROC, RLIMIT_AS); RLIMIT_CORE=0",
         "env" => "built from the policy's allowlist",
         _ => "",
     }

@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod cgroup;
 pub mod doctor;
 pub mod error;
 pub mod host_facts;

@@ -113,6 +113,15 @@ pub enum MountOp {
         /// Below the root.
         rel: PathBuf,
     },
+    /// A directory inside a writable root bound onto itself, still writable, so that it is a
+    /// mount point: `rename` and `rmdir` of a mount point fail with `EBUSY`, so `.git` cannot
+    /// be moved aside and replaced by a fresh one around its read-only children.
+    Pin {
+        /// The writable root.
+        root: PathBuf,
+        /// Below the root.
+        rel: PathBuf,
+    },
     /// A minimal `/dev` on tmpfs: null zero full random urandom tty bound from the host,
     /// a private devpts, `ptmx`, `fd`/`stdin`/`stdout`/`stderr` links, and `/dev/shm`.
     Dev {
@@ -155,10 +164,11 @@ pub fn plan(policy: &Policy, facts: &HostFacts) -> MountPlan {
         ops.push(MountOp::BindWritable(w.to_path_buf()));
     }
     let mut missing = Vec::new();
+    let mut ro = Vec::new();
     for p in &facts.protected {
         match p.state {
             PathState::Dir | PathState::File => {
-                ops.push(MountOp::BindReadOnly { root: p.root.clone(), rel: p.rel.clone() });
+                ro.push(MountOp::BindReadOnly { root: p.root.clone(), rel: p.rel.clone() });
             }
             PathState::Symlink => {}
             PathState::Missing if !p.placeholder => {}
@@ -171,7 +181,7 @@ pub fn plan(policy: &Policy, facts: &HostFacts) -> MountPlan {
                     let m = Missing::Placeholder { root: p.root.clone(), rel: first_missing.clone(), dir: true };
                     if !missing.contains(&m) {
                         missing.push(m);
-                        ops.push(MountOp::BindReadOnly { root: p.root.clone(), rel: first_missing });
+                        ro.push(MountOp::BindReadOnly { root: p.root.clone(), rel: first_missing });
                     }
                 } else {
                     // Placeholders for every missing component; the last is bound read-only.
@@ -184,9 +194,28 @@ pub fn plan(policy: &Policy, facts: &HostFacts) -> MountPlan {
                             missing.push(m);
                         }
                     }
-                    ops.push(MountOp::BindReadOnly { root: p.root.clone(), rel: p.rel.clone() });
+                    ro.push(MountOp::BindReadOnly { root: p.root.clone(), rel: p.rel.clone() });
                 }
             }
+        }
+    }
+    // Pin every directory between a root and a read-only bind (`.git` for `.git/hooks`).
+    for op in &ro {
+        if let MountOp::BindReadOnly { root, rel } = op {
+            let mut prefix = PathBuf::new();
+            let comps: Vec<_> = rel.components().collect();
+            for c in comps.iter().take(comps.len().saturating_sub(1)) {
+                prefix.push(c);
+                let pin = MountOp::Pin { root: root.clone(), rel: prefix.clone() };
+                if !ops.contains(&pin) {
+                    ops.push(pin);
+                }
+            }
+        }
+    }
+    for op in ro {
+        if !ops.contains(&op) {
+            ops.push(op);
         }
     }
     for (path, is_dir) in &facts.deny_read {
@@ -208,6 +237,9 @@ pub fn describe(op: &MountOp) -> String {
         MountOp::BindWritable(p) => format!("writable bind of `{}` (open_tree/move_mount)", p.display()),
         MountOp::BindReadOnly { root, rel } => {
             format!("read-only bind of protected `{}` (openat2/open_tree/move_mount)", root.join(rel).display())
+        }
+        MountOp::Pin { root, rel } => {
+            format!("pinning `{}` as a mount point (open_tree/move_mount)", root.join(rel).display())
         }
         MountOp::Dev { .. } => "minimal /dev (tmpfs, devpts, device binds)".into(),
         MountOp::Proc => "fresh /proc (mount proc)".into(),
@@ -243,6 +275,7 @@ mod tests {
                 MountOp::Tmpfs { path: "/tmp".into(), size: DEFAULT_TMP_SIZE },
                 MountOp::Tmpfs { path: "/var/tmp".into(), size: DEFAULT_TMP_SIZE },
                 MountOp::BindWritable("/ws".into()),
+                MountOp::Pin { root: "/ws".into(), rel: ".git".into() },
                 MountOp::BindReadOnly { root: "/ws".into(), rel: ".git/hooks".into() },
                 MountOp::BindReadOnly { root: "/ws".into(), rel: ".codex".into() },
                 MountOp::HideDir("/home/u/.ssh".into()),

@@ -54,6 +54,13 @@ pub enum ChildOp {
         /// Below the root.
         rel: CString,
     },
+    /// See [`MountOp::Pin`].
+    Pin {
+        /// Root.
+        root: CString,
+        /// Below the root.
+        rel: CString,
+    },
     /// See [`MountOp::Dev`].
     Dev {
         /// `/dev/shm` tmpfs options.
@@ -124,6 +131,9 @@ pub struct Prepared {
     pub child_stack: std::cell::UnsafeCell<Vec<u8>>,
     /// `/dev/null` for `Stdio::Null`.
     pub stdio_null: Option<RawFd>,
+    /// Read end of a go pipe: the first sandbox process waits for one byte (sent once it has
+    /// been moved into its cgroups), or `-1` when there is nothing to wait for.
+    pub go_fd: RawFd,
     /// The supervisor's pid, when the command is its direct child (`landlock-only`).
     pub parent: Option<libc::pid_t>,
 }
@@ -164,6 +174,7 @@ pub fn child_ops(plan: &MountPlan) -> Result<Vec<ChildOp>> {
                     ChildOp::BindWritable { path: cpath(p)?, slot: slot - 1 }
                 }
                 MountOp::BindReadOnly { root, rel } => ChildOp::BindReadOnly { root: cpath(root)?, rel: cpath(rel)? },
+                MountOp::Pin { root, rel } => ChildOp::Pin { root: cpath(root)?, rel: cpath(rel)? },
                 MountOp::Dev { shm_size } => ChildOp::Dev {
                     shm_opts: shm_size.map(|s| cstr("opts", format!("mode=1777,size={s}").as_ref())).transpose()?,
                 },

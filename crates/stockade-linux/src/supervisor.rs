@@ -127,7 +127,9 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
     let netns = policy.network.mode == NetworkMode::Off;
     let bpf = seccomp_rules::build(&SeccompPlan { arch: Arch::native(), sockets: SocketRule::UnixIpRoute });
     let c = common(policy, cmd, &[])?;
-    let (limits, limits_words) = rlimits(policy, 0);
+    let (limits, mut limits_words) = rlimits(policy, 0);
+    let groups = crate::cgroup::create(policy);
+    let (go_r, go_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
     let placeholders = create_placeholders(&plan)?;
     let (uid, gid) = sys::ids();
     let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
@@ -153,6 +155,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
         envp_ptrs: Vec::new(),
         report_fd: report_w.as_raw_fd(),
         sync_fd: me.as_raw_fd(),
+        go_fd: if groups.is_some() { go_r.as_raw_fd() } else { -1 },
         child_stack: std::cell::UnsafeCell::new(vec![0u8; prepare::CHILD_STACK_SIZE]),
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
         parent: None,
@@ -183,7 +186,12 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
     };
     drop(report_w);
     drop(me);
-    let waited = wait(pid, policy.process.timeout, &signals, &report_r, pid, true)?;
+    drop(go_r);
+    release(groups.as_ref(), pid, &go_w)?;
+    drop(go_w);
+    let waited = wait(pid, policy.process.timeout, &signals, &report_r, pid, true, groups)?;
+    let (limits_status, limits_extra) = limits_status(policy, &waited.groups_words);
+    limits_words = format!("{limits_extra}{limits_words}");
     let duration = started.elapsed();
     drop(signals);
     let status = decode(&prepared, &plan, &waited, policy)?;
@@ -214,7 +222,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
             layer("seccomp", LayerStatus::Full, format!("{} denied syscalls, socket families, clone namespace flags, TIOCSTI/TIOCLINUX, arch check", seccomp_rules::DENIED.len())),
             layer("nnp", LayerStatus::Full, "PR_SET_NO_NEW_PRIVS"),
             layer("caps", LayerStatus::Full, "empty capability sets, bounding set cleared, NOROOT securebits locked"),
-            layer("limits", LayerStatus::Partial, limits_words),
+            layer("limits", limits_status, limits_words),
             layer("env", LayerStatus::Full, format!("{} variables from the policy's allowlist", c.env.len())),
         ],
         gaps: Vec::new(),
@@ -222,6 +230,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
     if policy.network.mode == NetworkMode::On {
         enforcement.gaps.push("network on: the command shares the host's network".into());
     }
+    enforcement.gaps.extend(residual_gaps(abi));
     Ok(Attempt::Done(Outcome::new(status, duration, "namespaces", enforcement)))
 }
 
@@ -241,6 +250,35 @@ struct Waited {
     status: i32,
     timed_out: bool,
     records: Vec<(u32, i32, i32)>,
+    /// What the run's cgroups limited: words, pids, memory.
+    groups_words: Option<(Vec<String>, bool, bool)>,
+}
+
+/// Moves the first sandbox process into the run's cgroups, then lets it go on.
+fn release(groups: Option<&crate::cgroup::RunGroups>, pid: libc::pid_t, go: &OwnedFd) -> Result<()> {
+    if let Some(g) = groups {
+        if let Err(e) = g.enter(pid) {
+            sys::kill(pid, libc::SIGKILL);
+            let _ = sys::wait_pid(pid);
+            return Err(syscall("write cgroup.procs", e));
+        }
+        let b = [1u8];
+        // A failed write shows up in the child as EOF, which makes it exit.
+        let _ = std::io::Write::write(&mut &std::fs::File::from(go.try_clone().map_err(|e| syscall("dup", e))?), &b);
+    }
+    Ok(())
+}
+
+/// The `limits` layer's status and the cgroup part of its detail.
+fn limits_status(policy: &Policy, groups: &Option<(Vec<String>, bool, bool)>) -> (LayerStatus, String) {
+    match groups {
+        Some((words, pids, memory)) => {
+            let full =
+                (*pids || policy.process.max_processes.is_none()) && (*memory || policy.process.memory_bytes.is_none());
+            (if full { LayerStatus::Full } else { LayerStatus::Partial }, format!("{}; ", words.join("; ")))
+        }
+        None => (LayerStatus::Partial, String::new()),
+    }
 }
 
 fn has_exit_record(buf: &[u8]) -> bool {
@@ -265,7 +303,9 @@ fn wait(
     report: &OwnedFd,
     forward_to: libc::pid_t,
     early_exit: bool,
+    groups: Option<crate::cgroup::RunGroups>,
 ) -> Result<Waited> {
+    let groups_words = groups.as_ref().map(|g| (g.words.clone(), g.pids, g.memory));
     let pidfd = sys::pidfd_open(pid).map_err(|e| syscall("pidfd_open", e))?;
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut timed_out = false;
@@ -288,11 +328,13 @@ fn wait(
         }
         if ready[2] {
             sys::read_all(report, &mut records_buf);
-            if early_exit && has_exit_record(&records_buf) {
+            // With cgroups, wait for pid 1 so its groups can be removed before returning (a
+            // CLI exiting right after `run` would leave them behind otherwise).
+            if early_exit && groups.is_none() && has_exit_record(&records_buf) {
                 // pid 1 reaped the whole tree before reporting; what remains is the kernel
                 // tearing its namespaces down, which need not delay the caller.
                 let _ = std::thread::Builder::new().name("stockade-reap".into()).spawn(move || sys::wait_pid(pid));
-                return Ok(Waited { status: 0, timed_out, records: parse_records(&records_buf) });
+                return Ok(Waited { status: 0, timed_out, records: parse_records(&records_buf), groups_words });
             }
         }
         if ready[0] {
@@ -308,7 +350,14 @@ fn wait(
     let status = sys::wait_pid(pid).map_err(|e| syscall("waitpid", e))?;
     sys::read_all(report, &mut records_buf);
     let records = parse_records(&records_buf);
-    Ok(Waited { status, timed_out, records })
+    if let Some(g) = groups {
+        if forward_to < 0 {
+            // landlock-only: the rest of the process group goes first.
+            sys::kill(forward_to, libc::SIGKILL);
+        }
+        g.remove();
+    }
+    Ok(Waited { status, timed_out, records, groups_words })
 }
 
 fn step_name(p: &Prepared, plan: &MountPlan, ll_rules: &[(PathBuf, u64)], step: i32) -> String {
@@ -376,11 +425,25 @@ fn decode(p: &Prepared, plan: &MountPlan, w: &Waited, policy: &Policy) -> Result
     })
 }
 
+/// What neither implementation can stop on this kernel, in words (reported, never hidden).
+pub fn residual_gaps(abi: i32) -> Vec<String> {
+    let mut g = Vec::new();
+    if abi < 9 {
+        g.push(
+            "host unix sockets outside the hidden directories (/run, /var/run, /tmp, $XDG_RUNTIME_DIR, deny-read paths) can be connected to: \
+             Landlock ABI < 9 does not mediate connect() on pathname sockets"
+                .to_owned(),
+        );
+    }
+    g.push("files in writable roots that already have several hard links may share their inode with a file outside; writing them changes it".into());
+    g.push("a repository created in a subdirectory (`git init sub`) gets writable hooks; only each writable root's own protected paths are read-only".into());
+    g
+}
+
 /// The promises `landlock-only` cannot keep, in words.
 pub fn landlock_only_gaps(policy: &Policy) -> Vec<String> {
     let mut g = vec![
         "protected paths inside writable roots (`.git/hooks`, `.git/config`, agent config) are writable: Landlock cannot subtract from a writable tree".to_owned(),
-        "host unix sockets (pathname sockets under /run, /tmp, $XDG_RUNTIME_DIR) can be connected to: Landlock ABI < 9 does not mediate connect()".into(),
         "metadata changes outside the writable roots (chmod, chown, utime, setxattr) are not mediated by Landlock".into(),
         "other processes of the same user are visible in /proc; signals to them are denied by Landlock scoping (ABI 6+), ptrace by seccomp".into(),
         "background processes that start their own session can outlive the run (no pid namespace)".into(),
@@ -388,8 +451,9 @@ pub fn landlock_only_gaps(policy: &Policy) -> Vec<String> {
         "TCP servers on loopback cannot be used (no private network namespace; IP sockets are forbidden)".into(),
     ];
     if policy.process.max_processes.is_some() {
-        g.push("the process limit counts all of this user's processes on the host (RLIMIT_NPROC)".into());
+        g.push("the process limit counts all of this user's processes on the host (RLIMIT_NPROC), unless a cgroup applies it".into());
     }
+    g.extend(residual_gaps(sys::landlock_abi()));
     g
 }
 
@@ -414,7 +478,9 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         ["TMPDIR", "TMP", "TEMP"].iter().map(|k| (OsString::from(k), tmp.clone().into_os_string())).collect();
     let c = common(policy, cmd, &tmp_env)?;
     let (uid, _) = sys::ids();
-    let (limits, limits_words) =
+    let groups = crate::cgroup::create(policy);
+    let (go_r, go_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
+    let (limits, mut limits_words) =
         rlimits(policy, if policy.process.max_processes.is_some() { host_facts::processes_of_uid(uid) } else { 0 });
     let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
     let prepared = Prepared {
@@ -434,6 +500,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         envp_ptrs: c.envp_ptrs.clone(),
         report_fd: report_w.as_raw_fd(),
         sync_fd: -1,
+        go_fd: if groups.is_some() { go_r.as_raw_fd() } else { -1 },
         child_stack: std::cell::UnsafeCell::new(Vec::new()),
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
         // SAFETY-free: getpid never fails.
@@ -447,7 +514,12 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         Err(e) => return Err(syscall("clone", e)),
     };
     drop(report_w);
-    let waited = wait(pid, policy.process.timeout, &signals, &report_r, -pid, false)?;
+    drop(go_r);
+    release(groups.as_ref(), pid, &go_w)?;
+    drop(go_w);
+    let waited = wait(pid, policy.process.timeout, &signals, &report_r, -pid, false, groups)?;
+    let (limits_status, limits_extra) = limits_status(policy, &waited.groups_words);
+    limits_words = format!("{limits_extra}{limits_words}");
     // Whatever stayed in the command's process group goes with it.
     sys::kill(-pid, libc::SIGKILL);
     let duration = started.elapsed();
@@ -464,7 +536,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
             layer("seccomp", LayerStatus::Full, format!("{} denied syscalls; sockets: {:?}", seccomp_rules::DENIED.len(), sockets)),
             layer("nnp", LayerStatus::Full, "PR_SET_NO_NEW_PRIVS"),
             layer("caps", LayerStatus::Full, "empty capability sets, bounding set cleared where permitted"),
-            layer("limits", LayerStatus::Partial, limits_words),
+            layer("limits", limits_status, limits_words),
             layer("env", LayerStatus::Full, format!("{} variables from the policy's allowlist", c.env.len())),
         ],
         gaps: landlock_only_gaps(policy),

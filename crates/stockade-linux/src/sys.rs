@@ -640,7 +640,7 @@ fn apply_mounts(p: &Prepared) {
                 close(src[*slot]);
                 check(p, i32i, r);
             }
-            ChildOp::BindReadOnly { root, rel } => {
+            ChildOp::BindReadOnly { root, rel } | ChildOp::Pin { root, rel } => {
                 let rfd = openat2_raw(
                     libc::AT_FDCWD,
                     root,
@@ -655,7 +655,12 @@ fn apply_mounts(p: &Prepared) {
                 if fd < 0 {
                     fail(p, i32i);
                 }
-                let r = bind_fd(fd, fd, MOUNT_ATTR_RDONLY | all, 0, true);
+                let (set, clr) = if matches!(op, ChildOp::Pin { .. }) {
+                    (all, MOUNT_ATTR_RDONLY)
+                } else {
+                    (MOUNT_ATTR_RDONLY | all, 0)
+                };
+                let r = bind_fd(fd, fd, set, clr, true);
                 close(fd);
                 check(p, i32i, r);
             }
@@ -802,6 +807,7 @@ pub fn init_main(p: &Prepared) -> ! {
         unsafe { libc::_exit(125) };
     }
     close(p.sync_fd);
+    wait_go(p);
     check(p, step::SETGROUPS, write_file(c"/proc/self/setgroups", b"deny"));
     check(p, step::UID_MAP, write_file(c"/proc/self/uid_map", p.uid_map.as_bytes()));
     check(p, step::GID_MAP, write_file(c"/proc/self/gid_map", p.gid_map.as_bytes()));
@@ -900,6 +906,18 @@ extern "C" fn command_trampoline(arg: *mut c_void) -> c_int {
     command_main(p)
 }
 
+fn wait_go(p: &Prepared) {
+    if p.go_fd >= 0 {
+        let mut b = [0u8; 1];
+        // SAFETY: valid buffer; EOF means the supervisor is gone.
+        if unsafe { libc::read(p.go_fd, b.as_mut_ptr().cast(), 1) } != 1 {
+            // SAFETY: always safe.
+            unsafe { libc::_exit(125) };
+        }
+        close(p.go_fd);
+    }
+}
+
 /// Entry of the command process: restrict, then exec. Never returns.
 pub fn command_main(p: &Prepared) -> ! {
     // Default dispositions and an empty mask, as a fresh process expects.
@@ -923,6 +941,7 @@ pub fn command_main(p: &Prepared) -> ! {
                 libc::_exit(125);
             }
         }
+        wait_go(p);
     }
     // SAFETY: no pointers.
     check(p, step::SETSID, unsafe { libc::setsid() } as c_long);
