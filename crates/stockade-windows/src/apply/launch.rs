@@ -12,7 +12,7 @@ use std::os::windows::io::{AsRawHandle, OwnedHandle};
 use std::time::{Duration, Instant};
 
 use stockade_policy::{ExitStatus, Stdio};
-use windows_sys::Win32::Foundation::{DuplicateHandle, DUPLICATE_SAME_ACCESS, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
+use windows_sys::Win32::Foundation::{DuplicateHandle, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
 use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
 use windows_sys::Win32::Storage::FileSystem::{CreateFileW, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING};
 use windows_sys::Win32::System::Console::{GetStdHandle, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE};
@@ -34,6 +34,10 @@ const CREATE_UNICODE_ENVIRONMENT: u32 = 0x0000_0400;
 const STARTF_USESTDHANDLES: u32 = 0x0000_0100;
 const GENERIC_READ: u32 = 0x8000_0000;
 const GENERIC_WRITE: u32 = 0x4000_0000;
+const SYNCHRONIZE: u32 = 0x0010_0000;
+/// The command gets a console of its own (hidden), never the user's: a process attached to a
+/// console can open `CONIN$` with full access and type into the user's shell.
+const CREATE_NO_WINDOW: u32 = 0x0800_0000;
 
 /// What to start.
 #[derive(Debug)]
@@ -132,16 +136,22 @@ pub(crate) fn open_null(write: bool) -> Result<OwnedHandle, Error> {
     own_handle(h, "open_nul", NULL_DEVICE)
 }
 
+/// An inheritable copy of one of stockade's standard handles with only the access the child
+/// needs: read for stdin, write for stdout/stderr. A console input handle with write access
+/// would let the command inject keystrokes into the user's console (`WriteConsoleInputW`, the
+/// Windows form of `TIOCSTI`), and a console output handle with read access would let it read
+/// the screen; the reduced copies allow neither. If the reduced copy cannot be made, the
+/// stream is `\\.\NUL`, never a full-access copy.
 pub(crate) fn inheritable_copy(std: u32, write: bool) -> Result<OwnedHandle, Error> {
     // SAFETY: returns a borrowed handle (or null/invalid without a console).
     let h = unsafe { GetStdHandle(std) };
     if h.is_null() || h == windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE {
         return open_null(write);
     }
+    let access = SYNCHRONIZE | if write { GENERIC_WRITE } else { GENERIC_READ };
     let mut dup: HANDLE = std::ptr::null_mut();
     // SAFETY: duplicating a valid handle of our own process into our process, inheritable.
-    let ok =
-        unsafe { DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(), &mut dup, 0, 1, DUPLICATE_SAME_ACCESS) };
+    let ok = unsafe { DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(), &mut dup, access, 1, 0) };
     if ok == 0 {
         return open_null(write);
     }
@@ -207,7 +217,7 @@ pub fn run(l: Launch<'_>) -> Result<(ExitStatus, Duration), Error> {
             std::ptr::null(),
             std::ptr::null(),
             1,
-            EXTENDED_STARTUPINFO_PRESENT | CREATE_UNICODE_ENVIRONMENT,
+            EXTENDED_STARTUPINFO_PRESENT | CREATE_UNICODE_ENVIRONMENT | CREATE_NO_WINDOW,
             l.environment.as_ptr().cast(),
             l.cwd.as_ptr(),
             &si.StartupInfo,
