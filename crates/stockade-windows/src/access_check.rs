@@ -53,7 +53,8 @@ impl Token {
 }
 
 /// Evaluates one pass of the DACL for `sids`; `true` if every right of `desired` is granted.
-fn dacl_grants(sd: &SecurityDescriptor, sids: &[&Sid], desired: AccessMask) -> bool {
+fn dacl_grants(sd: &SecurityDescriptor, sids: &[&Sid], desired: AccessMask, restricted_pass: bool) -> bool {
+    let unresolved = Sid::unresolved();
     let Some(dacl) = &sd.dacl else {
         return true;
     };
@@ -68,7 +69,14 @@ fn dacl_grants(sd: &SecurityDescriptor, sids: &[&Sid], desired: AccessMask) -> b
         if remaining == 0 {
             break;
         }
-        if !sids.contains(&&ace.sid) {
+        // An unresolved SID (see `Sid::unresolved`) is assumed to be one of the user's groups
+        // for allows in the normal check, and never to match a deny or a restricting SID.
+        let matches = if ace.sid == unresolved {
+            ace.kind == AceKind::Allow && !restricted_pass
+        } else {
+            sids.contains(&&ace.sid)
+        };
+        if !matches {
             continue;
         }
         let mask = ace.mask.map_generic_file().0;
@@ -83,7 +91,7 @@ fn dacl_grants(sd: &SecurityDescriptor, sids: &[&Sid], desired: AccessMask) -> b
 
 /// Whether `token` is granted `desired` on an object with descriptor `sd`.
 pub fn check(token: &Token, sd: &SecurityDescriptor, desired: AccessMask) -> bool {
-    if !dacl_grants(sd, &token.normal_sids(), desired) {
+    if !dacl_grants(sd, &token.normal_sids(), desired, false) {
         return false;
     }
     if token.restricting_sids.is_empty() {
@@ -98,7 +106,7 @@ pub fn check(token: &Token, sd: &SecurityDescriptor, desired: AccessMask) -> boo
         return true;
     }
     let rs: Vec<&Sid> = token.restricting_sids.iter().collect();
-    dacl_grants(sd, &rs, restricted_desired)
+    dacl_grants(sd, &rs, restricted_desired, true)
 }
 
 /// A file tree with the plan's additional ACEs: the world the sandbox runs in.
@@ -230,6 +238,21 @@ mod tests {
         assert!(!check(&t, &both, AccessMask::WRITE_DAC), "the root grant has no WRITE_DAC");
         t.write_restricted = false;
         assert!(!check(&t, &user_only, AccessMask::READ_DATA), "a fully restricted token checks reads too");
+    }
+
+    #[test]
+    fn unresolved_sids_over_approximate_access() {
+        let u = sid("S-1-5-21-1-2-3-1001");
+        let t = Token::plain(u.clone(), vec![]);
+        let allow = sd(vec![Ace::allow(Sid::unresolved(), AccessMask::FILE_ALL_ACCESS, AceFlags::NONE)]);
+        assert!(check(&t, &allow, AccessMask::WRITE_DATA), "assumed to be one of the user's groups");
+        let deny = sd(vec![
+            Ace::deny(Sid::unresolved(), AccessMask::FILE_ALL_ACCESS, AceFlags::NONE),
+            Ace::allow(u.clone(), AccessMask::FILE_ALL_ACCESS, AceFlags::NONE),
+        ]);
+        assert!(check(&t, &deny, AccessMask::WRITE_DATA), "an unresolved deny is not assumed to apply");
+        let restricted = Token { restricting_sids: vec![Sid::everyone()], write_restricted: true, ..t };
+        assert!(!check(&restricted, &allow, AccessMask::WRITE_DATA), "never a restricting SID");
     }
 
     #[test]

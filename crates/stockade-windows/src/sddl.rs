@@ -136,7 +136,7 @@ fn parse_flags(s: &str) -> Result<AceFlags, SddlError> {
     Ok(AceFlags(f))
 }
 
-fn parse_ace(body: &str) -> Result<Ace, SddlError> {
+fn parse_ace(body: &str, lenient: bool) -> Result<Ace, SddlError> {
     let parts: Vec<&str> = body.split(';').collect();
     if parts.len() != 6 {
         return Err(SddlError { at: body.into(), what: "ACE field count" });
@@ -149,11 +149,31 @@ fn parse_ace(body: &str) -> Result<Ace, SddlError> {
     if !parts[3].is_empty() || !parts[4].is_empty() {
         return Err(SddlError { at: body.into(), what: "object ACE" });
     }
-    Ok(Ace { kind, flags: parse_flags(parts[1])?, mask: parse_rights(parts[2])?, sid: parse_sid(parts[5])? })
+    Ok(Ace {
+        kind,
+        flags: parse_flags(parts[1])?,
+        mask: parse_rights(parts[2])?,
+        sid: match parse_sid(parts[5]) {
+            Ok(s) => s,
+            Err(_) if lenient => Sid::unresolved(),
+            Err(e) => return Err(e),
+        },
+    })
 }
 
-/// Parses the owner and DACL of an SDDL string (group and SACL are ignored).
+/// Parses the owner and DACL of an SDDL string (group and SACL are ignored). Strict: every SID
+/// must resolve, so the descriptor can be written back unchanged.
 pub fn parse(sddl: &str) -> Result<SecurityDescriptor, SddlError> {
+    parse_with(sddl, false)
+}
+
+/// Parses for the access model only: SIDs that cannot be resolved without the domain become
+/// [`Sid::unresolved`] and an unresolvable owner becomes `None`. Never write the result back.
+pub fn parse_for_model(sddl: &str) -> Result<SecurityDescriptor, SddlError> {
+    parse_with(sddl, true)
+}
+
+fn parse_with(sddl: &str, lenient: bool) -> Result<SecurityDescriptor, SddlError> {
     let mut sd = SecurityDescriptor { owner: None, dacl: Some(Vec::new()), protected: false };
     let mut rest = sddl.trim();
     while !rest.is_empty() {
@@ -174,7 +194,13 @@ pub fn parse(sddl: &str) -> Result<SecurityDescriptor, SddlError> {
         }
         let (value, next) = body.split_at(end);
         match tag {
-            "O:" => sd.owner = Some(parse_sid(value)?),
+            "O:" => {
+                sd.owner = match parse_sid(value) {
+                    Ok(s) => Some(s),
+                    Err(_) if lenient => None,
+                    Err(e) => return Err(e),
+                }
+            }
             "G:" | "S:" => {}
             "D:" => {
                 let aces_at = value.find('(').unwrap_or(value.len());
@@ -186,7 +212,7 @@ pub fn parse(sddl: &str) -> Result<SecurityDescriptor, SddlError> {
                 let mut aces = Vec::new();
                 for piece in value[aces_at..].split(')').filter(|p| !p.is_empty()) {
                     let body = piece.strip_prefix('(').ok_or(SddlError { at: piece.into(), what: "ACE" })?;
-                    aces.push(parse_ace(body)?);
+                    aces.push(parse_ace(body, lenient)?);
                 }
                 if sd.dacl.is_some() {
                     sd.dacl = Some(aces);
@@ -279,6 +305,18 @@ mod tests {
         assert!(parse("D:(OA;;CC;bf967aba-0de6-11d0-a285-00aa003049e2;;WD)").is_err());
         assert!(parse("D:(XA;;FA;;;WD)").is_err());
         assert!(parse("D:(A;;FA;;;DA)").is_err(), "domain-relative aliases need the domain");
+    }
+
+    #[test]
+    fn domain_relative_aliases_are_unresolved_for_the_model_and_refused_for_writing() {
+        let s = "O:LAD:(D;;FA;;;DG)(A;OICI;FA;;;DU)(A;;FA;;;SY)";
+        assert!(parse(s).is_err(), "cannot be written back faithfully");
+        let sd = parse_for_model(s).unwrap();
+        assert_eq!(sd.owner, None);
+        let dacl = sd.dacl.unwrap();
+        assert_eq!(dacl[0].sid, Sid::unresolved());
+        assert_eq!(dacl[1].sid, Sid::unresolved());
+        assert_eq!(dacl[2].sid, Sid::local_system());
     }
 
     #[test]

@@ -70,6 +70,15 @@ impl Sid {
         Sid::new(3, &[0])
     }
 
+    /// A placeholder for a SID the model could not resolve (a domain-relative SDDL alias such
+    /// as `DU` or `LA`, which needs the domain to expand). The access model treats an allow ACE
+    /// for it as matching the user in the normal check and nothing in the restricted check,
+    /// and a deny ACE for it as matching nothing: both over-approximate access, which is the
+    /// safe side for "could the sandbox write this?". Never written to a real ACL.
+    pub fn unresolved() -> Sid {
+        Sid::new(0, &[u32::MAX, 0])
+    }
+
     /// Whether this SID is a logon-session SID (`S-1-5-5-x-y`), which names one interactive
     /// logon and is used to scope desktops and default DACLs.
     pub fn is_logon_sid(&self) -> bool {

@@ -119,6 +119,13 @@ pub fn read(h: &OwnedHandle, path: &WinPath) -> Result<SecurityDescriptor, Error
     sddl::parse(&text).map_err(|e| Error::UnsupportedAcl { path: path.to_string(), detail: e.to_string() })
 }
 
+/// The model of the object's descriptor for the access model only (unresolvable SIDs become
+/// placeholders); never written back.
+pub fn read_for_model(h: &OwnedHandle, path: &WinPath) -> Result<SecurityDescriptor, Error> {
+    let text = read_sddl(h, path)?;
+    sddl::parse_for_model(&text).map_err(|e| Error::UnsupportedAcl { path: path.to_string(), detail: e.to_string() })
+}
+
 /// A fingerprint of a root: its identity and a hash of its descriptor.
 pub fn fingerprint(path: &WinPath) -> Result<String, Error> {
     let h = open(path, false)?;

@@ -28,7 +28,13 @@ fn snapshot(tree: &mut Tree, path: &WinPath) -> Result<(), Error> {
         Err(e) => return Err(e),
     };
     let i = acl::info(&h, path)?;
-    let sd = acl::read(&h, path)?;
+    let sd = match acl::read_for_model(&h, path) {
+        Ok(sd) => sd,
+        // Object or callback ACEs: the model cannot evaluate this object; leave it out of the
+        // snapshot. If the plan must change it, `acl::change` refuses with the same error.
+        Err(Error::UnsupportedAcl { .. }) => return Ok(()),
+        Err(e) => return Err(e),
+    };
     tree.nodes.insert(path.clone(), Node { is_dir: i.is_dir, reparse: i.reparse, sd });
     Ok(())
 }
