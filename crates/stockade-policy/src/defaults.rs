@@ -18,6 +18,13 @@ pub const DENY_READ: &[&str] = &[
     "~/.netrc",
     "~/.git-credentials",
     "~/.docker/config.json",
+    // Per-user container daemon sockets (Docker Desktop, colima, lima, Rancher Desktop): a
+    // connection to one is root on the host's VM (USERS.md 9); hiding the directory is the only
+    // defence before Landlock mediates unix-socket connects (ABI 9).
+    "~/.docker/run",
+    "~/.colima",
+    "~/.lima",
+    "~/.rd",
     "~/.kube",
     "~/.npmrc",
     "~/.pypirc",
