@@ -81,6 +81,11 @@ pub struct HostFacts {
     pub tree: Tree,
     /// Fingerprints of the roots as they are now.
     pub fingerprints: BTreeMap<WinPath, Fingerprint>,
+    /// Directories on the user's `PATH` inside the user's profile (per-user tool installs such
+    /// as `.cargo\bin`): the elevated sandbox accounts cannot read the profile, so these get a
+    /// read grant for the sandbox group when the policy reads everything.
+    #[serde(default)]
+    pub tool_dirs: Vec<WinPath>,
 }
 
 /// A writable root and its write SID.
@@ -288,6 +293,17 @@ pub fn plan(
             push(&a, Ace::deny(p.sandbox_sid.clone(), AccessMask::DELETE, AceFlags::NONE));
             if let Some(g) = &group {
                 push(&a, Ace::deny(g.clone(), AccessMask::DELETE, AceFlags::NONE));
+            }
+        }
+    }
+    if let (Some(g), None) = (&group, &view.readable) {
+        for t in &facts.tool_dirs {
+            let bad = t.starts_with(&facts.identity.profile_dir) && t.depth() <= facts.identity.profile_dir.depth()
+                || view.deny_read.iter().any(|d| t.starts_with(d) || d.starts_with(t))
+                || !facts.tree.exists(t)
+                || facts.tree.below_reparse_point(t);
+            if !bad {
+                push(t, Ace::allow(g.clone(), AccessMask::READ_GRANT, AceFlags::TREE));
             }
         }
     }

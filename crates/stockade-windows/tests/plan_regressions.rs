@@ -270,3 +270,29 @@ fn places_the_user_cannot_relabel_are_reported_not_failed() {
     assert!(p.add.iter().any(|a| a.path == WinPath::new("C:/Shared") && a.ace.kind == AceKind::Deny));
     assert!(p.skipped.is_empty(), "{:?}", p.skipped);
 }
+
+#[test]
+fn elevated_accounts_can_read_per_user_tools_on_path_but_not_secrets() {
+    let mut tree = base_tree();
+    tree.dir("C:/Users/me/.cargo", &user(), vec![]);
+    tree.dir("C:/Users/me/.cargo/bin", &user(), vec![]);
+    tree.file("C:/Users/me/.cargo/bin/cargo.exe", &user(), vec![]);
+    let mut f = facts(tree.clone());
+    f.tool_dirs =
+        vec![WinPath::new("C:/Users/me/.cargo/bin"), WinPath::new("C:/Users/me/.ssh"), WinPath::new("C:/Users/me")];
+    let p = plan(&default_policy(), ELEVATED, &f, &ledger(true)).unwrap();
+    let grants: Vec<String> = p
+        .add
+        .iter()
+        .filter(|a| a.ace.kind == AceKind::Allow && a.ace.mask == AccessMask::READ_GRANT)
+        .map(|a| a.path.to_string())
+        .collect();
+    assert_eq!(grants, vec![r"C:\Users\me\.cargo\bin".to_owned()], "only the tool dir, never the profile or a secret");
+    common::simulate_apply(&mut tree, &p);
+    let world = World { tree: &tree, added: Default::default() };
+    let t = stockade_windows::plan::elevated_token(&p, &accounts());
+    assert!(world.may_read(&t, &WinPath::new("C:/Users/me/.cargo/bin/cargo.exe")));
+    assert!(!world.may_read(&t, &WinPath::new("C:/Users/me/.ssh/id_ed25519")));
+    assert!(!world.may_read(&t, &WinPath::new("C:/Users/me/.bashrc")), "the rest of the profile stays unreadable");
+    assert!(!world.may_write(&t, &WinPath::new("C:/Users/me/.cargo/bin/cargo.exe")));
+}

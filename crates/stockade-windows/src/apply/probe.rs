@@ -71,11 +71,24 @@ pub fn facts(policy: &Policy, state_dir: &Path, scan: bool) -> Result<HostFacts,
         }
     }
     if scan {
-        for dir in [WinPath::new(&profile.components().first().cloned().unwrap_or_default()), profile] {
+        for dir in [WinPath::new(&profile.components().first().cloned().unwrap_or_default()), profile.clone()] {
             if let Ok(entries) = std::fs::read_dir(dir.to_string()) {
                 for e in entries.flatten().take(200) {
                     snapshot(&mut tree, &WinPath::from_path(&e.path()))?;
                 }
+            }
+        }
+    }
+    // PATH directories inside the profile (per-user tool installs), for the elevated read grants.
+    let mut tool_dirs = Vec::new();
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let d = WinPath::from_path(&dir);
+            if d.starts_with(&profile) && d != profile && !tool_dirs.contains(&d) {
+                for a in d.ancestors_and_self() {
+                    snapshot(&mut tree, &a)?;
+                }
+                tool_dirs.push(d);
             }
         }
     }
@@ -85,5 +98,5 @@ pub fn facts(policy: &Policy, state_dir: &Path, scan: bool) -> Result<HostFacts,
             fingerprints.insert(r.clone(), fp);
         }
     }
-    Ok(HostFacts { identity, state_dir: state, tree, fingerprints })
+    Ok(HostFacts { identity, state_dir: state, tree, fingerprints, tool_dirs })
 }

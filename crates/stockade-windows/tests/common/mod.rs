@@ -137,6 +137,7 @@ pub fn facts(tree: Tree) -> HostFacts {
         state_dir: WinPath::new("C:/Users/me/AppData/Local/stockade"),
         tree,
         fingerprints,
+        tool_dirs: vec![],
     }
 }
 
