@@ -174,6 +174,10 @@ pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<
     if let Some((_, x)) = host_env.iter().find(|(k, _)| k == "XDG_RUNTIME_DIR") {
         socket_dirs.push(PathBuf::from(x));
     }
+    // Docker Desktop and rootless setups keep the daemon socket under the home directory.
+    if let Some((_, h)) = host_env.iter().find(|(k, _)| k == "HOME") {
+        socket_dirs.push(Path::new(h).join(".docker/run"));
+    }
     let socket_dirs: Vec<PathBuf> = socket_dirs
         .into_iter()
         .filter(|d| d.is_absolute() && lstat_dir(d) == Some(true) && !inside_writable(d))
