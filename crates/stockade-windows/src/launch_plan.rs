@@ -140,3 +140,38 @@ pub fn choose_implementation(policy: &Policy, elevated_ready: bool) -> Result<Wi
     }
     Ok(first)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> JobLimits {
+        JobLimits {
+            kill_on_close: true,
+            breakaway: false,
+            die_on_unhandled_exception: true,
+            active_processes: Some(8),
+            job_memory: Some(1 << 30),
+            ui_limits: ui_limits::ALL,
+        }
+    }
+
+    /// WINDOWS.md: "job object allowed breakaway" → no breakaway, ever.
+    #[test]
+    fn regression_job_never_allows_breakaway_and_kills_on_close() {
+        let f = limits().limit_flags();
+        assert_eq!(f & 0x800, 0, "JOB_OBJECT_LIMIT_BREAKAWAY_OK");
+        assert_eq!(f & 0x1000, 0, "JOB_OBJECT_LIMIT_SILENT_BREAKAWAY_OK");
+        assert_ne!(f & 0x2000, 0, "JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE");
+        assert_eq!(f, 0x2000 | 0x400 | 0x8 | 0x200);
+        let none = JobLimits { active_processes: None, job_memory: None, ..limits() };
+        assert_eq!(none.limit_flags(), 0x2000 | 0x400);
+    }
+
+    /// WINDOWS.md: "the NUL device path written wrongly cost 15 s per command".
+    #[test]
+    fn regression_null_device_is_exactly_dot_nul() {
+        assert_eq!(NULL_DEVICE, "\\\\.\\NUL");
+        assert_eq!(NULL_DEVICE.len(), 7);
+    }
+}

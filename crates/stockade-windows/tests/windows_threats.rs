@@ -321,3 +321,27 @@ fn w08_elevated_cannot_kill_the_users_processes() {
     let _ = victim.kill();
     assert!(c.ok("tasklist"), "control: the tool runs");
 }
+
+#[test]
+fn w11_process_count_limit_holds() {
+    if skip("W11") {
+        return;
+    }
+    let c = Case::new("w11p");
+    let mut policy = c.policy_for(Mode::WorkspaceWrite, WindowsImplementation::Unelevated);
+    let nested = "cmd /c cmd /c cmd /c cmd /c cmd /c cmd /c exit 0";
+    let run = |p: &Policy| {
+        let cmd = CommandSpec {
+            program: "cmd.exe".into(),
+            args: vec!["/c".into(), nested.into()],
+            cwd: Some(c.ws.clone()),
+            host_env: std::env::vars_os().collect(),
+            stdio: Stdio::Null,
+        };
+        WindowsBackend.run(p, &cmd).unwrap().status
+    };
+    policy.process.max_processes = Some(3);
+    assert_ne!(run(&policy), ExitStatus::Exited { code: 0 }, "seven nested processes under a limit of three");
+    policy.process.max_processes = Some(32);
+    assert_eq!(run(&policy), ExitStatus::Exited { code: 0 }, "control: the same chain under a roomy limit");
+}
