@@ -21,6 +21,9 @@ pub enum RootRefusal {
     StateDir,
     /// The root is a junction or symbolic link: stamping it would not cover its target.
     ReparsePoint,
+    /// Windows' own directories (`%SystemRoot%`, `%ProgramFiles%`, `%ProgramData%`) or a
+    /// directory containing them.
+    SystemDir,
 }
 
 impl RootRefusal {
@@ -31,6 +34,7 @@ impl RootRefusal {
             RootRefusal::TempDir => "is or contains the user's temp dir (%TEMP%)",
             RootRefusal::StateDir => "contains stockade's state directory",
             RootRefusal::ReparsePoint => "is a junction or symbolic link",
+            RootRefusal::SystemDir => "is or contains a Windows system directory",
         }
     }
 }

@@ -86,7 +86,15 @@ pub struct HostFacts {
     /// read grant for the sandbox group when the policy reads everything.
     #[serde(default)]
     pub tool_dirs: Vec<WinPath>,
+    /// Windows' own directories (`%SystemRoot%`, `%ProgramFiles%`, `%ProgramFiles(x86)%`,
+    /// `%ProgramData%`), which are never writable roots. The standard locations on `C:` are
+    /// refused even when this is empty.
+    #[serde(default)]
+    pub system_dirs: Vec<WinPath>,
 }
+
+/// The standard system directories, refused as roots whatever the environment says.
+const SYSTEM_DIRS: &[&str] = &[r"C:\Windows", r"C:\Program Files", r"C:\Program Files (x86)", r"C:\ProgramData"];
 
 /// A writable root and its write SID.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,10 +174,15 @@ pub fn write_sid(seed: &[u8; 16], root: &WinPath) -> Sid {
 }
 
 /// Checks a writable root against the refusal rules.
-pub fn check_root(root: &WinPath, identity: &Identity, state_dir: &WinPath, tree: &Tree) -> Result<(), Error> {
+pub fn check_root(root: &WinPath, facts: &HostFacts) -> Result<(), Error> {
+    let (identity, state_dir, tree) = (&facts.identity, &facts.state_dir, &facts.tree);
     let refuse = |reason| Err(Error::RefusedRoot { path: root.clone(), reason });
     if root.is_drive_root() {
         return refuse(RootRefusal::DriveRoot);
+    }
+    let system = SYSTEM_DIRS.iter().map(|s| WinPath::new(s)).chain(facts.system_dirs.iter().cloned());
+    if system.clone().any(|d| root.starts_with(&d) || d.starts_with(root)) {
+        return refuse(RootRefusal::SystemDir);
     }
     if identity.profile_dir.starts_with(root) {
         return refuse(RootRefusal::UserProfile);
@@ -229,7 +242,7 @@ pub fn plan(
         return Err(Error::TooManyRoots { count: view.roots.len(), max: MAX_ROOTS });
     }
     for r in &view.roots {
-        check_root(r, &facts.identity, &facts.state_dir, &facts.tree)?;
+        check_root(r, facts)?;
     }
     let elevated = implementation == WindowsImplementation::Elevated;
     let accounts = if elevated { ledger.accounts.as_ref() } else { None };

@@ -117,6 +117,11 @@ fn regression_userprofile_temp_drive_roots_and_state_dir_refused() {
         ("C:/", RootRefusal::DriveRoot),
         ("C:/Users/me/AppData/Local/Temp", RootRefusal::TempDir),
         ("C:/Users/me/AppData/Local", RootRefusal::TempDir),
+        ("C:/Windows/System32", RootRefusal::SystemDir),
+        ("c:/program files/app", RootRefusal::SystemDir),
+        ("C:/ProgramData", RootRefusal::SystemDir),
+        ("D:/Apps", RootRefusal::SystemDir),
+        ("D:/Apps/Windows/Temp", RootRefusal::SystemDir),
     ];
     for (root, want) in cases {
         let err = plan(&policy(&[root], &[]), UNELEVATED, &facts(base_tree()), &ledger(false)).unwrap_err();

@@ -268,6 +268,10 @@ fn elevate_self(args: &str) -> Result<(), Error> {
     info.lpFile = file.as_ptr();
     info.lpParameters = params.as_ptr();
     info.nShow = 1;
+    // The same working directory, so the elevated process resolves the same workspace (the
+    // default for `runas` is the system directory).
+    let cwd = std::env::current_dir().map(wide).unwrap_or_else(|_| wide("."));
+    info.lpDirectory = cwd.as_ptr();
     // SAFETY: `info` points to strings alive for the call.
     if unsafe { ShellExecuteExW(&mut info) } == 0 {
         let code = last_error();

@@ -98,5 +98,7 @@ pub fn facts(policy: &Policy, state_dir: &Path, scan: bool) -> Result<HostFacts,
             fingerprints.insert(r.clone(), fp);
         }
     }
-    Ok(HostFacts { identity, state_dir: state, tree, fingerprints, tool_dirs })
+    let system_dirs =
+        ["SystemRoot", "ProgramFiles", "ProgramFiles(x86)", "ProgramData"].iter().filter_map(|v| env_path(v)).collect();
+    Ok(HostFacts { identity, state_dir: state, tree, fingerprints, tool_dirs, system_dirs })
 }

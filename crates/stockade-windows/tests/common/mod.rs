@@ -138,6 +138,7 @@ pub fn facts(tree: Tree) -> HostFacts {
         tree,
         fingerprints,
         tool_dirs: vec![],
+        system_dirs: vec![WinPath::new("D:/Apps/Windows")],
     }
 }
 
