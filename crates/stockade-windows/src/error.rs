@@ -134,6 +134,9 @@ pub enum Error {
     /// The user declined the elevation prompt.
     #[error("elevation was declined")]
     ElevationDeclined,
+    /// `network = "allow"` needs stockade's proxy, which this backend is not connected to yet.
+    #[error("network `allow` needs stockade's proxy, which the Windows backend is not connected to yet")]
+    NetworkAllowUnavailable,
 }
 
 impl Error {
@@ -160,6 +163,7 @@ impl Diagnose for Error {
             Error::UnsafeBatchArgument { .. } => "unsafe_batch_argument",
             Error::BadEnvironment { .. } => "bad_environment",
             Error::ElevationDeclined => "elevation_declined",
+            Error::NetworkAllowUnavailable => "network_allow_unavailable",
         }
     }
 
@@ -187,6 +191,7 @@ impl Diagnose for Error {
             Error::UnsafeBatchArgument { .. } => "run the script through `cmd /c` with the arguments quoted yourself".into(),
             Error::BadEnvironment { .. } => "remove the variable from `env.set` in config.toml".into(),
             Error::ElevationDeclined => "run `stockade setup` again and accept the administrator prompt".into(),
+            Error::NetworkAllowUnavailable => "use `--network off` or `--network on` until the proxy is connected".into(),
         })
     }
 }

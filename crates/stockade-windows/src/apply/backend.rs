@@ -132,6 +132,9 @@ pub fn run(policy: &Policy, cmd: &CommandSpec) -> Result<Outcome, Error> {
     if policy.mode == Mode::DangerFullAccess {
         return Err(Error::Unsandboxed);
     }
+    if policy.network.mode == NetworkMode::Allow {
+        return Err(Error::NetworkAllowUnavailable);
+    }
     let state = state_dir()?;
     let mut ledger = store::load(&state)?;
     let imp = choose_implementation(policy, ledger.accounts.is_some())?;
