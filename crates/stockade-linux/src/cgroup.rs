@@ -4,7 +4,8 @@
 //!
 //! A run gets its own `stockade-<pid>-<n>` group under each controller; the sandbox's first
 //! process is moved in before it may fork (it waits for a go byte), so every descendant is
-//! counted. The group is removed when the tree is gone.
+//! counted. The group is removed when the tree is gone, by the run's background reaper, or by
+//! the next run's [`sweep`] when the caller exited first.
 //!
 //! References: [cgroups(7)](https://man7.org/linux/man-pages/man7/cgroups.7.html),
 //! [Documentation/admin-guide/cgroup-v1/pids.rst](https://docs.kernel.org/admin-guide/cgroup-v1/pids.html).
@@ -31,6 +32,23 @@ fn controller(name: &str) -> Option<PathBuf> {
     p.join("cgroup.procs").exists().then_some(p)
 }
 
+/// Removes groups left by earlier runs whose supervisor is gone (a CLI exits right after its
+/// run, before its background reaper could remove the group). Only empty groups can be removed,
+/// so a group still in use is never touched.
+pub fn sweep() {
+    for ctl in ["pids", "memory"] {
+        let Some(dir) = controller(ctl) else { continue };
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("stockade-")) else { continue };
+            let Some(pid) = rest.split('-').next() else { continue };
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
+    }
+}
+
 /// Creates the groups the policy needs, when the caller is root and the controllers exist.
 /// Returns `None` when nothing applies (the rlimits remain).
 pub fn create(policy: &Policy) -> Option<RunGroups> {
@@ -38,6 +56,10 @@ pub fn create(policy: &Policy) -> Option<RunGroups> {
     static N: AtomicU64 = AtomicU64::new(0);
     let name = format!("stockade-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
     let mut g = RunGroups { dirs: Vec::new(), words: Vec::new(), pids: false, memory: false };
+    if controller("pids").is_none() && controller("memory").is_none() {
+        return None;
+    }
+    sweep();
     if let (Some(max), Some(ctl)) = (policy.process.max_processes, controller("pids")) {
         let dir = ctl.join(&name);
         if std::fs::create_dir(&dir).is_ok() {
@@ -77,11 +99,11 @@ impl RunGroups {
     /// Removes the groups once their tasks are gone (retrying while the kernel finishes).
     pub fn remove(self) {
         for d in &self.dirs {
-            for _ in 0..50 {
+            for _ in 0..20 {
                 if std::fs::remove_dir(d).is_ok() {
                     break;
                 }
-                std::thread::sleep(std::time::Duration::from_millis(2));
+                std::thread::sleep(std::time::Duration::from_millis(1));
             }
         }
     }

@@ -328,12 +328,17 @@ fn wait(
         }
         if ready[2] {
             sys::read_all(report, &mut records_buf);
-            // With cgroups, wait for pid 1 so its groups can be removed before returning (a
-            // CLI exiting right after `run` would leave them behind otherwise).
-            if early_exit && groups.is_none() && has_exit_record(&records_buf) {
+            if early_exit && has_exit_record(&records_buf) {
                 // pid 1 reaped the whole tree before reporting; what remains is the kernel
                 // tearing its namespaces down, which need not delay the caller.
-                let _ = std::thread::Builder::new().name("stockade-reap".into()).spawn(move || sys::wait_pid(pid));
+                // The run's cgroups go with pid 1; a caller that exits first leaves them
+                // empty, for the next run's sweep.
+                let _ = std::thread::Builder::new().name("stockade-reap".into()).spawn(move || {
+                    let _ = sys::wait_pid(pid);
+                    if let Some(g) = groups {
+                        g.remove();
+                    }
+                });
                 return Ok(Waited { status: 0, timed_out, records: parse_records(&records_buf), groups_words });
             }
         }
