@@ -3,9 +3,12 @@
 //! Windows has no namespaces and no Seatbelt; a sandbox there is composed from security
 //! identifiers (SIDs), access control lists, restricted tokens, separate user accounts, the
 //! Windows Firewall and Filtering Platform, job objects and desktops. This crate computes what
-//! to change as pure data ([`plan`], [`launch_plan`], [`env_block`], [`cmdline`]), proves
-//! properties of it with a model of the Windows access check ([`access_check`]), and applies
-//! it on Windows (`apply`, compiled only there).
+//! to change as pure data ([`plan`], [`firewall_plan`], [`launch_plan`], [`env_block`],
+//! [`cmdline`], [`runner_protocol`]), proves properties of it with a model of the Windows access
+//! check ([`access_check`] over [`acl_model`] and [`tree`]), fixes the order of applying it
+//! behind a narrow seam ([`apply_steps`]), and applies it on Windows (`apply`, compiled only
+//! there). Descriptors cross between the model and Windows as SDDL ([`sddl`]). The
+//! `stockade-runner` binary is the elevated implementation's launcher.
 //!
 //! ## Terms
 //!
