@@ -53,6 +53,8 @@ pub enum ChildOp {
         root: CString,
         /// Below the root.
         rel: CString,
+        /// `(st_dev, st_ino)` the supervisor saw on the host.
+        id: (u64, u64),
     },
     /// See [`MountOp::Pin`].
     Pin {
@@ -60,6 +62,8 @@ pub enum ChildOp {
         root: CString,
         /// Below the root.
         rel: CString,
+        /// `(st_dev, st_ino)` the supervisor saw on the host.
+        id: (u64, u64),
     },
     /// See [`MountOp::Dev`].
     Dev {
@@ -146,7 +150,24 @@ fn cpath(p: &Path) -> Result<CString> {
     cstr("path", p.as_os_str())
 }
 
-/// Converts the mount plan.
+/// Resolves `root/rel` on the host without following symlinks and returns its identity.
+fn host_identity(root: &Path, rel: &Path) -> Result<(u64, u64)> {
+    let err = |source| Error::OpenPath { path: root.join(rel), source };
+    let rootfd = crate::sys::open_path(None, root, crate::sys::RESOLVE_NO_SYMLINKS).map_err(err)?;
+    let fd = crate::sys::open_path(
+        Some(rootfd.as_raw_fd()),
+        rel,
+        crate::sys::RESOLVE_NO_SYMLINKS | crate::sys::RESOLVE_BENEATH,
+    )
+    .map_err(err)?;
+    if crate::sys::file_type(&fd).map_err(err)? == libc::S_IFLNK {
+        return Err(Error::ProtectedSymlink { path: root.join(rel) });
+    }
+    crate::sys::identity(&fd).map_err(err)
+}
+
+/// Converts the mount plan (after placeholders exist), recording the identity of every path
+/// that gets a read-only bind or a pin, for the child to re-check.
 pub fn child_ops(plan: &MountPlan) -> Result<Vec<ChildOp>> {
     let mut slot = 0;
     plan.ops
@@ -173,8 +194,12 @@ pub fn child_ops(plan: &MountPlan) -> Result<Vec<ChildOp>> {
                     }
                     ChildOp::BindWritable { path: cpath(p)?, slot: slot - 1 }
                 }
-                MountOp::BindReadOnly { root, rel } => ChildOp::BindReadOnly { root: cpath(root)?, rel: cpath(rel)? },
-                MountOp::Pin { root, rel } => ChildOp::Pin { root: cpath(root)?, rel: cpath(rel)? },
+                MountOp::BindReadOnly { root, rel } => {
+                    ChildOp::BindReadOnly { root: cpath(root)?, rel: cpath(rel)?, id: host_identity(root, rel)? }
+                }
+                MountOp::Pin { root, rel } => {
+                    ChildOp::Pin { root: cpath(root)?, rel: cpath(rel)?, id: host_identity(root, rel)? }
+                }
                 MountOp::Dev { shm_size } => ChildOp::Dev {
                     shm_opts: shm_size.map(|s| cstr("opts", format!("mode=1777,size={s}").as_ref())).transpose()?,
                 },

@@ -135,6 +135,15 @@ pub fn file_type(fd: &OwnedFd) -> io::Result<u32> {
     Ok(st.st_mode & libc::S_IFMT)
 }
 
+/// `(st_dev, st_ino)` of an fd: the identity the child re-checks before mounting.
+pub fn identity(fd: &OwnedFd) -> io::Result<(u64, u64)> {
+    // SAFETY: a zeroed `stat` is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is open; st is a valid pointer.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } as c_long)?;
+    Ok((st.st_dev, st.st_ino))
+}
+
 /// Creates an empty placeholder (directory, or empty regular file) named `name` in `dir`,
 /// without following symlinks. `EEXIST` is success only if what exists is of the right kind
 /// (the caller re-verifies by opening).
@@ -640,7 +649,7 @@ fn apply_mounts(p: &Prepared) {
                 close(src[*slot]);
                 check(p, i32i, r);
             }
-            ChildOp::BindReadOnly { root, rel } | ChildOp::Pin { root, rel } => {
+            ChildOp::BindReadOnly { root, rel, id } | ChildOp::Pin { root, rel, id } => {
                 let rfd = openat2_raw(
                     libc::AT_FDCWD,
                     root,
@@ -653,6 +662,16 @@ fn apply_mounts(p: &Prepared) {
                 let fd = openat2_raw(rfd, rel, libc::O_PATH | libc::O_NOFOLLOW, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH);
                 close(rfd);
                 if fd < 0 {
+                    fail(p, i32i);
+                }
+                // The same inode the supervisor examined (and, for a placeholder, created):
+                // anything else means the tree was swapped meanwhile, so fail closed.
+                // SAFETY: a zeroed `stat` is a valid out-parameter; fd is open.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: as above.
+                if unsafe { libc::fstat(fd, &mut st) } < 0 || (st.st_dev, st.st_ino) != *id {
+                    // SAFETY: setting errno for the report.
+                    unsafe { *libc::__errno_location() = libc::ESTALE };
                     fail(p, i32i);
                 }
                 let (set, clr) = if matches!(op, ChildOp::Pin { .. }) {
