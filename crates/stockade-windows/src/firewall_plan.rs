@@ -76,7 +76,7 @@ pub struct AddrRange {
 /// One firewall rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirewallRule {
-    /// Unique name (`stockade-offline-...`).
+    /// Unique name (`stockade-<offline account SID>-...`).
     pub name: String,
     /// What the rule is for, shown in the Windows Firewall console.
     pub description: String,
@@ -165,7 +165,7 @@ fn loopback() -> Vec<AddrRange> {
 pub fn offline_rules(offline_user: &Sid) -> Vec<FirewallRule> {
     let sddl = user_sddl(offline_user);
     let rule = |suffix: &str, description: &str, protocol, remote_addresses, remote_ports| FirewallRule {
-        name: format!("{NAME_PREFIX}-offline-{suffix}"),
+        name: format!("{NAME_PREFIX}-{offline_user}-{suffix}"),
         description: description.to_owned(),
         direction: Direction::Outbound,
         action: Action::Block,
@@ -224,7 +224,7 @@ pub enum WfpMatch {
 /// and `_V6`), conditioned on `FWPM_CONDITION_ALE_USER_ID` matching the offline user.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct WfpFilter {
-    /// Display name (`stockade-offline-wfp-...`).
+    /// Display name (`stockade-<offline account SID>-wfp-...`).
     pub name: String,
     /// What is matched.
     pub matches: WfpMatch,
@@ -236,13 +236,13 @@ pub struct WfpFilter {
 pub fn offline_wfp_filters(offline_user: &Sid) -> Vec<WfpFilter> {
     let sddl = user_sddl(offline_user);
     let mut out = vec![WfpFilter {
-        name: format!("{NAME_PREFIX}-offline-wfp-icmp"),
+        name: format!("{NAME_PREFIX}-{offline_user}-wfp-icmp"),
         matches: WfpMatch::Icmp,
         user_sddl: sddl.clone(),
     }];
     for port in [53u16, 853, 139, 445] {
         out.push(WfpFilter {
-            name: format!("{NAME_PREFIX}-offline-wfp-port-{port}"),
+            name: format!("{NAME_PREFIX}-{offline_user}-wfp-port-{port}"),
             matches: WfpMatch::RemotePort { port },
             user_sddl: sddl.clone(),
         });

@@ -46,6 +46,17 @@ pub struct Account {
     pub sid: Sid,
 }
 
+/// The names of the sandbox accounts and group for the real user `user`.
+///
+/// Per real user, not per machine: two users of one machine each get their own accounts and
+/// group, so one user's sandbox is never granted another user's workspace, and one user's
+/// setup never resets the password another user's runs depend on. Local account names are at
+/// most 20 characters: `stk-<8 hex>-off`, `-on`, `-grp`.
+pub fn account_names(user: &Sid) -> [String; 3] {
+    let tag = user.to_string().bytes().fold(0xcbf2_9ce4_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    ["off", "on", "grp"].map(|k| format!("stk-{tag:08x}-{k}"))
+}
+
 /// What has been applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ledger {
@@ -124,6 +135,17 @@ impl Ledger {
 mod tests {
     use super::*;
     use crate::acl_model::{AccessMask, AceFlags};
+
+    #[test]
+    fn account_names_are_per_user_short_and_stable() {
+        let a: Sid = "S-1-5-21-1-2-3-1001".parse().unwrap();
+        let b: Sid = "S-1-5-21-1-2-3-1002".parse().unwrap();
+        let na = account_names(&a);
+        assert_eq!(na, account_names(&a));
+        assert_ne!(na, account_names(&b));
+        assert!(na.iter().all(|n| n.len() <= 20 && n.starts_with("stk-")), "{na:?}");
+        assert!(na[0].ends_with("-off") && na[1].ends_with("-on") && na[2].ends_with("-grp"));
+    }
 
     #[test]
     fn round_trips_through_json_and_keeps_the_seed() {

@@ -285,11 +285,13 @@ pub fn plan(
             p.skipped.push(Skipped { path: prot.clone(), reason: "below a junction or link".into() });
             continue;
         }
-        // The topmost missing component is created (protected), the rest stays absent.
+        // An existing *file* on the way (a worktree's `.git` pointer file) is what must stay
+        // unchanged: the protected path cannot exist below it, and replacing it is the attack.
+        // Otherwise the topmost missing component is created (protected), the rest stays absent.
         let target = prot
             .ancestors_and_self()
             .filter(|a| a.depth() > root.depth())
-            .find(|a| !facts.tree.exists(a))
+            .find(|a| facts.tree.get(a).is_none_or(|n| !n.is_dir && *a != prot))
             .unwrap_or_else(|| prot.clone());
         if !facts.tree.exists(&target) {
             let is_dir = !(target == prot && prot.file_name().is_some_and(|n| FILE_NAMES.contains(&n)));

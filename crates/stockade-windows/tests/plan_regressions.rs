@@ -301,3 +301,19 @@ fn elevated_accounts_can_read_per_user_tools_on_path_but_not_secrets() {
     assert!(!world.may_read(&t, &WinPath::new("C:/Users/me/.bashrc")), "the rest of the profile stays unreadable");
     assert!(!world.may_write(&t, &WinPath::new("C:/Users/me/.cargo/bin/cargo.exe")));
 }
+
+#[test]
+fn a_git_pointer_file_is_protected_instead_of_the_hooks_below_it() {
+    // A worktree's `.git` is a file naming the real git dir; `.git/hooks` cannot exist below it.
+    let mut tree = base_tree();
+    tree.nodes.retain(|p, _| !p.starts_with(&WinPath::new(&format!("{WS}/.git"))));
+    tree.file(&format!("{WS}/.git"), &user(), vec![]);
+    let p = plan(&default_policy(), UNELEVATED, &facts(tree.clone()), &ledger(false)).unwrap();
+    assert!(!p.create.iter().any(|c| c.path.starts_with(&WinPath::new(&format!("{WS}/.git")))), "{:?}", p.create);
+    common::simulate_apply(&mut tree, &p);
+    let world = World { tree: &tree, added: Default::default() };
+    let t = token_for(&p);
+    assert!(!world.may_write(&t, &WinPath::new(&format!("{WS}/.git"))), "the pointer cannot be rewritten or replaced");
+    assert!(!world.may_write(&t, &WinPath::new(&format!("{WS}/.git/hooks/pre-commit"))));
+    assert!(world.may_write(&t, &WinPath::new(&format!("{WS}/src/main.rs"))), "control");
+}

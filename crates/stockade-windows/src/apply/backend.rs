@@ -324,7 +324,7 @@ pub fn setup(policy: &Policy, options: &SetupOptions) -> Result<SetupReport, Err
     let mut report = SetupReport::default();
     // Accounts that exist but cannot log on (lockout, expired password, broken profile) are
     // re-provisioned: setup is also the repair.
-    let healthy = ledger.accounts.is_some() && users::logon_test(&state, users::OFFLINE_USER).is_ok();
+    let healthy = ledger.accounts.as_ref().is_some_and(|a| users::logon_test(&state, &a.offline.name).is_ok());
     let had_accounts = ledger.accounts.is_some();
     if imp == WindowsImplementation::Elevated && (!healthy || is_admin()) {
         if !is_admin() {
@@ -426,7 +426,11 @@ pub fn doctor(policy: &Policy) -> DoctorReport {
         Ok(()) => add("restricted token", CheckStatus::Ok, "write-restricted tokens can be created".into(), None),
         Err(e) => add("restricted token", CheckStatus::Missing, e.to_string(), e.hint()),
     }
-    for name in [users::OFFLINE_USER, users::ONLINE_USER, users::GROUP] {
+    let names = token::process_token()
+        .and_then(|t| token::identity(&t))
+        .map(|id| crate::ledger::account_names(&id.user))
+        .unwrap_or_default();
+    for name in names.iter().filter(|n| !n.is_empty()) {
         match users::lookup(name) {
             Ok(sid) => add(name, CheckStatus::Ok, format!("exists ({sid})"), None),
             Err(_) => {
@@ -435,15 +439,17 @@ pub fn doctor(policy: &Policy) -> DoctorReport {
         }
     }
     match (&ledger, state_dir()) {
-        (Ok(l), Ok(state)) if l.accounts.is_some() => match users::logon_test(&state, users::OFFLINE_USER) {
-            Ok(()) => add(
-                "sandbox logon",
-                CheckStatus::Ok,
-                "a child started as the offline account and exited 0".into(),
-                None,
-            ),
-            Err(e) => add("sandbox logon", CheckStatus::Missing, format!("{e} ({})", e.code()), e.hint()),
-        },
+        (Ok(l), Ok(state)) if l.accounts.is_some() => {
+            match users::logon_test(&state, l.accounts.as_ref().map_or("", |a| a.offline.name.as_str())) {
+                Ok(()) => add(
+                    "sandbox logon",
+                    CheckStatus::Ok,
+                    "a child started as the offline account and exited 0".into(),
+                    None,
+                ),
+                Err(e) => add("sandbox logon", CheckStatus::Missing, format!("{e} ({})", e.code()), e.hint()),
+            }
+        }
         _ => add("sandbox logon", CheckStatus::Warn, "no sandbox accounts provisioned".into(), None),
     }
     match firewall::local_policy_modify_state() {

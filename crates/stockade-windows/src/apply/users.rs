@@ -1,5 +1,6 @@
 //! The elevated implementation's accounts: two local users (offline, online) in a group of
-//! their own, hidden from the logon screen, with random passwords stored with DPAPI.
+//! their own, per real user (see [`crate::ledger::account_names`]), hidden from the logon
+//! screen, with random passwords stored with DPAPI.
 //!
 //! [`NetUserAdd`](https://learn.microsoft.com/en-us/windows/win32/api/lmaccess/nf-lmaccess-netuseradd),
 //! [`NetLocalGroupAdd`](https://learn.microsoft.com/en-us/windows/win32/api/lmaccess/nf-lmaccess-netlocalgroupadd),
@@ -26,13 +27,6 @@ use crate::error::Error;
 use crate::ledger::{Account, Accounts};
 use crate::sid::Sid;
 use crate::win_path::WinPath;
-
-/// Account names.
-pub const OFFLINE_USER: &str = "stockade-offline";
-/// The online user's name.
-pub const ONLINE_USER: &str = "stockade-online";
-/// The group's name.
-pub const GROUP: &str = "stockade-sandbox";
 
 const USER_LIST: &str = r"SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon\SpecialAccounts\UserList";
 const NERR_USER_EXISTS: u32 = 2224;
@@ -119,8 +113,8 @@ fn ensure_user(name: &str, pw: &str) -> Result<(), Error> {
     }
 }
 
-fn ensure_group(members: &[&str]) -> Result<(), Error> {
-    let wname = wide(GROUP);
+fn ensure_group(group: &str, members: &[&str]) -> Result<(), Error> {
+    let wname = wide(group);
     let mut comment = wide("stockade sandbox users");
     let info = LOCALGROUP_INFO_1 { lgrpi1_name: wname.as_ptr() as *mut u16, lgrpi1_comment: comment.as_mut_ptr() };
     // SAFETY: strings alive for the call.
@@ -128,7 +122,7 @@ fn ensure_group(members: &[&str]) -> Result<(), Error> {
         NetLocalGroupAdd(std::ptr::null(), 1, (&info as *const LOCALGROUP_INFO_1).cast(), std::ptr::null_mut())
     };
     if rc != 0 && rc != NERR_GROUP_EXISTS && rc != ERROR_ALIAS_EXISTS {
-        return Err(Error::win32("net_local_group_add", GROUP, rc));
+        return Err(Error::win32("net_local_group_add", group, rc));
     }
     for m in members {
         let wm = wide(m);
@@ -215,17 +209,18 @@ fn store_password(dir: &Path, name: &str, pw: &str, real_user: &Sid) -> Result<(
 
 /// Creates (or repairs) the users and group; returns their SIDs.
 pub fn provision(state_dir: &Path, real_user: &Sid, progress: &mut dyn FnMut(String)) -> Result<Accounts, Error> {
-    for name in [OFFLINE_USER, ONLINE_USER] {
+    let [offline, online, group] = crate::ledger::account_names(real_user);
+    for name in [offline.as_str(), online.as_str()] {
         let pw = password()?;
         ensure_user(name, &pw)?;
         store_password(state_dir, name, &pw, real_user)?;
         set_hidden(name, true)?;
         progress(format!("account `{name}` ready (hidden from the sign-in screen)"));
     }
-    ensure_group(&[OFFLINE_USER, ONLINE_USER])?;
-    progress(format!("group `{GROUP}` ready"));
+    ensure_group(&group, &[&offline, &online])?;
+    progress(format!("group `{group}` ready"));
     let account = |name: &str| lookup(name).map(|sid| Account { name: name.into(), sid });
-    Ok(Accounts { offline: account(OFFLINE_USER)?, online: account(ONLINE_USER)?, group: account(GROUP)? })
+    Ok(Accounts { offline: account(&offline)?, online: account(&online)?, group: account(&group)? })
 }
 
 /// Deletes the users and group (missing ones are fine) and their credential files.
