@@ -190,12 +190,49 @@ pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<
         .filter(|d| !inside_writable(&d.value))
         .filter_map(|d| lstat_dir(&d.value).map(|is_dir| (d.value.clone(), is_dir)))
         .collect();
+    let mut hidden: Vec<PathBuf> = socket_dirs.clone();
+    if policy.filesystem.private_tmp {
+        hidden.extend(["/tmp", "/var/tmp", "/dev/shm"].map(PathBuf::from));
+    }
+    hidden.extend(policy.filesystem.deny_read.iter().map(|d| d.value.clone()));
+    let sockets = std::fs::read_to_string("/proc/net/unix").map(|t| unix_socket_paths(&t, &hidden)).unwrap_or_default();
     Ok(HostFacts {
+        sockets,
         protected: protected(policy)?,
         deny_read,
         socket_dirs,
         var_tmp: lstat_dir(Path::new("/var/tmp")) == Some(true),
     })
+}
+
+/// Pathname sockets listed in `/proc/net/unix` text that exist as sockets (not symlinks) and
+/// are not already under a `hidden` tree. At most 1024, deduplicated.
+pub fn unix_socket_paths(proc_net_unix: &str, hidden: &[PathBuf]) -> Vec<PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut out: Vec<PathBuf> = Vec::new();
+    for line in proc_net_unix.lines().skip(1) {
+        // Num RefCount Protocol Flags Type St Inode Path: the path is what follows the 7th field.
+        let mut rest = line;
+        for _ in 0..7 {
+            rest = rest.trim_start();
+            rest = rest.find(char::is_whitespace).map_or("", |i| &rest[i..]);
+        }
+        let path = rest.trim_start();
+        if !path.starts_with('/') {
+            continue; // unnamed or abstract (`@...`): not a filesystem object
+        }
+        let p = PathBuf::from(path);
+        if hidden.iter().any(|h| p.starts_with(h)) || out.contains(&p) {
+            continue;
+        }
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_socket()) {
+            out.push(p);
+        }
+        if out.len() >= 1024 {
+            break;
+        }
+    }
+    out
 }
 
 /// Entries of a directory (empty on error), sorted.
@@ -230,4 +267,29 @@ pub fn processes_of_uid(uid: u32) -> u64 {
         }
     }
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_net_unix_paths_and_skips_hidden_abstract_and_missing() {
+        let dir = std::env::temp_dir().join(format!("stockade-sock-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("with space.sock");
+        let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let text = format!(
+            "Num       RefCount Protocol Flags    Type St Inode Path\n\
+             0000: 00000002 00000000 00010000 0001 01 11 {}\n\
+             0000: 00000002 00000000 00010000 0001 01 12 @abstract\n\
+             0000: 00000002 00000000 00010000 0001 01 13 /run/user/1000/bus\n\
+             0000: 00000002 00000000 00010000 0001 01 14 /nonexistent/x.sock\n\
+             0000: 00000003 00000000 00000000 0001 03 15\n",
+            sock.display()
+        );
+        let got = unix_socket_paths(&text, &[PathBuf::from("/run")]);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(got, vec![sock]);
+    }
 }

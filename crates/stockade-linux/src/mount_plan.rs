@@ -62,6 +62,10 @@ pub struct HostFacts {
     pub socket_dirs: Vec<PathBuf>,
     /// Whether `/var/tmp` exists as a directory.
     pub var_tmp: bool,
+    /// Bound pathname unix sockets of the host (from `/proc/net/unix`) that the sandbox would
+    /// still see: each gets `/dev/null` bound over it, since a read-only mount does not stop
+    /// `connect()` and Landlock mediates it only from ABI 9.
+    pub sockets: Vec<PathBuf>,
 }
 
 /// How a missing protected path is kept from being created.
@@ -221,6 +225,9 @@ pub fn plan(policy: &Policy, facts: &HostFacts) -> MountPlan {
     for (path, is_dir) in &facts.deny_read {
         ops.push(if *is_dir { MountOp::HideDir(path.clone()) } else { MountOp::HideFile(path.clone()) });
     }
+    for sock in &facts.sockets {
+        ops.push(MountOp::HideFile(sock.clone()));
+    }
     ops.push(MountOp::Dev { shm_size: policy.filesystem.private_tmp.then_some(size) });
     ops.push(MountOp::Proc);
     MountPlan { ops, missing }
@@ -264,6 +271,7 @@ mod tests {
             deny_read: vec![("/home/u/.ssh".into(), true), ("/home/u/.netrc".into(), false)],
             socket_dirs: vec!["/run".into()],
             var_tmp: true,
+            sockets: vec!["/srv/daemon.sock".into()],
         };
         let p = plan(&policy("/ws"), &facts);
         assert_eq!(
@@ -280,6 +288,7 @@ mod tests {
                 MountOp::BindReadOnly { root: "/ws".into(), rel: ".codex".into() },
                 MountOp::HideDir("/home/u/.ssh".into()),
                 MountOp::HideFile("/home/u/.netrc".into()),
+                MountOp::HideFile("/srv/daemon.sock".into()),
                 MountOp::Dev { shm_size: Some(DEFAULT_TMP_SIZE) },
                 MountOp::Proc,
             ]

@@ -230,7 +230,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
     if policy.network.mode == NetworkMode::On {
         enforcement.gaps.push("network on: the command shares the host's network".into());
     }
-    enforcement.gaps.extend(residual_gaps(abi));
+    enforcement.gaps.extend(residual_gaps(abi, true));
     Ok(Attempt::Done(Outcome::new(status, duration, "namespaces", enforcement)))
 }
 
@@ -431,12 +431,14 @@ fn decode(p: &Prepared, plan: &MountPlan, w: &Waited, policy: &Policy) -> Result
 }
 
 /// What neither implementation can stop on this kernel, in words (reported, never hidden).
-pub fn residual_gaps(abi: i32) -> Vec<String> {
+pub fn residual_gaps(abi: i32, mounts: bool) -> Vec<String> {
     let mut g = Vec::new();
-    if abi < 9 {
+    if abi < 9 && !mounts {
+        g.push("host unix sockets (pathname sockets anywhere readable, including /run, /tmp and $XDG_RUNTIME_DIR) can be connected to: Landlock ABI < 9 does not mediate connect()".to_owned());
+    } else if abi < 9 {
         g.push(
-            "host unix sockets outside the hidden directories (/run, /var/run, /tmp, $XDG_RUNTIME_DIR, deny-read paths) can be connected to: \
-             Landlock ABI < 9 does not mediate connect() on pathname sockets"
+            "host unix sockets bound after the sandbox started, outside the hidden directories (/run, /var/run, /tmp, $XDG_RUNTIME_DIR, deny-read paths), \
+             can be connected to: Landlock ABI < 9 does not mediate connect() on pathname sockets (sockets bound at launch are covered)"
                 .to_owned(),
         );
     }
@@ -458,7 +460,7 @@ pub fn landlock_only_gaps(policy: &Policy) -> Vec<String> {
     if policy.process.max_processes.is_some() {
         g.push("the process limit counts all of this user's processes on the host (RLIMIT_NPROC), unless a cgroup applies it".into());
     }
-    g.extend(residual_gaps(sys::landlock_abi()));
+    g.extend(residual_gaps(sys::landlock_abi(), false));
     g
 }
 
