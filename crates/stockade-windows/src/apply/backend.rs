@@ -313,10 +313,8 @@ fn parse_implementation(policy: &Policy, options: &SetupOptions) -> Result<Windo
 
 /// `Backend::setup`.
 pub fn setup(policy: &Policy, options: &SetupOptions) -> Result<SetupReport, Error> {
-    if options.for_user.is_some() {
-        return Err(Error::NoImplementation {
-            detail: "provisioning for another user (`--user`) is not in this build".into(),
-        });
+    if let Some(name) = &options.for_user {
+        return provision_for(name);
     }
     let imp = parse_implementation(policy, options)?;
     let state = state_dir()?;
@@ -335,7 +333,7 @@ pub fn setup(policy: &Policy, options: &SetupOptions) -> Result<SetupReport, Err
         } else {
             let base = token::process_token()?;
             let id = token::identity(&base)?;
-            let accounts = users::provision(&state, &id.user, &mut |m| {
+            let accounts = users::provision(&state, &id.user, false, &mut |m| {
                 eprintln!("stockade: {m}");
                 report.actions.push(m);
             })?;
@@ -352,6 +350,45 @@ pub fn setup(policy: &Policy, options: &SetupOptions) -> Result<SetupReport, Err
     report.actions.push(format!("stamp {} ACEs", p.add.len()));
     report.actions.extend(p.skipped.iter().map(|s| format!("left `{}` unchanged: {}", s.path, s.reason)));
     apply_plan(&p, &state, &mut ledger, true)?;
+    Ok(report)
+}
+
+/// `stockade setup --user NAME` (administrators): the accounts, group, firewall rules and WFP
+/// filters for another user, recorded in *that user's* ledger. Their ACLs are stamped by their
+/// own first run (they own their workspaces; an administrator's policy is not theirs).
+fn provision_for(name: &str) -> Result<SetupReport, Error> {
+    if !is_admin() {
+        let mut args: Vec<u16> = "setup --elevated --user ".encode_utf16().collect();
+        cmdline::push_arg(&mut args, &name.encode_utf16().collect::<Vec<_>>());
+        elevate_self(&String::from_utf16_lossy(&args))?;
+        return Ok(SetupReport {
+            actions: vec![format!("provisioned `{name}` in an administrator process")],
+            already_done: false,
+        });
+    }
+    let user = users::lookup(name)?;
+    let profile = users::profile_dir(&user).ok_or_else(|| Error::State {
+        path: format!("profile of `{name}`"),
+        detail: "that user has not logged on yet; log on once, then run setup again".into(),
+    })?;
+    let state = profile.join("AppData").join("Local").join("stockade");
+    std::fs::create_dir_all(&state).map_err(|e| io_err(&state, e))?;
+    let mut ledger = store::load(&state)?;
+    let mut report = SetupReport::default();
+    let accounts = users::provision(&state, &user, true, &mut |m| {
+        eprintln!("stockade: {m}");
+        report.actions.push(m);
+    })?;
+    let firewall = crate::firewall_plan::offline_rules(&accounts.offline.sid);
+    let filters = crate::firewall_plan::offline_wfp_filters(&accounts.offline.sid);
+    ledger.accounts = Some(accounts);
+    ledger.firewall_rules.extend(firewall.iter().map(|r| r.name.clone()));
+    ledger.wfp_filters.extend(filters.iter().map(|f| f.name.clone()));
+    store::save(&state, &ledger)?;
+    let mut host = WinHost { state: &state, progress: true };
+    host.add_firewall(&firewall)?;
+    host.add_wfp(&filters)?;
+    report.actions.push(format!("recorded in `{}`", store::ledger_path(&state).display()));
     Ok(report)
 }
 

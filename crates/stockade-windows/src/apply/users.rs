@@ -182,13 +182,25 @@ fn set_hidden(name: &str, hidden: bool) -> Result<(), Error> {
     Ok(())
 }
 
-fn store_password(dir: &Path, name: &str, pw: &str, real_user: &Sid) -> Result<(), Error> {
+/// Seals `pw` with DPAPI: user scope when the real user runs setup (only their logon can
+/// unseal it), machine scope when an administrator provisions another user (that user cannot
+/// be impersonated here; the file's DACL, the user and SYSTEM only, is then the protection).
+fn store_password(dir: &Path, name: &str, pw: &str, real_user: &Sid, machine_scope: bool) -> Result<(), Error> {
+    let flags = 0x1 | if machine_scope { 0x4 } else { 0 }; // UI_FORBIDDEN | LOCAL_MACHINE
     let mut plain = pw.as_bytes().to_vec();
     let input = CRYPT_INTEGER_BLOB { cbData: plain.len() as u32, pbData: plain.as_mut_ptr() };
     let mut out = CRYPT_INTEGER_BLOB { cbData: 0, pbData: std::ptr::null_mut() };
     // SAFETY: input blob valid; output allocated by the system with LocalAlloc.
     let ok = unsafe {
-        CryptProtectData(&input, std::ptr::null(), std::ptr::null(), std::ptr::null(), std::ptr::null(), 0x1, &mut out)
+        CryptProtectData(
+            &input,
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null(),
+            flags,
+            &mut out,
+        )
     };
     if ok == 0 {
         return Err(Error::win32("dpapi_protect", name, last_error()));
@@ -208,12 +220,18 @@ fn store_password(dir: &Path, name: &str, pw: &str, real_user: &Sid) -> Result<(
 }
 
 /// Creates (or repairs) the users and group; returns their SIDs.
-pub fn provision(state_dir: &Path, real_user: &Sid, progress: &mut dyn FnMut(String)) -> Result<Accounts, Error> {
+/// `machine_scope`: see `store_password`.
+pub fn provision(
+    state_dir: &Path,
+    real_user: &Sid,
+    machine_scope: bool,
+    progress: &mut dyn FnMut(String),
+) -> Result<Accounts, Error> {
     let [offline, online, group] = crate::ledger::account_names(real_user);
     for name in [offline.as_str(), online.as_str()] {
         let pw = password()?;
         ensure_user(name, &pw)?;
-        store_password(state_dir, name, &pw, real_user)?;
+        store_password(state_dir, name, &pw, real_user, machine_scope)?;
         set_hidden(name, true)?;
         progress(format!("account `{name}` ready (hidden from the sign-in screen)"));
     }
@@ -332,4 +350,32 @@ pub fn logon_test(state_dir: &Path, name: &str) -> Result<(), Error> {
         return Err(Error::win32("sandbox_logon_child", name, code));
     }
     Ok(())
+}
+
+/// The profile directory of the account with `sid` (`ProfileList\<SID>\ProfileImagePath`),
+/// or `None` when that user has never logged on.
+pub fn profile_dir(sid: &Sid) -> Option<std::path::PathBuf> {
+    use windows_sys::Win32::System::Registry::RegGetValueW;
+    let key = wide(format!(r"SOFTWARE\Microsoft\Windows NT\CurrentVersion\ProfileList\{sid}"));
+    let value = wide("ProfileImagePath");
+    let mut buf = vec![0u16; 1024];
+    let mut len = (buf.len() * 2) as u32;
+    // SAFETY: valid strings; the buffer holds `len` bytes. RRF_RT_REG_SZ | RRF_RT_REG_EXPAND_SZ
+    // (expanded by the call).
+    let rc = unsafe {
+        RegGetValueW(
+            HKEY_LOCAL_MACHINE,
+            key.as_ptr(),
+            value.as_ptr(),
+            0x2 | 0x4,
+            std::ptr::null_mut(),
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    let n = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+    Some(std::path::PathBuf::from(String::from_utf16_lossy(&buf[..n])))
 }
