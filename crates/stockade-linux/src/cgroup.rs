@@ -3,7 +3,7 @@
 //! uid 0 in the initial user namespace, and a root caller maps 0 to 0).
 //!
 //! A run gets its own `stockade-<pid>-<n>` group under each controller; the sandbox's first
-//! process is moved in before it may fork (it waits for a go byte), so every descendant is
+//! process moves itself in (writing `0` to `tasks`) before it forks, so every descendant is
 //! counted. The group is removed when the tree is gone, by the run's background reaper, or by
 //! the next run's [`sweep`] when the caller exited first.
 //!
@@ -59,7 +59,8 @@ pub fn create(policy: &Policy) -> Option<RunGroups> {
     if controller("pids").is_none() && controller("memory").is_none() {
         return None;
     }
-    sweep();
+    // Removing a cgroup can wait for an RCU grace period: keep it off the launch path.
+    let _ = std::thread::Builder::new().name("stockade-cgroup-sweep".into()).spawn(sweep);
     if let (Some(max), Some(ctl)) = (policy.process.max_processes, controller("pids")) {
         let dir = ctl.join(&name);
         if std::fs::create_dir(&dir).is_ok() {
@@ -88,12 +89,9 @@ pub fn create(policy: &Policy) -> Option<RunGroups> {
 }
 
 impl RunGroups {
-    /// Moves `pid` (not yet running untrusted code) into every group.
-    pub fn enter(&self, pid: libc::pid_t) -> std::io::Result<()> {
-        for d in &self.dirs {
-            std::fs::write(d.join("cgroup.procs"), pid.to_string())?;
-        }
-        Ok(())
+    /// Opens every group's `tasks` file for the sandbox's first process to join by writing `0`.
+    pub fn task_files(&self) -> std::io::Result<Vec<std::fs::File>> {
+        self.dirs.iter().map(|d| std::fs::OpenOptions::new().write(true).open(d.join("tasks"))).collect()
     }
 
     /// Removes the groups once their tasks are gone (retrying while the kernel finishes).

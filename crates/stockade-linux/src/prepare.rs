@@ -135,9 +135,10 @@ pub struct Prepared {
     pub child_stack: std::cell::UnsafeCell<Vec<u8>>,
     /// `/dev/null` for `Stdio::Null`.
     pub stdio_null: Option<RawFd>,
-    /// Read end of a go pipe: the first sandbox process waits for one byte (sent once it has
-    /// been moved into its cgroups), or `-1` when there is nothing to wait for.
-    pub go_fd: RawFd,
+    /// The run's cgroup v1 `tasks` files, opened by the supervisor: the first sandbox process
+    /// writes `0` to each, moving only itself (no thread-group lock and RCU grace period, which
+    /// writing a pid to `cgroup.procs` costs) before it forks anything.
+    pub cgroup_fds: Vec<RawFd>,
     /// The supervisor's pid, when the command is its direct child (`landlock-only`).
     pub parent: Option<libc::pid_t>,
 }

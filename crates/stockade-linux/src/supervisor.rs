@@ -129,7 +129,10 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
     let c = common(policy, cmd, &[])?;
     let (limits, mut limits_words) = rlimits(policy, 0);
     let groups = crate::cgroup::create(policy);
-    let (go_r, go_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
+    let task_files = match &groups {
+        Some(g) => g.task_files().map_err(|e| syscall("open cgroup tasks", e))?,
+        None => Vec::new(),
+    };
     let placeholders = create_placeholders(&plan)?;
     let (uid, gid) = sys::ids();
     let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
@@ -155,7 +158,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
         envp_ptrs: Vec::new(),
         report_fd: report_w.as_raw_fd(),
         sync_fd: me.as_raw_fd(),
-        go_fd: if groups.is_some() { go_r.as_raw_fd() } else { -1 },
+        cgroup_fds: task_files.iter().map(|f| f.as_raw_fd()).collect(),
         child_stack: std::cell::UnsafeCell::new(vec![0u8; prepare::CHILD_STACK_SIZE]),
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
         parent: None,
@@ -186,9 +189,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
     };
     drop(report_w);
     drop(me);
-    drop(go_r);
-    release(groups.as_ref(), pid, &go_w)?;
-    drop(go_w);
+    drop(task_files);
     let waited = wait(pid, policy.process.timeout, &signals, &report_r, pid, true, groups)?;
     let (limits_status, limits_extra) = limits_status(policy, &waited.groups_words);
     limits_words = format!("{limits_extra}{limits_words}");
@@ -252,21 +253,6 @@ struct Waited {
     records: Vec<(u32, i32, i32)>,
     /// What the run's cgroups limited: words, pids, memory.
     groups_words: Option<(Vec<String>, bool, bool)>,
-}
-
-/// Moves the first sandbox process into the run's cgroups, then lets it go on.
-fn release(groups: Option<&crate::cgroup::RunGroups>, pid: libc::pid_t, go: &OwnedFd) -> Result<()> {
-    if let Some(g) = groups {
-        if let Err(e) = g.enter(pid) {
-            sys::kill(pid, libc::SIGKILL);
-            let _ = sys::wait_pid(pid);
-            return Err(syscall("write cgroup.procs", e));
-        }
-        let b = [1u8];
-        // A failed write shows up in the child as EOF, which makes it exit.
-        let _ = std::io::Write::write(&mut &std::fs::File::from(go.try_clone().map_err(|e| syscall("dup", e))?), &b);
-    }
-    Ok(())
 }
 
 /// The `limits` layer's status and the cgroup part of its detail.
@@ -486,7 +472,10 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     let c = common(policy, cmd, &tmp_env)?;
     let (uid, _) = sys::ids();
     let groups = crate::cgroup::create(policy);
-    let (go_r, go_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
+    let task_files = match &groups {
+        Some(g) => g.task_files().map_err(|e| syscall("open cgroup tasks", e))?,
+        None => Vec::new(),
+    };
     let (limits, mut limits_words) =
         rlimits(policy, if policy.process.max_processes.is_some() { host_facts::processes_of_uid(uid) } else { 0 });
     let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
@@ -507,7 +496,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         envp_ptrs: c.envp_ptrs.clone(),
         report_fd: report_w.as_raw_fd(),
         sync_fd: -1,
-        go_fd: if groups.is_some() { go_r.as_raw_fd() } else { -1 },
+        cgroup_fds: task_files.iter().map(|f| f.as_raw_fd()).collect(),
         child_stack: std::cell::UnsafeCell::new(Vec::new()),
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
         // SAFETY-free: getpid never fails.
@@ -521,9 +510,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         Err(e) => return Err(syscall("clone", e)),
     };
     drop(report_w);
-    drop(go_r);
-    release(groups.as_ref(), pid, &go_w)?;
-    drop(go_w);
+    drop(task_files);
     let waited = wait(pid, policy.process.timeout, &signals, &report_r, -pid, false, groups)?;
     let (limits_status, limits_extra) = limits_status(policy, &waited.groups_words);
     limits_words = format!("{limits_extra}{limits_words}");

@@ -416,6 +416,8 @@ pub mod step {
     pub const SECCOMP: i32 = 1016;
     /// close_range.
     pub const CLOSE_FDS: i32 = 1017;
+    /// Joining the run's cgroups.
+    pub const CGROUP: i32 = 1018;
     /// Landlock rules start here (+ index).
     pub const LANDLOCK_RULE: i32 = 2000;
 }
@@ -926,14 +928,10 @@ extern "C" fn command_trampoline(arg: *mut c_void) -> c_int {
 }
 
 fn wait_go(p: &Prepared) {
-    if p.go_fd >= 0 {
-        let mut b = [0u8; 1];
-        // SAFETY: valid buffer; EOF means the supervisor is gone.
-        if unsafe { libc::read(p.go_fd, b.as_mut_ptr().cast(), 1) } != 1 {
-            // SAFETY: always safe.
-            unsafe { libc::_exit(125) };
-        }
-        close(p.go_fd);
+    for &fd in &p.cgroup_fds {
+        // SAFETY: valid buffer; "0" means the calling thread.
+        check(p, step::CGROUP, unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } as c_long);
+        close(fd);
     }
 }
 
