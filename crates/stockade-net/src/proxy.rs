@@ -96,13 +96,18 @@ impl Proxy {
             return Err(Error::NoListener);
         }
         let file = match &config.log_file {
-            Some(path) => Some(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|source| Error::OpenLog { path: path.clone(), source })?,
-            ),
+            Some(path) => {
+                let mut options = OpenOptions::new();
+                options.create(true).append(true);
+                // The log often lives in the workspace, which earlier sandboxed commands could
+                // write: never follow a symlink planted at its name (THREATS.md F4).
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::custom_flags(
+                    &mut options,
+                    rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+                );
+                Some(options.open(path).map_err(|source| Error::OpenLog { path: path.clone(), source })?)
+            }
             None => None,
         };
         let log = EventLog::new(config.limits.max_events, file, config.on_denial.clone());

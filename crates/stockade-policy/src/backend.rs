@@ -52,6 +52,18 @@ impl CommandSpec {
     }
 }
 
+/// The network allowlist proxy the facade started for one run. A backend that supports
+/// `network = "allow"` routes the command's traffic to it and nowhere else; one that does not
+/// refuses the run (it never falls back to `on`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyEndpoint {
+    /// The proxy's unix socket on the host (the Linux bridge), in a directory only the
+    /// supervisor can write.
+    pub unix_socket: Option<PathBuf>,
+    /// The proxy's loopback TCP address (for platforms without a private network namespace).
+    pub tcp: Option<std::net::SocketAddr>,
+}
+
 /// A failure of a backend, with a stable code and a hint, so the CLI can print and report it
 /// the same way for every platform.
 pub trait Diagnose: std::error::Error + Send + Sync + 'static {
@@ -132,6 +144,19 @@ pub trait Backend {
     /// everything down and reports. Must refuse (return an error) rather than run with less
     /// enforcement than the policy and its requirements demand.
     fn run(&self, policy: &Policy, cmd: &CommandSpec) -> Result<Outcome, Self::Error>;
+
+    /// Like [`Backend::run`], for a policy with a network allowlist: the command's only way out
+    /// is `proxy`. The default ignores the proxy, so a backend without allowlist support
+    /// refuses the run in `run` as it must.
+    fn run_with_proxy(
+        &self,
+        policy: &Policy,
+        cmd: &CommandSpec,
+        proxy: &ProxyEndpoint,
+    ) -> Result<Outcome, Self::Error> {
+        let _ = proxy;
+        self.run(policy, cmd)
+    }
 
     /// Prepares the host once (users, ACLs, firewall rules). The default does nothing, for
     /// platforms that need no preparation.

@@ -53,7 +53,9 @@ pub mod resolve;
 mod toml_doc;
 
 pub use access_check::{decide, Access, Decision, Rule};
-pub use backend::{Backend, Check, CheckStatus, CommandSpec, Diagnose, DoctorReport, SetupOptions, SetupReport, Stdio};
+pub use backend::{
+    Backend, Check, CheckStatus, CommandSpec, Diagnose, DoctorReport, ProxyEndpoint, SetupOptions, SetupReport, Stdio,
+};
 pub use error::{Error, Location};
 pub use host_rule::{HostPattern, HostRule};
 pub use locations::Locations;

@@ -22,6 +22,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The network allowlist proxy could not be started.
+    #[error("cannot start the network allowlist proxy")]
+    Network {
+        /// The proxy's error.
+        #[source]
+        source: stockade_net::Error,
+    },
+    /// The private directory for the proxy socket could not be created.
+    #[error("cannot create the proxy socket directory `{path}`", path = path.display())]
+    NetworkDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Waiting for or killing the command failed.
     #[error("lost track of the command")]
     Wait {
@@ -37,6 +53,8 @@ impl Error {
         match self {
             Error::Policy(e) => e.code(),
             Error::Backend(e) => e.0.code(),
+            Error::Network { source } => source.code(),
+            Error::NetworkDir { .. } => "net_socket_dir",
             Error::Spawn { .. } => "spawn_failed",
             Error::Wait { .. } => "wait_failed",
         }
@@ -47,6 +65,9 @@ impl Error {
         match self {
             Error::Policy(e) => e.hint(),
             Error::Backend(e) => e.0.hint(),
+            Error::Network { .. } | Error::NetworkDir { .. } => {
+                Some("check that the temp directory is writable; `stockade doctor` shows the network setup".into())
+            }
             Error::Spawn { .. } | Error::Wait { .. } => None,
         }
     }

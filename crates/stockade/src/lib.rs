@@ -35,8 +35,10 @@
 
 mod direct;
 mod error;
+mod network;
 
 pub use error::{BackendFailure, Error};
+pub use network::NetOptions;
 pub use stockade_policy::*;
 
 #[cfg(target_os = "linux")]
@@ -61,12 +63,20 @@ pub fn load_policy(
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     policy: Policy,
+    net: NetOptions,
 }
 
 impl Sandbox {
     /// Binds `policy` to this platform's backend.
     pub fn new(policy: Policy) -> Self {
-        Sandbox { policy }
+        Sandbox { policy, net: NetOptions::default() }
+    }
+
+    /// How network decisions are surfaced (a JSON-lines log file, live stderr lines). Only
+    /// used when the policy has a network allowlist.
+    pub fn with_net_options(mut self, net: NetOptions) -> Self {
+        self.net = net;
+        self
     }
 
     /// The policy this sandbox enforces.
@@ -80,7 +90,23 @@ impl Sandbox {
         if self.policy.mode == Mode::DangerFullAccess {
             return direct::run(&self.policy, cmd);
         }
-        PlatformBackend::default().run(&self.policy, cmd).map_err(|e| Error::Backend(BackendFailure(Box::new(e))))
+        let backend = PlatformBackend::default();
+        let failed = |e| Error::Backend(BackendFailure(Box::new(e)));
+        if self.policy.network.mode != NetworkMode::Allow {
+            return backend.run(&self.policy, cmd).map_err(failed);
+        }
+        // Allowlist: the proxy is the command's only way out; its log goes into the outcome.
+        let proxy = network::RunProxy::start(&self.policy, &self.net)?;
+        match backend.run_with_proxy(&self.policy, cmd, proxy.endpoint()) {
+            Ok(mut outcome) => {
+                proxy.finish(Some(&mut outcome));
+                Ok(outcome)
+            }
+            Err(e) => {
+                proxy.finish(None);
+                Err(failed(e))
+            }
+        }
     }
 
     /// Prepares the host once for this policy (`stockade setup`).

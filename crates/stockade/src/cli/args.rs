@@ -107,6 +107,9 @@ pub struct RunArgs {
     /// Print the outcome (or the error) as JSON on stderr when the run ends.
     #[arg(long = "json")]
     pub json: bool,
+    /// Append every network decision of the allowlist proxy to this file as JSON lines.
+    #[arg(long = "net-log", value_name = "FILE")]
+    pub net_log: Option<std::path::PathBuf>,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<OsString>,

@@ -98,11 +98,14 @@ fn run(a: RunArgs) -> Result<ExitCode, Failure> {
         let mut cmd = CommandSpec::from_argv(&a.command)
             .ok_or_else(|| Failure::other("no_command", anyhow::anyhow!("no command given after `--`"), None))?;
         cmd.cwd = None;
-        Ok(Sandbox::new(policy).run(&cmd)?)
+        // Blocked connections are printed as they happen (one line each, with the fix); the
+        // summary below skips them.
+        let net = stockade::NetOptions { log_file: a.net_log.clone(), print_denials: true };
+        Ok(Sandbox::new(policy).with_net_options(net).run(&cmd)?)
     });
     match outcome {
         Ok(outcome) => {
-            for d in &outcome.denials {
+            for d in outcome.denials.iter().filter(|d| d.kind != stockade::DenialKind::Network) {
                 eprintln!(
                     "stockade: denied {} `{}` ({}){}",
                     serde_json::to_value(d.kind).unwrap_or_default().as_str().unwrap_or("action"),
