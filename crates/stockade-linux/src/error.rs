@@ -53,9 +53,13 @@ pub enum Error {
         /// The implementation that needs it.
         implementation: &'static str,
     },
-    /// `network = "allow"` needs the proxy bridge, which this build does not have yet.
-    #[error("network allowlists are not available in the Linux backend yet")]
-    NetworkAllowlistUnavailable,
+    /// `network = "allow"` without a proxy to bridge to, or with an implementation that cannot
+    /// confine the command to it.
+    #[error("network allowlist unavailable: {reason}")]
+    NetworkAllowlistUnavailable {
+        /// Why.
+        reason: &'static str,
+    },
     /// A string given to the kernel contains a NUL byte.
     #[error("`{what}` contains a NUL byte")]
     Nul {
@@ -90,7 +94,7 @@ impl Diagnose for Error {
             Error::Placeholder { .. } => "protected_placeholder_failed",
             Error::NoImplementation { .. } => "linux_implementation_unavailable",
             Error::LandlockUnavailable { .. } => "landlock_unavailable",
-            Error::NetworkAllowlistUnavailable => "network_allowlist_unavailable",
+            Error::NetworkAllowlistUnavailable { .. } => "network_allowlist_unavailable",
             Error::Nul { .. } => "nul_in_argument",
             Error::Syscall { .. } => "syscall_failed",
             Error::Setup { .. } => "sandbox_setup_failed",
@@ -114,8 +118,8 @@ impl Diagnose for Error {
             Error::LandlockUnavailable { .. } => {
                 "Landlock needs Linux 5.13+ with `lsm=landlock` enabled; run `stockade doctor`".into()
             }
-            Error::NetworkAllowlistUnavailable => {
-                "use `--network off` or `--network on` until the proxy bridge lands".into()
+            Error::NetworkAllowlistUnavailable { .. } => {
+                "allowlists need the `namespaces` implementation (a private network namespace); run `stockade doctor`".into()
             }
             Error::Nul { .. } => "remove the NUL byte".into(),
             Error::Syscall { .. } | Error::Setup { .. } => "run `stockade doctor` to see what this host supports".into(),

@@ -57,15 +57,17 @@ use stockade_policy::{Backend, CommandSpec, DoctorReport, LinuxImplementation, O
 /// only select an implementation the policy already allows; it never weakens a policy.
 pub const TEST_DISABLE_USERNS_ENV: &str = "STOCKADE_LINUX_TEST_DISABLE_USERNS";
 
-/// The seam for `network = "allow"`: a host unix socket (the proxy's) to bind into the
-/// sandbox, and the variables that point the command at it. The facade will pass this once
-/// `stockade-net` provides the bridge; until then `allow` is refused.
+/// The bridge for `network = "allow"`: the allowlist proxy's unix socket on the host.
+///
+/// Pid 1 creates a TCP listener on `127.0.0.1:3128` inside the sandbox's private network
+/// namespace and hands it to the supervisor (SCM_RIGHTS), which relays every connection on it
+/// to this socket. No process of stockade's runs inside the sandbox for this, nothing is
+/// mounted into it, and the namespace has no other way out. The command gets the proxy
+/// variables from [`stockade_net::proxy_env`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetworkBridge {
     /// The proxy's unix socket on the host.
     pub socket: PathBuf,
-    /// Environment variables (`HTTP_PROXY`, ...) for the command.
-    pub env: Vec<(String, String)>,
 }
 
 /// The Linux backend.
@@ -73,7 +75,7 @@ pub struct NetworkBridge {
 pub struct LinuxBackend {
     /// Behave as if user namespaces were unavailable (tests of the fallback).
     pub disable_userns: bool,
-    /// The network bridge for allowlists (not wired yet).
+    /// The network bridge for allowlists (set by [`Backend::run_with_proxy`]).
     pub bridge: Option<NetworkBridge>,
 }
 
@@ -90,9 +92,23 @@ impl Backend for LinuxBackend {
         doctor::report(policy, self.userns_disabled())
     }
 
+    fn run_with_proxy(
+        &self,
+        policy: &Policy,
+        cmd: &CommandSpec,
+        proxy: &stockade_policy::ProxyEndpoint,
+    ) -> Result<Outcome, Error> {
+        let socket = proxy
+            .unix_socket
+            .clone()
+            .ok_or(Error::NetworkAllowlistUnavailable { reason: "the proxy has no unix socket to bridge to" })?;
+        LinuxBackend { bridge: Some(NetworkBridge { socket }), ..self.clone() }.run(policy, cmd)
+    }
+
     fn run(&self, policy: &Policy, cmd: &CommandSpec) -> Result<Outcome, Error> {
-        if policy.network.mode == stockade_policy::NetworkMode::Allow {
-            return Err(Error::NetworkAllowlistUnavailable);
+        let allowlist = policy.network.mode == stockade_policy::NetworkMode::Allow;
+        if allowlist && self.bridge.is_none() {
+            return Err(Error::NetworkAllowlistUnavailable { reason: "no proxy was started for this run" });
         }
         let mut reasons = Vec::new();
         let mut userns_reason = None;
@@ -105,7 +121,7 @@ impl Backend for LinuxBackend {
                         userns_reason = Some(why);
                         continue;
                     }
-                    match supervisor::run_namespaces(policy, cmd)? {
+                    match supervisor::run_namespaces(policy, cmd, self.bridge.as_ref())? {
                         supervisor::Attempt::Done(o) => return Ok(o),
                         supervisor::Attempt::Unavailable(why) => {
                             reasons.push(format!("namespaces: {why}"));
@@ -114,6 +130,12 @@ impl Backend for LinuxBackend {
                     }
                 }
                 LinuxImplementation::LandlockOnly => {
+                    if allowlist {
+                        reasons.push(
+                            "landlock-only: cannot confine a network allowlist (no private network namespace)".into(),
+                        );
+                        continue;
+                    }
                     if sys::landlock_abi() <= 0 {
                         reasons.push("landlock-only: Landlock is not available".into());
                         continue;

@@ -141,6 +141,12 @@ pub struct Prepared {
     pub cgroup_fds: Vec<RawFd>,
     /// The supervisor's pid, when the command is its direct child (`landlock-only`).
     pub parent: Option<libc::pid_t>,
+    /// The init's end of the network bridge socketpair (`network = "allow"`), or -1: pid 1
+    /// creates the sandbox-side proxy listener in the private network namespace and sends it
+    /// to the supervisor over this socket (SCM_RIGHTS).
+    pub bridge_fd: RawFd,
+    /// The loopback port of that listener inside the sandbox.
+    pub bridge_port: u16,
 }
 
 fn cstr(what: &str, s: &OsStr) -> Result<CString> {

@@ -117,16 +117,34 @@ fn create_placeholders(plan: &MountPlan) -> Result<Vec<String>> {
     Ok(created)
 }
 
-/// Runs under the `namespaces` implementation.
-pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
+/// The loopback port, inside the sandbox, of the listener that leads to the allowlist proxy.
+pub const BRIDGE_PORT: u16 = 3128;
+
+/// Runs under the `namespaces` implementation; `bridge` is required for `network = "allow"`.
+pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate::NetworkBridge>) -> Result<Attempt> {
     let facts = host_facts::host_facts(policy, &cmd.host_env)?;
     let plan = mount_plan::plan(policy, &facts);
     let abi = sys::landlock_abi();
     let inputs = LandlockInputs::default();
     let ll = landlock_rules::plan(policy, abi, Flavor::Namespaces, &inputs);
-    let netns = policy.network.mode == NetworkMode::Off;
+    // Off and allow both get a private network namespace; with allow, its only way out is the
+    // bridge listener that pid 1 hands to the supervisor (see `sys::init_main`).
+    let netns = policy.network.mode != NetworkMode::On;
     let bpf = seccomp_rules::build(&SeccompPlan { arch: Arch::native(), sockets: SocketRule::UnixIpRoute });
-    let c = common(policy, cmd, &[])?;
+    let bridge = match (policy.network.mode, bridge) {
+        (NetworkMode::Allow, Some(b)) => {
+            Some((b.socket.clone(), sys::seqpacket_pair().map_err(|e| syscall("socketpair", e))?))
+        }
+        (NetworkMode::Allow, None) => {
+            return Err(Error::NetworkAllowlistUnavailable { reason: "no proxy was started for this run" })
+        }
+        _ => None,
+    };
+    let proxy_env: Vec<(OsString, OsString)> = match &bridge {
+        Some(_) => stockade_net::proxy_env(BRIDGE_PORT).into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+        None => Vec::new(),
+    };
+    let c = common(policy, cmd, &proxy_env)?;
     let (limits, mut limits_words) = rlimits(policy, 0);
     let groups = crate::cgroup::create(policy);
     let task_files = match &groups {
@@ -162,6 +180,8 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
         child_stack: std::cell::UnsafeCell::new(vec![0u8; prepare::CHILD_STACK_SIZE]),
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
         parent: None,
+        bridge_fd: bridge.as_ref().map_or(-1, |(_, (_, child))| child.as_raw_fd()),
+        bridge_port: BRIDGE_PORT,
     };
     let prepared = Prepared { argv_ptrs: c.argv_ptrs.clone(), envp_ptrs: c.envp_ptrs.clone(), ..prepared };
     let _keep = (&c.argv, &c.envp, &c.env);
@@ -190,7 +210,15 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
     drop(report_w);
     drop(me);
     drop(task_files);
-    let waited = wait(pid, policy.process.timeout, &signals, &report_r, pid, true, groups)?;
+    let forwarder = bridge.map(|(socket, (ours, child))| {
+        drop(child);
+        Forwarder::start(ours, socket)
+    });
+    let waited = wait(pid, policy.process.timeout, &signals, &report_r, pid, true, groups);
+    if let Some(f) = forwarder {
+        f.stop();
+    }
+    let waited = waited?;
     let (limits_status, limits_extra) = limits_status(policy, &waited.groups_words);
     limits_words = format!("{limits_extra}{limits_words}");
     let duration = started.elapsed();
@@ -205,7 +233,13 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
                 mount_detail(&plan, &placeholders),
             ),
             layer("pidns", LayerStatus::Full, "stockade init is pid 1; host processes invisible; tree killed on exit"),
-            if netns {
+            if policy.network.mode == NetworkMode::Allow {
+                layer(
+                    "netns",
+                    LayerStatus::Full,
+                    format!("private network namespace; the only way out is the allowlist proxy at 127.0.0.1:{BRIDGE_PORT}"),
+                )
+            } else if netns {
                 layer("netns", LayerStatus::Full, "private network namespace with loopback only")
             } else {
                 layer("netns", LayerStatus::None, "network on: host network namespace")
@@ -377,6 +411,7 @@ fn step_name(p: &Prepared, plan: &MountPlan, ll_rules: &[(PathBuf, u64)], step: 
         CAPS => "capset (dropping capabilities)".into(),
         SECCOMP => "installing the seccomp filter".into(),
         CLOSE_FDS => "close_range".into(),
+        BRIDGE => format!("creating the proxy listener on 127.0.0.1:{BRIDGE_PORT} and handing it over"),
         _ => format!("step {step}"),
     }
 }
@@ -501,6 +536,8 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
         // SAFETY-free: getpid never fails.
         parent: Some(std::process::id() as libc::pid_t),
+        bridge_fd: -1,
+        bridge_port: 0,
     };
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
     let started = Instant::now();
@@ -550,5 +587,41 @@ impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         // std's remove_dir_all does not follow symlinks (it opens with O_NOFOLLOW and unlinks links).
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The supervisor's half of the network bridge: receives the listener pid 1 created inside the
+/// sandbox's network namespace and relays each connection on it to the proxy's unix socket.
+struct Forwarder {
+    listener: std::sync::Arc<std::sync::Mutex<Option<OwnedFd>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Forwarder {
+    fn start(sock: OwnedFd, proxy: PathBuf) -> Self {
+        let listener = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let shared = listener.clone();
+        let thread = std::thread::spawn(move || {
+            let Ok(Some(fd)) = sys::recv_fd(&sock) else { return };
+            let Ok(copy) = fd.try_clone() else { return };
+            if let Ok(mut slot) = shared.lock() {
+                *slot = Some(copy);
+            }
+            // Returns once `stop` shuts the listener down.
+            let _ = stockade_net::bridge::serve_forwarder(std::net::TcpListener::from(fd), &proxy);
+        });
+        Forwarder { listener, thread }
+    }
+
+    /// Stops accepting (connections in flight end with the sandbox's processes).
+    fn stop(self) {
+        if let Ok(slot) = self.listener.lock() {
+            if let Some(fd) = slot.as_ref() {
+                let _ = rustix::net::shutdown(fd, rustix::net::Shutdown::Both);
+            }
+        }
+        // If pid 1 never sent the listener (setup failed), the socketpair closed and the thread
+        // already returned.
+        let _ = self.thread.join();
     }
 }
