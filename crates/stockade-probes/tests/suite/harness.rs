@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub use crate::host::{chown_tree, rand_token, snapshot, snapshot_diff, Listeners, Sentinel, Snapshot};
+pub use crate::host::{bind_unix, chown_tree, rand_token, snapshot, snapshot_diff, Listeners, Sentinel, Snapshot};
 
 pub const USER_NAME: &str = "stockade-probe";
 
@@ -285,6 +285,71 @@ pub fn as_account(acc: &Account, argv: &[&str]) -> Command {
         c.args(&argv[1..]);
         c
     }
+}
+
+/// The residual gaps the `namespaces` implementation may have (the lead's decision, THREATS.md
+/// F5B, F11, N6): an action of one of these classes passes only when the run's report lists the
+/// gap, exactly like landlock-only's documented gaps. Any other gap under namespaces fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Residual {
+    /// N6: pathname unix sockets the host binds after the launch (Landlock ABI < 9 cannot
+    /// mediate connect(); sockets bound at launch are covered and must be denied).
+    SocketAfterLaunch,
+    /// F5B: hard links that already exist inside writable roots and point at outside files.
+    PreexistingHardLink,
+    /// F11: `git init sub` gets writable hooks (only each writable root's own protected paths
+    /// are read-only).
+    NestedRepo,
+}
+
+impl Residual {
+    pub const ALL: [Residual; 3] = [Residual::SocketAfterLaunch, Residual::PreexistingHardLink, Residual::NestedRepo];
+
+    /// Words that must all appear (case-insensitive) in the gap string.
+    pub fn words(self) -> &'static [&'static str] {
+        match self {
+            Residual::SocketAfterLaunch => &["socket", "after"],
+            Residual::PreexistingHardLink => &["hard link", "outside"],
+            Residual::NestedRepo => &["subdirectory", "git init"],
+        }
+    }
+
+    /// The listed gap of this class, if any.
+    pub fn find(self, gaps: &[String]) -> Option<String> {
+        gaps.iter()
+            .find(|g| {
+                let g = g.to_lowercase();
+                self.words().iter().all(|w| g.contains(&w.to_lowercase()))
+            })
+            .cloned()
+    }
+
+    /// Whether this kernel leaves the gap open, so that namespaces must list it: the socket gap
+    /// closes with Landlock ABI 9 (`LANDLOCK_ACCESS_FS_RESOLVE_UNIX`).
+    pub fn open_on_this_host(self) -> bool {
+        match self {
+            Residual::SocketAfterLaunch => landlock_abi().is_none_or(|a| a < 9),
+            _ => true,
+        }
+    }
+}
+
+/// What is wrong with the namespaces implementation's `enforcement.gaps`: every gap must be one
+/// of the accepted residual gaps, and each residual gap in `must_list` must be listed (a backend
+/// that silently drops the disclosure fails).
+pub fn residual_gap_problems(gaps: &[String], must_list: &[Residual]) -> Vec<String> {
+    let mut p = Vec::new();
+    for g in gaps {
+        if !Residual::ALL.iter().any(|r| r.find(std::slice::from_ref(g)).is_some()) {
+            p.push(format!("namespaces reports a gap that is not an accepted residual gap: {g:?}"));
+        }
+    }
+    for r in must_list {
+        if r.find(gaps).is_none() {
+            p.push(format!("namespaces does not list the residual gap {r:?} (words {:?}) in {gaps:?}", r.words()));
+        }
+    }
+    p
 }
 
 /// The result of one process run.
@@ -825,7 +890,9 @@ impl Case {
     }
 
     pub fn note(&mut self, msg: String) {
-        loud(&format!("NOTE {}: {msg}", self.name));
+        if !self.quiet {
+            loud(&format!("NOTE {}: {msg}", self.name));
+        }
         self.notes.push(msg);
     }
 
@@ -888,6 +955,40 @@ impl Case {
                 self.fail(format!(
                     "{id}: `{}` allowed under landlock-only but not listed in enforcement.gaps (looked for {gap_words:?} in {gaps:?})\n{}",
                     o.label, o.ctx
+                ));
+                false
+            }
+        }
+    }
+
+    /// An action of a residual class (see `Residual`): denied is fine; allowed passes under
+    /// namespaces only when the report lists that residual gap, under landlock-only when it lists
+    /// a gap matching `ll_words` (as `denied_or_gap`).
+    pub fn denied_or_residual(&mut self, id: &str, o: &Obs, r: Residual, ll_words: &[&str]) -> bool {
+        if self.imp == Impl::LandlockOnly || o.is_denied() {
+            return self.denied_or_gap(id, o, ll_words);
+        }
+        if o.outcome != "allowed" {
+            self.fail(format!("{id}: unexpected outcome {}\n{}", o.summary(), o.ctx));
+            return false;
+        }
+        self.residual_listed(id, &format!("`{}` is allowed", o.label), &o.gaps.clone(), r, &o.ctx.clone())
+    }
+
+    /// Under namespaces: `what` happened, which passes only when `gaps` lists residual gap `r`
+    /// (printed as a NOTE); otherwise a failure.
+    pub fn residual_listed(&mut self, id: &str, what: &str, gaps: &[String], r: Residual, ctx: &str) -> bool {
+        match r.find(gaps) {
+            Some(g) => {
+                self.note(format!("{}: {id} {what} (documented residual gap: {g})", self.imp.flag()));
+                true
+            }
+            None => {
+                self.fail(format!(
+                    "{id}: ESCAPE under {}: {what}, and the report does not list the residual gap {r:?} \
+                     (looked for all of {:?} in {gaps:?})\n{ctx}",
+                    self.imp.flag(),
+                    r.words()
                 ));
                 false
             }

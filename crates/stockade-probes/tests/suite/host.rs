@@ -158,6 +158,16 @@ impl Drop for Sentinel {
     }
 }
 
+/// A non-blocking pathname unix listener at `p`; the run user `acc` must be able to connect
+/// to it outside the sandbox (negative control).
+pub fn bind_unix(acc: &Account, p: &Path) -> std::os::unix::net::UnixListener {
+    let l = std::os::unix::net::UnixListener::bind(p).unwrap_or_else(|e| panic!("bind {}: {e}", p.display()));
+    l.set_nonblocking(true).unwrap();
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let _ = std::os::unix::fs::lchown(p, Some(acc.uid), Some(acc.gid));
+    l
+}
+
 /// Host listeners created by the harness; the sandbox must reach none of them.
 pub struct Listeners {
     pub tcp4: std::net::TcpListener,
@@ -186,11 +196,7 @@ impl Listeners {
         let mut paths = Vec::new();
         for d in dirs {
             let p = d.join(format!("sbx-daemon-{}.sock", &rand_token()[..8]));
-            let l = std::os::unix::net::UnixListener::bind(&p).unwrap_or_else(|e| panic!("bind {}: {e}", p.display()));
-            l.set_nonblocking(true).unwrap();
-            // The run user must be able to connect outside the sandbox (negative control).
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
-            let _ = std::os::unix::fs::lchown(&p, Some(acc.uid), Some(acc.gid));
+            let l = bind_unix(acc, &p);
             paths.push((p, l));
         }
         Listeners { tcp4, tcp6, udp, abstract_name, abstract_sock, paths }
@@ -206,6 +212,26 @@ impl Listeners {
 
     pub fn udp_port(&self) -> u16 {
         self.udp.local_addr().unwrap().port()
+    }
+
+    /// Adds a pathname listener (see `bind_unix`) that the host checks then watch like the
+    /// others, e.g. a socket bound after the sandboxed command started.
+    pub fn adopt(&mut self, p: PathBuf, l: std::os::unix::net::UnixListener) {
+        self.paths.push((p, l));
+    }
+
+    /// Accepts (and so excuses) what reached the pathname listener `p` only; every other
+    /// listener keeps its connections for `reached`. Returns how many connections it accepted.
+    pub fn drain_path(&self, p: &Path) -> usize {
+        let mut n = 0;
+        for (q, l) in &self.paths {
+            if q == p {
+                while l.accept().is_ok() {
+                    n += 1;
+                }
+            }
+        }
+        n
     }
 
     /// Everything that reached a listener since the last call.

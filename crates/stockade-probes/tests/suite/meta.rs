@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{skip, sv, Case, Impl};
+use crate::harness::{residual_gap_problems, skip, sv, Case, Impl, Residual};
 
 // Self-test: every verdict path reports an escape when there is no sandbox.
 probe_test!(meta_failures_are_reported, |c: &mut Case| {
@@ -39,10 +39,52 @@ probe_test!(meta_failures_are_reported, |c: &mut Case| {
     assert!(!c.denied_or_gap("META", &obs[0], &["no-such-gap-word"]));
     assert_eq!(c.failures.len(), before + 1);
     c.imp = Impl::Namespaces;
+    // Under namespaces an allowed residual-class action passes only with its gap listed.
+    let mut escaped = obs[0].clone();
+    for (gaps, excused) in [
+        (vec![], false),
+        (vec!["the host's /tmp is not private".to_owned()], false),
+        (vec!["pre-existing hard links to files outside writable roots".to_owned()], false),
+        (vec!["a repository made by `git init` in a subdirectory has writable hooks".to_owned()], true),
+    ] {
+        escaped.gaps = gaps;
+        let before = c.failures.len();
+        assert_eq!(c.denied_or_residual("META", &escaped, Residual::NestedRepo, &[]), excused);
+        assert_eq!(c.failures.len(), before + usize::from(!excused), "residual verdict for {:?}", escaped.gaps);
+    }
     crate::harness::loud(&format!("NOTE {}: self-test saw {} reported failures as expected", c.name, c.failures.len()));
     c.failures.clear();
     c.rebaseline();
 });
+
+/// The residual-gap rule of `backend_present`: exactly the accepted residual gaps, none
+/// missing (the strings here are made up; only the keywords matter).
+#[test]
+fn meta_residual_gap_rule() {
+    let all = vec![
+        "host unix sockets bound after the launch can be connected to".to_owned(),
+        "files with several hard links may share the inode of a file outside".to_owned(),
+        "a repository created in a subdirectory (`git init sub`) gets writable hooks".to_owned(),
+    ];
+    assert_eq!(residual_gap_problems(&all, &Residual::ALL), Vec::<String>::new());
+    for i in 0..all.len() {
+        let mut fewer = all.clone();
+        fewer.remove(i);
+        assert!(!residual_gap_problems(&fewer, &Residual::ALL).is_empty(), "dropping {:?} went unnoticed", all[i]);
+        // ...unless that gap is closed on the host (the socket gap with Landlock ABI 9).
+        let must: Vec<Residual> = Residual::ALL.into_iter().filter(|r| r.find(&all[i..=i]).is_none()).collect();
+        assert_eq!(residual_gap_problems(&fewer, &must), Vec::<String>::new());
+    }
+    for other in [
+        "network on: the command shares the host's network",
+        "host unix sockets can be connected to",
+        "protected paths inside writable roots are writable",
+    ] {
+        let mut more = all.clone();
+        more.push(other.to_owned());
+        assert!(!residual_gap_problems(&more, &Residual::ALL).is_empty(), "unknown gap {other:?} accepted");
+    }
+}
 
 /// The child half of `require_turns_skip_into_failure`: skips, which must panic when the env
 /// var names the feature.
@@ -80,8 +122,9 @@ probe_test!(backend_present, |c: &mut Case| {
     if imp != c.imp.flag() {
         c.fail(format!("the report says implementation {imp:?}, asked for {}", c.imp.flag()));
     }
-    // Posture as reported: under namespaces every isolation layer is full and nothing is a gap;
-    // under landlock-only the gaps name what it cannot keep.
+    // Posture as reported: under namespaces every isolation layer is full and the only gaps are
+    // the accepted residual ones (`Residual`); under landlock-only the gaps name what it cannot
+    // keep.
     let layers: Vec<(String, String)> = r
         .report
         .as_ref()
@@ -101,8 +144,22 @@ probe_test!(backend_present, |c: &mut Case| {
                     c.fail(format!("namespaces: layer `{l}` is {:?}, not full: {layers:?}", status(l)));
                 }
             }
-            if !r.gaps().is_empty() {
-                c.fail(format!("namespaces reports gaps: {:?}", r.gaps()));
+            // Only the accepted residual gaps, each of them listed while this kernel leaves it open.
+            let gaps = r.gaps();
+            let must: Vec<Residual> = Residual::ALL.into_iter().filter(|g| g.open_on_this_host()).collect();
+            for p in residual_gap_problems(&gaps, &must) {
+                c.fail(p);
+            }
+            // The rule itself must catch a backend that drops one of these disclosures.
+            for drop in &must {
+                let fewer: Vec<String> =
+                    gaps.iter().filter(|g| drop.find(std::slice::from_ref(g)).is_none()).cloned().collect();
+                if residual_gap_problems(&fewer, &must).is_empty() {
+                    c.fail(format!("self-test: dropping the {drop:?} gap from {gaps:?} went unnoticed"));
+                }
+            }
+            for g in &gaps {
+                c.note(format!("namespaces lists the accepted residual gap: {g}"));
             }
         }
         crate::harness::Impl::LandlockOnly => {
@@ -111,7 +168,7 @@ probe_test!(backend_present, |c: &mut Case| {
                     c.fail(format!("landlock-only: layer `{l}` is {:?}: {layers:?}", status(l)));
                 }
             }
-            for words in [&["protected"][..], &["socket"], &["metadata"], &["process"]] {
+            for words in [&["protected"][..], &["unix socket"], &["metadata"], &["process"]] {
                 if Case::gap_listed(&r.gaps(), words).is_none() {
                     c.fail(format!("landlock-only: the report does not list the {words:?} gap: {:?}", r.gaps()));
                 }
