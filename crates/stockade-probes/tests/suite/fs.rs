@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::harness::{snapshot, snapshot_diff, sv, Case, Impl, Who, SECRET_MARK};
+use crate::harness::{snapshot, snapshot_diff, sv, Case, Impl, Residual, Who, SECRET_MARK};
 
 const METADATA_GAP: &[&str] = &["metadata", "chmod"];
 const PROTECTED_GAP: &[&str] = &["protected"];
@@ -187,10 +187,20 @@ probe_test!(f5_hardlinks, |c: &mut Case| {
     // B: a hardlink that already exists in the workspace and points at an outside inode.
     std::fs::hard_link(c.out.join("victim"), c.ws.join("prelink")).unwrap();
     c.rebaseline();
+    let target = format!("{w}/prelink");
+    if c.imp == Impl::Namespaces {
+        // Negative control: without the sandbox the write reaches the outside file.
+        let before = std::fs::read(c.out.join("victim")).unwrap();
+        let o = c.probe_unsandboxed(&["write", &target]);
+        c.escapes("F5B", &o);
+        if std::fs::read(c.out.join("victim")).unwrap() == before {
+            c.fail("F5B: negative control: writing the pre-existing hardlink left the outside file unchanged".into());
+        }
+        c.rebaseline();
+    }
     let before = std::fs::read(c.out.join("victim")).unwrap();
     let ws = c.ws_s();
     let p = c.probe_bin();
-    let target = format!("{w}/prelink");
     let r = c.stockade(
         &["-C", &ws, "--implementation", c.imp.flag()],
         &[&p, "write", &target],
@@ -202,14 +212,19 @@ probe_test!(f5_hardlinks, |c: &mut Case| {
         c.note(format!("F5B: stockade refused a workspace with an outside hardlink ({:?})", r.error_code()));
     } else if after != before {
         let gaps = r.report.as_ref().map(|_| r.gaps()).unwrap_or_default();
-        match Case::gap_listed(&gaps, &["hardlink", "hard link"]) {
-            Some(g) => c.note(format!("F5B: pre-existing hardlink modified the outside file (documented: {g})")),
-            None => c.fail(format!(
-                "F5B: appending through a pre-existing hardlink in the workspace modified {}/victim outside it, \
-                 and stockade neither refused nor reported it\n{}",
-                c.out_s(),
-                r.describe()
-            )),
+        let what = format!(
+            "appending through a pre-existing hardlink in the workspace modified {}/victim outside it",
+            c.out_s()
+        );
+        match c.imp {
+            // An accepted residual gap of namespaces, only while the report discloses it.
+            Impl::Namespaces => {
+                c.residual_listed("F5B", &what, &gaps, Residual::PreexistingHardLink, &r.describe());
+            }
+            Impl::LandlockOnly => match Case::gap_listed(&gaps, &["hardlink", "hard link"]) {
+                Some(g) => c.note(format!("F5B: pre-existing hardlink modified the outside file (documented: {g})")),
+                None => c.fail(format!("F5B: {what}, and stockade neither refused nor reported it\n{}", r.describe())),
+            },
         }
         c.rebaseline();
     }
@@ -345,23 +360,48 @@ probe_test!(f11_protected_paths, |c: &mut Case| {
 // F11: a nested `git init` creates a repo whose hooks the user may run later.
 // See: THREATS.md F11 ("git init in subdir denied (no .git created)")
 probe_test!(f11_nested_git_init, |c: &mut Case| {
-    let r = c.sandboxed(&[
+    let plant = [
         "/bin/sh",
         "-c",
         "git init -q sub && mkdir -p sub/.git/hooks && printf '#!/bin/sh\\n' > sub/.git/hooks/pre-commit; echo rc=$?",
-    ]);
-    let planted = c.ws.join("sub/.git/hooks/pre-commit").exists();
+    ];
+    let hook = c.ws.join("sub/.git/hooks/pre-commit");
+    if c.imp == Impl::Namespaces {
+        // Negative control: without the sandbox the same command plants the hook.
+        let r = c.unsandboxed(&plant);
+        if !hook.exists() {
+            c.fail(format!("F11 nested: negative control planted no hook (the probe is blind)\n{}", r.describe()));
+        }
+        let _ = std::fs::remove_dir_all(c.ws.join("sub"));
+        c.rebaseline();
+    }
+    let r = c.sandboxed(&plant);
+    let planted = hook.exists();
     if planted {
         let gaps = r.gaps();
         match (c.imp, Case::gap_listed(&gaps, PROTECTED_GAP)) {
             (Impl::LandlockOnly, Some(g)) => {
                 c.note(format!("landlock-only: nested repo hook planted (documented gap: {g})"))
             }
-            _ => c.fail(format!(
+            (Impl::LandlockOnly, None) => c.fail(format!(
                 "F11 nested: `git init sub` inside the workspace planted sub/.git/hooks/pre-commit\n{}",
                 r.describe()
             )),
+            // An accepted residual gap of namespaces, only while the report discloses it.
+            (Impl::Namespaces, _) => {
+                c.residual_listed(
+                    "F11 nested",
+                    "`git init sub` inside the workspace planted sub/.git/hooks/pre-commit",
+                    &gaps,
+                    Residual::NestedRepo,
+                    &r.describe(),
+                );
+            }
         }
+    }
+    // The workspace's own repository stays protected meanwhile.
+    if c.ws.join(".git/hooks/pre-commit").exists() {
+        c.fail(format!("F11 nested: the workspace's own .git/hooks/pre-commit appeared\n{}", r.describe()));
     }
 });
 
