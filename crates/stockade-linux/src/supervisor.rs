@@ -493,8 +493,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         stockade_policy::Readable::All => landlock_rules::carve(Path::new("/"), &deny, &host_facts::children),
         stockade_policy::Readable::Roots(r) => r.iter().map(|s| s.value.clone()).collect(),
     };
-    let tmp = std::env::temp_dir().join(format!("stockade-{}-{}", std::process::id(), unique()));
-    std::fs::create_dir(&tmp).map_err(|source| Error::Placeholder { path: tmp.clone(), source })?;
+    let tmp = private_tmp_dir()?;
     let _cleanup = RemoveOnDrop(tmp.clone());
     let inputs = LandlockInputs { read_roots, extra_writable: vec![tmp.clone()] };
     let Some(ll) = landlock_rules::plan(policy, abi, Flavor::LandlockOnly, &inputs) else {
@@ -579,6 +578,24 @@ fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A fresh directory under the host's temp dir for landlock-only's private `TMPDIR`. Created
+/// exclusively (never reusing what is there: a directory left by a killed run, or planted by
+/// someone else, is skipped), with a name that does not repeat when pids are reused.
+fn private_tmp_dir() -> Result<PathBuf> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let mut last = None;
+    for attempt in 0..16u64 {
+        let tag = nanos.rotate_left(17) ^ (unique() << 8) ^ attempt;
+        let tmp = std::env::temp_dir().join(format!("stockade-{}-{tag:016x}", std::process::id()));
+        match std::fs::create_dir(&tmp) {
+            Ok(()) => return Ok(tmp),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(syscall("mkdir (private TMPDIR)", e)),
+        }
+    }
+    Err(syscall("mkdir (private TMPDIR)", last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists))))
 }
 
 struct RemoveOnDrop(PathBuf);

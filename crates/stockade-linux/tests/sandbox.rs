@@ -33,7 +33,7 @@ struct Dirs {
 impl Dirs {
     fn new() -> Dirs {
         // Not below /tmp: the sandbox's /tmp is private, which would hide the host side.
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        let base = test_root().join(format!(
             "stockade-linux-test-{}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::SeqCst)
@@ -44,6 +44,34 @@ impl Dirs {
         let base = std::fs::canonicalize(base).unwrap();
         Dirs { ws: base.join("ws"), home: base.join("home"), out: base.join("out"), base }
     }
+}
+
+/// Where test directories go: the target dir's tmp, unless that lies in a directory the sandbox
+/// makes private (a checkout under /tmp), in which case a fixed directory elsewhere.
+fn test_root() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let private = ["/tmp", "/var/tmp", "/dev/shm", "/run"].iter().any(|p| target.starts_with(p));
+    if !private {
+        return target.to_path_buf();
+    }
+    let root = if euid() == 0 {
+        PathBuf::from("/var/lib/stockade-linux-tests")
+    } else {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/stockade-linux-tests")
+    };
+    std::fs::create_dir_all(&root).unwrap();
+    root
+}
+
+/// The effective uid, read from /proc (the tests avoid unsafe code).
+fn euid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u32::MAX)
 }
 
 impl Drop for Dirs {
