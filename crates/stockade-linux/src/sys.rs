@@ -859,11 +859,7 @@ fn send_bridge_listener(fd: c_int, port: u16) -> c_long {
     let mut control = [0u64; 4];
     let mut byte = [0u8; 1];
     let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
-    // SAFETY: zeroed msghdr is valid; pointers set below point to live stack buffers.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
+    let mut msg = fd_msghdr(&mut iov, &mut control);
     // SAFETY: CMSG_SPACE is a pure size computation.
     msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) } as usize;
     // SAFETY: the control buffer (32 bytes) holds one cmsghdr with one int; CMSG_FIRSTHDR
@@ -891,6 +887,19 @@ fn send_bridge_listener(fd: c_int, port: u16) -> c_long {
 
 extern "C" fn noop_handler(_: c_int) {}
 
+/// A message header for passing one fd: one data byte (`iov`) and the whole `control` buffer
+/// (aligned for `cmsghdr`). Stack only, so the sandbox's pid 1 may use it.
+fn fd_msghdr(iov: &mut libc::iovec, control: &mut [u64; 4]) -> libc::msghdr {
+    // SAFETY: a zeroed msghdr is valid; the pointers set below stay valid while the caller
+    // keeps `iov` and `control` alive, which it does for the one send or receive.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(control);
+    msg
+}
+
 /// A connected pair of unix datagram-ordered sockets (SOCK_SEQPACKET, close-on-exec), for the
 /// network bridge hand-over.
 pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -909,12 +918,7 @@ pub fn recv_fd(sock: &OwnedFd) -> io::Result<Option<OwnedFd>> {
     let mut control = [0u64; 4];
     let mut byte = [0u8; 1];
     let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
-    // SAFETY: zeroed msghdr is valid; pointers set below point to live stack buffers.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control);
+    let mut msg = fd_msghdr(&mut iov, &mut control);
     let n = loop {
         // SAFETY: valid socket and message buffers.
         let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
