@@ -10,6 +10,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::ffi::OsString;
 use std::hash::{Hash, Hasher};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -94,7 +95,7 @@ fn skip(feature: &str, why: &str) {
     if required.split(',').any(|f| f.trim() == feature) {
         panic!("{feature} is required by STOCKADE_TEST_REQUIRE but unavailable: {why}");
     }
-    eprintln!("SKIP: {feature} unavailable: {why}");
+    let _ = writeln!(std::io::stderr(), "SKIP: {feature} unavailable: {why}");
 }
 
 fn userns() -> bool {
@@ -261,7 +262,7 @@ fn loopback_works_outside_unreachable() {
         return;
     }
     if !Path::new("/usr/bin/python3").exists() && Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("SKIP: python3 not installed");
+        let _ = writeln!(std::io::stderr(), "SKIP: python3 not installed");
         return;
     }
     let d = Dirs::new();
@@ -358,7 +359,7 @@ fn git_status_and_commit_in_workspace_repo() {
         return;
     }
     if Command::new("git").arg("--version").output().is_err() {
-        eprintln!("SKIP: git not installed");
+        let _ = writeln!(std::io::stderr(), "SKIP: git not installed");
         return;
     }
     let d = Dirs::new();
@@ -428,7 +429,11 @@ fn stockade_bin() -> Option<PathBuf> {
     if bin.exists() {
         Some(bin)
     } else {
-        eprintln!("SKIP: {} not built (run `cargo build -p stockade` first)", bin.display());
+        {
+            use std::io::Write as _;
+            let _ =
+                writeln!(std::io::stderr(), "SKIP: {} not built (run `cargo build -p stockade` first)", bin.display());
+        }
         None
     }
 }
@@ -455,12 +460,12 @@ fn unprivileged_user_gets_the_same_sandbox() {
         .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
         .unwrap_or(false);
     if !root {
-        eprintln!("SKIP: needs root to switch to an unprivileged user");
+        let _ = writeln!(std::io::stderr(), "SKIP: needs root to switch to an unprivileged user");
         return;
     }
     let Some(bin) = stockade_bin() else { return };
     if Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("SKIP: setpriv not installed");
+        let _ = writeln!(std::io::stderr(), "SKIP: setpriv not installed");
         return;
     }
     let d = Dirs::new();
@@ -494,7 +499,7 @@ fn git_placeholder_in_a_repo_subdir_keeps_parent_discovery() {
         return;
     }
     if Command::new("git").arg("--version").output().is_err() {
-        eprintln!("SKIP: git not installed");
+        let _ = writeln!(std::io::stderr(), "SKIP: git not installed");
         return;
     }
     let d = Dirs::new();

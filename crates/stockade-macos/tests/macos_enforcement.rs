@@ -10,5 +10,12 @@ mod enforcement;
 #[cfg(not(target_os = "macos"))]
 #[test]
 fn skipped_not_macos() {
-    eprintln!("SKIP macos_enforcement: needs macOS with /usr/bin/sandbox-exec; this host is {}", std::env::consts::OS);
+    {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIP macos_enforcement: needs macOS with /usr/bin/sandbox-exec; this host is {}",
+            std::env::consts::OS
+        );
+    }
 }

@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -112,7 +113,7 @@ fn git_smart_http_clone_through_proxy() {
     let backend = Command::new("git").arg("--exec-path").output().unwrap();
     let backend = PathBuf::from(String::from_utf8_lossy(&backend.stdout).trim()).join("git-http-backend");
     if !backend.exists() {
-        println!("skipped: git-http-backend not found at {}", backend.display());
+        let _ = writeln!(std::io::stderr(), "SKIP: git-http-backend not found at {}", backend.display());
         return;
     }
     let root = std::env::temp_dir().join(format!("stockade-net-git-{}", std::process::id()));
@@ -233,7 +234,7 @@ fn ssh_via_nc_socks5_proxy_command() {
     }
     let nc_ok = Command::new("sh").args(["-c", "nc -h 2>&1 | grep -q OpenBSD"]).status().map(|s| s.success());
     if nc_ok.ok() != Some(true) {
-        println!("skipped: OpenBSD `nc` (Debian package netcat-openbsd) is not installed");
+        let _ = writeln!(std::io::stderr(), "SKIP: OpenBSD `nc` (Debian package netcat-openbsd) is not installed");
         return;
     }
     // A fake ssh server: records the client's identification line, answers with its own, closes.

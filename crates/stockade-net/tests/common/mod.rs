@@ -198,7 +198,7 @@ pub fn tool(name: &str) -> bool {
         .status()
         .is_ok();
     if !found {
-        println!("skipped: `{name}` is not installed");
+        let _ = writeln!(std::io::stderr(), "SKIP: `{name}` is not installed");
     }
     found
 }
