@@ -248,3 +248,90 @@ fn allowlist_refused_without_namespaces() {
     let o = e.stockade(&["run", "--implementation", "landlock-only", "--", "true"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// A host `git http-backend` behind python's CGI server, with one bare repository.
+struct GitServer {
+    port: u16,
+    _root: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Drop for GitServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn git_server() -> Option<GitServer> {
+    let exec = Command::new("git").arg("--exec-path").output().ok()?;
+    let backend = PathBuf::from(String::from_utf8_lossy(&exec.stdout).trim()).join("git-http-backend");
+    if !backend.exists() {
+        let _ = writeln!(std::io::stderr(), "SKIP git smart HTTP: {} not found", backend.display());
+        return None;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let o = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let src = root.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    git(&src, &["init", "-q"]);
+    std::fs::write(src.join("README"), "cloned through the sandbox's proxy\n").unwrap();
+    git(&src, &["add", "."]);
+    git(&src, &["commit", "-qm", "x"]);
+    let served = root.path().join("srv");
+    std::fs::create_dir_all(served.join("cgi-bin")).unwrap();
+    git(root.path(), &["clone", "-q", "--bare", "src", "srv/repo.git"]);
+    let cgi = served.join("cgi-bin/git");
+    std::fs::write(&cgi, format!("#!/bin/sh\nexec '{}'\n", backend.display())).unwrap();
+    std::fs::set_permissions(&cgi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new("python3")
+        .args(["-m", "http.server", "--cgi", "--bind", "127.0.0.1", &port.to_string()])
+        .current_dir(&served)
+        .env("GIT_PROJECT_ROOT", &served)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        // python's CGI handler runs scripts as `nobody` under root; let git serve the repo.
+        .env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "safe.directory")
+        .env("GIT_CONFIG_VALUE_0", "*")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Some(GitServer { port, _root: root, child })
+}
+
+#[test]
+fn git_clone_over_smart_http_inside_the_sandbox() {
+    let Some(e) = env() else { return };
+    if !tool("git") || !tool("python3") {
+        return;
+    }
+    let Some(srv) = git_server() else { return };
+    let p = srv.port;
+    let clone = format!(
+        "NO_PROXY= no_proxy= git clone -q http://localhost:{p}/cgi-bin/git/repo.git cloned && cat cloned/README"
+    );
+    let (out, err, rep) = e.run(&[format!("localhost:{p}")], &clone);
+    assert_eq!(out, "cloned through the sandbox's proxy\n", "stderr: {err}");
+    assert!(e.ws.join("cloned/.git").is_dir(), "the clone landed in the workspace");
+    assert!(rep["network"].as_array().unwrap().iter().all(|ev| ev["allowed"] == true && ev["port"] == p));
+    // Denied control: the same clone without the allowlist entry for that port.
+    let (out, _, rep) = e.run(&[format!("localhost:{}", p.wrapping_add(1))], &clone.replace("cloned", "again"));
+    assert!(out.is_empty() && !e.ws.join("again").exists(), "clone without a rule succeeded: {out}");
+    assert!(rep["network"].as_array().unwrap().iter().any(|ev| ev["allowed"] == false));
+}
