@@ -103,7 +103,7 @@ fn namespaces_detail(layer: &str, caps: &host_facts::Capabilities) -> &'static s
         "userns" => "the caller's uid/gid mapped to themselves",
         "mountns" => "read-only `/`, writable roots, protected paths read-only; missing protected paths get empty placeholders on the host (agent config dirs, `.git/hooks`; a missing `.git` becomes an empty read-only `.git`, which git's discovery ignores)",
         "pidns" => "stockade's init is pid 1; the tree dies with the run",
-        "netns" => "loopback only (none when network is on)",
+        "netns" => "loopback only; with an allowlist, one listener leading to the proxy (none when network is on)",
         "ipcns" => "private System V IPC and message queues",
         "utsns" => "own hostname",
         "landlock" if caps.landlock_abi >= 6 => "filesystem rules plus signal and abstract-socket scoping",
