@@ -134,6 +134,11 @@ impl World<'_> {
         let Some(parent) = path.parent() else {
             return false;
         };
+        // Nothing can be created below a file (`ERROR_PATH_NOT_FOUND`): only replacing the
+        // file with a directory can (see `may_write`).
+        if self.tree.get(&parent).is_some_and(|n| !n.is_dir) {
+            return false;
+        }
         if !self.tree.exists(&parent) && !self.may_create(token, &parent, true) {
             return false;
         }
@@ -148,7 +153,8 @@ impl World<'_> {
     }
 
     /// Whether `token` may change the content at `path` by any route: writing it, creating
-    /// it, or deleting (renaming away) it or one of its ancestors and re-creating it.
+    /// it, or deleting (renaming away) it or one of its ancestors and re-creating it (an
+    /// ancestor as a directory, which is how a file on the way is replaced).
     pub fn may_write(&self, token: &Token, path: &WinPath) -> bool {
         let exists = self.tree.exists(path);
         if exists && self.may_open(token, path, AccessMask::WRITE_DATA) {
@@ -158,7 +164,7 @@ impl World<'_> {
             return true;
         }
         path.ancestors_and_self().filter(|a| self.tree.exists(a)).any(|a| {
-            let is_dir = self.tree.get(&a).is_some_and(|n| n.is_dir);
+            let is_dir = a != *path || self.tree.get(&a).is_some_and(|n| n.is_dir);
             self.may_delete(token, &a) && self.may_create(token, &a, is_dir)
         })
     }

@@ -264,6 +264,8 @@ pub fn plan(
     };
 
     let mut desired: Vec<PathAce> = Vec::new();
+    // Read-only paths that cannot exist because a file stands on the way, with that file.
+    let mut pinned: Vec<(WinPath, WinPath)> = Vec::new();
     let mut push = |path: &WinPath, ace: Ace| desired.push(PathAce { path: path.clone(), ace });
     // The temp parent: only what is below it, never the parent itself.
     push(&temp_parent, Ace::allow(p.temp_sid.clone(), AccessMask::ROOT_GRANT, AceFlags::TREE | AceFlags::IO));
@@ -285,14 +287,32 @@ pub fn plan(
             p.skipped.push(Skipped { path: prot.clone(), reason: "below a junction or link".into() });
             continue;
         }
-        // An existing *file* on the way (a worktree's `.git` pointer file) is what must stay
-        // unchanged: the protected path cannot exist below it, and replacing it is the attack.
-        // Otherwise the topmost missing component is created (protected), the rest stays absent.
+        // An existing *file* on the way means the path cannot exist below it; replacing the
+        // file with a directory is how it would be planted. Otherwise the topmost missing
+        // component is created (read-only), the rest stays absent.
         let target = prot
             .ancestors_and_self()
             .filter(|a| a.depth() > root.depth())
             .find(|a| facts.tree.get(a).is_none_or(|n| !n.is_dir && *a != prot))
             .unwrap_or_else(|| prot.clone());
+        let file_on_the_way = target != prot && facts.tree.exists(&target);
+        if file_on_the_way {
+            pinned.push((prot.clone(), target.clone()));
+        }
+        // Below a protected path's file (a worktree's `.git` pointer naming the real git dir)
+        // the file's content is what the protected path means: it is protected as a whole. A
+        // deny-write path's file is only kept from being deleted or renamed: the policy leaves
+        // it writable (`decide` says Write), and writing it plants nothing below it.
+        let is_protected = view.protected.iter().any(|q| prot.starts_with(q));
+        if file_on_the_way && !is_protected {
+            for a in target.ancestors_and_self().filter(|a| a.depth() > root.depth()) {
+                push(&a, Ace::deny(p.sandbox_sid.clone(), AccessMask::DELETE, AceFlags::NONE));
+                if let Some(g) = &group {
+                    push(&a, Ace::deny(g.clone(), AccessMask::DELETE, AceFlags::NONE));
+                }
+            }
+            continue;
+        }
         if !facts.tree.exists(&target) {
             let is_dir = !(target == prot && prot.file_name().is_some_and(|n| FILE_NAMES.contains(&n)));
             let c = Create { path: target.clone(), is_dir };
@@ -397,6 +417,24 @@ pub fn plan(
                 world.added.entry(path.clone()).or_default().push(deny.clone());
                 extra.push(PathAce { path: path.clone(), ace: deny });
             }
+        }
+    }
+    // A read-only path kept absent by a file on the way stays absent only while the file
+    // cannot be replaced: close a parent's `FILE_DELETE_CHILD` (granted to Everyone, say) too,
+    // or report it.
+    for (prot, file) in &pinned {
+        if !world.may_write(&token, prot) {
+            continue;
+        }
+        if world.may_delete(&token, file) {
+            if let Some(parent) = file.parent().filter(|q| facts.tree.exists(q) && can_change(q)) {
+                let dc = Ace::deny(p.sandbox_sid.clone(), AccessMask::DELETE_CHILD, AceFlags::NONE);
+                world.added.entry(parent.clone()).or_default().push(dc.clone());
+                extra.push(PathAce { path: parent, ace: dc });
+            }
+        }
+        if world.may_write(&token, prot) {
+            p.skipped.push(Skipped { path: prot.clone(), reason: "still writable after deny ACEs".into() });
         }
     }
     desired.extend(extra);

@@ -147,6 +147,22 @@ fn probe_paths(tree: &Tree) -> Vec<WinPath> {
     out
 }
 
+/// The probes, plus the policy's protected and deny-write paths and a child of each, which
+/// may not exist (a deny-write path below a file).
+fn probe_paths_and_policy(tree: &Tree, view: &PolicyView) -> Vec<WinPath> {
+    let mut out = probe_paths(tree);
+    for q in view.protected.iter().chain(&view.deny_write) {
+        out.push(q.clone());
+        out.push(q.join("new-file.txt"));
+    }
+    out
+}
+
+/// `PROPTEST_CASES` when set (the explicit config would otherwise ignore it), else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 fn plan_and_apply(pol: &Policy, imp: WindowsImplementation, tree: &Tree) -> Option<(WindowsPlan, Tree)> {
     let p = plan(pol, imp, &facts(tree.clone()), &ledger(imp == WindowsImplementation::Elevated)).ok()?;
     let mut after = tree.clone();
@@ -166,7 +182,7 @@ fn skipped(p: &WindowsPlan, path: &WinPath) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(96), ..ProptestConfig::default() })]
 
     /// Nothing outside the writable roots, and no protected path, is writable by the
     /// sandbox token, by any route (write, create, delete and re-create, rename an ancestor).
@@ -178,7 +194,7 @@ proptest! {
             let Some((p, after)) = plan_and_apply(&pol, imp, &tree) else { continue };
             let world = World { tree: &after, added: Default::default() };
             let t = token(&p, imp);
-            for path in probe_paths(&after) {
+            for path in probe_paths_and_policy(&after, &view) {
                 if path.starts_with(&p.temp_parent) || view.access(&path) == Access::Write || skipped(&p, &path) {
                     continue;
                 }

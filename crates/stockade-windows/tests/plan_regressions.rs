@@ -317,3 +317,43 @@ fn a_git_pointer_file_is_protected_instead_of_the_hooks_below_it() {
     assert!(!world.may_write(&t, &WinPath::new(&format!("{WS}/.git/hooks/pre-commit"))));
     assert!(world.may_write(&t, &WinPath::new(&format!("{WS}/src/main.rs"))), "control");
 }
+
+#[test]
+fn a_deny_write_path_below_a_file_keeps_the_file_writable_but_not_replaceable() {
+    // Found by `the_roots_stay_writable`: a deny-write path `b/a` below a file `b` made `b`
+    // read-only, though the policy makes `b` writable. Only replacing `b` with a directory could
+    // plant `b/a`, so `b` is kept from being deleted or renamed, and stays writable.
+    for everyone_delete_child in [false, true] {
+        let mut tree = base_tree();
+        let parent = format!("{WS}/d");
+        let aces = if everyone_delete_child {
+            vec![Ace::allow(Sid::everyone(), AccessMask::DELETE_CHILD, AceFlags::NONE)]
+        } else {
+            vec![]
+        };
+        tree.dir(&parent, &user(), aces);
+        tree.file(&format!("{parent}/b"), &user(), vec![]);
+        let mut pol = default_policy();
+        pol.filesystem.deny_write.push(sourced(&format!("{parent}/b/a")));
+        let b = WinPath::new(&format!("{parent}/b"));
+        assert_eq!(PolicyView::new(&pol).access(&b), Access::Write);
+        for imp in [UNELEVATED, ELEVATED] {
+            let p = plan(&pol, imp, &facts(tree.clone()), &ledger(imp == ELEVATED)).unwrap();
+            assert!(p.skipped.is_empty(), "{:?}", p.skipped);
+            assert!(!p.create.iter().any(|c| c.path.starts_with(&b)), "{:?}", p.create);
+            let mut after = tree.clone();
+            common::simulate_apply(&mut after, &p);
+            let world = World { tree: &after, added: Default::default() };
+            let t = match imp {
+                UNELEVATED => token_for(&p),
+                ELEVATED => stockade_windows::plan::elevated_token(&p, &accounts()),
+            };
+            assert!(world.may_open(&t, &b, AccessMask::WRITE_DATA), "{imp}: the file stays writable");
+            assert!(!world.may_delete(&t, &b), "{imp}: the file cannot be deleted or renamed");
+            for below in ["b/a", "b/a/x", "b/new"] {
+                assert!(!world.may_write(&t, &WinPath::new(&format!("{parent}/{below}"))), "{imp}: {below}");
+            }
+            assert!(world.may_write(&t, &WinPath::new(&format!("{parent}/c"))), "{imp}: control");
+        }
+    }
+}
