@@ -386,6 +386,11 @@ pub fn plan(
             continue;
         }
         let access = view.access(path);
+        // A NULL DACL inherits nothing to what is below it: the root's grants (and, elevated,
+        // the sandbox group's read) stop there, and adding an ACE would take access from the user.
+        if access == Access::Write && node.sd.dacl.is_none() {
+            p.skipped.push(Skipped { path: path.clone(), reason: "NULL DACL inside a writable root".into() });
+        }
         if access != Access::Write && world.may_write(&token, path) {
             if node.sd.dacl.is_none() {
                 p.skipped.push(Skipped { path: path.clone(), reason: "NULL DACL (writable by everyone)".into() });

@@ -357,3 +357,18 @@ fn a_deny_write_path_below_a_file_keeps_the_file_writable_but_not_replaceable() 
         }
     }
 }
+
+#[test]
+fn a_null_dacl_inside_a_root_is_reported() {
+    // Found by `elevated_sandbox_users_read_only_what_the_policy_allows`: a NULL DACL below a
+    // root inherits nothing, so the root's grants (and the sandbox group's read) stop there.
+    let mut tree = base_tree();
+    let dir = WinPath::new(&format!("{WS}/vendor"));
+    tree.dir(&dir.to_string(), &user(), vec![]);
+    tree.nodes.get_mut(&dir).unwrap().sd.dacl = None;
+    for imp in [UNELEVATED, ELEVATED] {
+        let p = plan(&default_policy(), imp, &facts(tree.clone()), &ledger(imp == ELEVATED)).unwrap();
+        assert!(p.skipped.iter().any(|s| s.path == dir && s.reason.contains("NULL DACL")), "{imp}: {:?}", p.skipped);
+        assert!(p.add.iter().all(|a| a.path != dir), "{imp}: the NULL DACL is left unchanged");
+    }
+}
