@@ -106,6 +106,22 @@ impl Backend for MacosBackend {
     fn run(&self, policy: &Policy, cmd: &CommandSpec) -> Result<Outcome, Error> {
         imp::run(self, policy, cmd)
     }
+
+    /// The facade's proxy listens on a loopback TCP port here; the profile admits exactly that
+    /// port. Without a TCP address the run is refused like any allowlist without a proxy.
+    fn run_with_proxy(
+        &self,
+        policy: &Policy,
+        cmd: &CommandSpec,
+        proxy: &stockade_policy::ProxyEndpoint,
+    ) -> Result<Outcome, Error> {
+        match proxy.tcp {
+            Some(addr) if addr.ip().is_loopback() => {
+                MacosBackend::with_proxy(ProxyEndpoint { port: addr.port(), unix_socket: None }).run(policy, cmd)
+            }
+            _ => self.run(policy, cmd),
+        }
+    }
 }
 
 #[cfg(target_os = "macos")]

@@ -3,8 +3,8 @@
 //!
 //! The proxy listens on a unix socket in a fresh directory that only this process can write
 //! (mode 0700, created exclusively), so neither the sandboxed command nor another local user
-//! can replace the socket the backend binds into the sandbox. On platforms without unix
-//! sockets it listens on a loopback TCP port instead.
+//! can replace it. On macOS and Windows, whose sandboxes have no private network namespace,
+//! it listens on a loopback TCP port that the platform's rules single out.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -75,8 +75,9 @@ impl RunProxy {
     }
 }
 
-/// A new directory that only this process's user can enter, for the proxy socket.
-#[cfg(unix)]
+/// A new directory that only this process's user can enter, for the proxy socket. Only Linux
+/// bridges through a unix socket; macOS and Windows sandboxes reach a loopback TCP port.
+#[cfg(target_os = "linux")]
 fn private_dir() -> Result<Option<PathBuf>, Error> {
     use std::os::unix::fs::DirBuilderExt;
     let nanos =
@@ -89,7 +90,7 @@ fn private_dir() -> Result<Option<PathBuf>, Error> {
     Ok(Some(dir))
 }
 
-#[cfg(not(unix))]
+#[cfg(not(target_os = "linux"))]
 fn private_dir() -> Result<Option<PathBuf>, Error> {
     Ok(None)
 }
