@@ -68,6 +68,8 @@ pub const TEST_DISABLE_USERNS_ENV: &str = "STOCKADE_LINUX_TEST_DISABLE_USERNS";
 pub struct NetworkBridge {
     /// The proxy's unix socket on the host.
     pub socket: PathBuf,
+    /// When set, the sandbox's listener is handed to the proxy itself (no relay hop).
+    pub adopt: Option<stockade_policy::ListenerSink>,
 }
 
 /// The Linux backend.
@@ -102,7 +104,8 @@ impl Backend for LinuxBackend {
             .unix_socket
             .clone()
             .ok_or(Error::NetworkAllowlistUnavailable { reason: "the proxy has no unix socket to bridge to" })?;
-        LinuxBackend { bridge: Some(NetworkBridge { socket }), ..self.clone() }.run(policy, cmd)
+        let bridge = NetworkBridge { socket, adopt: proxy.adopt.clone() };
+        LinuxBackend { bridge: Some(bridge), ..self.clone() }.run(policy, cmd)
     }
 
     fn run(&self, policy: &Policy, cmd: &CommandSpec) -> Result<Outcome, Error> {

@@ -133,7 +133,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let bpf = seccomp_rules::build(&SeccompPlan { arch: Arch::native(), sockets: SocketRule::UnixIpRoute });
     let bridge = match (policy.network.mode, bridge) {
         (NetworkMode::Allow, Some(b)) => {
-            Some((b.socket.clone(), sys::seqpacket_pair().map_err(|e| syscall("socketpair", e))?))
+            Some((b.clone(), sys::seqpacket_pair().map_err(|e| syscall("socketpair", e))?))
         }
         (NetworkMode::Allow, None) => {
             return Err(Error::NetworkAllowlistUnavailable { reason: "no proxy was started for this run" })
@@ -210,9 +210,9 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     drop(report_w);
     drop(me);
     drop(task_files);
-    let forwarder = bridge.map(|(socket, (ours, child))| {
+    let forwarder = bridge.map(|(b, (ours, child))| {
         drop(child);
-        Forwarder::start(ours, socket)
+        Forwarder::start(ours, b)
     });
     let waited = wait(pid, policy.process.timeout, &signals, &report_r, pid, true, groups);
     if let Some(f) = forwarder {
@@ -608,14 +608,15 @@ impl Drop for RemoveOnDrop {
 }
 
 /// The supervisor's half of the network bridge: receives the listener pid 1 created inside the
-/// sandbox's network namespace and relays each connection on it to the proxy's unix socket.
+/// sandbox's network namespace and hands it to the proxy (or, for a proxy that cannot adopt
+/// listeners, relays each connection on it to the proxy's unix socket).
 struct Forwarder {
     listener: std::sync::Arc<std::sync::Mutex<Option<OwnedFd>>>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl Forwarder {
-    fn start(sock: OwnedFd, proxy: PathBuf) -> Self {
+    fn start(sock: OwnedFd, bridge: crate::NetworkBridge) -> Self {
         let listener = std::sync::Arc::new(std::sync::Mutex::new(None));
         let shared = listener.clone();
         let thread = std::thread::spawn(move || {
@@ -624,8 +625,17 @@ impl Forwarder {
             if let Ok(mut slot) = shared.lock() {
                 *slot = Some(copy);
             }
-            // Returns once `stop` shuts the listener down.
-            let _ = stockade_net::bridge::serve_forwarder(std::net::TcpListener::from(fd), &proxy);
+            let listener = std::net::TcpListener::from(fd);
+            match &bridge.adopt {
+                // The proxy serves it from now on; `stop` shuts it down at the end of the run.
+                Some(sink) => {
+                    let _ = sink.adopt(listener);
+                }
+                // Returns once `stop` shuts the listener down.
+                None => {
+                    let _ = stockade_net::bridge::serve_forwarder(listener, &bridge.socket);
+                }
+            }
         });
         Forwarder { listener, thread }
     }

@@ -42,6 +42,13 @@ pub enum Error {
     /// [`ProxyConfig`](crate::ProxyConfig) names no listener at all, so nothing could connect.
     #[error("the proxy configuration names no listener (neither a unix socket nor a tcp address)")]
     NoListener,
+    /// A listener could not be handed to the running proxy.
+    #[error("cannot hand a listener to the proxy")]
+    Adopt {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// Creating the proxy's background runtime or thread failed.
     #[error("cannot start the proxy runtime")]
     StartRuntime {
@@ -75,6 +82,7 @@ impl Error {
             Error::BindUnix { .. } => "net_bind_unix",
             Error::Unsupported { .. } => "net_unsupported",
             Error::NoListener => "net_no_listener",
+            Error::Adopt { .. } => "net_adopt_listener",
             Error::StartRuntime { .. } => "net_start_runtime",
             Error::OpenLog { .. } => "net_open_log",
             Error::ForwarderAccept { .. } => "net_forwarder_accept",

@@ -71,5 +71,5 @@ pub use decision::Rules;
 pub use env::proxy_env;
 pub use error::Error;
 pub use limits::Limits;
-pub use proxy::{Proxy, ProxyConfig, ProxyHandle, RunLog};
+pub use proxy::{Adopter, Proxy, ProxyConfig, ProxyHandle, RunLog};
 pub use resolve::{Resolve, SystemResolver};

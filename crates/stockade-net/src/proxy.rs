@@ -66,9 +66,22 @@ pub struct Proxy;
 pub struct ProxyHandle {
     tcp_addr: Option<SocketAddr>,
     unix_path: Option<PathBuf>,
+    adopt: tokio::sync::mpsc::UnboundedSender<std::net::TcpListener>,
     log: EventLog,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// Gives listeners to a running proxy; see [`ProxyHandle::adopt_listener`].
+#[derive(Clone, Debug)]
+pub struct Adopter(tokio::sync::mpsc::UnboundedSender<std::net::TcpListener>);
+
+impl Adopter {
+    /// Serves connections accepted on `listener` until the proxy shuts down.
+    pub fn adopt(&self, listener: std::net::TcpListener) -> Result<(), Error> {
+        listener.set_nonblocking(true).map_err(|source| Error::Adopt { source })?;
+        self.0.send(listener).map_err(|_| Error::Adopt { source: std::io::Error::other("the proxy has stopped") })
+    }
 }
 
 /// What a run's proxy decided, collected at shutdown for the outcome.
@@ -134,7 +147,8 @@ impl Proxy {
             resolver: config.resolver.clone(),
             log: log.clone(),
         });
-        let (stop_tx, stop_rx) = oneshot::channel();
+        let (stop_tx, mut stop_rx) = oneshot::channel();
+        let (adopt_tx, mut adopt_rx) = tokio::sync::mpsc::unbounded_channel::<std::net::TcpListener>();
         let thread = std::thread::Builder::new()
             .name("stockade-proxy".to_owned())
             .spawn(move || {
@@ -147,13 +161,34 @@ impl Proxy {
                     if let Some(l) = unix {
                         unix::spawn_accept(l, shared.clone(), slots.clone());
                     }
-                    let _ = stop_rx.await;
+                    loop {
+                        tokio::select! {
+                            _ = &mut stop_rx => break,
+                            adopted = adopt_rx.recv() => match adopted.map(tokio::net::TcpListener::from_std) {
+                                Some(Ok(l)) => {
+                                    tokio::spawn(accept_tcp(l, shared.clone(), slots.clone()));
+                                }
+                                Some(Err(_)) => {}
+                                None => {
+                                    let _ = (&mut stop_rx).await;
+                                    break;
+                                }
+                            },
+                        }
+                    }
                 });
                 // Dropping the tasks runs their log guards, so open tunnels are logged too.
                 runtime.shutdown_timeout(Duration::from_secs(1));
             })
             .map_err(|source| Error::StartRuntime { source })?;
-        Ok(ProxyHandle { tcp_addr, unix_path: config.listen_unix, log, stop: Some(stop_tx), thread: Some(thread) })
+        Ok(ProxyHandle {
+            tcp_addr,
+            unix_path: config.listen_unix,
+            adopt: adopt_tx,
+            log,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
     }
 }
 
@@ -255,6 +290,22 @@ impl ProxyHandle {
     /// A snapshot of the denials so far, with their messages.
     pub fn notices(&self) -> Vec<Notice> {
         self.log.notices()
+    }
+
+    /// Serves connections accepted on `listener` too, from now until shutdown.
+    ///
+    /// This is how the Linux sandbox's bridge avoids a relay hop: its pid 1 creates a listener
+    /// inside the sandbox's private network namespace and the supervisor hands it here, so the
+    /// command's connections reach the proxy directly. The listener is the caller's choice;
+    /// only give it one that only the sandboxed command can reach.
+    pub fn adopt_listener(&self, listener: std::net::TcpListener) -> Result<(), Error> {
+        self.adopter().adopt(listener)
+    }
+
+    /// A cloneable handle for [`ProxyHandle::adopt_listener`], for code that does not own the
+    /// proxy (a backend's supervisor thread).
+    pub fn adopter(&self) -> Adopter {
+        Adopter(self.adopt.clone())
     }
 
     /// Stops accepting, closes open tunnels (logging them with their byte counts), removes the

@@ -344,3 +344,32 @@ fn handle_and_config_are_send_and_sync() {
     check::<stockade_net::ProxyConfig>();
     check::<stockade_net::RunLog>();
 }
+
+// The Linux bridge hands the proxy a listener from inside the sandbox; it must be served with
+// the same rules as the proxy's own listeners, and no longer once the proxy has stopped.
+#[test]
+fn adopted_listeners_are_served_with_the_same_rules() {
+    use std::io::{Read, Write};
+    let echo = Server::start(Kind::Echo);
+    let p = echo.port();
+    let proxy = start(rules(&[&format!("127.0.0.1:{p}")], &[]), FakeResolver::with(&[]));
+    let extra = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = extra.local_addr().unwrap();
+    proxy.adopt_listener(extra).unwrap();
+    let tunnel = |target: String| {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        write!(s, "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").unwrap();
+        let mut head = [0u8; 12];
+        let _ = s.read_exact(&mut head);
+        String::from_utf8_lossy(&head).into_owned()
+    };
+    assert_eq!(tunnel(format!("127.0.0.1:{p}")), "HTTP/1.1 200", "allowed through the adopted listener");
+    assert_eq!(tunnel(format!("127.0.0.1:{}", p.wrapping_add(1))), "HTTP/1.1 403", "denied through it too");
+    assert_eq!(echo.hits(), 1);
+    let adopter = proxy.adopter();
+    let log = proxy.shutdown();
+    assert_eq!(log.events.len(), 2);
+    let late = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    assert_eq!(adopter.adopt(late).unwrap_err().code(), "net_adopt_listener", "a stopped proxy adopts nothing");
+}

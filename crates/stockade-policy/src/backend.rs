@@ -62,7 +62,35 @@ pub struct ProxyEndpoint {
     pub unix_socket: Option<PathBuf>,
     /// The proxy's loopback TCP address (for platforms without a private network namespace).
     pub tcp: Option<std::net::SocketAddr>,
+    /// Hands the proxy a listener to serve directly (the Linux bridge's listener from inside
+    /// the sandbox), saving a relay hop; backends fall back to `unix_socket` without it.
+    pub adopt: Option<ListenerSink>,
 }
+
+/// A way to hand a TCP listener to the running proxy (see [`ProxyEndpoint::adopt`]).
+#[derive(Clone)]
+pub struct ListenerSink(pub std::sync::Arc<dyn Fn(std::net::TcpListener) -> std::io::Result<()> + Send + Sync>);
+
+impl ListenerSink {
+    /// Gives `listener` to the proxy.
+    pub fn adopt(&self, listener: std::net::TcpListener) -> std::io::Result<()> {
+        (self.0)(listener)
+    }
+}
+
+impl std::fmt::Debug for ListenerSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ListenerSink(..)")
+    }
+}
+
+impl PartialEq for ListenerSink {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ListenerSink {}
 
 /// A failure of a backend, with a stable code and a hint, so the CLI can print and report it
 /// the same way for every platform.

@@ -54,7 +54,8 @@ mod toml_doc;
 
 pub use access_check::{decide, Access, Decision, Rule};
 pub use backend::{
-    Backend, Check, CheckStatus, CommandSpec, Diagnose, DoctorReport, ProxyEndpoint, SetupOptions, SetupReport, Stdio,
+    Backend, Check, CheckStatus, CommandSpec, Diagnose, DoctorReport, ListenerSink, ProxyEndpoint, SetupOptions,
+    SetupReport, Stdio,
 };
 pub use error::{Error, Location};
 pub use host_rule::{HostPattern, HostRule};

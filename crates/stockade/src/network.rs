@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use stockade_net::{Proxy, ProxyConfig, ProxyHandle, Rules};
-use stockade_policy::{Outcome, Policy, ProxyEndpoint};
+use stockade_policy::{ListenerSink, Outcome, Policy, ProxyEndpoint};
 
 use crate::Error;
 
@@ -52,7 +52,14 @@ impl RunProxy {
                 return Err(Error::Network { source });
             }
         };
-        let endpoint = ProxyEndpoint { unix_socket: handle.unix_path().map(Path::to_path_buf), tcp: handle.tcp_addr() };
+        let adopter = handle.adopter();
+        let adopt =
+            ListenerSink(Arc::new(move |l: std::net::TcpListener| adopter.adopt(l).map_err(std::io::Error::other)));
+        let endpoint = ProxyEndpoint {
+            unix_socket: handle.unix_path().map(Path::to_path_buf),
+            tcp: handle.tcp_addr(),
+            adopt: Some(adopt),
+        };
         Ok(RunProxy { handle, dir, endpoint })
     }
 
