@@ -11,21 +11,26 @@ use crate::policy::EnvPolicy;
 
 /// Whether `name` matches `pattern`, where `*` matches any run of characters (including none).
 pub fn name_matches(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some((b'*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some((c, rest)) => n.split_first().is_some_and(|(d, nrest)| c == d && go(rest, nrest)),
-        }
+    glob(pattern.as_bytes(), name.as_bytes(), &|a, b| a == b)
+}
+
+/// [`name_matches`] ignoring ASCII case (deny rules catch `Aws_Secret` as well as `AWS_SECRET`).
+fn name_matches_ignore_case(pattern: &str, name: &str) -> bool {
+    glob(pattern.as_bytes(), name.as_bytes(), &|a, b| a.eq_ignore_ascii_case(b))
+}
+
+fn glob(p: &[u8], n: &[u8], same: &impl Fn(&u8, &u8) -> bool) -> bool {
+    match p.split_first() {
+        None => n.is_empty(),
+        Some((b'*', rest)) => (0..=n.len()).any(|i| glob(rest, &n[i..], same)),
+        Some((c, rest)) => n.split_first().is_some_and(|(d, nrest)| same(c, d) && glob(rest, nrest, same)),
     }
-    go(pattern.as_bytes(), name.as_bytes())
 }
 
 /// Whether a host variable named `name` may pass under `policy`.
 pub fn passes(policy: &EnvPolicy, name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
     policy.allow.iter().any(|p| name_matches(&p.value, name))
-        && !policy.deny.iter().any(|p| name_matches(&p.value.to_ascii_uppercase(), &upper))
+        && !policy.deny.iter().any(|p| name_matches_ignore_case(&p.value, name))
 }
 
 /// The command's environment: allowed host variables (UTF-8 names only) in host order, then

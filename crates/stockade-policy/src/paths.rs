@@ -5,7 +5,7 @@
 //! `~/.ssh`. A path that does not exist yet keeps its missing tail after its longest existing,
 //! canonicalized ancestor.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 
 /// The parts of the host environment resolution depends on. Gathered once by the caller so
@@ -88,23 +88,62 @@ pub fn absolutize(path: &Path, base: &Path) -> PathBuf {
 /// Canonicalizes the longest existing ancestor of an absolute `path` and appends the rest,
 /// normalising `..` lexically in the part that does not exist.
 pub fn canonicalize_lenient(path: &Path) -> PathBuf {
-    let parts: Vec<Component<'_>> = path.components().collect();
-    for split in (1..=parts.len()).rev() {
-        let prefix: PathBuf = parts[..split].iter().collect();
-        if let Ok(mut out) = std::fs::canonicalize(&prefix) {
-            for part in &parts[split..] {
-                match part {
-                    Component::ParentDir => {
-                        out.pop();
+    Canonicalizer::default().lenient(path)
+}
+
+/// Canonicalizes many paths that share ancestors (a policy names dozens below the home
+/// directory) with one `lstat` per distinct component, instead of `realpath`'s `readlink` of
+/// every component of every path. Only symlinks are handed to `realpath`. Meant for one
+/// resolution: it remembers what it saw, so the tree must not change while it is used.
+#[derive(Debug, Default)]
+pub struct Canonicalizer {
+    // Keyed by bytes: hashing a `Path` walks its components.
+    known: HashMap<std::ffi::OsString, Option<PathBuf>>,
+}
+
+impl Canonicalizer {
+    /// [`canonicalize_lenient`], sharing the lookups of earlier calls.
+    pub fn lenient(&mut self, path: &Path) -> PathBuf {
+        let parts: Vec<Component<'_>> = path.components().collect();
+        for split in (1..=parts.len()).rev() {
+            let prefix: PathBuf = parts[..split].iter().collect();
+            if let Some(mut out) = self.existing(&prefix) {
+                for part in &parts[split..] {
+                    match part {
+                        Component::ParentDir => {
+                            out.pop();
+                        }
+                        Component::Normal(name) => out.push(name),
+                        _ => {}
                     }
-                    Component::Normal(name) => out.push(name),
-                    _ => {}
                 }
+                return out;
             }
-            return out;
         }
+        path.to_path_buf()
     }
-    path.to_path_buf()
+
+    /// The canonical form of an existing absolute path; `None` when it does not exist or
+    /// cannot be resolved (what `realpath` would fail on).
+    pub fn existing(&mut self, path: &Path) -> Option<PathBuf> {
+        if let Some(known) = self.known.get(path.as_os_str()) {
+            return known.clone();
+        }
+        let found = match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) => self.existing(parent).and_then(|dir| {
+                let candidate = dir.join(name);
+                match std::fs::symlink_metadata(&candidate) {
+                    Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(&candidate).ok(),
+                    Ok(_) => Some(candidate),
+                    Err(_) => None,
+                }
+            }),
+            // The root, or a path ending in `..`.
+            _ => std::fs::canonicalize(path).ok(),
+        };
+        self.known.insert(path.as_os_str().to_owned(), found.clone());
+        found
+    }
 }
 
 /// Whether `path` is `root` or inside it (component-wise, on canonical paths).
@@ -142,6 +181,51 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let real = std::fs::canonicalize(&dir).unwrap();
         assert_eq!(canonicalize_lenient(&dir.join("x/../y/z")), real.join("y/z"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The caching canonicalizer agrees with `realpath` through symlinks (absolute, relative,
+    /// chained, to files, dangling) and `..` after a symlink, however the calls are ordered.
+    #[cfg(unix)]
+    #[test]
+    fn canonicalizer_agrees_with_realpath() {
+        use std::os::unix::fs::symlink;
+        let dir = std::env::temp_dir().join(format!("stockade-canon-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("real/sub")).unwrap();
+        std::fs::write(dir.join("real/sub/f"), b"").unwrap();
+        symlink(dir.join("real"), dir.join("abs")).unwrap();
+        symlink("real/sub", dir.join("rel")).unwrap();
+        symlink("abs", dir.join("chain")).unwrap();
+        symlink("real/sub/f", dir.join("file")).unwrap();
+        symlink("nowhere", dir.join("dangling")).unwrap();
+        let probes = [
+            "real/sub/f",
+            "abs/sub",
+            "abs/sub/f",
+            "rel/f",
+            "rel/..",
+            "rel/../sub/f",
+            "chain/sub/../sub",
+            "file",
+            "dangling",
+            "dangling/x",
+            "missing/a/b",
+            "abs/missing/../sub",
+            "real/sub/f/x",
+        ];
+        let mut shared = Canonicalizer::default();
+        for order in [probes.to_vec(), probes.iter().rev().copied().collect()] {
+            for p in order {
+                let path = dir.join(p);
+                let mut fresh = Canonicalizer::default();
+                let got = shared.lenient(&path);
+                assert_eq!(got, fresh.lenient(&path), "{p}");
+                if let Ok(real) = std::fs::canonicalize(&path) {
+                    assert_eq!(got, real, "{p}");
+                }
+            }
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -12,7 +12,7 @@ use crate::defaults;
 use crate::error::Error;
 use crate::host_rule::HostRule;
 use crate::locations::Locations;
-use crate::paths::{absolutize, canonicalize_lenient, expand, HostEnv};
+use crate::paths::{absolutize, canonicalize_lenient, expand, Canonicalizer, HostEnv};
 use crate::policy::*;
 use crate::provenance::{Provenance, Source, Sourced};
 use crate::requirements::RequirementsFile;
@@ -329,11 +329,12 @@ impl Draft {
 
     /// Resolves paths against the workspace and assembles the policy.
     fn finish(self, workspace: &Path, locations: &Locations, mut prov: Provenance) -> Result<Policy, Error> {
-        let canon = |list: Vec<Sourced<PathBuf>>| -> Vec<Sourced<PathBuf>> {
+        let mut paths = Canonicalizer::default();
+        let canon = |list: Vec<Sourced<PathBuf>>, paths: &mut Canonicalizer| -> Vec<Sourced<PathBuf>> {
             let mut out: Vec<Sourced<PathBuf>> = Vec::new();
             for s in list {
-                let p = canonicalize_lenient(&absolutize(&s.value, workspace));
-                if !out.iter().any(|o| o.value == p) {
+                let p = paths.lenient(&absolutize(&s.value, workspace));
+                if !out.iter().any(|o| o.value.as_os_str() == p.as_os_str()) {
                     out.push(Sourced::new(p, s.source));
                 }
             }
@@ -353,13 +354,13 @@ impl Draft {
                         source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
                     });
                 }
-                if !writable_roots.iter().any(|r: &Sourced<PathBuf>| r.value == real) {
+                if !writable_roots.iter().any(|r: &Sourced<PathBuf>| r.value.as_os_str() == real.as_os_str()) {
                     writable_roots.push(Sourced::new(real, s.source));
                 }
             }
         }
         if self.mode.value == Mode::WorkspaceWrite {
-            let home = locations.home.as_deref().map(canonicalize_lenient);
+            let home = locations.home.as_deref().map(|h| paths.lenient(h));
             for root in &writable_roots {
                 if root.value.parent().is_none() {
                     return Err(Error::WritableRootTooBroad {
@@ -388,7 +389,7 @@ impl Draft {
                 // Not canonicalized: a protected path that is a symlink must reach the backend
                 // as written, so that it refuses instead of protecting the link's target.
                 let t = absolutize(&t, workspace);
-                if !protected.iter().any(|p| p.value == t) {
+                if !protected.iter().any(|p| p.value.as_os_str() == t.as_os_str()) {
                     protected.push(Sourced::new(t, entry.source.clone()));
                 }
             }
@@ -410,10 +411,10 @@ impl Draft {
         }
         prov.set("filesystem.protect_git_pointer", self.protect_git_pointer.source.clone());
 
-        let mut deny_write = canon(self.deny_write);
+        let mut deny_write = canon(self.deny_write, &mut paths);
         for dir in [&locations.user_config_dir, &locations.state_dir].into_iter().flatten() {
-            let p = canonicalize_lenient(dir);
-            if !deny_write.iter().any(|d| d.value == p) {
+            let p = paths.lenient(dir);
+            if !deny_write.iter().any(|d| d.value.as_os_str() == p.as_os_str()) {
                 deny_write
                     .push(Sourced::new(p, Source::Derived { reason: "stockade's own configuration and state".into() }));
             }
@@ -421,14 +422,14 @@ impl Draft {
 
         let readable = match self.readable.value {
             ReadableSpec::All => Readable::All,
-            ReadableSpec::Roots(r) => Readable::Roots(canon(r)),
+            ReadableSpec::Roots(r) => Readable::Roots(canon(r, &mut paths)),
         };
         let policy = Policy {
             mode: self.mode.value,
             workspace: workspace.to_owned(),
             filesystem: FsPolicy {
                 readable,
-                deny_read: canon(self.deny_read),
+                deny_read: canon(self.deny_read, &mut paths),
                 writable_roots,
                 protected,
                 deny_write,
