@@ -89,20 +89,30 @@ pub fn create(policy: &Policy) -> Option<RunGroups> {
 }
 
 impl RunGroups {
-    /// Opens every group's `tasks` file for the sandbox's first process to join by writing `0`.
-    pub fn task_files(&self) -> std::io::Result<Vec<std::fs::File>> {
-        self.dirs.iter().map(|d| std::fs::OpenOptions::new().write(true).open(d.join("tasks"))).collect()
+    /// Every group's `tasks` file, for the sandbox's first process to join by writing `0`.
+    pub fn task_paths(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.join("tasks")).collect()
     }
 
     /// Removes the groups once their tasks are gone (retrying while the kernel finishes).
     pub fn remove(self) {
-        for d in &self.dirs {
-            for _ in 0..20 {
-                if std::fs::remove_dir(d).is_ok() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(1));
+        self.remover()();
+    }
+
+    /// [`RunGroups::remove`] as a closure for the thread that reaps the sandbox.
+    pub fn remover(&self) -> impl FnOnce() + Send + 'static {
+        let dirs = self.dirs.clone();
+        move || remove_dirs(&dirs)
+    }
+}
+
+fn remove_dirs(dirs: &[PathBuf]) {
+    for d in dirs {
+        for _ in 0..20 {
+            if std::fs::remove_dir(d).is_ok() {
+                break;
             }
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 }

@@ -6,20 +6,22 @@
 //!   UTS namespaces. The caller's uid/gid map to themselves. The mount namespace shows `/`
 //!   read-only, the writable roots writable, protected paths read-only, deny-read paths and
 //!   host socket directories empty, private `/tmp`, a minimal `/dev` and a fresh `/proc`. Pid 1
-//!   is stockade's own tiny init ([`sys::init_main`]); when it exits (command done, timeout,
+//!   is stockade's own tiny init (`sys::init_entry`); when it exits (command done, timeout,
 //!   or the supervisor killed: `PR_SET_PDEATHSIG`) the kernel kills everything left in the
 //!   pid namespace. Then Landlock, `no_new_privs`, an empty capability set, seccomp, `setsid`,
-//!   closed fds, and `execve`.
+//!   closed fds, and `execve`. Pid 1 is launched first and creates its namespaces while the
+//!   supervisor prepares the rest of the run ([`init_launch`]).
 //! * **`landlock-only`**: for hosts without user namespaces. Landlock, seccomp (which here also
 //!   forbids IP and netlink sockets), `no_new_privs`, dropped capabilities, `setsid`, closed fds.
 //!   It cannot keep every promise; the gaps are listed in every [`Outcome`]'s enforcement.
 //!
 //! Terminology: the *supervisor* is the calling process; the *init* is pid 1 of the sandbox;
 //! the *command* is what the user asked to run. The supervisor never re-executes itself: the
-//! children are raw `clone`s that only make system calls on data prepared before the fork
+//! children are raw `clone`s that only make system calls on data the supervisor prepared
 //! ([`prepare`]), so the library is safe to use from multithreaded programs.
 //!
-//! Platform notes: Linux 5.13+ for Landlock, 5.12+ for `mount_setattr`, 5.6+ for `openat2`.
+//! Platform notes: Linux 5.13+ for Landlock, 5.12+ for `mount_setattr`, 5.6+ for `openat2`,
+//! 5.3+ for `pidfd_open` and `CLONE_PIDFD`.
 //! See docs/linux.md for the decisions (missing protected paths, cgroups vs rlimits, root).
 //!
 //! ```no_run
@@ -37,6 +39,7 @@ pub mod cgroup;
 pub mod doctor;
 pub mod error;
 pub mod host_facts;
+pub mod init_launch;
 pub mod landlock_rules;
 pub mod mount_plan;
 pub mod prepare;
@@ -119,6 +122,7 @@ impl Backend for LinuxBackend {
             match imp {
                 LinuxImplementation::Namespaces => {
                     if self.userns_disabled() {
+                        init_launch::discard();
                         let why = "user namespaces disabled for testing".to_owned();
                         reasons.push(format!("namespaces: {why}"));
                         userns_reason = Some(why);
@@ -133,6 +137,7 @@ impl Backend for LinuxBackend {
                     }
                 }
                 LinuxImplementation::LandlockOnly => {
+                    init_launch::discard();
                     if allowlist {
                         reasons.push(
                             "landlock-only: cannot confine a network allowlist (no private network namespace)".into(),

@@ -101,12 +101,6 @@ pub struct Prepared {
     pub ops: Vec<ChildOp>,
     /// `/dev/null`, `/dev/zero`, ... to bind into the new `/dev`.
     pub dev_nodes: Vec<CString>,
-    /// `"U U 1\n"`.
-    pub uid_map: String,
-    /// `"G G 1\n"`.
-    pub gid_map: String,
-    /// Whether a network namespace is created (bring `lo` up).
-    pub netns: bool,
     /// Landlock, if the kernel has it.
     pub landlock: Option<ChildLandlock>,
     /// The seccomp program.
@@ -127,18 +121,15 @@ pub struct Prepared {
     pub envp_ptrs: Vec<*const libc::c_char>,
     /// Write end of the report pipe (close-on-exec).
     pub report_fd: RawFd,
-    /// A pidfd of the supervisor (namespaces only): pid 1 checks it right after arming
-    /// `PR_SET_PDEATHSIG`, to catch a supervisor that died before.
-    pub sync_fd: RawFd,
     /// The stack the command runs on between pid 1's `clone(CLONE_VM|CLONE_VFORK)` and `execve`
     /// (sharing pid 1's memory avoids copying its page tables).
     pub child_stack: std::cell::UnsafeCell<Vec<u8>>,
     /// `/dev/null` for `Stdio::Null`.
     pub stdio_null: Option<RawFd>,
-    /// The run's cgroup v1 `tasks` files, opened by the supervisor: the first sandbox process
-    /// writes `0` to each, moving only itself (no thread-group lock and RCU grace period, which
-    /// writing a pid to `cgroup.procs` costs) before it forks anything.
-    pub cgroup_fds: Vec<RawFd>,
+    /// The run's cgroup v1 `tasks` files: the first sandbox process writes `0` to each,
+    /// moving only itself (no thread-group lock and RCU grace period, which writing a pid to
+    /// `cgroup.procs` costs) before it forks anything.
+    pub cgroup_tasks: Vec<CString>,
     /// The supervisor's pid, when the command is its direct child (`landlock-only`).
     pub parent: Option<libc::pid_t>,
     /// The init's end of the network bridge socketpair (`network = "allow"`), or -1: pid 1
@@ -153,7 +144,8 @@ fn cstr(what: &str, s: &OsStr) -> Result<CString> {
     CString::new(s.as_bytes()).map_err(|_| Error::Nul { what: format!("{what} {}", s.to_string_lossy()) })
 }
 
-fn cpath(p: &Path) -> Result<CString> {
+/// A path as a C string (an error names a path with a NUL byte).
+pub fn cpath(p: &Path) -> Result<CString> {
     cstr("path", p.as_os_str())
 }
 

@@ -12,6 +12,7 @@ use stockade_policy::{
 };
 
 use crate::error::{Error, Result};
+use crate::init_launch::{self, InitLaunch};
 use crate::landlock_rules::{self, Flavor, LandlockInputs};
 use crate::mount_plan::{self, Missing, MountPlan};
 use crate::prepare::{self, Prepared};
@@ -69,7 +70,12 @@ struct Common {
     devnull: Option<OwnedFd>,
 }
 
-fn common(policy: &Policy, cmd: &CommandSpec, extra_env: &[(OsString, OsString)]) -> Result<Common> {
+fn common(
+    policy: &Policy,
+    cmd: &CommandSpec,
+    extra_env: &[(OsString, OsString)],
+    devnull: Option<OwnedFd>,
+) -> Result<Common> {
     let mut env = env_filter::build_env(&policy.env, cmd.host_env.iter().cloned());
     for (k, v) in extra_env {
         env.retain(|(ek, _)| ek != k);
@@ -80,11 +86,6 @@ fn common(policy: &Policy, cmd: &CommandSpec, extra_env: &[(OsString, OsString)]
     let cwd_path = cmd.cwd.clone().unwrap_or_else(|| policy.workspace.clone());
     let cwd = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(cwd_path.as_os_str()))
         .map_err(|_| Error::Nul { what: "working directory".into() })?;
-    let devnull = if cmd.stdio == Stdio::Null {
-        Some(sys::open_devnull().map_err(|e| syscall("open /dev/null", e))?)
-    } else {
-        None
-    };
     Ok(Common { env, argv, envp, argv_ptrs, envp_ptrs, candidates, cwd, devnull })
 }
 
@@ -122,15 +123,9 @@ pub const BRIDGE_PORT: u16 = 3128;
 
 /// Runs under the `namespaces` implementation; `bridge` is required for `network = "allow"`.
 pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate::NetworkBridge>) -> Result<Attempt> {
-    let facts = host_facts::host_facts(policy, &cmd.host_env)?;
-    let plan = mount_plan::plan(policy, &facts);
-    let abi = sys::landlock_abi();
-    let inputs = LandlockInputs::default();
-    let ll = landlock_rules::plan(policy, abi, Flavor::Namespaces, &inputs);
     // Off and allow both get a private network namespace; with allow, its only way out is the
-    // bridge listener that pid 1 hands to the supervisor (see `sys::init_main`).
+    // bridge listener that pid 1 hands to the supervisor (see `sys::init_run`).
     let netns = policy.network.mode != NetworkMode::On;
-    let bpf = seccomp_rules::build(&SeccompPlan { arch: Arch::native(), sockets: SocketRule::UnixIpRoute });
     let bridge = match (policy.network.mode, bridge) {
         (NetworkMode::Allow, Some(b)) => {
             Some((b.clone(), sys::seqpacket_pair().map_err(|e| syscall("socketpair", e))?))
@@ -140,81 +135,82 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         }
         _ => None,
     };
+    // Pid 1 creates its namespaces while the rest of the run is prepared. Every fd it holds
+    // must exist before it is cloned (it gets a copy of the fd table then).
+    let devnull = match cmd.stdio {
+        Stdio::Null => Some(sys::open_devnull().map_err(|e| syscall("open /dev/null", e))?),
+        _ => None,
+    };
+    let launch = match init_launch::take(netns, devnull.is_some() || bridge.is_some()) {
+        Some(l) => l,
+        None => InitLaunch::new(netns)?,
+    };
+    let InitLaunch { mut init, report_r, report_fd, held, .. } = launch;
+    let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
+    let started = Instant::now();
+
+    let facts = host_facts::host_facts(policy, &cmd.host_env)?;
+    let plan = mount_plan::plan(policy, &facts);
+    let abi = sys::landlock_abi();
+    let inputs = LandlockInputs::default();
+    let ll = landlock_rules::plan(policy, abi, Flavor::Namespaces, &inputs);
+    let bpf = seccomp_rules::build(&SeccompPlan { arch: Arch::native(), sockets: SocketRule::UnixIpRoute });
     let proxy_env: Vec<(OsString, OsString)> = match &bridge {
         Some(_) => stockade_net::proxy_env(BRIDGE_PORT).into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
         None => Vec::new(),
     };
-    let c = common(policy, cmd, &proxy_env)?;
+    let c = common(policy, cmd, &proxy_env, devnull)?;
     let (limits, mut limits_words) = rlimits(policy, 0);
     let groups = crate::cgroup::create(policy);
-    let task_files = match &groups {
-        Some(g) => g.task_files().map_err(|e| syscall("open cgroup tasks", e))?,
+    let cgroup_tasks = match &groups {
+        Some(g) => g.task_paths().iter().map(|p| prepare::cpath(p)).collect::<Result<Vec<_>>>()?,
         None => Vec::new(),
     };
     let placeholders = create_placeholders(&plan)?;
-    let (uid, gid) = sys::ids();
-    let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
-    // SAFETY-free: getpid cannot fail.
-    let me = sys::pidfd_open(std::process::id() as libc::pid_t).map_err(|e| syscall("pidfd_open", e))?;
-    let prepared = Prepared {
+    // The pointer arrays point into the argv/envp strings, which move (not copy) into `Prepared`.
+    let prepared = std::sync::Arc::new(Prepared {
         ops: prepare::child_ops(&plan)?,
         dev_nodes: ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
             .iter()
             .map(|s| std::ffi::CString::new(*s).map_err(|_| Error::Nul { what: (*s).into() }))
             .collect::<Result<_>>()?,
-        uid_map: format!("{uid} {uid} 1\n"),
-        gid_map: format!("{gid} {gid} 1\n"),
-        netns,
         landlock: ll.as_ref().map(prepare::child_landlock).transpose()?,
         bpf: prepare::child_bpf(&bpf),
         rlimits: limits,
-        cwd: c.cwd.clone(),
-        candidates: c.candidates.clone(),
-        argv: c.argv.clone(),
-        envp: c.envp.clone(),
-        argv_ptrs: Vec::new(),
-        envp_ptrs: Vec::new(),
-        report_fd: report_w.as_raw_fd(),
-        sync_fd: me.as_raw_fd(),
-        cgroup_fds: task_files.iter().map(|f| f.as_raw_fd()).collect(),
+        cwd: c.cwd,
+        candidates: c.candidates,
+        argv: c.argv,
+        envp: c.envp,
+        argv_ptrs: c.argv_ptrs,
+        envp_ptrs: c.envp_ptrs,
+        report_fd,
+        cgroup_tasks,
         child_stack: std::cell::UnsafeCell::new(vec![0u8; prepare::CHILD_STACK_SIZE]),
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
         parent: None,
         bridge_fd: bridge.as_ref().map_or(-1, |(_, (_, child))| child.as_raw_fd()),
         bridge_port: BRIDGE_PORT,
-    };
-    let prepared = Prepared { argv_ptrs: c.argv_ptrs.clone(), envp_ptrs: c.envp_ptrs.clone(), ..prepared };
-    let _keep = (&c.argv, &c.envp, &c.env);
-    let mut flags =
-        libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
-    if netns {
-        flags |= libc::CLONE_NEWNET;
+    });
+    if let Err(e) = init.started() {
+        return match e.raw_os_error() {
+            Some(libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EUSERS | libc::EACCES) => Ok(Attempt::Unavailable(
+                host_facts::userns_restriction().unwrap_or_else(|| format!("clone(CLONE_NEWUSER|...) failed: {e}")),
+            )),
+            _ => Err(syscall("clone", e)),
+        };
     }
-    let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
-    let started = Instant::now();
-    let pid = match sys::clone_process(flags as u64) {
-        Ok(0) => sys::init_main(&prepared),
-        Ok(pid) => pid,
-        Err(e) => {
-            return match e.raw_os_error() {
-                Some(libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EUSERS | libc::EACCES) => {
-                    Ok(Attempt::Unavailable(
-                        host_facts::userns_restriction()
-                            .unwrap_or_else(|| format!("clone(CLONE_NEWUSER|...) failed: {e}")),
-                    ))
-                }
-                _ => Err(syscall("clone", e)),
-            };
-        }
-    };
-    drop(report_w);
-    drop(me);
-    drop(task_files);
+    // Pid 1 has its copies now.
+    drop(held);
+    init.go(&prepared);
+    let pid = init.pid;
+    if let Some(g) = groups.as_ref().map(|g| g.remover()) {
+        init.after_exit(Box::new(g));
+    }
     let forwarder = bridge.map(|(b, (ours, child))| {
         drop(child);
         Forwarder::start(ours, b)
     });
-    let waited = wait(pid, policy.process.timeout, &signals, &report_r, pid, true, groups);
+    let waited = wait(Child::Init(&init), policy.process.timeout, &signals, &report_r, pid, true, groups.as_ref());
     if let Some(f) = forwarder {
         f.stop();
     }
@@ -224,6 +220,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let duration = started.elapsed();
     drop(signals);
     let status = decode(&prepared, &plan, &waited, policy)?;
+    let (uid, gid) = sys::ids();
     let mut enforcement = Enforcement {
         layers: vec![
             layer("userns", LayerStatus::Full, format!("uid {uid} and gid {gid} mapped to themselves")),
@@ -266,6 +263,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         enforcement.gaps.push("network on: the command shares the host's network".into());
     }
     enforcement.gaps.extend(residual_gaps(abi, true));
+
     Ok(Attempt::Done(Outcome::new(status, duration, "namespaces", enforcement)))
 }
 
@@ -314,19 +312,35 @@ fn parse_records(buf: &[u8]) -> Vec<(u32, i32, i32)> {
         .collect()
 }
 
-/// Waits for `pid`. With `early_exit` (pid 1 of a namespace sandbox), returns as soon as the
-/// command's exit status is reported and reaps pid 1 on a background thread.
+/// The process a run waits for.
+enum Child<'a> {
+    /// The sandbox's pid 1, reaped by its launching thread.
+    Init(&'a sys::LaunchedInit),
+    /// The command itself (`landlock-only`), reaped here.
+    Direct(libc::pid_t),
+}
+
+/// Waits for `child`. With `early_exit` (pid 1 of a namespace sandbox), returns as soon as the
+/// command's exit status is reported: pid 1 reaped the whole tree before reporting, and what
+/// remains is the kernel tearing its namespaces down, which need not delay the caller.
 fn wait(
-    pid: libc::pid_t,
+    child: Child<'_>,
     timeout: Option<Duration>,
     signals: &sys::SignalForward,
     report: &OwnedFd,
     forward_to: libc::pid_t,
     early_exit: bool,
-    groups: Option<crate::cgroup::RunGroups>,
+    groups: Option<&crate::cgroup::RunGroups>,
 ) -> Result<Waited> {
-    let groups_words = groups.as_ref().map(|g| (g.words.clone(), g.pids, g.memory));
-    let pidfd = sys::pidfd_open(pid).map_err(|e| syscall("pidfd_open", e))?;
+    let groups_words = groups.map(|g| (g.words.clone(), g.pids, g.memory));
+    let own_pidfd;
+    let (pid, pidfd) = match &child {
+        Child::Init(init) => (init.pid, init.pidfd()),
+        Child::Direct(pid) => {
+            own_pidfd = sys::pidfd_open(*pid).map_err(|e| syscall("pidfd_open", e))?;
+            (*pid, own_pidfd.as_raw_fd())
+        }
+    };
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut timed_out = false;
     let mut records_buf = Vec::new();
@@ -338,7 +352,7 @@ fn wait(
             }
             _ => -1,
         };
-        let ready = sys::poll_in(&[pidfd.as_raw_fd(), signals.read.as_raw_fd(), report.as_raw_fd()], ms);
+        let ready = sys::poll_in(&[pidfd, signals.read.as_raw_fd(), report.as_raw_fd()], ms);
         if ready[1] {
             let mut b = Vec::new();
             sys::read_all(&signals.read, &mut b);
@@ -349,16 +363,6 @@ fn wait(
         if ready[2] {
             sys::read_all(report, &mut records_buf);
             if early_exit && has_exit_record(&records_buf) {
-                // pid 1 reaped the whole tree before reporting; what remains is the kernel
-                // tearing its namespaces down, which need not delay the caller.
-                // The run's cgroups go with pid 1; a caller that exits first leaves them
-                // empty, for the next run's sweep.
-                let _ = std::thread::Builder::new().name("stockade-reap".into()).spawn(move || {
-                    let _ = sys::wait_pid(pid);
-                    if let Some(g) = groups {
-                        g.remove();
-                    }
-                });
                 return Ok(Waited { status: 0, timed_out, records: parse_records(&records_buf), groups_words });
             }
         }
@@ -372,16 +376,12 @@ fn wait(
             }
         }
     }
-    let status = sys::wait_pid(pid).map_err(|e| syscall("waitpid", e))?;
+    let status = match child {
+        Child::Init(init) => init.status().map_err(|e| syscall("waitpid", e))?,
+        Child::Direct(pid) => sys::wait_pid(pid).map_err(|e| syscall("waitpid", e))?,
+    };
     sys::read_all(report, &mut records_buf);
     let records = parse_records(&records_buf);
-    if let Some(g) = groups {
-        if forward_to < 0 {
-            // landlock-only: the rest of the process group goes first.
-            sys::kill(forward_to, libc::SIGKILL);
-        }
-        g.remove();
-    }
     Ok(Waited { status, timed_out, records, groups_words })
 }
 
@@ -503,11 +503,15 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     let bpf = seccomp_rules::build(&SeccompPlan { arch: Arch::native(), sockets });
     let tmp_env: Vec<(OsString, OsString)> =
         ["TMPDIR", "TMP", "TEMP"].iter().map(|k| (OsString::from(k), tmp.clone().into_os_string())).collect();
-    let c = common(policy, cmd, &tmp_env)?;
+    let devnull = match cmd.stdio {
+        Stdio::Null => Some(sys::open_devnull().map_err(|e| syscall("open /dev/null", e))?),
+        _ => None,
+    };
+    let c = common(policy, cmd, &tmp_env, devnull)?;
     let (uid, _) = sys::ids();
     let groups = crate::cgroup::create(policy);
-    let task_files = match &groups {
-        Some(g) => g.task_files().map_err(|e| syscall("open cgroup tasks", e))?,
+    let cgroup_tasks = match &groups {
+        Some(g) => g.task_paths().iter().map(|p| prepare::cpath(p)).collect::<Result<Vec<_>>>()?,
         None => Vec::new(),
     };
     let (limits, mut limits_words) =
@@ -516,9 +520,6 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     let prepared = Prepared {
         ops: Vec::new(),
         dev_nodes: Vec::new(),
-        uid_map: String::new(),
-        gid_map: String::new(),
-        netns: false,
         landlock: Some(prepare::child_landlock(&ll)?),
         bpf: prepare::child_bpf(&bpf),
         rlimits: limits,
@@ -529,8 +530,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         argv_ptrs: c.argv_ptrs.clone(),
         envp_ptrs: c.envp_ptrs.clone(),
         report_fd: report_w.as_raw_fd(),
-        sync_fd: -1,
-        cgroup_fds: task_files.iter().map(|f| f.as_raw_fd()).collect(),
+        cgroup_tasks,
         child_stack: std::cell::UnsafeCell::new(Vec::new()),
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
         // SAFETY-free: getpid never fails.
@@ -546,12 +546,15 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         Err(e) => return Err(syscall("clone", e)),
     };
     drop(report_w);
-    drop(task_files);
-    let waited = wait(pid, policy.process.timeout, &signals, &report_r, -pid, false, groups)?;
+    let waited = wait(Child::Direct(pid), policy.process.timeout, &signals, &report_r, -pid, false, groups.as_ref());
+    // Whatever stayed in the command's process group goes with it (before its cgroups).
+    sys::kill(-pid, libc::SIGKILL);
+    if let Some(g) = groups {
+        g.remove();
+    }
+    let waited = waited?;
     let (limits_status, limits_extra) = limits_status(policy, &waited.groups_words);
     limits_words = format!("{limits_extra}{limits_words}");
-    // Whatever stayed in the command's process group goes with it.
-    sys::kill(-pid, libc::SIGKILL);
     let duration = started.elapsed();
     drop(signals);
     let plan = MountPlan::default();

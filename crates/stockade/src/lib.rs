@@ -66,6 +66,15 @@ pub struct Sandbox {
     net: NetOptions,
 }
 
+/// Gives the next [`Sandbox::run`] of this process a head start where the platform allows it:
+/// on Linux, the sandbox's pid 1 starts creating its namespaces now, while the caller is still
+/// resolving the policy. For a process that runs one command and exits, like the CLI; a run
+/// that cannot use it discards it. Does nothing elsewhere.
+pub fn prelaunch() {
+    #[cfg(target_os = "linux")]
+    stockade_linux::init_launch::prelaunch();
+}
+
 impl Sandbox {
     /// Binds `policy` to this platform's backend.
     pub fn new(policy: Policy) -> Self {
@@ -88,6 +97,8 @@ impl Sandbox {
     /// runs directly, without a sandbox (only reachable when requirements allow that mode).
     pub fn run(&self, cmd: &CommandSpec) -> Result<Outcome, Error> {
         if self.policy.mode == Mode::DangerFullAccess {
+            #[cfg(target_os = "linux")]
+            stockade_linux::init_launch::discard();
             return direct::run(&self.policy, cmd);
         }
         let backend = PlatformBackend::default();

@@ -2,10 +2,11 @@
 //! the code that runs in the forked children (sandbox init and command) between `clone` and
 //! `execve`.
 //!
-//! Rules for the child side: it runs in a copy of a possibly multithreaded process, so it
-//! must not allocate, take locks or unwind. Everything it touches (C strings, pointer arrays,
-//! the BPF program, Landlock masks) is prepared by [`crate::prepare`] before the fork; the
-//! child only makes system calls and writes fixed-size records to the report pipe.
+//! Rules for the child side: pid 1 shares the supervisor's memory (see [`launch_init`]) and the
+//! command shares pid 1's until `execve`, while other supervisor threads run on, so the
+//! children must not allocate, take locks or unwind. Everything they touch (C strings, pointer
+//! arrays, the BPF program, Landlock masks) is prepared by [`crate::prepare`] and only read; the
+//! children make system calls and write fixed-size records to the report pipe.
 //!
 //! References: [clone(2)](https://man7.org/linux/man-pages/man2/clone.2.html),
 //! [user_namespaces(7)](https://man7.org/linux/man-pages/man7/user_namespaces.7.html),
@@ -25,8 +26,10 @@ use libc::{c_int, c_long, c_void};
 use crate::prepare::{ChildOp, Prepared};
 
 mod fd_pass;
+mod launch;
 use fd_pass::send_bridge_listener;
 pub use fd_pass::{recv_fd, seqpacket_pair};
+pub use launch::{launch_init, AfterExit, InitStart, LaunchedInit};
 
 // ---- constants the libc crate may not carry on every version ----
 const SYS_OPENAT2: c_long = 437;
@@ -442,15 +445,23 @@ fn report(fd: RawFd, kind: u32, a: i32, b: i32) {
 }
 
 fn fail(p: &Prepared, step: i32) -> ! {
+    fail_fd(p.report_fd, step)
+}
+
+fn fail_fd(report_fd: RawFd, step: i32) -> ! {
     let e = errno();
-    report(p.report_fd, MSG_SETUP, step, e);
+    report(report_fd, MSG_SETUP, step, e);
     // SAFETY: _exit is always safe.
     unsafe { libc::_exit(125) }
 }
 
 fn check(p: &Prepared, step: i32, r: c_long) {
+    check_fd(p.report_fd, step, r);
+}
+
+fn check_fd(report_fd: RawFd, step: i32, r: c_long) {
     if r < 0 {
-        fail(p, step);
+        fail_fd(report_fd, step);
     }
 }
 
@@ -484,7 +495,17 @@ fn setattr(fd: c_int, path: &CStr, flags: u32, set: u64, clr: u64) -> c_long {
 }
 
 /// Clones the mount at `src_fd` (recursively), sets attributes, and attaches it on `dst_fd`.
+/// Binds `src_fd` onto `dst_fd` as it is (open_tree clone, move_mount); attributes are left
+/// to a later `mount_setattr`.
+fn move_tree(src_fd: c_int, dst_fd: c_int, recursive: bool) -> c_long {
+    bind_with(src_fd, dst_fd, None, recursive)
+}
+
 fn bind_fd(src_fd: c_int, dst_fd: c_int, set: u64, clr: u64, recursive: bool) -> c_long {
+    bind_with(src_fd, dst_fd, Some((set, clr)), recursive)
+}
+
+fn bind_with(src_fd: c_int, dst_fd: c_int, attrs: Option<(u64, u64)>, recursive: bool) -> c_long {
     let rec = if recursive { AT_RECURSIVE } else { 0 };
     // SAFETY: valid fd and empty C string.
     let tree = unsafe {
@@ -498,11 +519,12 @@ fn bind_fd(src_fd: c_int, dst_fd: c_int, set: u64, clr: u64, recursive: bool) ->
     if tree < 0 {
         return -1;
     }
-    let r = setattr(tree, c"", libc::AT_EMPTY_PATH as u32 | rec, set, clr);
-    if r < 0 {
-        // SAFETY: our fd.
-        unsafe { libc::close(tree) };
-        return -1;
+    if let Some((set, clr)) = attrs {
+        if setattr(tree, c"", libc::AT_EMPTY_PATH as u32 | rec, set, clr) < 0 {
+            // SAFETY: our fd.
+            unsafe { libc::close(tree) };
+            return -1;
+        }
     }
     // SAFETY: valid fds and empty C strings.
     let r = unsafe {
@@ -610,6 +632,7 @@ fn apply_mounts(p: &Prepared) {
         devs[k] = openat2_raw(libc::AT_FDCWD, name, libc::O_PATH | libc::O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
     }
     let null_fd = devs[0];
+    let mut last_root: (Option<&CStr>, c_int) = (None, -1);
     for (i, op) in p.ops.iter().enumerate() {
         let i32i = i as i32;
         match op {
@@ -658,17 +681,28 @@ fn apply_mounts(p: &Prepared) {
                 check(p, i32i, r);
             }
             ChildOp::BindReadOnly { root, rel, id } | ChildOp::Pin { root, rel, id } => {
-                let rfd = openat2_raw(
-                    libc::AT_FDCWD,
-                    root,
-                    libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-                    RESOLVE_NO_SYMLINKS,
-                );
-                if rfd < 0 {
-                    fail(p, i32i);
+                // Consecutive steps below the same root (the protected paths of a workspace)
+                // share one descriptor of it; a new root is opened after the previous steps'
+                // mounts, exactly as when each step opened its own.
+                if last_root.0 != Some(root.as_c_str()) {
+                    close(last_root.1);
+                    let rfd = openat2_raw(
+                        libc::AT_FDCWD,
+                        root,
+                        libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                        RESOLVE_NO_SYMLINKS,
+                    );
+                    if rfd < 0 {
+                        fail(p, i32i);
+                    }
+                    last_root = (Some(root.as_c_str()), rfd);
                 }
-                let fd = openat2_raw(rfd, rel, libc::O_PATH | libc::O_NOFOLLOW, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH);
-                close(rfd);
+                let fd = openat2_raw(
+                    last_root.1,
+                    rel,
+                    libc::O_PATH | libc::O_NOFOLLOW,
+                    RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH,
+                );
                 if fd < 0 {
                     fail(p, i32i);
                 }
@@ -690,6 +724,11 @@ fn apply_mounts(p: &Prepared) {
                 let r = bind_fd(fd, fd, set, clr, true);
                 close(fd);
                 check(p, i32i, r);
+                if rel.is_empty() {
+                    // The root itself was just covered: later steps must open the new mount.
+                    close(last_root.1);
+                    last_root = (None, -1);
+                }
             }
             ChildOp::Dev { shm_opts } => {
                 check(
@@ -703,26 +742,6 @@ fn apply_mounts(p: &Prepared) {
                         Some(c"mode=0755,size=65536"),
                     ),
                 );
-                for (k, name) in p.dev_nodes.iter().enumerate() {
-                    if devs[k] < 0 {
-                        continue;
-                    }
-                    let dst = open_target(name, false);
-                    if dst < 0 {
-                        fail(p, i32i);
-                    }
-                    // Read-only: writes to a device node are allowed on a read-only mount,
-                    // but chmod/chown of the host's node are not.
-                    let r = bind_fd(
-                        devs[k],
-                        dst,
-                        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
-                        MOUNT_ATTR_NODEV,
-                        false,
-                    );
-                    close(dst);
-                    check(p, i32i, r);
-                }
                 // SAFETY: constant C strings.
                 unsafe {
                     libc::mkdir(c"/dev/pts".as_ptr(), 0o755);
@@ -731,7 +750,44 @@ fn apply_mounts(p: &Prepared) {
                     libc::symlink(c"/proc/self/fd/0".as_ptr(), c"/dev/stdin".as_ptr());
                     libc::symlink(c"/proc/self/fd/1".as_ptr(), c"/dev/stdout".as_ptr());
                     libc::symlink(c"/proc/self/fd/2".as_ptr(), c"/dev/stderr".as_ptr());
+                    if shm_opts.is_some() {
+                        libc::mkdir(c"/dev/shm".as_ptr(), 0o1777);
+                    }
                 }
+                for (k, name) in p.dev_nodes.iter().enumerate() {
+                    if devs[k] < 0 {
+                        continue;
+                    }
+                    // A fresh tmpfs: create the file the node is bound onto, and bind onto it.
+                    // SAFETY: valid C string.
+                    let dst = unsafe {
+                        libc::open(
+                            name.as_ptr(),
+                            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                            0o644,
+                        )
+                    };
+                    if dst < 0 {
+                        fail(p, i32i);
+                    }
+                    let r = move_tree(devs[k], dst, false);
+                    close(dst);
+                    check(p, i32i, r);
+                }
+                // One pass for the tmpfs and the device binds: read-only (writes to a device node
+                // are allowed on a read-only mount, but chmod/chown of the host's node are not),
+                // nosuid, noexec, device access allowed. devpts and shm are mounted after it.
+                check(
+                    p,
+                    i32i,
+                    setattr(
+                        libc::AT_FDCWD,
+                        c"/dev",
+                        AT_RECURSIVE,
+                        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+                        MOUNT_ATTR_NODEV,
+                    ),
+                );
                 check(
                     p,
                     i32i,
@@ -744,11 +800,8 @@ fn apply_mounts(p: &Prepared) {
                     ),
                 );
                 if let Some(opts) = shm_opts {
-                    // SAFETY: constant C string.
-                    unsafe { libc::mkdir(c"/dev/shm".as_ptr(), 0o1777) };
                     check(p, i32i, mount_raw(c"tmpfs", c"/dev/shm", c"tmpfs", ns, Some(opts)));
                 }
-                check(p, i32i, setattr(libc::AT_FDCWD, c"/dev", 0, MOUNT_ATTR_RDONLY, 0));
             }
             ChildOp::Proc => {
                 check(p, i32i, mount_raw(c"proc", c"/proc", c"proc", ns | libc::MS_NOEXEC, None));
@@ -763,6 +816,7 @@ fn apply_mounts(p: &Prepared) {
             }
         }
     }
+    close(last_root.1);
     for fd in devs {
         close(fd);
     }
@@ -822,28 +876,65 @@ fn loopback_up() -> c_long {
 
 extern "C" fn noop_handler(_: c_int) {}
 
-/// Entry of the sandbox's pid 1 (namespaces implementation). Never returns.
-pub fn init_main(p: &Prepared) -> ! {
+/// Entry of the sandbox's pid 1 (namespaces implementation), cloned by [`launch_init`] into
+/// its new namespaces: it maps its ids and brings loopback up while the supervisor prepares
+/// the run, then waits for the go message and continues in [`init_run`]. Never returns.
+fn init_entry(start: &InitStart) -> ! {
+    let fd = start.report_fd;
+    if let Some(cpus) = &start.cpus {
+        // SAFETY: valid set of the size passed. Best effort: failing leaves a narrower set.
+        unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), cpus) };
+    }
     // SAFETY: prctl with integer args.
-    check(p, step::PDEATHSIG, unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } as c_long);
+    check_fd(fd, step::PDEATHSIG, unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } as c_long);
     // A supervisor that died before PDEATHSIG was armed shows as a readable pidfd.
-    let mut pfd = libc::pollfd { fd: p.sync_fd, events: libc::POLLIN, revents: 0 };
+    let mut pfd = libc::pollfd { fd: start.sync_fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: one valid pollfd.
     if unsafe { libc::poll(&mut pfd, 1, 0) } != 0 {
         // SAFETY: always safe.
         unsafe { libc::_exit(125) };
     }
-    close(p.sync_fd);
-    wait_go(p);
-    check(p, step::SETGROUPS, write_file(c"/proc/self/setgroups", b"deny"));
-    check(p, step::UID_MAP, write_file(c"/proc/self/uid_map", p.uid_map.as_bytes()));
-    check(p, step::GID_MAP, write_file(c"/proc/self/gid_map", p.gid_map.as_bytes()));
-    apply_mounts(p);
+    close(start.sync_fd);
+    close(start.go_write_fd());
+    check_fd(fd, step::SETGROUPS, write_file(c"/proc/self/setgroups", b"deny"));
+    check_fd(fd, step::UID_MAP, write_file(c"/proc/self/uid_map", start.uid_map.as_bytes()));
+    check_fd(fd, step::GID_MAP, write_file(c"/proc/self/gid_map", start.gid_map.as_bytes()));
     // SAFETY: valid buffer.
-    check(p, step::HOSTNAME, unsafe { libc::sethostname(c"stockade".as_ptr(), 8) } as c_long);
-    if p.netns {
-        check(p, step::LOOPBACK, loopback_up());
+    check_fd(fd, step::HOSTNAME, unsafe { libc::sethostname(c"stockade".as_ptr(), 8) } as c_long);
+    if start.netns {
+        check_fd(fd, step::LOOPBACK, loopback_up());
     }
+    let mut addr = [0u8; 8];
+    let mut got = 0;
+    while got < addr.len() {
+        // SAFETY: valid buffer range.
+        let n = unsafe { libc::read(start.go_fd, addr[got..].as_mut_ptr().cast(), addr.len() - got) };
+        if n <= 0 {
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            // The supervisor gave up before the go message; it knows why.
+            // SAFETY: always safe.
+            unsafe { libc::_exit(125) };
+        }
+        got += n as usize;
+    }
+    close(start.go_fd);
+    if addr == [0u8; 8] {
+        // SAFETY: always safe.
+        unsafe { libc::_exit(125) };
+    }
+    // SAFETY: the supervisor sent the address of its `Prepared`, which the launching thread
+    // keeps alive until this process is reaped (see `launch`).
+    let p = unsafe { &*(usize::from_ne_bytes(addr) as *const Prepared) };
+    init_run(p)
+}
+
+/// Pid 1 after the go message: joins the run's cgroups, builds the mount view, starts the
+/// command and reaps until it ends. Never returns.
+fn init_run(p: &Prepared) -> ! {
+    join_cgroups(p);
+    apply_mounts(p);
     if p.bridge_fd >= 0 {
         check(p, step::BRIDGE, send_bridge_listener(p.bridge_fd, p.bridge_port));
         close(p.bridge_fd);
@@ -874,8 +965,9 @@ pub fn init_main(p: &Prepared) -> ! {
             libc::sigaddset(&mut set, s);
         }
     }
-    // SAFETY: valid set.
-    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    // SAFETY: valid set. (The launching thread had everything blocked; only these stay so.)
+    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) };
+
     // The command shares our memory until it execs (like posix_spawn), on its own stack;
     // we are suspended meanwhile (CLONE_VFORK), so nothing races on the shared memory.
     // SAFETY: the stack buffer was allocated before the first fork and nothing else uses it.
@@ -894,6 +986,7 @@ pub fn init_main(p: &Prepared) -> ! {
     if child < 0 {
         fail(p, step::FORK);
     }
+
     loop {
         // SAFETY: valid set; info may be NULL.
         let sig = unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) };
@@ -910,6 +1003,7 @@ pub fn init_main(p: &Prepared) -> ! {
                     let mut other = 0;
                     // SAFETY: valid out-pointer.
                     while unsafe { libc::waitpid(-1, &mut other, 0) } > 0 || errno() == libc::EINTR {}
+
                     report(p.report_fd, MSG_EXIT, st, 0);
                     // SAFETY: always safe.
                     unsafe { libc::_exit(0) };
@@ -937,11 +1031,18 @@ extern "C" fn command_trampoline(arg: *mut c_void) -> c_int {
     command_main(p)
 }
 
-fn wait_go(p: &Prepared) {
-    for &fd in &p.cgroup_fds {
+/// Moves the calling process into the run's cgroups by writing `0` to each `tasks` file: only
+/// the caller moves, which spares the thread-group lock and RCU grace period that writing a pid
+/// costs. Runs before anything is forked, so every descendant is counted.
+fn join_cgroups(p: &Prepared) {
+    for path in &p.cgroup_tasks {
+        // SAFETY: valid C string.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
+        check(p, step::CGROUP, fd as c_long);
         // SAFETY: valid buffer; "0" means the calling thread.
-        check(p, step::CGROUP, unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } as c_long);
+        let r = unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } as c_long;
         close(fd);
+        check(p, step::CGROUP, r);
     }
 }
 
@@ -968,7 +1069,7 @@ pub fn command_main(p: &Prepared) -> ! {
                 libc::_exit(125);
             }
         }
-        wait_go(p);
+        join_cgroups(p);
     }
     // SAFETY: no pointers.
     check(p, step::SETSID, unsafe { libc::setsid() } as c_long);
@@ -987,6 +1088,7 @@ pub fn command_main(p: &Prepared) -> ! {
     check(p, step::CHDIR, unsafe { libc::chdir(p.cwd.as_ptr()) } as c_long);
     // SAFETY: prctl with integer args.
     check(p, step::NNP, unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as c_long);
+
     if let Some(ll) = &p.landlock {
         let attr =
             RulesetAttr { handled_access_fs: ll.handled_fs, handled_access_net: ll.handled_net, scoped: ll.scoped };
@@ -1018,7 +1120,9 @@ pub fn command_main(p: &Prepared) -> ! {
         check(p, step::LANDLOCK_RESTRICT, unsafe { libc::syscall(SYS_LANDLOCK_RESTRICT_SELF, rs, 0u32) });
         close(rs);
     }
+
     drop_caps(p);
+
     let prog = libc::sock_fprog { len: p.bpf.len() as u16, filter: p.bpf.as_ptr() as *mut libc::sock_filter };
     // SAFETY: prog points at the prepared program, alive for the call.
     check(p, step::SECCOMP, unsafe {
@@ -1027,6 +1131,7 @@ pub fn command_main(p: &Prepared) -> ! {
     // Everything but stdio (and the report pipe, until exec) is closed.
     // SAFETY: no pointers.
     check(p, step::CLOSE_FDS, unsafe { libc::syscall(SYS_CLOSE_RANGE, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) });
+
     let mut err = libc::ENOENT;
     let mut saw_eacces = false;
     for cand in &p.candidates {

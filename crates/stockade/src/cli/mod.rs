@@ -19,6 +19,11 @@ pub const EXIT_STOCKADE_FAILED: u8 = 125;
 
 /// Entry point: parse, dispatch, map errors to exit 125 with hints.
 pub fn main() -> ExitCode {
+    // `run` gets its sandbox's head start before the arguments are even parsed (see
+    // `stockade::prelaunch`); anything else never pays for it.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "run") {
+        stockade::prelaunch();
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

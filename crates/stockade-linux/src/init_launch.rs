@@ -1,0 +1,91 @@
+//! Launching the sandbox's pid 1 ahead of the rest of a run, and the optional head start a
+//! one-shot caller (the CLI) can give it before it even resolves the policy.
+//!
+//! Creating the namespaces costs more than anything else in a run (well over half a
+//! millisecond here, most of it the network namespace), and needs nothing from the policy but
+//! whether the network namespace is private. [`InitLaunch::new`] starts it on another thread
+//! right away (see `sys::launch_init`); the run prepares its mount plan, Landlock rules and
+//! seccomp program meanwhile and hands them over with the go message.
+//!
+//! [`prelaunch`] goes one step further for a process that is about to run one command: it
+//! starts a pid 1 with a private network namespace before the policy is resolved. The next
+//! run takes it if it fits (network off or allowlist, no extra fds needed); anything else
+//! discards it, which makes pid 1 exit before it ever sees a command.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
+
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// A pid 1 on its way up, with the supervisor's ends of its pipes.
+pub struct InitLaunch {
+    /// The launching thread's handle.
+    pub init: sys::LaunchedInit,
+    /// Whether pid 1 got a private network namespace.
+    pub netns: bool,
+    /// The read end of the report pipe.
+    pub report_r: OwnedFd,
+    /// Pid 1's number for the write end of the report pipe.
+    pub report_fd: RawFd,
+    /// Fds pid 1 copies when it is cloned; closed here once [`sys::LaunchedInit::started`]
+    /// returned.
+    pub held: Vec<OwnedFd>,
+}
+
+impl InitLaunch {
+    /// Starts cloning pid 1 into new user, mount, pid, IPC and UTS namespaces (and network,
+    /// with `netns`). Every fd pid 1 will use must exist before this: it gets a copy of the fd
+    /// table when it is cloned.
+    pub fn new(netns: bool) -> Result<Self> {
+        let syscall = |call, source| Error::Syscall { call, source };
+        let (uid, gid) = sys::ids();
+        let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
+        let (go_w, go_r) = sys::seqpacket_pair().map_err(|e| syscall("socketpair", e))?;
+        let me = sys::pidfd_open(std::process::id() as libc::pid_t).map_err(|e| syscall("pidfd_open", e))?;
+        let start = sys::InitStart::new(
+            format!("{uid} {uid} 1\n"),
+            format!("{gid} {gid} 1\n"),
+            netns,
+            me.as_raw_fd(),
+            go_r.as_raw_fd(),
+            report_w.as_raw_fd(),
+        );
+        let mut flags =
+            libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+        if netns {
+            flags |= libc::CLONE_NEWNET;
+        }
+        let report_fd = report_w.as_raw_fd();
+        let init = sys::launch_init(flags as u64, start, go_w).map_err(|e| syscall("spawning a thread", e))?;
+        Ok(InitLaunch { init, netns, report_r, report_fd, held: vec![report_w, go_r, me] })
+    }
+}
+
+static PRELAUNCHED: Mutex<Option<InitLaunch>> = Mutex::new(None);
+
+/// Starts a pid 1 (private network namespace) for the next namespaces run of this process, so
+/// that creating its namespaces overlaps with resolving the policy. For a process that runs
+/// one command and exits, like the CLI; a library caller gains nothing. Harmless when the run
+/// does not use it: it is discarded (and exits) at the next [`take`] or [`discard`], or with
+/// the process.
+pub fn prelaunch() {
+    if let Ok(launch) = InitLaunch::new(true) {
+        if let Ok(mut slot) = PRELAUNCHED.lock() {
+            *slot = Some(launch);
+        }
+    }
+}
+
+/// The prelaunched pid 1 if there is one and it fits a run with `netns` and no extra fds.
+pub fn take(netns: bool, needs_extra_fds: bool) -> Option<InitLaunch> {
+    let launch = PRELAUNCHED.lock().ok()?.take()?;
+    (launch.netns == netns && !needs_extra_fds).then_some(launch)
+}
+
+/// Discards a prelaunched pid 1 (the run went another way).
+pub fn discard() {
+    if let Ok(mut slot) = PRELAUNCHED.lock() {
+        slot.take();
+    }
+}

@@ -1,0 +1,273 @@
+//! Starting the sandbox's pid 1 while the supervisor is still preparing the run.
+//!
+//! Creating the namespaces (above all the network namespace, which registers a few hundred
+//! sysctls) is the largest single cost of a run. So pid 1 is cloned first, from a dedicated
+//! thread, and enters its namespaces, maps its ids and brings loopback up on one core while
+//! the supervisor computes the mount plan, Landlock rules and seccomp program on the other.
+//! When [`LaunchedInit::go`] hands it the finished [`Prepared`], it builds the mount view and
+//! starts the command as before.
+//!
+//! Pid 1 shares the supervisor's memory (`CLONE_VM`), so the [`Prepared`] it receives is the
+//! supervisor's own, read in place: no serialization, and it stays valid because the launching
+//! thread keeps it alive until pid 1 is reaped. The launching thread is also pid 1's parent for
+//! `PR_SET_PDEATHSIG`, and pid 1 runs with that thread's TLS pointer; the thread therefore
+//! does nothing but wait for pid 1, with every signal blocked, so that nothing else writes the
+//! `errno` the two share. Sharing memory does not widen what the command can reach: it runs
+//! in a fresh address space after `execve`, and pid 1 is outside the command's Landlock domain
+//! and keeps capabilities the command lacks, so `ptrace` and `/proc/1/mem` stay closed to it.
+//!
+//! References: [clone(2)](https://man7.org/linux/man-pages/man2/clone.2.html) (`CLONE_VM`,
+//! `CLONE_PIDFD`), [prctl(2)](https://man7.org/linux/man-pages/man2/prctl.2.html)
+//! (`PR_SET_PDEATHSIG` follows the parent thread).
+
+use std::cell::UnsafeCell;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{mpsc, Arc};
+
+use libc::{c_int, c_void};
+
+use crate::prepare::Prepared;
+
+/// Size of pid 1's own stack.
+const INIT_STACK_SIZE: usize = 256 * 1024;
+
+/// What pid 1 needs before the run is prepared.
+#[derive(Debug)]
+pub struct InitStart {
+    /// `"U U 1\n"`.
+    pub uid_map: String,
+    /// `"G G 1\n"`.
+    pub gid_map: String,
+    /// Whether a network namespace is created (bring `lo` up).
+    pub netns: bool,
+    /// A pidfd of the supervisor: pid 1 checks it right after arming `PR_SET_PDEATHSIG`.
+    pub sync_fd: RawFd,
+    /// Pid 1's end of the go socket: one 8-byte message, the address of the [`Prepared`];
+    /// address 0 or end of file means the supervisor gave up, and pid 1 exits quietly.
+    pub go_fd: RawFd,
+    /// Write end of the report pipe.
+    pub report_fd: RawFd,
+    /// The supervisor's end of the go socket, which pid 1 closes in its copy of the fd table.
+    go_write_fd: RawFd,
+    /// The caller's CPU affinity, which pid 1 restores (the launching thread runs elsewhere,
+    /// see [`prefer_another_cpu`], and pid 1 would inherit that).
+    pub(super) cpus: Option<libc::cpu_set_t>,
+    stack: UnsafeCell<Vec<u8>>,
+}
+
+impl InitStart {
+    /// The supervisor's end of the go socket (pid 1 closes its copy).
+    pub(super) fn go_write_fd(&self) -> RawFd {
+        self.go_write_fd
+    }
+
+    /// Bundles what pid 1 needs before the go message.
+    pub fn new(uid_map: String, gid_map: String, netns: bool, sync_fd: RawFd, go_fd: RawFd, report_fd: RawFd) -> Self {
+        InitStart {
+            uid_map,
+            gid_map,
+            netns,
+            sync_fd,
+            go_fd,
+            report_fd,
+            go_write_fd: -1,
+            cpus: None,
+            stack: UnsafeCell::new(Vec::new()),
+        }
+    }
+}
+
+// SAFETY: a `Prepared` owns everything its raw pointers point into (argv/envp strings), so it
+// may move between threads. It is shared read-only between the supervisor, pid 1 and the
+// command; the one interior-mutable part, the command's stack, is only written by the command
+// while pid 1 is suspended in `clone(CLONE_VFORK)`, and the supervisor never touches it.
+unsafe impl Send for Prepared {}
+// SAFETY: see above.
+unsafe impl Sync for Prepared {}
+
+/// Keeps something alive on the launching thread until pid 1 is reaped.
+type Keep = Arc<Prepared>;
+
+/// Work for the launching thread once pid 1 is reaped (removing the run's cgroups).
+pub type AfterExit = Box<dyn FnOnce() + Send>;
+
+/// A pid 1 that is being cloned or setting up its namespaces, and waits for
+/// [`LaunchedInit::go`].
+pub struct LaunchedInit {
+    started: Option<mpsc::Receiver<io::Result<(libc::pid_t, RawFd)>>>,
+    /// Its pid in the supervisor's pid namespace (once [`LaunchedInit::started`] succeeded).
+    pub pid: libc::pid_t,
+    /// A pidfd for it (from `CLONE_PIDFD`, so never a recycled pid), once
+    /// [`LaunchedInit::started`] succeeded.
+    pidfd: Option<OwnedFd>,
+    status: mpsc::Receiver<c_int>,
+    keep: mpsc::Sender<(Option<Keep>, Option<AfterExit>)>,
+    go: OwnedFd,
+    sent: bool,
+}
+
+/// Clones pid 1 with namespace `flags` from a new thread that then waits for it. `go` is the
+/// supervisor's end of the socket pair whose other end is `start.go_fd`.
+pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd) -> io::Result<LaunchedInit> {
+    start.go_write_fd = go.as_raw_fd();
+    start.cpus = affinity();
+    let cpus = start.cpus;
+    let start = Box::new(start);
+    let (pid_tx, pid_rx) = mpsc::sync_channel::<io::Result<(libc::pid_t, RawFd)>>(1);
+    let (status_tx, status_rx) = mpsc::channel();
+    let (keep_tx, keep_rx) = mpsc::channel::<(Option<Keep>, Option<AfterExit>)>();
+    let start_addr = Box::into_raw(start) as usize;
+    let handle = std::thread::Builder::new().name("stockade-init".into()).stack_size(64 * 1024).spawn(move || {
+        // SAFETY: `start_addr` came from Box::into_raw above and is reclaimed only here.
+        let start = unsafe { Box::from_raw(start_addr as *mut InitStart) };
+        block_all_signals();
+        // SAFETY: the stack is only used by pid 1; allocated before it exists.
+        let stack = unsafe { &mut *start.stack.get() };
+        *stack = vec![0u8; INIT_STACK_SIZE];
+        let mut pidfd: c_int = -1;
+        // SAFETY: the stack top is inside the buffer (rounded down to 16 bytes); `start` and the
+        // stack outlive pid 1 (this thread drops them only after reaping it); the callee never
+        // returns.
+        let pid = unsafe {
+            let top = (stack.as_mut_ptr().add(stack.len()) as usize & !15) as *mut c_void;
+            libc::clone(
+                init_trampoline,
+                top,
+                (flags as c_int) | libc::CLONE_VM | libc::CLONE_PIDFD | libc::SIGCHLD,
+                &*start as *const InitStart as *mut c_void,
+                &mut pidfd as *mut c_int,
+            )
+        };
+        if pid < 0 {
+            let _ = pid_tx.send(Err(io::Error::last_os_error()));
+            return;
+        }
+        if let Some(cpus) = &start.cpus {
+            // SAFETY: valid set of the size passed.
+            unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), cpus) };
+        }
+        let _ = pid_tx.send(Ok((pid, pidfd)));
+        let mut st: c_int = 0;
+        // SAFETY: valid out-pointer. Signals are blocked, so no EINTR.
+        while unsafe { libc::waitpid(pid, &mut st, 0) } < 0 {
+            if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                break;
+            }
+        }
+        let _ = status_tx.send(st);
+        // Pid 1 is gone: nothing reads `start` or its stack any more.
+        drop(start);
+        // Until the run drops its handle: what it handed over may be dropped now, and the
+        // work it left (removing cgroups) be done. A CLI exits before this, which is fine.
+        for (keep, after) in keep_rx.iter() {
+            drop(keep);
+            if let Some(f) = after {
+                f();
+            }
+        }
+    })?;
+    if let Some(cpus) = cpus {
+        prefer_another_cpu(&handle, cpus);
+    }
+    Ok(LaunchedInit { started: Some(pid_rx), pid: 0, pidfd: None, status: status_rx, keep: keep_tx, go, sent: false })
+}
+
+impl LaunchedInit {
+    /// Waits until the clone returned (it runs while the caller prepares the run): the error
+    /// is the one `clone(2)` gave, such as `EPERM` where user namespaces are restricted.
+    pub fn started(&mut self) -> io::Result<()> {
+        if let Some(rx) = self.started.take() {
+            let (pid, pidfd) = rx.recv().map_err(|_| io::Error::other("the init launcher thread died"))??;
+            // SAFETY: CLONE_PIDFD returned a fresh fd that nothing else owns.
+            self.pidfd = Some(unsafe { OwnedFd::from_raw_fd(pidfd) });
+            self.pid = pid;
+        }
+        Ok(())
+    }
+
+    /// The pidfd of pid 1 (after [`LaunchedInit::started`]).
+    pub fn pidfd(&self) -> RawFd {
+        self.pidfd.as_ref().map_or(-1, |f| f.as_raw_fd())
+    }
+
+    /// Hands `prepared` to pid 1. It stays alive until pid 1 is reaped, even if the caller
+    /// returns first.
+    pub fn go(&mut self, prepared: &Arc<Prepared>) {
+        let _ = self.keep.send((Some(Arc::clone(prepared)), None));
+        self.send(Arc::as_ptr(prepared) as usize);
+    }
+
+    fn send(&mut self, addr: usize) {
+        self.sent = true;
+        let addr = addr.to_ne_bytes();
+        // SAFETY: valid buffer; one 8-byte message. A pid 1 that already died (or was never
+        // cloned) makes this fail with EPIPE, without a SIGPIPE; the wait then explains.
+        unsafe { libc::send(self.go.as_raw_fd(), addr.as_ptr().cast(), addr.len(), libc::MSG_NOSIGNAL) };
+    }
+
+    /// Runs `f` on the launching thread once pid 1 has been reaped.
+    pub fn after_exit(&self, f: AfterExit) {
+        let _ = self.keep.send((None, Some(f)));
+    }
+
+    /// Pid 1's raw wait status, once its pidfd has reported that it exited.
+    pub fn status(&self) -> io::Result<c_int> {
+        self.status.recv().map_err(|_| io::Error::other("the init launcher thread died"))
+    }
+}
+
+impl Drop for LaunchedInit {
+    /// A run abandoned before the go message (an error while preparing) tells pid 1 to exit:
+    /// address 0. Closing the socket alone is not enough, since a concurrent run's pid 1 may
+    /// hold a copy of this end.
+    fn drop(&mut self) {
+        if !self.sent {
+            self.send(0);
+        }
+    }
+}
+
+/// The calling thread's CPU affinity.
+fn affinity() -> Option<libc::cpu_set_t> {
+    // SAFETY: a zeroed cpu_set_t is valid; the size passed is its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0).then_some(set)
+    }
+}
+
+/// Moves the launching thread off the caller's CPU: the scheduler tends to queue a new thread
+/// behind its creator, which would serialise the clone with the work it is meant to overlap.
+/// Pid 1 restores `allowed` for itself (and so for the command).
+fn prefer_another_cpu(handle: &std::thread::JoinHandle<()>, allowed: libc::cpu_set_t) {
+    use std::os::unix::thread::JoinHandleExt;
+    // SAFETY: sched_getcpu has no arguments; the cpu_set_t calls work on locals; the pthread_t
+    // is valid while the unjoined handle is held.
+    unsafe {
+        let here = libc::sched_getcpu();
+        if here < 0 {
+            return;
+        }
+        let mut others = allowed;
+        libc::CPU_CLR(here as usize, &mut others);
+        if libc::CPU_COUNT(&others) > 0 {
+            libc::pthread_setaffinity_np(handle.as_pthread_t(), std::mem::size_of::<libc::cpu_set_t>(), &others);
+        }
+    }
+}
+
+fn block_all_signals() {
+    // SAFETY: sigset manipulation on a local, then pthread_sigmask for this thread.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+    }
+}
+
+extern "C" fn init_trampoline(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the `InitStart` the launching thread keeps alive until pid 1 is reaped.
+    let start = unsafe { &*(arg as *const InitStart) };
+    super::init_entry(start)
+}

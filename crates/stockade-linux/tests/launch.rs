@@ -1,0 +1,141 @@
+//! The early launch of the sandbox's pid 1 (see `init_launch` and `sys::launch`): whatever a
+//! run does with it (uses it, discards a prelaunched one that does not fit, abandons it when
+//! preparing fails), nothing of it outlives the run, and the command keeps the caller's CPU
+//! affinity although the launching thread runs elsewhere.
+//!
+//! One test function on purpose: it counts this process's children, which other tests running
+//! in parallel threads would disturb.
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use stockade_linux::{init_launch, LinuxBackend};
+use stockade_policy::{Backend, CommandSpec, HostEnv, Locations, NetworkMode, Overrides, Policy, Stdio};
+
+fn skip(feature: &str, why: &str) {
+    let required = std::env::var("STOCKADE_TEST_REQUIRE").unwrap_or_default();
+    if required.split(',').any(|f| f.trim() == feature) {
+        panic!("{feature} is required by STOCKADE_TEST_REQUIRE but unavailable: {why}");
+    }
+    let _ = writeln!(std::io::stderr(), "SKIP: {feature} unavailable: {why}");
+}
+
+/// Every child of every thread of this process.
+fn children() -> Vec<String> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let list = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        out.extend(list.split_whitespace().map(str::to_owned));
+    }
+    out
+}
+
+/// Waits (up to 5 s) until this process has no children left: pid 1 exited and its launching
+/// thread reaped it.
+fn assert_no_children_soon(what: &str) {
+    let start = Instant::now();
+    loop {
+        let c = children();
+        if c.is_empty() {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{what}: processes left behind: {c:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn policy(ws: &Path, home: &Path, network: Option<NetworkMode>) -> Policy {
+    let o = Overrides { workspace: Some(ws.to_owned()), network, ..Overrides::default() };
+    let env = HostEnv { home: Some(home.to_owned()), vars: Default::default(), cwd: ws.to_owned() };
+    stockade_policy::resolve(&o, None, &[], &env, &Locations::linux(&env)).unwrap()
+}
+
+fn spec(script: &str, out: &Path) -> CommandSpec {
+    CommandSpec {
+        program: "/bin/sh".into(),
+        args: vec!["-c".into(), format!("{script} > {}/out 2>&1", out.display()).into()],
+        cwd: None,
+        host_env: vec![(OsString::from("PATH"), OsString::from("/usr/local/bin:/usr/bin:/bin"))],
+        stdio: Stdio::Inherit,
+    }
+}
+
+fn affinity_of(status: &str) -> String {
+    status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap_or("?").trim().to_owned()
+}
+
+#[test]
+fn early_launch_leaves_nothing_behind_and_keeps_affinity() {
+    if let Err(why) = stockade_linux::host_facts::probe_userns() {
+        skip("userns", &why);
+        return;
+    }
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("stockade-launch-test-{}", std::process::id()));
+    let base = if ["/tmp", "/var/tmp", "/dev/shm", "/run"].iter().any(|p| base.starts_with(p)) {
+        PathBuf::from(std::env::var_os("HOME").unwrap())
+            .join(format!(".cache/stockade-launch-test-{}", std::process::id()))
+    } else {
+        base
+    };
+    let (ws, home, out) = (base.join("ws"), base.join("home"), base.join("out"));
+    for d in [&ws, &home, &out] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let (ws, home, out) =
+        (std::fs::canonicalize(ws).unwrap(), std::fs::canonicalize(home).unwrap(), std::fs::canonicalize(out).unwrap());
+    let writable = Policy { ..policy(&ws, &home, None) };
+    let mut with_out = writable.clone();
+    with_out
+        .filesystem
+        .writable_roots
+        .push(stockade_policy::Sourced::new(out.clone(), stockade_policy::Source::Default));
+    let backend = LinuxBackend::default();
+    assert!(children().is_empty(), "the test starts without children");
+
+    // A plain run: the command sees the caller's affinity, not the launching thread's.
+    let mine = affinity_of(&std::fs::read_to_string("/proc/self/status").unwrap());
+    let o = backend.run(&with_out, &spec("grep Cpus_allowed_list /proc/self/status", &out)).unwrap();
+    assert_eq!(o.status.cli_code(), 0, "{o:?}");
+    let theirs = affinity_of(&std::fs::read_to_string(out.join("out")).unwrap());
+    assert_eq!(theirs, mine, "the command's CPU affinity");
+    assert_no_children_soon("a finished run");
+
+    // A prelaunched pid 1 that fits (network off) runs the command.
+    init_launch::prelaunch();
+    let o = backend.run(&with_out, &spec("echo used", &out)).unwrap();
+    assert_eq!(o.status.cli_code(), 0, "{o:?}");
+    assert_eq!(std::fs::read_to_string(out.join("out")).unwrap(), "used\n");
+    assert_no_children_soon("a run on a prelaunched pid 1");
+
+    // One that does not fit (network on) is discarded and a fresh one runs the command.
+    init_launch::prelaunch();
+    let mut net_on = with_out.clone();
+    net_on.network.mode = NetworkMode::On;
+    let o = backend.run(&net_on, &spec("echo fresh", &out)).unwrap();
+    assert_eq!(o.status.cli_code(), 0, "{o:?}");
+    assert_eq!(std::fs::read_to_string(out.join("out")).unwrap(), "fresh\n");
+    assert_no_children_soon("a discarded prelaunch");
+
+    // Preparing fails after pid 1 was launched (a protected path is a symlink): the run is
+    // refused and its pid 1 told to exit without running anything.
+    // (The earlier runs left an empty placeholder there.)
+    let _ = std::fs::remove_dir(ws.join(".codex"));
+    std::os::unix::fs::symlink(&out, ws.join(".codex")).unwrap();
+    std::fs::remove_file(out.join("out")).unwrap();
+    let e = backend.run(&with_out, &spec("echo ran", &out)).unwrap_err();
+    assert_eq!(stockade_policy::Diagnose::code(&e), "protected_path_symlink");
+    assert!(!out.join("out").exists(), "nothing ran");
+    assert_no_children_soon("an abandoned launch");
+    std::fs::remove_file(ws.join(".codex")).unwrap();
+
+    // A prelaunched pid 1 that no run takes is gone once discarded.
+    init_launch::prelaunch();
+    init_launch::discard();
+    assert_no_children_soon("a discarded, unused prelaunch");
+
+    let _ = std::fs::remove_dir_all(&base);
+}
