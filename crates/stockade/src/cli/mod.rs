@@ -119,12 +119,14 @@ fn run(a: RunArgs) -> Result<ExitCode, Failure> {
                     d.rule.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
                 );
             }
-            let value = serde_json::to_value(&outcome).unwrap_or_default();
-            if a.json {
-                eprintln!("{value}");
-            }
-            if let Some(r) = report {
-                r.write(&value)?;
+            if a.json || report.is_some() {
+                let value = serde_json::to_value(&outcome).unwrap_or_default();
+                if a.json {
+                    eprintln!("{value}");
+                }
+                if let Some(r) = report {
+                    r.write(&value)?;
+                }
             }
             Ok(ExitCode::from((outcome.status.cli_code() & 0xff) as u8))
         }
