@@ -4,9 +4,14 @@
 # thousand files; plus the supervisor's peak RSS. Medians from hyperfine, all in one run
 # (this machine is noisy: compare the ratio, not absolute numbers).
 #
+# Two stockade builds are measured: `stockade` is what `cargo build --release` gives (glibc,
+# dynamically linked); `stockade-static` is the same code linked statically
+# (`-C target-feature=+crt-static`), which saves the dynamic loader's work at every start.
+#
 # Usage: bench/linux/run.sh [--runs N] [--rounds N] [--files N]
-# Env:   STOCKADE_BIN  a release `stockade` to use (default: build one with cargo)
-#        CARGO_TARGET_DIR  honoured when building
+# Env:   STOCKADE_BIN         a release `stockade` to use (default: build one with cargo)
+#        STOCKADE_STATIC_BIN  a static one (default: build one; empty string: skip that row)
+#        CARGO_TARGET_DIR     honoured when building
 set -euo pipefail
 
 RUNS=50
@@ -52,6 +57,11 @@ if [ -z "${STOCKADE_BIN:-}" ]; then
     STOCKADE_BIN="${CARGO_TARGET_DIR:-$repo/target}/release/stockade"
 fi
 [ -x "$STOCKADE_BIN" ] || { echo "run.sh: no stockade binary at $STOCKADE_BIN" >&2; exit 1; }
+if [ -z "${STOCKADE_STATIC_BIN+set}" ]; then
+    host="$(rustc -vV | sed -n 's/^host: //p')"
+    (cd "$repo" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -q -p stockade --target "$host")
+    STOCKADE_STATIC_BIN="${CARGO_TARGET_DIR:-$repo/target}/$host/release/stockade"
+fi
 
 # The workspace lives outside /tmp and /var/tmp (stockade gives the command private ones).
 if [ "$(id -u)" = 0 ]; then
@@ -84,10 +94,12 @@ echo "workspace: $WS ($(git -C "$WS" ls-files | wc -l) tracked files)"
 declare -A CMD
 CMD[baseline]=""
 CMD[stockade]="$STOCKADE_BIN run -C $WS --"
+CMD[stockade-static]="${STOCKADE_STATIC_BIN:+$STOCKADE_STATIC_BIN run -C $WS --}"
 CMD[bwrap]="bwrap --ro-bind / / --bind $WS $WS --unshare-all --die-with-parent --new-session --proc /proc --dev /dev --chdir $WS"
 CMD[unshare]="unshare -Urmn"
 CMD[firejail]="firejail --noprofile --quiet"
-ORDER=(baseline stockade bwrap unshare firejail)
+ORDER=(baseline stockade stockade-static bwrap unshare firejail)
+[ -n "${STOCKADE_STATIC_BIN:-}" ] || ORDER=(baseline stockade bwrap unshare firejail)
 
 # Median over every sample of every round of one tool.
 median() { python3 -c 'import json,sys,statistics; t=[x for f in sys.argv[1:] for x in json.load(open(f))["results"][0]["times"]]; print("%.3f" % (statistics.median(t)*1000))' "$@"; }
@@ -123,19 +135,23 @@ for work in true git; do
 done
 
 printf '\nmedian wall time in ms over %s runs in %s interleaved rounds (added = minus the bare command)\n' "$(( (RUNS + ROUNDS - 1) / ROUNDS * ROUNDS ))" "$ROUNDS"
-printf '%-10s %12s %10s %12s %10s\n' tool "/bin/true" added "git status" added
+printf '%-16s %12s %10s %12s %10s\n' tool "/bin/true" added "git status" added
 for name in "${ORDER[@]}"; do
     t="${MED[true-$name]:-}"; g="${MED[git-$name]:-}"
     [ -n "$t" ] || continue
     at="$(python3 -c "print('%.3f' % ($t - ${MED[true-baseline]}))")"
     ag="$(python3 -c "print('%.3f' % ($g - ${MED[git-baseline]}))")"
-    printf '%-10s %12s %10s %12s %10s\n' "$name" "$t" "$at" "$g" "$ag"
+    printf '%-16s %12s %10s %12s %10s\n' "$name" "$t" "$at" "$g" "$ag"
 done
 ratio() { python3 -c "a=$1-$2; b=$3-$4; print('%.2f' % (a/b) if b > 0 else 'n/a')"; }
 if [ -n "${MED[true-bwrap]:-}" ]; then
-    printf '\nstockade/bwrap added-latency ratio: /bin/true %s, git status %s (target <= 0.50)\n' \
-        "$(ratio "${MED[true-stockade]}" "${MED[true-baseline]}" "${MED[true-bwrap]}" "${MED[true-baseline]}")" \
-        "$(ratio "${MED[git-stockade]}" "${MED[git-baseline]}" "${MED[git-bwrap]}" "${MED[git-baseline]}")"
+    printf '\n'
+    for name in stockade stockade-static; do
+        [ -n "${MED[true-$name]:-}" ] || continue
+        printf '%s/bwrap added-latency ratio: /bin/true %s, git status %s (target <= 0.50)\n' "$name" \
+            "$(ratio "${MED[true-$name]}" "${MED[true-baseline]}" "${MED[true-bwrap]}" "${MED[true-baseline]}")" \
+            "$(ratio "${MED[git-$name]}" "${MED[git-baseline]}" "${MED[git-bwrap]}" "${MED[git-baseline]}")"
+    done
 fi
 
 # Supervisor peak RSS: poll VmHWM of the stockade process while the command runs, and
