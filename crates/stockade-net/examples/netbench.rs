@@ -115,24 +115,20 @@ fn drain(mut s: TcpStream, total: u64) -> f64 {
     got as f64 / t.elapsed().as_secs_f64() / (1024.0 * 1024.0)
 }
 
-const ROUNDS: usize = 5;
+/// Rounds of each throughput measurement (`NETBENCH_ROUNDS` overrides; the machine is noisy).
+fn rounds() -> usize {
+    std::env::var("NETBENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5)
+}
 
-/// CPU seconds used so far by the thread called `name` (Linux `/proc`; `None` elsewhere).
-fn thread_cpu(name: &str) -> Option<f64> {
-    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
-    for t in tasks.flatten() {
-        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        if comm.trim() != name {
-            continue;
-        }
-        let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
-        let after = &stat[stat.rfind(')')? + 2..];
-        let f: Vec<&str> = after.split_whitespace().collect();
-        // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the comm field.
-        let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-        return Some(ticks / 100.0);
-    }
-    None
+/// CPU seconds this whole process has used so far, all threads, ended ones included (Linux
+/// `/proc`; `None` elsewhere).
+fn process_cpu() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the comm field.
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 fn medianf(v: &[f64]) -> f64 {
@@ -206,13 +202,15 @@ fn main() {
     let (mut direct, mut proxied, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     #[cfg(unix)]
     let (mut bridged, mut bridged_ratios) = (Vec::new(), Vec::new());
-    let mut proxy_cpu = 0.0;
-    for _ in 0..ROUNDS {
+    let (mut direct_cpu, mut proxied_cpu) = (0.0, 0.0);
+    for _ in 0..rounds() {
+        let c0 = process_cpu();
         let d = drain(TcpStream::connect(src).unwrap(), total);
-        let before = thread_cpu("stockade-proxy");
+        let c1 = process_cpu();
         let p = drain(tunnel(via, src), total);
-        if let (Some(a), Some(b)) = (before, thread_cpu("stockade-proxy")) {
-            proxy_cpu += b - a;
+        if let (Some(a), Some(b), Some(c)) = (c0, c1, process_cpu()) {
+            direct_cpu += b - a;
+            proxied_cpu += c - b;
         }
         direct.push(d);
         proxied.push(p);
@@ -224,21 +222,28 @@ fn main() {
             bridged_ratios.push(b / d);
         }
     }
+    if std::env::var_os("NETBENCH_VERBOSE").is_some() {
+        println!("direct  {:?}", direct.iter().map(|v| *v as u64).collect::<Vec<_>>());
+        println!("proxied {:?}", proxied.iter().map(|v| *v as u64).collect::<Vec<_>>());
+    }
     println!(
-        "throughput  {mib} MiB x {ROUNDS}  direct median {:6.0} MiB/s  proxy median {:6.0} MiB/s  median ratio {:5.1}%  (best {:5.1}%)",
+        "throughput  {mib} MiB x {}  direct median {:6.0} MiB/s  proxy median {:6.0} MiB/s  median ratio {:5.1}%  (best {:5.1}%)",
+        rounds(),
         medianf(&direct),
         medianf(&proxied),
         100.0 * medianf(&ratios),
         100.0 * ratios.iter().cloned().fold(0.0, f64::max)
     );
+    let gib = rounds() as f64 * mib as f64 / 1024.0;
     println!(
-        "proxy CPU   {:.2} s per GiB relayed (the proxy thread alone; a free core relays {:.0} MiB/s at most)",
-        proxy_cpu / (ROUNDS as f64 * mib as f64 / 1024.0),
-        (ROUNDS as f64 * mib as f64) / proxy_cpu.max(1e-9)
+        "CPU         {:.2} s per GiB direct (server + client), {:.2} s per GiB through the proxy (+ relay)",
+        direct_cpu / gib,
+        proxied_cpu / gib
     );
     #[cfg(unix)]
     println!(
-        "throughput  {mib} MiB x {ROUNDS}  via forwarder+unix socket median {:6.0} MiB/s  median ratio {:5.1}%  (best {:5.1}%)",
+        "throughput  {mib} MiB x {}  via forwarder+unix socket median {:6.0} MiB/s  median ratio {:5.1}%  (best {:5.1}%)",
+        rounds(),
         medianf(&bridged),
         100.0 * medianf(&bridged_ratios),
         100.0 * bridged_ratios.iter().cloned().fold(0.0, f64::max)
