@@ -19,9 +19,7 @@ pub const EXIT_STOCKADE_FAILED: u8 = 125;
 
 /// Entry point: parse, dispatch, map errors to exit 125 with hints.
 pub fn main() -> ExitCode {
-    // `run` gets its sandbox's head start before the arguments are even parsed (see
-    // `stockade::prelaunch`); anything else never pays for it.
-    if std::env::args_os().nth(1).is_some_and(|a| a == "run") {
+    if prelaunch_would_help(std::env::args_os()) {
         stockade::prelaunch();
     }
     let cli = match Cli::try_parse() {
@@ -45,6 +43,26 @@ pub fn main() -> ExitCode {
         failure.print(json);
         ExitCode::from(EXIT_STOCKADE_FAILED)
     })
+}
+
+/// Whether `run`'s sandbox should get its head start before the arguments are even parsed (see
+/// `stockade::prelaunch`): only for `run`, and not when its own options already show that the
+/// prelaunched sandbox would be discarded (another implementation, no sandbox, network on or an
+/// allowlist). Only speed depends on this guess; the run checks what it gets.
+fn prelaunch_would_help(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let args: Vec<_> = args.skip(1).take_while(|a| a != "--").collect();
+    if args.first().is_none_or(|a| a != "run") {
+        return false;
+    }
+    let discarded = |a: &std::ffi::OsString, prev: Option<&std::ffi::OsString>| {
+        let a = a.to_string_lossy();
+        a == "landlock-only"
+            || a == "danger-full-access"
+            || a.starts_with("--allow-host")
+            || a == "--network=on"
+            || (a == "on" && prev.is_some_and(|p| p == "-n" || p == "--network"))
+    };
+    !args.iter().enumerate().any(|(i, a)| discarded(a, i.checked_sub(1).map(|j| &args[j])))
 }
 
 /// A failure of stockade itself, printed with its code and hint.
@@ -155,4 +173,28 @@ fn setup(args: &PolicyArgs, options: Option<stockade::SetupOptions>, json: bool)
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prelaunch_would_help;
+
+    fn helps(line: &str) -> bool {
+        prelaunch_would_help(line.split(' ').map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn prelaunch_only_for_runs_that_can_use_it() {
+        assert!(helps("stockade run -- true"));
+        assert!(helps("stockade run -C ws -n off -- true"));
+        assert!(helps("stockade run -- curl --network on"), "the command's own arguments do not count");
+        assert!(!helps("stockade explain ."));
+        assert!(!helps("stockade doctor"));
+        assert!(!helps("stockade"));
+        assert!(!helps("stockade run --implementation landlock-only -- true"));
+        assert!(!helps("stockade run -s danger-full-access -- true"));
+        assert!(!helps("stockade run -n on -- true"));
+        assert!(!helps("stockade run --network=on -- true"));
+        assert!(!helps("stockade run --allow-host example.com -- true"));
+    }
 }
