@@ -28,9 +28,6 @@ pub struct InitLaunch {
     pub report_r: OwnedFd,
     /// Pid 1's number for the write end of the report pipe.
     pub report_fd: RawFd,
-    /// Fds pid 1 copies when it is cloned; closed here once [`sys::LaunchedInit::started`]
-    /// returned.
-    pub held: Vec<OwnedFd>,
 }
 
 impl InitLaunch {
@@ -57,8 +54,9 @@ impl InitLaunch {
             flags |= libc::CLONE_NEWNET;
         }
         let report_fd = report_w.as_raw_fd();
-        let init = sys::launch_init(flags as u64, start, go_w).map_err(|e| syscall("spawning a thread", e))?;
-        Ok(InitLaunch { init, netns, report_r, report_fd, held: vec![report_w, go_r, me] })
+        let init = sys::launch_init(flags as u64, start, go_w, vec![report_w, go_r, me])
+            .map_err(|e| syscall("spawning a thread", e))?;
+        Ok(InitLaunch { init, netns, report_r, report_fd })
     }
 }
 

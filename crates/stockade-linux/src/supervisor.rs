@@ -145,7 +145,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         Some(l) => l,
         None => InitLaunch::new(netns)?,
     };
-    let InitLaunch { mut init, report_r, report_fd, held, .. } = launch;
+    let InitLaunch { mut init, report_r, report_fd, .. } = launch;
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
     let started = Instant::now();
 
@@ -199,8 +199,6 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
             _ => Err(syscall("clone", e)),
         };
     }
-    // Pid 1 has its copies now.
-    drop(held);
     init.go(&prepared);
     let pid = init.pid;
     if let Some(g) = groups.as_ref().map(|g| g.remover()) {

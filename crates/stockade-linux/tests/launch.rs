@@ -43,7 +43,20 @@ fn assert_no_children_soon(what: &str) {
         if c.is_empty() {
             return;
         }
-        assert!(start.elapsed() < Duration::from_secs(5), "{what}: processes left behind: {c:?}");
+        if start.elapsed() >= Duration::from_secs(5) {
+            let info: Vec<String> = c
+                .iter()
+                .map(|p| {
+                    let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+                    let wchan = std::fs::read_to_string(format!("/proc/{p}/wchan")).unwrap_or_default();
+                    let ns = std::fs::read_link(format!("/proc/{p}/ns/pid"))
+                        .map(|l| l.display().to_string())
+                        .unwrap_or_default();
+                    format!("{} wchan={wchan} {ns}", stat.split(' ').take(4).collect::<Vec<_>>().join(" "))
+                })
+                .collect();
+            panic!("{what}: processes left behind: {info:#?}");
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -136,6 +149,29 @@ fn early_launch_leaves_nothing_behind_and_keeps_affinity() {
     init_launch::prelaunch();
     init_launch::discard();
     assert_no_children_soon("a discarded, unused prelaunch");
+
+    // Concurrent runs in one process, some abandoned: each pid 1 gets a copy of the others'
+    // fds when it is cloned, so an abandoned run must not rely on its socket being closed.
+    let bad_ws = base.join("bad-ws");
+    std::fs::create_dir_all(&bad_ws).unwrap();
+    std::os::unix::fs::symlink(&out, bad_ws.join(".codex")).unwrap();
+    let bad = policy(&std::fs::canonicalize(&bad_ws).unwrap(), &home, None);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (good, bad, out, backend) = (&with_out, &bad, &out, &backend);
+            s.spawn(move || {
+                for i in 0..8 {
+                    if (t + i) % 3 == 0 {
+                        assert!(backend.run(bad, &spec("true", out)).is_err());
+                    } else {
+                        let o = backend.run(good, &spec(&format!("echo {t}-{i}; true"), out)).unwrap();
+                        assert_eq!(o.status.cli_code(), 0, "{o:?}");
+                    }
+                }
+            });
+        }
+    });
+    assert_no_children_soon("concurrent runs, some abandoned");
 
     let _ = std::fs::remove_dir_all(&base);
 }

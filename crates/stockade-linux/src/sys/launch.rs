@@ -105,11 +105,15 @@ pub struct LaunchedInit {
     keep: mpsc::Sender<(Option<Keep>, Option<AfterExit>)>,
     go: OwnedFd,
     sent: bool,
+    /// The supervisor's copies of the fds pid 1 uses: kept until pid 1 has been cloned, since
+    /// their numbers must not name anything else when its fd table is copied.
+    held: Vec<OwnedFd>,
 }
 
 /// Clones pid 1 with namespace `flags` from a new thread that then waits for it. `go` is the
-/// supervisor's end of the socket pair whose other end is `start.go_fd`.
-pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd) -> io::Result<LaunchedInit> {
+/// supervisor's end of the socket pair whose other end is `start.go_fd`; `held` are the fds
+/// whose numbers `start` names, closed here once pid 1 has its copies.
+pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<OwnedFd>) -> io::Result<LaunchedInit> {
     start.go_write_fd = go.as_raw_fd();
     start.cpus = affinity();
     let cpus = start.cpus;
@@ -170,15 +174,27 @@ pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd) -> io::Result<
     if let Some(cpus) = cpus {
         prefer_another_cpu(&handle, cpus);
     }
-    Ok(LaunchedInit { started: Some(pid_rx), pid: 0, pidfd: None, status: status_rx, keep: keep_tx, go, sent: false })
+    Ok(LaunchedInit {
+        started: Some(pid_rx),
+        pid: 0,
+        pidfd: None,
+        status: status_rx,
+        keep: keep_tx,
+        go,
+        sent: false,
+        held,
+    })
 }
 
 impl LaunchedInit {
     /// Waits until the clone returned (it runs while the caller prepares the run): the error
-    /// is the one `clone(2)` gave, such as `EPERM` where user namespaces are restricted.
+    /// is the one `clone(2)` gave, such as `EPERM` where user namespaces are restricted. Then
+    /// closes the supervisor's copies of pid 1's fds.
     pub fn started(&mut self) -> io::Result<()> {
         if let Some(rx) = self.started.take() {
-            let (pid, pidfd) = rx.recv().map_err(|_| io::Error::other("the init launcher thread died"))??;
+            let result = rx.recv().map_err(|_| io::Error::other("the init launcher thread died"));
+            self.held.clear();
+            let (pid, pidfd) = result??;
             // SAFETY: CLONE_PIDFD returned a fresh fd that nothing else owns.
             self.pidfd = Some(unsafe { OwnedFd::from_raw_fd(pidfd) });
             self.pid = pid;
@@ -220,8 +236,10 @@ impl LaunchedInit {
 impl Drop for LaunchedInit {
     /// A run abandoned before the go message (an error while preparing) tells pid 1 to exit:
     /// address 0. Closing the socket alone is not enough, since a concurrent run's pid 1 may
-    /// hold a copy of this end.
+    /// hold a copy of this end. It first waits for the clone, so that pid 1 (if any) copied the
+    /// fds it expects and is there to read the message.
     fn drop(&mut self) {
+        let _ = self.started();
         if !self.sent {
             self.send(0);
         }
