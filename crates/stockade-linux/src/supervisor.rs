@@ -339,6 +339,13 @@ fn wait(
             (*pid, own_pidfd.as_raw_fd())
         }
     };
+    // Pid 1 is reaped by its launching thread, possibly while this loop runs, so it is
+    // signalled through its pidfd (a reused pid is never hit); the landlock-only command is
+    // reaped here, after the loop, so its process group can be signalled by id.
+    let signal = |sig: i32| match &child {
+        Child::Init(_) => sys::pidfd_kill(pidfd, sig),
+        Child::Direct(_) => sys::kill(forward_to, sig),
+    };
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut timed_out = false;
     let mut records_buf = Vec::new();
@@ -355,7 +362,7 @@ fn wait(
             let mut b = Vec::new();
             sys::read_all(&signals.read, &mut b);
             for sig in b {
-                sys::kill(forward_to, i32::from(sig));
+                signal(i32::from(sig));
             }
         }
         if ready[2] {
@@ -370,7 +377,10 @@ fn wait(
         if let Some(d) = deadline {
             if !timed_out && Instant::now() >= d {
                 timed_out = true;
-                sys::kill(pid, libc::SIGKILL);
+                match &child {
+                    Child::Init(_) => signal(libc::SIGKILL),
+                    Child::Direct(_) => sys::kill(pid, libc::SIGKILL),
+                }
             }
         }
     }

@@ -41,6 +41,7 @@ const SYS_LANDLOCK_ADD_RULE: c_long = 445;
 const SYS_LANDLOCK_RESTRICT_SELF: c_long = 446;
 const SYS_CLOSE_RANGE: c_long = 436;
 const SYS_PIDFD_OPEN: c_long = 434;
+const SYS_PIDFD_SEND_SIGNAL: c_long = 424;
 
 /// `RESOLVE_NO_SYMLINKS`.
 pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
@@ -267,6 +268,13 @@ pub fn poll_in(fds: &[RawFd], timeout_ms: i32) -> Vec<bool> {
 pub fn kill(pid: libc::pid_t, sig: c_int) {
     // SAFETY: no pointers.
     unsafe { libc::kill(pid, sig) };
+}
+
+/// `pidfd_send_signal(pidfd, sig)`: signals exactly the process the pidfd names, even if
+/// another thread reaped it and its pid was reused (then it fails with `ESRCH`).
+pub fn pidfd_kill(pidfd: RawFd, sig: c_int) {
+    // SAFETY: no pointers but the NULL siginfo.
+    unsafe { libc::syscall(SYS_PIDFD_SEND_SIGNAL, pidfd, sig, std::ptr::null::<libc::siginfo_t>(), 0u32) };
 }
 
 /// `waitpid(pid, 0)`, retrying on EINTR; returns the raw wait status.
