@@ -28,6 +28,9 @@ pub struct InitLaunch {
     pub report_r: OwnedFd,
     /// Pid 1's number for the write end of the report pipe.
     pub report_fd: RawFd,
+    /// Started by [`prelaunch`] for a one-shot caller: pid 1 stays, paused, after the command's
+    /// exit until the process exits (see `Prepared::exit_with_supervisor`).
+    pub one_shot: bool,
 }
 
 impl InitLaunch {
@@ -56,7 +59,7 @@ impl InitLaunch {
         let report_fd = report_w.as_raw_fd();
         let init = sys::launch_init(flags as u64, start, go_w, vec![report_w, go_r, me])
             .map_err(|e| syscall("spawning a thread", e))?;
-        Ok(InitLaunch { init, netns, report_r, report_fd })
+        Ok(InitLaunch { init, netns, report_r, report_fd, one_shot: false })
     }
 }
 
@@ -64,11 +67,12 @@ static PRELAUNCHED: Mutex<Option<InitLaunch>> = Mutex::new(None);
 
 /// Starts a pid 1 (private network namespace) for the next namespaces run of this process, so
 /// that creating its namespaces overlaps with resolving the policy. For a process that runs
-/// one command and exits, like the CLI; a library caller gains nothing. Harmless when the run
-/// does not use it: it is discarded (and exits) at the next [`take`] or [`discard`], or with
-/// the process.
+/// one command and exits, like the CLI: a pid 1 that ran the command stays, paused, until the
+/// process exits. Harmless when the run does not use it: it is discarded (and exits) at the
+/// next [`take`] or [`discard`], or with the process.
 pub fn prelaunch() {
-    if let Ok(launch) = InitLaunch::new(true) {
+    if let Ok(mut launch) = InitLaunch::new(true) {
+        launch.one_shot = true;
         if let Ok(mut slot) = PRELAUNCHED.lock() {
             *slot = Some(launch);
         }

@@ -138,6 +138,12 @@ pub struct Prepared {
     pub bridge_fd: RawFd,
     /// The loopback port of that listener inside the sandbox.
     pub bridge_port: u16,
+    /// After reporting the command's exit, pid 1 waits to be killed by `PR_SET_PDEATHSIG` (the
+    /// supervisor process exiting) instead of exiting at once, so that tearing its namespaces
+    /// down does not compete with the supervisor's last work. Only for a one-shot caller (the
+    /// CLI's prelaunch): nothing of the sandbox runs any more at that point, but pid 1 stays
+    /// until the process exits.
+    pub exit_with_supervisor: bool,
 }
 
 fn cstr(what: &str, s: &OsStr) -> Result<CString> {

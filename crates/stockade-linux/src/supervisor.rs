@@ -145,7 +145,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         Some(l) => l,
         None => InitLaunch::new(netns)?,
     };
-    let InitLaunch { mut init, report_r, report_fd, .. } = launch;
+    let InitLaunch { mut init, report_r, report_fd, one_shot, .. } = launch;
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
     let started = Instant::now();
 
@@ -190,6 +190,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         parent: None,
         bridge_fd: bridge.as_ref().map_or(-1, |(_, (_, child))| child.as_raw_fd()),
         bridge_port: BRIDGE_PORT,
+        exit_with_supervisor: one_shot,
     });
     if let Err(e) = init.started() {
         return match e.raw_os_error() {
@@ -545,6 +546,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         parent: Some(std::process::id() as libc::pid_t),
         bridge_fd: -1,
         bridge_port: 0,
+        exit_with_supervisor: false,
     };
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
     let started = Instant::now();

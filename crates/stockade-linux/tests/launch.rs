@@ -1,6 +1,7 @@
 //! The early launch of the sandbox's pid 1 (see `init_launch` and `sys::launch`): whatever a
 //! run does with it (uses it, discards a prelaunched one that does not fit, abandons it when
-//! preparing fails), nothing of it outlives the run, and the command keeps the caller's CPU
+//! preparing fails), nothing of it outlives the run (a prelaunched pid 1 that ran the command
+//! stays, paused and alone, until the process exits), and the command keeps the caller's CPU
 //! affinity although the launching thread runs elsewhere.
 //!
 //! One test function on purpose: it counts this process's children, which other tests running
@@ -117,13 +118,6 @@ fn early_launch_leaves_nothing_behind_and_keeps_affinity() {
     assert_eq!(theirs, mine, "the command's CPU affinity");
     assert_no_children_soon("a finished run");
 
-    // A prelaunched pid 1 that fits (network off) runs the command.
-    init_launch::prelaunch();
-    let o = backend.run(&with_out, &spec("echo used", &out)).unwrap();
-    assert_eq!(o.status.cli_code(), 0, "{o:?}");
-    assert_eq!(std::fs::read_to_string(out.join("out")).unwrap(), "used\n");
-    assert_no_children_soon("a run on a prelaunched pid 1");
-
     // One that does not fit (network on) is discarded and a fresh one runs the command.
     init_launch::prelaunch();
     let mut net_on = with_out.clone();
@@ -172,6 +166,28 @@ fn early_launch_leaves_nothing_behind_and_keeps_affinity() {
         }
     });
     assert_no_children_soon("concurrent runs, some abandoned");
+
+    // Last, since its pid 1 stays until this process exits: a prelaunched pid 1 that fits
+    // (network off) runs the command, then waits, paused and alone, for PR_SET_PDEATHSIG.
+    init_launch::prelaunch();
+    let o = backend.run(&with_out, &spec("(echo used; sleep 30 & echo bg)", &out)).unwrap();
+    assert_eq!(o.status.cli_code(), 0, "{o:?}");
+    assert_eq!(std::fs::read_to_string(out.join("out")).unwrap(), "used\nbg\n");
+    let left = children();
+    assert_eq!(left.len(), 1, "only the prelaunched pid 1 stays: {left:?}");
+    let pid1 = &left[0];
+    // The run returns once pid 1 reported; it may take a moment to reach its pause.
+    let start = Instant::now();
+    let sleeping = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid1}/stat")).unwrap();
+        stat.split(' ').nth(2) == Some("S")
+    };
+    while !sleeping() {
+        assert!(start.elapsed() < Duration::from_secs(5), "pid 1 does not sleep");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let its_children = std::fs::read_to_string(format!("/proc/{pid1}/task/{pid1}/children")).unwrap();
+    assert_eq!(its_children.trim(), "", "the command and what it started in the background are gone");
 
     let _ = std::fs::remove_dir_all(&base);
 }

@@ -1013,6 +1013,12 @@ fn init_run(p: &Prepared) -> ! {
                     while unsafe { libc::waitpid(-1, &mut other, 0) } > 0 || errno() == libc::EINTR {}
 
                     report(p.report_fd, MSG_EXIT, st, 0);
+                    if p.exit_with_supervisor {
+                        loop {
+                            // SAFETY: always safe; only SIGKILL (PDEATHSIG) ends this.
+                            unsafe { libc::pause() };
+                        }
+                    }
                     // SAFETY: always safe.
                     unsafe { libc::_exit(0) };
                 }
