@@ -4,7 +4,7 @@
 //!
 //! A run gets its own `stockade-<pid>-<n>` group under each controller; the sandbox's first
 //! process moves itself in (writing `0` to `tasks`) before it forks, so every descendant is
-//! counted. The group is removed when the tree is gone, by the run's background reaper, or by
+//! counted. The group is removed when the tree is gone, by the thread that reaped pid 1, or by
 //! the next run's [`sweep`] when the caller exited first.
 //!
 //! References: [cgroups(7)](https://man7.org/linux/man-pages/man7/cgroups.7.html),
@@ -33,7 +33,7 @@ fn controller(name: &str) -> Option<PathBuf> {
 }
 
 /// Removes groups left by earlier runs whose supervisor is gone (a CLI exits right after its
-/// run, before its background reaper could remove the group). Only empty groups can be removed,
+/// run, before the thread that reaps pid 1 could remove the group). Only empty groups can be removed,
 /// so a group still in use is never touched.
 pub fn sweep() {
     for ctl in ["pids", "memory"] {

@@ -28,8 +28,10 @@ pub struct InitLaunch {
     pub report_r: OwnedFd,
     /// Pid 1's number for the write end of the report pipe.
     pub report_fd: RawFd,
-    /// Started by [`prelaunch`] for a one-shot caller: pid 1 stays, paused, after the command's
-    /// exit until the process exits (see `Prepared::exit_with_supervisor`).
+    /// Pid 1's number for its end of the go socket.
+    pub go_fd: RawFd,
+    /// Started by [`prelaunch`] for a one-shot caller: after the command's exit, pid 1 waits
+    /// until the process exits or the next prelaunch releases it (see [`retire`]).
     pub one_shot: bool,
 }
 
@@ -56,14 +58,33 @@ impl InitLaunch {
         if netns {
             flags |= libc::CLONE_NEWNET;
         }
-        let report_fd = report_w.as_raw_fd();
+        let (report_fd, go_fd) = (report_w.as_raw_fd(), go_r.as_raw_fd());
         let init = sys::launch_init(flags as u64, start, go_w, vec![report_w, go_r, me])
             .map_err(|e| syscall("spawning a thread", e))?;
-        Ok(InitLaunch { init, netns, report_r, report_fd, one_shot: false })
+        Ok(InitLaunch { init, netns, report_r, report_fd, go_fd, one_shot: false })
     }
 }
 
 static PRELAUNCHED: Mutex<Option<InitLaunch>> = Mutex::new(None);
+/// The pid 1 of the last run that used a prelaunch, waiting to be released.
+static RETIRED: Mutex<Option<sys::LaunchedInit>> = Mutex::new(None);
+
+/// Keeps the pid 1 of a finished one-shot run until the process exits or the next
+/// [`prelaunch`], [`take`] or [`discard`] releases it; releases the one kept before. So a
+/// process that calls `prelaunch` for every run keeps at most one such pid 1.
+pub fn retire(init: sys::LaunchedInit) {
+    let old = RETIRED.lock().ok().and_then(|mut r| r.replace(init));
+    if let Some(mut old) = old {
+        old.release();
+    }
+}
+
+fn release_retired() {
+    let old = RETIRED.lock().ok().and_then(|mut r| r.take());
+    if let Some(mut old) = old {
+        old.release();
+    }
+}
 
 /// Starts a pid 1 (private network namespace) for the next namespaces run of this process, so
 /// that creating its namespaces overlaps with resolving the policy. For a process that runs
@@ -71,6 +92,7 @@ static PRELAUNCHED: Mutex<Option<InitLaunch>> = Mutex::new(None);
 /// process exits. Harmless when the run does not use it: it is discarded (and exits) at the
 /// next [`take`] or [`discard`], or with the process.
 pub fn prelaunch() {
+    release_retired();
     if let Ok(mut launch) = InitLaunch::new(true) {
         launch.one_shot = true;
         if let Ok(mut slot) = PRELAUNCHED.lock() {
@@ -81,12 +103,14 @@ pub fn prelaunch() {
 
 /// The prelaunched pid 1 if there is one and it fits a run with `netns` and no extra fds.
 pub fn take(netns: bool, needs_extra_fds: bool) -> Option<InitLaunch> {
+    release_retired();
     let launch = PRELAUNCHED.lock().ok()?.take()?;
     (launch.netns == netns && !needs_extra_fds).then_some(launch)
 }
 
 /// Discards a prelaunched pid 1 (the run went another way).
 pub fn discard() {
+    release_retired();
     if let Ok(mut slot) = PRELAUNCHED.lock() {
         slot.take();
     }

@@ -122,8 +122,8 @@ pub struct Prepared {
     /// Write end of the report pipe (close-on-exec).
     pub report_fd: RawFd,
     /// The stack the command runs on between pid 1's `clone(CLONE_VM|CLONE_VFORK)` and `execve`
-    /// (sharing pid 1's memory avoids copying its page tables).
-    pub child_stack: std::cell::UnsafeCell<Vec<u8>>,
+    /// (sharing pid 1's memory avoids copying its page tables); unused by `landlock-only`.
+    pub child_stack: Option<crate::sys::ChildStack>,
     /// `/dev/null` for `Stdio::Null`.
     pub stdio_null: Option<RawFd>,
     /// The run's cgroup v1 `tasks` files: the first sandbox process writes `0` to each,
@@ -138,12 +138,15 @@ pub struct Prepared {
     pub bridge_fd: RawFd,
     /// The loopback port of that listener inside the sandbox.
     pub bridge_port: u16,
-    /// After reporting the command's exit, pid 1 waits to be killed by `PR_SET_PDEATHSIG` (the
-    /// supervisor process exiting) instead of exiting at once, so that tearing its namespaces
-    /// down does not compete with the supervisor's last work. Only for a one-shot caller (the
-    /// CLI's prelaunch): nothing of the sandbox runs any more at that point, but pid 1 stays
-    /// until the process exits.
+    /// After reporting the command's exit, pid 1 waits until the supervisor process exits
+    /// (`PR_SET_PDEATHSIG`) or releases it (the next prelaunch), instead of exiting at once, so
+    /// that tearing its namespaces down does not compete with the supervisor's last work. Only
+    /// for a one-shot caller (the CLI's prelaunch): nothing of the sandbox runs any more at that
+    /// point.
     pub exit_with_supervisor: bool,
+    /// Pid 1's end of its go socket (namespaces only, else -1): where it waits, with
+    /// `exit_with_supervisor`, to be released.
+    pub go_fd: RawFd,
 }
 
 fn cstr(what: &str, s: &OsStr) -> Result<CString> {

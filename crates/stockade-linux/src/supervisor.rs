@@ -145,7 +145,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         Some(l) => l,
         None => InitLaunch::new(netns)?,
     };
-    let InitLaunch { mut init, report_r, report_fd, one_shot, .. } = launch;
+    let InitLaunch { mut init, report_r, report_fd, go_fd, one_shot, .. } = launch;
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
     let started = Instant::now();
 
@@ -185,12 +185,13 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         envp_ptrs: c.envp_ptrs,
         report_fd,
         cgroup_tasks,
-        child_stack: std::cell::UnsafeCell::new(vec![0u8; prepare::CHILD_STACK_SIZE]),
+        child_stack: Some(sys::ChildStack::new(prepare::CHILD_STACK_SIZE).map_err(|e| syscall("mmap (stack)", e))?),
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
         parent: None,
         bridge_fd: bridge.as_ref().map_or(-1, |(_, (_, child))| child.as_raw_fd()),
         bridge_port: BRIDGE_PORT,
         exit_with_supervisor: one_shot,
+        go_fd,
     });
     if let Err(e) = init.started() {
         return match e.raw_os_error() {
@@ -214,6 +215,11 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         f.stop();
     }
     let waited = waited?;
+    if one_shot {
+        // Pid 1 waits, having reaped everything, until this process exits (or the next
+        // prelaunch): its teardown then does not compete with the caller's last work.
+        init_launch::retire(init);
+    }
     let (limits_status, limits_extra) = limits_status(policy, &waited.groups_words);
     limits_words = format!("{limits_extra}{limits_words}");
     let duration = started.elapsed();
@@ -540,13 +546,14 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         envp_ptrs: c.envp_ptrs.clone(),
         report_fd: report_w.as_raw_fd(),
         cgroup_tasks,
-        child_stack: std::cell::UnsafeCell::new(Vec::new()),
+        child_stack: None,
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
         // SAFETY-free: getpid never fails.
         parent: Some(std::process::id() as libc::pid_t),
         bridge_fd: -1,
         bridge_port: 0,
         exit_with_supervisor: false,
+        go_fd: -1,
     };
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
     let started = Instant::now();

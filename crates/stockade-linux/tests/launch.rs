@@ -1,8 +1,8 @@
 //! The early launch of the sandbox's pid 1 (see `init_launch` and `sys::launch`): whatever a
 //! run does with it (uses it, discards a prelaunched one that does not fit, abandons it when
 //! preparing fails), nothing of it outlives the run (a prelaunched pid 1 that ran the command
-//! stays, paused and alone, until the process exits), and the command keeps the caller's CPU
-//! affinity although the launching thread runs elsewhere.
+//! stays, asleep and alone, until released or until the process exits), and the command keeps
+//! the caller's CPU affinity although the launching thread runs elsewhere.
 //!
 //! One test function on purpose: it counts this process's children, which other tests running
 //! in parallel threads would disturb.
@@ -167,8 +167,8 @@ fn early_launch_leaves_nothing_behind_and_keeps_affinity() {
     });
     assert_no_children_soon("concurrent runs, some abandoned");
 
-    // Last, since its pid 1 stays until this process exits: a prelaunched pid 1 that fits
-    // (network off) runs the command, then waits, paused and alone, for PR_SET_PDEATHSIG.
+    // A prelaunched pid 1 that fits (network off) runs the command, then waits, asleep and
+    // alone, until released or until this process exits.
     init_launch::prelaunch();
     let o = backend.run(&with_out, &spec("(echo used; sleep 30 & echo bg)", &out)).unwrap();
     assert_eq!(o.status.cli_code(), 0, "{o:?}");
@@ -188,6 +188,11 @@ fn early_launch_leaves_nothing_behind_and_keeps_affinity() {
     }
     let its_children = std::fs::read_to_string(format!("/proc/{pid1}/task/{pid1}/children")).unwrap();
     assert_eq!(its_children.trim(), "", "the command and what it started in the background are gone");
+    // The next prelaunch (or a discard) releases it: a process that prelaunches for every run
+    // keeps at most one.
+    init_launch::prelaunch();
+    init_launch::discard();
+    assert_no_children_soon("a released pid 1 and a discarded prelaunch");
 
     let _ = std::fs::remove_dir_all(&base);
 }

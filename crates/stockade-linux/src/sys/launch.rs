@@ -12,15 +12,22 @@
 //! thread keeps it alive until pid 1 is reaped. The launching thread is also pid 1's parent for
 //! `PR_SET_PDEATHSIG`, and pid 1 runs with that thread's TLS pointer; the thread therefore
 //! does nothing but wait for pid 1, with every signal blocked, so that nothing else writes the
-//! `errno` the two share. Sharing memory does not widen what the command can reach: it runs
-//! in a fresh address space after `execve`, and pid 1 is outside the command's Landlock domain
-//! and keeps capabilities the command lacks, so `ptrace` and `/proc/1/mem` stay closed to it.
+//! `errno` the two share.
+//!
+//! Sharing memory must not let the command reach the supervisor through pid 1. The command
+//! runs in a fresh address space after `execve`; `ptrace`, `process_vm_*` and `/proc/1/mem`
+//! stay closed because pid 1 keeps capabilities the command lacks (and is outside its Landlock
+//! domain). Two more paths needed closing: pid 1 resets every signal handler it copied from the
+//! supervisor and keeps all signals blocked (a handler would run the supervisor's code on its
+//! data when the command signals pid 1), and `/proc` is mounted with `hidepid=ptraceable`, which
+//! hides pid 1 from the command (writing its `oom_score_adj`, `coredump_filter` or `clear_refs`
+//! would act on the supervisor, which shares its address space; Landlock also refuses those
+//! writes where it exists).
 //!
 //! References: [clone(2)](https://man7.org/linux/man-pages/man2/clone.2.html) (`CLONE_VM`,
 //! `CLONE_PIDFD`), [prctl(2)](https://man7.org/linux/man-pages/man2/prctl.2.html)
 //! (`PR_SET_PDEATHSIG` follows the parent thread).
 
-use std::cell::UnsafeCell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{mpsc, Arc};
@@ -53,7 +60,8 @@ pub struct InitStart {
     /// The caller's CPU affinity, which pid 1 restores (the launching thread runs elsewhere,
     /// see [`prefer_another_cpu`], and pid 1 would inherit that).
     pub(super) cpus: Option<libc::cpu_set_t>,
-    stack: UnsafeCell<Vec<u8>>,
+    /// Pid 1's own stack, mapped by the launching thread.
+    stack: Option<super::ChildStack>,
 }
 
 impl InitStart {
@@ -64,24 +72,13 @@ impl InitStart {
 
     /// Bundles what pid 1 needs before the go message.
     pub fn new(uid_map: String, gid_map: String, netns: bool, sync_fd: RawFd, go_fd: RawFd, report_fd: RawFd) -> Self {
-        InitStart {
-            uid_map,
-            gid_map,
-            netns,
-            sync_fd,
-            go_fd,
-            report_fd,
-            go_write_fd: -1,
-            cpus: None,
-            stack: UnsafeCell::new(Vec::new()),
-        }
+        InitStart { uid_map, gid_map, netns, sync_fd, go_fd, report_fd, go_write_fd: -1, cpus: None, stack: None }
     }
 }
 
 // SAFETY: a `Prepared` owns everything its raw pointers point into (argv/envp strings), so it
 // may move between threads. It is shared read-only between the supervisor, pid 1 and the
-// command; the one interior-mutable part, the command's stack, is only written by the command
-// while pid 1 is suspended in `clone(CLONE_VFORK)`, and the supervisor never touches it.
+// command; the command's stack is a separate mapping it only reaches through its stack pointer.
 unsafe impl Send for Prepared {}
 // SAFETY: see above.
 unsafe impl Sync for Prepared {}
@@ -101,7 +98,7 @@ pub struct LaunchedInit {
     /// A pidfd for it (from `CLONE_PIDFD`, so never a recycled pid), once
     /// [`LaunchedInit::started`] succeeded.
     pidfd: Option<OwnedFd>,
-    status: mpsc::Receiver<c_int>,
+    status: mpsc::Receiver<io::Result<c_int>>,
     keep: mpsc::Sender<(Option<Keep>, Option<AfterExit>)>,
     go: OwnedFd,
     sent: bool,
@@ -122,19 +119,21 @@ pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<Owne
     let (status_tx, status_rx) = mpsc::channel();
     let (keep_tx, keep_rx) = mpsc::channel::<(Option<Keep>, Option<AfterExit>)>();
     let start_addr = Box::into_raw(start) as usize;
-    let handle = std::thread::Builder::new().name("stockade-init".into()).stack_size(64 * 1024).spawn(move || {
+    let spawned = std::thread::Builder::new().name("stockade-init".into()).stack_size(64 * 1024).spawn(move || {
         // SAFETY: `start_addr` came from Box::into_raw above and is reclaimed only here.
-        let start = unsafe { Box::from_raw(start_addr as *mut InitStart) };
+        let mut start = unsafe { Box::from_raw(start_addr as *mut InitStart) };
         block_all_signals();
-        // SAFETY: the stack is only used by pid 1; allocated before it exists.
-        let stack = unsafe { &mut *start.stack.get() };
-        *stack = vec![0u8; INIT_STACK_SIZE];
+        let top = match super::ChildStack::new(INIT_STACK_SIZE) {
+            Ok(stack) => start.stack.insert(stack).top(),
+            Err(e) => {
+                let _ = pid_tx.send(Err(e));
+                return;
+            }
+        };
         let mut pidfd: c_int = -1;
-        // SAFETY: the stack top is inside the buffer (rounded down to 16 bytes); `start` and the
-        // stack outlive pid 1 (this thread drops them only after reaping it); the callee never
-        // returns.
+        // SAFETY: `start` and its stack outlive pid 1 (this thread drops them only after
+        // reaping it); the callee never returns.
         let pid = unsafe {
-            let top = (stack.as_mut_ptr().add(stack.len()) as usize & !15) as *mut c_void;
             libc::clone(
                 init_trampoline,
                 top,
@@ -147,19 +146,22 @@ pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<Owne
             let _ = pid_tx.send(Err(io::Error::last_os_error()));
             return;
         }
-        if let Some(cpus) = &start.cpus {
-            // SAFETY: valid set of the size passed.
-            unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), cpus) };
-        }
         let _ = pid_tx.send(Ok((pid, pidfd)));
         let mut st: c_int = 0;
-        // SAFETY: valid out-pointer. Signals are blocked, so no EINTR.
-        while unsafe { libc::waitpid(pid, &mut st, 0) } < 0 {
-            if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                break;
+        // Signals are blocked, so no EINTR, and nothing else here touches the errno pid 1
+        // shares until waitpid returns.
+        let status = loop {
+            // SAFETY: valid out-pointer.
+            if unsafe { libc::waitpid(pid, &mut st, 0) } >= 0 {
+                break Ok(st);
             }
-        }
-        let _ = status_tx.send(st);
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                // ECHILD: something else in this process reaped pid 1 (waitpid(-1)).
+                break Err(e);
+            }
+        };
+        let _ = status_tx.send(status);
         // Pid 1 is gone: nothing reads `start` or its stack any more.
         drop(start);
         // Until the run drops its handle: what it handed over may be dropped now, and the
@@ -170,7 +172,15 @@ pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<Owne
                 f();
             }
         }
-    })?;
+    });
+    let handle = match spawned {
+        Ok(h) => h,
+        Err(e) => {
+            // SAFETY: the thread never started, so the box is still ours.
+            drop(unsafe { Box::from_raw(start_addr as *mut InitStart) });
+            return Err(e);
+        }
+    };
     if let Some(cpus) = cpus {
         prefer_another_cpu(&handle, cpus);
     }
@@ -222,6 +232,12 @@ impl LaunchedInit {
         unsafe { libc::send(self.go.as_raw_fd(), addr.as_ptr().cast(), addr.len(), libc::MSG_NOSIGNAL) };
     }
 
+    /// Ends a pid 1 that waits after its run (`Prepared::exit_with_supervisor`): a second
+    /// message on the go socket.
+    pub fn release(&mut self) {
+        self.send(0);
+    }
+
     /// Runs `f` on the launching thread once pid 1 has been reaped.
     pub fn after_exit(&self, f: AfterExit) {
         let _ = self.keep.send((None, Some(f)));
@@ -229,7 +245,7 @@ impl LaunchedInit {
 
     /// Pid 1's raw wait status, once its pidfd has reported that it exited.
     pub fn status(&self) -> io::Result<c_int> {
-        self.status.recv().map_err(|_| io::Error::other("the init launcher thread died"))
+        self.status.recv().map_err(|_| io::Error::other("the init launcher thread died"))?
     }
 }
 

@@ -27,9 +27,11 @@ use crate::prepare::{ChildOp, Prepared};
 
 mod fd_pass;
 mod launch;
+mod stack;
 use fd_pass::send_bridge_listener;
 pub use fd_pass::{recv_fd, seqpacket_pair};
 pub use launch::{launch_init, AfterExit, InitStart, LaunchedInit};
+pub use stack::ChildStack;
 
 // ---- constants the libc crate may not carry on every version ----
 const SYS_OPENAT2: c_long = 437;
@@ -812,7 +814,17 @@ fn apply_mounts(p: &Prepared) {
                 }
             }
             ChildOp::Proc => {
-                check(p, i32i, mount_raw(c"proc", c"/proc", c"proc", ns | libc::MS_NOEXEC, None));
+                // hidepid=ptraceable (Linux 5.8+) hides the processes the caller cannot
+                // ptrace: pid 1 (it keeps capabilities the command lacks). Its /proc files
+                // would otherwise reach the supervisor, whose address space it shares: writing
+                // its oom_score_adj, coredump_filter or clear_refs acts on the supervisor too.
+                let r = mount_raw(c"proc", c"/proc", c"proc", ns | libc::MS_NOEXEC, Some(c"hidepid=ptraceable"));
+                let r = if r < 0 && errno() == libc::EINVAL {
+                    mount_raw(c"proc", c"/proc", c"proc", ns | libc::MS_NOEXEC, None)
+                } else {
+                    r
+                };
+                check(p, i32i, r);
                 let fd =
                     openat2_raw(libc::AT_FDCWD, c"/proc/sys", libc::O_PATH | libc::O_DIRECTORY, RESOLVE_NO_SYMLINKS);
                 if fd < 0 {
@@ -889,6 +901,16 @@ extern "C" fn noop_handler(_: c_int) {}
 /// the run, then waits for the go message and continues in [`init_run`]. Never returns.
 fn init_entry(start: &InitStart) -> ! {
     let fd = start.report_fd;
+    // Pid 1 copied the supervisor's signal handlers when it was cloned, and shares its memory:
+    // a handler run here would run the supervisor's code on the supervisor's data. Every
+    // signal goes back to its default (for the init of a pid namespace, that means ignored
+    // unless it is SIGKILL), and all stay blocked, as the launching thread left them.
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: resetting a disposition; invalid numbers just fail.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+    }
     if let Some(cpus) = &start.cpus {
         // SAFETY: valid set of the size passed. Best effort: failing leaves a narrower set.
         unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), cpus) };
@@ -927,7 +949,7 @@ fn init_entry(start: &InitStart) -> ! {
         }
         got += n as usize;
     }
-    close(start.go_fd);
+    // go_fd stays open: a pid 1 that outlives its run waits on it to be released.
     if addr == [0u8; 8] {
         // SAFETY: always safe.
         unsafe { libc::_exit(125) };
@@ -973,20 +995,21 @@ fn init_run(p: &Prepared) -> ! {
             libc::sigaddset(&mut set, s);
         }
     }
-    // SAFETY: valid set. (The launching thread had everything blocked; only these stay so.)
-    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) };
+    // Everything stays blocked (as inherited from the launching thread): these are taken with
+    // sigwaitinfo below, so no handler ever runs in pid 1, and no other signal is delivered.
+    // The no-op handlers only make them deliverable to the init of a pid namespace.
+    // SAFETY: valid set.
+    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 
     // The command shares our memory until it execs (like posix_spawn), on its own stack;
     // we are suspended meanwhile (CLONE_VFORK), so nothing races on the shared memory.
-    // SAFETY: the stack buffer was allocated before the first fork and nothing else uses it.
-    let stack = unsafe { &mut *p.child_stack.get() };
-    // SAFETY: the stack top is inside the buffer (rounded down to 16 bytes); the callee never
-    // returns into our frames and only reads `p`.
+    let Some(stack) = &p.child_stack else { fail(p, step::FORK) };
+    // SAFETY: the stack is a mapping of its own that nothing else uses, alive as long as `p`;
+    // the callee never returns into our frames and only reads `p`.
     let child = unsafe {
-        let top = (stack.as_mut_ptr().add(stack.len()) as usize & !15) as *mut c_void;
         libc::clone(
             command_trampoline,
-            top,
+            stack.top(),
             libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
             p as *const Prepared as *mut c_void,
         )
@@ -1014,10 +1037,11 @@ fn init_run(p: &Prepared) -> ! {
 
                     report(p.report_fd, MSG_EXIT, st, 0);
                     if p.exit_with_supervisor {
-                        loop {
-                            // SAFETY: always safe; only SIGKILL (PDEATHSIG) ends this.
-                            unsafe { libc::pause() };
-                        }
+                        // Until released (a message or end of file on the go socket, see
+                        // `LaunchedInit::release`) or killed by PDEATHSIG.
+                        let mut b = [0u8; 8];
+                        // SAFETY: valid buffer.
+                        while unsafe { libc::read(p.go_fd, b.as_mut_ptr().cast(), b.len()) } < 0 {}
                     }
                     // SAFETY: always safe.
                     unsafe { libc::_exit(0) };
