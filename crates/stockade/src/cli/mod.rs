@@ -56,8 +56,8 @@ fn prelaunch_would_help(args: impl Iterator<Item = std::ffi::OsString>) -> bool 
     }
     let discarded = |a: &std::ffi::OsString, prev: Option<&std::ffi::OsString>| {
         let a = a.to_string_lossy();
-        a == "landlock-only"
-            || a == "danger-full-access"
+        a.ends_with("landlock-only")
+            || a.ends_with("danger-full-access")
             || a.starts_with("--allow-host")
             || a == "--network=on"
             || (a == "on" && prev.is_some_and(|p| p == "-n" || p == "--network"))
@@ -192,6 +192,8 @@ mod tests {
         assert!(!helps("stockade doctor"));
         assert!(!helps("stockade"));
         assert!(!helps("stockade run --implementation landlock-only -- true"));
+        assert!(!helps("stockade run --implementation=landlock-only -- true"));
+        assert!(!helps("stockade run --sandbox=danger-full-access -- true"));
         assert!(!helps("stockade run -s danger-full-access -- true"));
         assert!(!helps("stockade run -n on -- true"));
         assert!(!helps("stockade run --network=on -- true"));
