@@ -9,8 +9,10 @@
 //!
 //! [`prelaunch`] goes one step further for a process that is about to run one command: it
 //! starts a pid 1 with a private network namespace before the policy is resolved. The next
-//! run takes it if it fits (network off or allowlist, no extra fds needed); anything else
-//! discards it, which makes pid 1 exit before it ever sees a command.
+//! run takes it if it fits (network off, no extra fds needed); anything else discards it,
+//! which makes pid 1 exit before it ever sees a command. A pid 1 that ran the command waits,
+//! alone, until the process exits or the next prelaunch releases it ([`retire`]), so that its
+//! teardown happens after the caller is gone.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
@@ -88,9 +90,9 @@ fn release_retired() {
 
 /// Starts a pid 1 (private network namespace) for the next namespaces run of this process, so
 /// that creating its namespaces overlaps with resolving the policy. For a process that runs
-/// one command and exits, like the CLI: a pid 1 that ran the command stays, paused, until the
-/// process exits. Harmless when the run does not use it: it is discarded (and exits) at the
-/// next [`take`] or [`discard`], or with the process.
+/// one command and exits, like the CLI: a pid 1 that ran the command waits until the process
+/// exits or the next prelaunch releases it. Harmless when the run does not use it: it is
+/// discarded (and exits) at the next [`take`] or [`discard`], or with the process.
 pub fn prelaunch() {
     release_retired();
     if let Ok(mut launch) = InitLaunch::new(true) {

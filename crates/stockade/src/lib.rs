@@ -69,9 +69,9 @@ pub struct Sandbox {
 /// Gives the next [`Sandbox::run`] of this process a head start where the platform allows it:
 /// on Linux, the sandbox's pid 1 starts creating its namespaces now, while the caller is still
 /// resolving the policy. For a process that runs one command and exits, like the CLI: the
-/// sandbox's pid 1 then stays, paused, after the command until the process exits, so that its
-/// teardown does not delay the caller. A run that cannot use it discards it. Does nothing
-/// elsewhere.
+/// sandbox's pid 1 then waits after the command until the process exits (or the next
+/// `prelaunch`), so that its teardown does not delay the caller. A run that cannot use it
+/// discards it. Does nothing elsewhere.
 pub fn prelaunch() {
     #[cfg(target_os = "linux")]
     stockade_linux::init_launch::prelaunch();
