@@ -89,6 +89,15 @@ fn common(
     Ok(Common { env, argv, envp, argv_ptrs, envp_ptrs, candidates, cwd, devnull })
 }
 
+/// `/dev/null` for a command whose stdio is [`Stdio::Null`] (opened by the supervisor, before
+/// the children that use it are created).
+fn stdin_devnull(cmd: &CommandSpec) -> Result<Option<OwnedFd>> {
+    match cmd.stdio {
+        Stdio::Null => Ok(Some(sys::open_devnull().map_err(|e| syscall("open /dev/null", e))?)),
+        _ => Ok(None),
+    }
+}
+
 fn syscall(call: &'static str, source: io::Error) -> Error {
     Error::Syscall { call, source }
 }
@@ -137,10 +146,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     };
     // Pid 1 creates its namespaces while the rest of the run is prepared. Every fd it holds
     // must exist before it is cloned (it gets a copy of the fd table then).
-    let devnull = match cmd.stdio {
-        Stdio::Null => Some(sys::open_devnull().map_err(|e| syscall("open /dev/null", e))?),
-        _ => None,
-    };
+    let devnull = stdin_devnull(cmd)?;
     let launch = match init_launch::take(netns, devnull.is_some() || bridge.is_some()) {
         Some(l) => l,
         None => InitLaunch::new(netns)?,
@@ -518,11 +524,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     let bpf = seccomp_rules::build(&SeccompPlan { arch: Arch::native(), sockets });
     let tmp_env: Vec<(OsString, OsString)> =
         ["TMPDIR", "TMP", "TEMP"].iter().map(|k| (OsString::from(k), tmp.clone().into_os_string())).collect();
-    let devnull = match cmd.stdio {
-        Stdio::Null => Some(sys::open_devnull().map_err(|e| syscall("open /dev/null", e))?),
-        _ => None,
-    };
-    let c = common(policy, cmd, &tmp_env, devnull)?;
+    let c = common(policy, cmd, &tmp_env, stdin_devnull(cmd)?)?;
     let (uid, _) = sys::ids();
     let groups = crate::cgroup::create(policy);
     let cgroup_tasks = match &groups {
