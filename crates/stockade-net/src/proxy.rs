@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::limits::Limits;
 use crate::log::{EventLog, Notice, NoticeFn};
 use crate::resolve::{Resolve, SystemResolver};
-use crate::server::{serve, Shared};
+use crate::server::{serve, Shared, Stream};
 
 /// Everything [`Proxy::start`] needs.
 #[derive(Clone)]
@@ -202,23 +202,30 @@ fn bind_tcp(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {
     Ok(l)
 }
 
+/// How long an accept loop waits after a failed `accept` (EMFILE and friends) instead of
+/// spinning.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Serves an accepted client if a connection slot is free; otherwise closes it at once.
+fn admit<S: Stream + 'static>(stream: S, shared: &Arc<Shared>, slots: &Arc<Semaphore>) {
+    let Ok(permit) = slots.clone().try_acquire_owned() else {
+        return;
+    };
+    let sh = shared.clone();
+    tokio::spawn(async move {
+        serve(sh, stream).await;
+        drop(permit);
+    });
+}
+
 async fn accept_tcp(listener: tokio::net::TcpListener, shared: Arc<Shared>, slots: Arc<Semaphore>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
-            // EMFILE and friends: back off instead of spinning.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            drop(stream);
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let sh = shared.clone();
-        tokio::spawn(async move {
-            serve(sh, stream).await;
-            drop(permit);
-        });
+        admit(stream, &shared, &slots);
     }
 }
 
@@ -238,18 +245,10 @@ mod unix {
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 };
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    drop(stream);
-                    continue;
-                };
-                let sh = shared.clone();
-                tokio::spawn(async move {
-                    serve(sh, stream).await;
-                    drop(permit);
-                });
+                admit(stream, &shared, &slots);
             }
         });
     }
