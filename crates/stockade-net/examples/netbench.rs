@@ -18,71 +18,60 @@ use stockade_net::{Proxy, ProxyConfig, Rules};
 
 const CHUNK: usize = 256 * 1024;
 
+/// A loopback server that runs `handle` on its own thread for every connection.
+fn server(handle: impl Fn(TcpStream) + Clone + Send + 'static) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let handle = handle.clone();
+            std::thread::spawn(move || handle(s));
+        }
+    });
+    addr
+}
+
+/// Sends `total` bytes to every client.
 fn source_server(total: u64) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let buf = vec![0x5au8; CHUNK];
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn({
-                let buf = buf.clone();
-                move || {
-                    let mut left = total;
-                    while left > 0 {
-                        let n = left.min(CHUNK as u64) as usize;
-                        if s.write_all(&buf[..n]).is_err() {
-                            return;
-                        }
-                        left -= n as u64;
-                    }
-                }
-            });
+    let buf = std::sync::Arc::new(vec![0x5au8; CHUNK]);
+    server(move |mut s| {
+        let mut left = total;
+        while left > 0 {
+            let n = left.min(CHUNK as u64) as usize;
+            if s.write_all(&buf[..n]).is_err() {
+                return;
+            }
+            left -= n as u64;
         }
-    });
-    addr
+    })
 }
 
+/// Answers one HTTP request head with a tiny response.
 fn http_server() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let _ = s.set_nodelay(true);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 2048];
-                let mut got = Vec::new();
-                loop {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
-                    }
-                    if got.windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-            });
+    server(|mut s| {
+        let _ = s.set_nodelay(true);
+        let mut buf = [0u8; 2048];
+        let mut got = Vec::new();
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+            if got.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
         }
-    });
-    addr
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    })
 }
 
+/// Echoes everything back.
 fn echo_server() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let _ = s.set_nodelay(true);
-            std::thread::spawn(move || {
-                let mut r = s.try_clone().unwrap();
-                let _ = std::io::copy(&mut r, &mut s);
-            });
-        }
-    });
-    addr
+    server(|mut s| {
+        let _ = s.set_nodelay(true);
+        let mut r = s.try_clone().unwrap();
+        let _ = std::io::copy(&mut r, &mut s);
+    })
 }
 
 fn read_head(s: &mut TcpStream) {
