@@ -108,6 +108,15 @@ fn userns() -> bool {
     }
 }
 
+/// Whether git is installed (printing why the test skips if not).
+fn git_installed() -> bool {
+    let there = Command::new("git").arg("--version").output().is_ok();
+    if !there {
+        let _ = writeln!(std::io::stderr(), "SKIP: git not installed");
+    }
+    there
+}
+
 fn spec(script: &str) -> CommandSpec {
     CommandSpec {
         program: "/bin/sh".into(),
@@ -358,8 +367,7 @@ fn git_status_and_commit_in_workspace_repo() {
     if !userns() {
         return;
     }
-    if Command::new("git").arg("--version").output().is_err() {
-        let _ = writeln!(std::io::stderr(), "SKIP: git not installed");
+    if !git_installed() {
         return;
     }
     let d = Dirs::new();
@@ -498,8 +506,7 @@ fn git_placeholder_in_a_repo_subdir_keeps_parent_discovery() {
     if !userns() {
         return;
     }
-    if Command::new("git").arg("--version").output().is_err() {
-        let _ = writeln!(std::io::stderr(), "SKIP: git not installed");
+    if !git_installed() {
         return;
     }
     let d = Dirs::new();

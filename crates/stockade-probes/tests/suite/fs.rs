@@ -424,21 +424,8 @@ probe_test!(f12_home_persistence_and_secrets, |c: &mut Case| {
     .map(|f| sv(&["write", &format!("{h}/{f}")]))
     .collect();
     c.expect_all_denied("F12-write", &writes, None, &[0, 5]);
-    let reads: Vec<Vec<String>> = [
-        ".ssh/id_ed25519",
-        ".aws/credentials",
-        ".config/gh/hosts.yml",
-        ".netrc",
-        ".git-credentials",
-        ".docker/config.json",
-        ".kube/config",
-        ".gnupg/private-keys-v1.d/key",
-        ".bash_history",
-        ".npmrc",
-    ]
-    .iter()
-    .map(|f| sv(&["read", &format!("{h}/{f}")]))
-    .collect();
+    let reads: Vec<Vec<String>> =
+        crate::harness::SECRET_FILES.iter().map(|f| sv(&["read", &format!("{h}/{f}")])).collect();
     if c.imp == Impl::Namespaces {
         let neg = c.run_batch(&reads[..1], false);
         c.escapes("I4", &neg[0]);

@@ -18,6 +18,22 @@ pub use crate::host::{bind_unix, chown_tree, rand_token, snapshot, snapshot_diff
 
 pub const USER_NAME: &str = "stockade-probe";
 
+/// Credential files every case's `$HOME` holds (relative to it), each marked with
+/// `SECRET_MARK`: the sandbox must not read any of them.
+pub const SECRET_FILES: [&str; 11] = [
+    ".ssh/id_ed25519",
+    ".ssh/authorized_keys",
+    ".aws/credentials",
+    ".config/gh/hosts.yml",
+    ".netrc",
+    ".git-credentials",
+    ".docker/config.json",
+    ".kube/config",
+    ".gnupg/private-keys-v1.d/key",
+    ".bash_history",
+    ".npmrc",
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Who {
     Root,
@@ -633,19 +649,7 @@ impl Case {
         for rc in [".bashrc", ".profile", ".zshrc", ".gitconfig", ".bash_logout"] {
             write(&home.join(rc), "# original rc\n");
         }
-        for s in [
-            ".ssh/id_ed25519",
-            ".ssh/authorized_keys",
-            ".aws/credentials",
-            ".config/gh/hosts.yml",
-            ".netrc",
-            ".git-credentials",
-            ".docker/config.json",
-            ".kube/config",
-            ".gnupg/private-keys-v1.d/key",
-            ".bash_history",
-            ".npmrc",
-        ] {
+        for s in SECRET_FILES {
             write(&home.join(s), &format!("{SECRET_MARK} {s}\n"));
         }
         write(&home.join(".local/bin/tool"), "#!/bin/sh\necho tool\n");
