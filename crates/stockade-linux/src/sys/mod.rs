@@ -1086,12 +1086,17 @@ fn join_cgroups(p: &Prepared) {
 
 /// Entry of the command process: restrict, then exec. Never returns.
 pub fn command_main(p: &Prepared) -> ! {
-    // Default dispositions and an empty mask, as a fresh process expects.
+    // Default dispositions and an empty mask, as a fresh process expects. Under pid 1 every
+    // disposition already is the default or a handler (init_entry), and `execve` resets
+    // handlers; a command forked from the supervisor (landlock-only) must drop what it
+    // inherited, such as Rust's ignored SIGPIPE.
     // SAFETY: signal-safe calls on locals.
     unsafe {
-        for s in 1..32 {
-            if s != libc::SIGKILL && s != libc::SIGSTOP {
-                libc::signal(s, libc::SIG_DFL);
+        if p.parent.is_some() {
+            for s in 1..32 {
+                if s != libc::SIGKILL && s != libc::SIGSTOP {
+                    libc::signal(s, libc::SIG_DFL);
+                }
             }
         }
         let mut set: libc::sigset_t = std::mem::zeroed();
