@@ -64,8 +64,6 @@ mod relay;
 pub mod resolve;
 mod server;
 pub mod socks5;
-#[cfg(target_os = "linux")]
-mod splice;
 
 pub use decision::Rules;
 pub use env::proxy_env;

@@ -4,7 +4,7 @@
 //! every connection holds a slot from a fixed pool, the request head must arrive completely
 //! within a deadline (a slowloris client that trickles one byte at a time is cut off when the
 //! deadline passes, not when a per-read timer expires), heads have a size cap, relay buffers are
-//! fixed-size, and a tunnel with no traffic in either direction is closed.
+//! bounded (each starts small and grows for bulk transfers only from one shared budget), and a tunnel with no traffic in either direction is closed.
 
 use std::time::Duration;
 
@@ -23,8 +23,15 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Most header lines in one HTTP request head.
     pub max_headers: usize,
-    /// Size of each relay buffer (two per tunnel).
+    /// Starting size of each relay buffer (two per tunnel).
     pub buffer_size: usize,
+    /// Size a relay buffer may grow to while reads keep filling it (a bulk transfer): fewer,
+    /// larger reads and writes are what make the relay fast.
+    pub max_buffer_size: usize,
+    /// Memory all tunnels together may use beyond their starting buffers; once spent, buffers
+    /// stop growing until other tunnels end. Worst case for the relay:
+    /// `max_connections * 2 * buffer_size + buffer_budget`.
+    pub buffer_budget: usize,
     /// Most decision events kept in memory; later ones are counted as dropped (the JSON-lines
     /// file, if any, still receives them).
     pub max_events: usize,
@@ -39,7 +46,9 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(300),
             max_header_bytes: 32 * 1024,
             max_headers: 100,
-            buffer_size: 256 * 1024,
+            buffer_size: 64 * 1024,
+            max_buffer_size: 1024 * 1024,
+            buffer_budget: 64 * 1024 * 1024,
             max_events: 100_000,
         }
     }

@@ -19,6 +19,7 @@ use crate::decision::Rules;
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::log::{EventLog, Notice, NoticeFn};
+use crate::relay::BufferBudget;
 use crate::resolve::{Resolve, SystemResolver};
 use crate::server::{serve, Shared, Stream};
 
@@ -146,6 +147,7 @@ impl Proxy {
             limits: config.limits.clone(),
             resolver: config.resolver.clone(),
             log: log.clone(),
+            buffers: BufferBudget::new(config.limits.buffer_budget),
         });
         let (stop_tx, mut stop_rx) = oneshot::channel();
         let (adopt_tx, mut adopt_rx) = tokio::sync::mpsc::unbounded_channel::<std::net::TcpListener>();

@@ -1,12 +1,19 @@
 //! Copying bytes both ways between a client and its destination, counting them, with an idle
 //! timeout and bounded buffers.
 //!
-//! Each direction owns one fixed-size buffer, so a tunnel costs two buffers however fast either
-//! side is: when the slower side stops reading, the faster side is simply not read from (TCP
-//! flow control pushes back to the sender). Half-close is forwarded: when one side finishes
-//! sending, the other side's write half is shut down and the opposite direction continues.
+//! Each direction owns one buffer, so a tunnel costs two buffers however fast either side is:
+//! when the slower side stops reading, the faster side is simply not read from (TCP flow control
+//! pushes back to the sender). Half-close is forwarded: when one side finishes sending, the other
+//! side's write half is shut down and the opposite direction continues.
+//!
+//! Buffers start small and grow while reads keep filling them, because the number of read and
+//! write calls, not the copying, is what limits a bulk transfer on loopback: on the 2-vCPU
+//! machine this was tuned on, a 64 KiB buffer relayed at 55% of a direct connection's
+//! throughput and a 1 MiB one at 79-89%, better than `splice(2)` through a pipe (72-73%).
+//! The growth beyond the starting size is drawn from one [`BufferBudget`] per proxy, so the
+//! relay's memory stays bounded however many bulk tunnels a command opens.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -37,11 +44,77 @@ impl Counters {
     }
 }
 
+/// Relay memory beyond the tunnels' starting buffers, shared by all tunnels of one proxy.
+#[derive(Debug)]
+pub(crate) struct BufferBudget {
+    left: AtomicUsize,
+}
+
+impl BufferBudget {
+    /// A budget of `bytes`.
+    pub(crate) fn new(bytes: usize) -> Self {
+        BufferBudget { left: AtomicUsize::new(bytes) }
+    }
+
+    /// Takes `bytes` from the budget if that many are left.
+    fn take(&self, bytes: usize) -> bool {
+        self.left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| left.checked_sub(bytes)).is_ok()
+    }
+
+    fn give_back(&self, bytes: usize) {
+        self.left.fetch_add(bytes, Ordering::AcqRel);
+    }
+}
+
+/// Buffer sizes of one tunnel direction: where it starts and how far it may grow.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BufferSizes {
+    /// Starting size, always granted.
+    pub(crate) start: usize,
+    /// Largest size, granted while the budget lasts.
+    pub(crate) max: usize,
+}
+
+/// One direction's buffer; returns what it drew from the budget when dropped.
+struct GrowingBuffer<'a> {
+    buf: Vec<u8>,
+    max: usize,
+    borrowed: usize,
+    budget: &'a BufferBudget,
+}
+
+impl<'a> GrowingBuffer<'a> {
+    fn new(sizes: BufferSizes, budget: &'a BufferBudget) -> Self {
+        GrowingBuffer { buf: vec![0u8; sizes.start.max(512)], max: sizes.max, borrowed: 0, budget }
+    }
+
+    /// Doubles the buffer (up to the maximum) if the budget allows; otherwise keeps it.
+    fn grow(&mut self) {
+        let new_len = (self.buf.len() * 2).min(self.max);
+        let extra = new_len.saturating_sub(self.buf.len());
+        if extra > 0 && self.budget.take(extra) {
+            self.borrowed += extra;
+            self.buf.resize(new_len, 0);
+        }
+    }
+}
+
+impl Drop for GrowingBuffer<'_> {
+    fn drop(&mut self) {
+        self.budget.give_back(self.borrowed);
+    }
+}
+
 /// Relays until both directions have finished, either side fails, or the tunnel is idle for
 /// `idle`. Errors are not reported: a tunnel that breaks simply ends, and the counts say how far
 /// it got.
-pub(crate) async fn relay<C, U>(client: C, upstream: U, counters: &Counters, buf_size: usize, idle: Duration)
-where
+pub(crate) async fn relay<C, U>(
+    client: C,
+    upstream: U,
+    counters: &Counters,
+    (sizes, budget): (BufferSizes, &BufferBudget),
+    idle: Duration,
+) where
     C: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
 {
@@ -49,8 +122,8 @@ where
     let (mut ur, mut uw) = tokio::io::split(upstream);
     counters.touch();
     let both = async {
-        let up = copy_one(&mut cr, &mut uw, &counters.out, counters, buf_size);
-        let down = copy_one(&mut ur, &mut cw, &counters.inn, counters, buf_size);
+        let up = copy_one(&mut cr, &mut uw, &counters.out, counters, GrowingBuffer::new(sizes, budget));
+        let down = copy_one(&mut ur, &mut cw, &counters.inn, counters, GrowingBuffer::new(sizes, budget));
         let _ = tokio::try_join!(up, down);
     };
     tokio::select! {
@@ -75,23 +148,25 @@ async fn copy_one<R, W>(
     w: &mut W,
     count: &AtomicU64,
     counters: &Counters,
-    buf_size: usize,
+    mut buf: GrowingBuffer<'_>,
 ) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut buf = vec![0u8; buf_size.max(512)];
     loop {
-        let n = r.read(&mut buf).await?;
+        let n = r.read(&mut buf.buf).await?;
         if n == 0 {
             // Forward the half-close; the other direction keeps going.
             let _ = w.shutdown().await;
             return Ok(());
         }
-        w.write_all(&buf[..n]).await?;
+        w.write_all(&buf.buf[..n]).await?;
         count.fetch_add(n as u64, Ordering::Relaxed);
         counters.touch();
+        if n == buf.buf.len() {
+            buf.grow();
+        }
     }
 }
 
@@ -116,7 +191,9 @@ mod tests {
             client_far.read_to_end(&mut back).await.unwrap();
             assert_eq!(back, b"world!");
         };
-        tokio::join!(relay(client, upstream, &counters, 16, Duration::from_secs(5)), far);
+        let budget = BufferBudget::new(0);
+        let sizes = BufferSizes { start: 16, max: 16 };
+        tokio::join!(relay(client, upstream, &counters, (sizes, &budget), Duration::from_secs(5)), far);
         assert_eq!(counters.out.load(Ordering::Relaxed), 5);
         assert_eq!(counters.inn.load(Ordering::Relaxed), 6);
     }
@@ -127,7 +204,29 @@ mod tests {
         let (upstream, _keep2) = tokio::io::duplex(64);
         let counters = Counters::new();
         let started = Instant::now();
-        relay(client, upstream, &counters, 64, Duration::from_millis(100)).await;
+        let budget = BufferBudget::new(0);
+        let sizes = BufferSizes { start: 64, max: 64 };
+        relay(client, upstream, &counters, (sizes, &budget), Duration::from_millis(100)).await;
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn buffers_grow_only_while_the_budget_lasts_and_give_it_back() {
+        let budget = BufferBudget::new(3 * 1024);
+        let sizes = BufferSizes { start: 1024, max: 4096 };
+        {
+            let mut a = GrowingBuffer::new(sizes, &budget);
+            a.grow();
+            assert_eq!(a.buf.len(), 2048);
+            a.grow();
+            assert_eq!(a.buf.len(), 4096, "the budget is now spent");
+            a.grow();
+            assert_eq!(a.buf.len(), 4096, "never beyond the maximum");
+            let mut b = GrowingBuffer::new(sizes, &budget);
+            assert_eq!(b.buf.len(), 1024, "the starting size needs no budget");
+            b.grow();
+            assert_eq!(b.buf.len(), 1024, "nothing left to grow with");
+        }
+        assert_eq!(budget.left.load(Ordering::Acquire), 3 * 1024, "dropped buffers give everything back");
     }
 }

@@ -5,7 +5,6 @@
 //! byte of an HTTP method. One listener (unix socket or loopback port) therefore serves
 //! `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY=socks5h://` alike.
 
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,7 +19,7 @@ use crate::hostname::Host;
 use crate::http::{self, ProxyRequest, RequestError};
 use crate::limits::Limits;
 use crate::log::EventLog;
-use crate::relay::{relay, Counters};
+use crate::relay::{relay, BufferBudget, BufferSizes, Counters};
 use crate::resolve::Resolve;
 use crate::socks5::{self, Reply, Request};
 
@@ -30,50 +29,14 @@ pub(crate) struct Shared {
     pub(crate) limits: Limits,
     pub(crate) resolver: Arc<dyn Resolve>,
     pub(crate) log: EventLog,
+    /// Relay memory beyond the tunnels' starting buffers ([`Limits::buffer_budget`]).
+    pub(crate) buffers: BufferBudget,
 }
 
 /// A byte stream from a client (TCP or unix socket).
-pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sized {
-    /// Relays this client and `upstream` until the tunnel ends. On Linux, sockets are relayed
-    /// with `splice(2)` (no copy through user space); elsewhere with the portable copy loop.
-    fn relay_to(self, upstream: TcpStream, counters: &Counters, limits: &Limits) -> impl Future<Output = ()> + Send;
-}
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sized {}
 
-impl Stream for TcpStream {
-    fn relay_to(self, upstream: TcpStream, counters: &Counters, limits: &Limits) -> impl Future<Output = ()> + Send {
-        socket_relay(self, upstream, counters, limits)
-    }
-}
-
-#[cfg(unix)]
-impl Stream for tokio::net::UnixStream {
-    fn relay_to(self, upstream: TcpStream, counters: &Counters, limits: &Limits) -> impl Future<Output = ()> + Send {
-        socket_relay(self, upstream, counters, limits)
-    }
-}
-
-#[cfg(target_os = "linux")]
-async fn socket_relay<C: crate::splice::SpliceSocket + Stream + Sync>(
-    client: C,
-    upstream: TcpStream,
-    counters: &Counters,
-    limits: &Limits,
-) {
-    if crate::splice::relay(&client, &upstream, counters, limits.idle_timeout).await.is_err() {
-        // No pipes (fd limit): nothing has moved yet, so the copy loop can take over.
-        relay(client, upstream, counters, limits.buffer_size, limits.idle_timeout).await;
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-async fn socket_relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
-    client: C,
-    upstream: TcpStream,
-    counters: &Counters,
-    limits: &Limits,
-) {
-    relay(client, upstream, counters, limits.buffer_size, limits.idle_timeout).await;
-}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + Sized> Stream for S {}
 
 /// Serves one client until its tunnel ends.
 pub(crate) async fn serve<S: Stream>(sh: Arc<Shared>, mut s: S) {
@@ -249,7 +212,8 @@ impl Drop for LogOnDrop {
 impl Tunnel {
     async fn run<S: Stream>(self, sh: &Shared, client: S, already_sent: &[u8]) {
         self.counters.out.fetch_add(already_sent.len() as u64, Ordering::Relaxed);
-        client.relay_to(self.stream, &self.counters, &sh.limits).await;
+        let sizes = BufferSizes { start: sh.limits.buffer_size, max: sh.limits.max_buffer_size };
+        relay(client, self.stream, &self.counters, (sizes, &sh.buffers), sh.limits.idle_timeout).await;
     }
 }
 

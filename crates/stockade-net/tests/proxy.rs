@@ -336,6 +336,48 @@ fn idle_tunnel_is_closed_but_active_one_is_not() {
     assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(3), "{waited:?}");
 }
 
+/// Relay buffers grow for bulk transfers from a shared budget; whether a tunnel got to grow or
+/// not, every byte must arrive in order, both ways at once.
+#[test]
+fn bulk_tunnels_are_byte_exact_with_and_without_budget_left() {
+    let echo = Server::start(Kind::Echo);
+    let p = echo.port();
+    // Room for one tunnel direction to grow to the maximum, not for all of them.
+    let limits =
+        Limits { buffer_size: 4096, max_buffer_size: 256 * 1024, buffer_budget: 256 * 1024, ..Limits::default() };
+    let proxy = start_with(rules(&[&format!("127.0.0.1:{p}")], &[]), FakeResolver::with(&[]), limits);
+    let tunnels: Vec<_> = (0..3u8)
+        .map(|seed| {
+            let (code, s) = socks_connect(&proxy, 1, &[127, 0, 0, 1], p);
+            assert_eq!(code, 0);
+            std::thread::spawn(move || {
+                let data: Vec<u8> =
+                    (0..8 << 20).map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8 ^ seed).collect();
+                let mut w = s.try_clone().unwrap();
+                let sent = data.clone();
+                let writer = std::thread::spawn(move || {
+                    w.write_all(&sent).unwrap();
+                    w.shutdown(std::net::Shutdown::Write).unwrap();
+                });
+                let mut back = Vec::new();
+                let mut r = s;
+                r.read_to_end(&mut back).unwrap();
+                writer.join().unwrap();
+                assert!(back == data, "tunnel {seed}: {} bytes back of {}, or reordered", back.len(), data.len());
+            })
+        })
+        .collect();
+    for t in tunnels {
+        t.join().unwrap();
+    }
+    let log = proxy.shutdown();
+    let allowed: Vec<_> = log.events.iter().filter(|e| e.allowed).collect();
+    assert_eq!(allowed.len(), 3);
+    for e in allowed {
+        assert_eq!((e.bytes_out, e.bytes_in), (8 << 20, 8 << 20), "{e:?}");
+    }
+}
+
 /// The supervisor may hand the handle to another thread (e.g. a wait thread).
 #[test]
 fn handle_and_config_are_send_and_sync() {
