@@ -15,7 +15,7 @@
 //! [open_tree(2)](https://man7.org/linux/man-pages/man2/open_tree.2.html),
 //! [mount_setattr(2)](https://man7.org/linux/man-pages/man2/mount_setattr.2.html).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use stockade_policy::Policy;
@@ -159,8 +159,13 @@ pub fn plan(policy: &Policy, facts: &HostFacts) -> MountPlan {
         ops.push(MountOp::HideDir(d.clone()));
     }
     if policy.filesystem.private_tmp {
-        ops.push(MountOp::Tmpfs { path: "/tmp".into(), size });
-        if facts.var_tmp {
+        // A writable root that is `/tmp` itself (a workspace there) or above it was asked for
+        // by name: a private tmpfs would hide it, so that directory stays the host's.
+        let covered = |dir: &str| policy.filesystem.writable_paths().any(|w| Path::new(dir).starts_with(w));
+        if !covered("/tmp") {
+            ops.push(MountOp::Tmpfs { path: "/tmp".into(), size });
+        }
+        if facts.var_tmp && !covered("/var/tmp") {
             ops.push(MountOp::Tmpfs { path: "/var/tmp".into(), size });
         }
     }
@@ -294,6 +299,25 @@ mod tests {
             ]
         );
         assert_eq!(p.missing, vec![Missing::Placeholder { root: "/ws".into(), rel: ".codex".into(), dir: true }]);
+    }
+
+    #[test]
+    fn a_writable_root_at_or_above_tmp_is_not_covered_by_a_private_tmpfs() {
+        let facts = HostFacts { var_tmp: true, ..HostFacts::default() };
+        let tmpfs_paths = |ws: &str| -> Vec<PathBuf> {
+            plan(&policy(ws), &facts)
+                .ops
+                .into_iter()
+                .filter_map(|op| match op {
+                    MountOp::Tmpfs { path, .. } => Some(path),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(tmpfs_paths("/ws"), [PathBuf::from("/tmp"), PathBuf::from("/var/tmp")], "control");
+        assert_eq!(tmpfs_paths("/tmp"), [PathBuf::from("/var/tmp")]);
+        assert_eq!(tmpfs_paths("/tmp/project"), [PathBuf::from("/tmp"), PathBuf::from("/var/tmp")]);
+        assert_eq!(tmpfs_paths("/var"), [PathBuf::from("/tmp")]);
     }
 
     #[test]
