@@ -445,6 +445,53 @@ fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
+// Pid 1, and the command until it execs, share the supervisor's memory. They must not enter libc
+// code that takes a process-wide lock or acts on "all threads": such state is the supervisor's.
+// musl's `sigaction` locks for SIGABRT (a lock held by a supervisor thread, or by a process
+// killed while holding it, would never be released for them), and its `setrlimit` signals every
+// thread it knows of, which are the supervisor's. So those two calls are made as raw syscalls.
+
+/// The kernel's `struct sigaction` (the same layout on x86_64 and aarch64).
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Resets `sig` to its default disposition with the raw `rt_sigaction` syscall (see above).
+/// Invalid numbers just fail.
+fn reset_signal(sig: c_int) {
+    let act = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    // SAFETY: a valid struct; no old action is asked for; 8 is the kernel's sigset size.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            c_long::from(sig),
+            &act as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            8 as c_long,
+        )
+    };
+}
+
+/// Sets both values of an rlimit of the calling process with the raw `prlimit64` syscall (see
+/// above). Returns the syscall's result.
+fn set_rlimit(resource: u32, value: u64) -> c_long {
+    let rl = libc::rlimit { rlim_cur: value, rlim_max: value };
+    // SAFETY: a valid struct; pid 0 is the caller; no old value is asked for.
+    unsafe {
+        libc::syscall(
+            libc::SYS_prlimit64,
+            0 as c_long,
+            c_long::from(resource),
+            &rl as *const libc::rlimit,
+            std::ptr::null_mut::<libc::rlimit>(),
+        )
+    }
+}
+
 fn report(fd: RawFd, kind: u32, a: i32, b: i32) {
     let mut rec = [0u8; 12];
     rec[0..4].copy_from_slice(&kind.to_ne_bytes());
@@ -888,8 +935,9 @@ fn loopback_up() -> c_long {
         *d = *s as libc::c_char;
     }
     ifr.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING) as libc::c_short;
+    // The request is `c_ulong` on glibc, `c_int` on musl.
     // SAFETY: valid socket and ifreq.
-    let r = unsafe { libc::ioctl(s, libc::SIOCSIFFLAGS, &ifr) };
+    let r = unsafe { libc::ioctl(s, libc::SIOCSIFFLAGS as _, &ifr) };
     close(s);
     r as c_long
 }
@@ -907,8 +955,7 @@ fn init_entry(start: &InitStart) -> ! {
     // unless it is SIGKILL), and all stay blocked, as the launching thread left them.
     for sig in 1..=libc::SIGRTMAX() {
         if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            // SAFETY: resetting a disposition; invalid numbers just fail.
-            unsafe { libc::signal(sig, libc::SIG_DFL) };
+            reset_signal(sig);
         }
     }
     if let Some(cpus) = &start.cpus {
@@ -1090,15 +1137,15 @@ pub fn command_main(p: &Prepared) -> ! {
     // disposition already is the default or a handler (init_entry), and `execve` resets
     // handlers; a command forked from the supervisor (landlock-only) must drop what it
     // inherited, such as Rust's ignored SIGPIPE.
-    // SAFETY: signal-safe calls on locals.
-    unsafe {
-        if p.parent.is_some() {
-            for s in 1..32 {
-                if s != libc::SIGKILL && s != libc::SIGSTOP {
-                    libc::signal(s, libc::SIG_DFL);
-                }
+    if p.parent.is_some() {
+        for s in 1..32 {
+            if s != libc::SIGKILL && s != libc::SIGSTOP {
+                reset_signal(s);
             }
         }
+    }
+    // SAFETY: signal-safe calls on locals.
+    unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
@@ -1123,9 +1170,7 @@ pub fn command_main(p: &Prepared) -> ! {
         }
     }
     for (res, val) in &p.rlimits {
-        let rl = libc::rlimit { rlim_cur: *val, rlim_max: *val };
-        // SAFETY: valid struct.
-        check(p, step::RLIMIT, unsafe { libc::setrlimit(*res as _, &rl) } as c_long);
+        check(p, step::RLIMIT, set_rlimit(*res, *val));
     }
     // SAFETY: valid C string.
     check(p, step::CHDIR, unsafe { libc::chdir(p.cwd.as_ptr()) } as c_long);
