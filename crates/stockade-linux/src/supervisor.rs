@@ -32,14 +32,22 @@ fn layer(id: &str, status: LayerStatus, detail: impl Into<String>) -> LayerRepor
     LayerReport { layer: id.into(), status, detail: detail.into() }
 }
 
+// The resource numbers are `u32` on glibc and `c_int` on musl.
+#[allow(clippy::unnecessary_cast)]
+const RLIMIT_CORE: u32 = libc::RLIMIT_CORE as u32;
+#[allow(clippy::unnecessary_cast)]
+const RLIMIT_NPROC: u32 = libc::RLIMIT_NPROC as u32;
+#[allow(clippy::unnecessary_cast)]
+const RLIMIT_AS: u32 = libc::RLIMIT_AS as u32;
+
 /// The rlimits for a run and their description. `shared_uid_count` is added to the process
 /// limit where `RLIMIT_NPROC` counts the user's processes on the whole host.
 pub fn rlimits(policy: &Policy, shared_uid_count: u64) -> (Vec<(u32, u64)>, String) {
-    let mut v = vec![(libc::RLIMIT_CORE, 0u64)];
+    let mut v = vec![(RLIMIT_CORE, 0u64)];
     let mut words = vec!["RLIMIT_CORE=0".to_owned()];
     if let Some(n) = policy.process.max_processes {
         let lim = u64::from(n) + shared_uid_count;
-        v.push((libc::RLIMIT_NPROC, lim));
+        v.push((RLIMIT_NPROC, lim));
         words.push(if shared_uid_count > 0 {
             format!("RLIMIT_NPROC={lim} ({n} + {shared_uid_count} already running as this uid)")
         } else {
@@ -47,7 +55,7 @@ pub fn rlimits(policy: &Policy, shared_uid_count: u64) -> (Vec<(u32, u64)>, Stri
         });
     }
     if let Some(m) = policy.process.memory_bytes {
-        v.push((libc::RLIMIT_AS, m));
+        v.push((RLIMIT_AS, m));
         words.push(format!("RLIMIT_AS={m} (address space per process, not a tree-wide memory limit)"));
     }
     let (cg, cgw) = host_facts::cgroup_v2();

@@ -429,7 +429,12 @@ fn landlock_only_fallback_when_userns_unavailable() {
     assert_eq!(code(&o), 0, "{o:?}");
 }
 
+/// The CLI: `$STOCKADE_BIN` when set (CI points it at the static musl build), else the debug
+/// build in the target directory.
 fn stockade_bin() -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os("STOCKADE_BIN") {
+        return Some(PathBuf::from(bin));
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));

@@ -4,6 +4,8 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod common;
+
 use std::fs;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -29,7 +31,7 @@ impl Cli {
     }
 
     fn cmd<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_stockade"));
+        let mut c = Command::new(common::stockade_bin());
         c.args(args)
             .current_dir(&self.ws)
             .env_clear()

@@ -5,6 +5,8 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -77,7 +79,7 @@ fn tool(name: &str) -> bool {
 
 impl Env {
     fn stockade(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_stockade"))
+        Command::new(common::stockade_bin())
             .args(args)
             .current_dir(&self.ws)
             .env_clear()

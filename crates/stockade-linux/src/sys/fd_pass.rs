@@ -22,7 +22,8 @@ fn fd_msghdr(iov: &mut libc::iovec, control: &mut [u64; 4]) -> libc::msghdr {
     msg.msg_iov = iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(control);
+    // `usize` on glibc, `u32` on musl.
+    msg.msg_controllen = std::mem::size_of_val(control) as _;
     msg
 }
 
@@ -120,14 +121,14 @@ pub(super) fn send_bridge_listener(fd: c_int, port: u16) -> c_long {
     let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
     let mut msg = fd_msghdr(&mut iov, &mut control);
     // SAFETY: CMSG_SPACE is a pure size computation.
-    msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) } as usize;
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) } as _;
     // SAFETY: the control buffer (32 bytes) holds one cmsghdr with one int; CMSG_FIRSTHDR
     // returns a pointer into it because msg_controllen is non-zero.
     unsafe {
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<c_int>() as u32) as usize;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<c_int>() as u32) as _;
         std::ptr::copy_nonoverlapping(
             (&s as *const c_int).cast::<u8>(),
             libc::CMSG_DATA(cmsg),

@@ -286,7 +286,7 @@ fn prefer_another_cpu(handle: &std::thread::JoinHandle<()>, allowed: libc::cpu_s
         let mut others = allowed;
         libc::CPU_CLR(here as usize, &mut others);
         if libc::CPU_COUNT(&others) > 0 {
-            libc::pthread_setaffinity_np(handle.as_pthread_t(), std::mem::size_of::<libc::cpu_set_t>(), &others);
+            libc::pthread_setaffinity_np(handle.as_pthread_t() as _, std::mem::size_of::<libc::cpu_set_t>(), &others);
         }
     }
 }
