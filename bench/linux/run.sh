@@ -5,12 +5,14 @@
 # (this machine is noisy: compare the ratio, not absolute numbers).
 #
 # Two stockade builds are measured: `stockade` is what `cargo build --release` gives (glibc,
-# dynamically linked); `stockade-static` is the same code linked statically
-# (`-C target-feature=+crt-static`), which saves the dynamic loader's work at every start.
+# dynamically linked); `stockade-musl` is the static release build
+# (`--target <arch>-unknown-linux-musl`), which starts without the dynamic loader and without
+# glibc's CPU-feature probing (dozens of `cpuid` instructions, each a trap to the hypervisor
+# on a virtual machine).
 #
 # Usage: bench/linux/run.sh [--runs N] [--rounds N] [--files N]
 # Env:   STOCKADE_BIN         a release `stockade` to use (default: build one with cargo)
-#        STOCKADE_STATIC_BIN  a static one (default: build one; empty string: skip that row)
+#        STOCKADE_MUSL_BIN    a static musl one (default: build one; empty string: skip that row)
 #        CARGO_TARGET_DIR     honoured when building
 set -euo pipefail
 
@@ -57,10 +59,11 @@ if [ -z "${STOCKADE_BIN:-}" ]; then
     STOCKADE_BIN="${CARGO_TARGET_DIR:-$repo/target}/release/stockade"
 fi
 [ -x "$STOCKADE_BIN" ] || { echo "run.sh: no stockade binary at $STOCKADE_BIN" >&2; exit 1; }
-if [ -z "${STOCKADE_STATIC_BIN+set}" ]; then
-    host="$(rustc -vV | sed -n 's/^host: //p')"
-    (cd "$repo" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -q -p stockade --target "$host")
-    STOCKADE_STATIC_BIN="${CARGO_TARGET_DIR:-$repo/target}/$host/release/stockade"
+if [ -z "${STOCKADE_MUSL_BIN+set}" ]; then
+    musl="$(uname -m)-unknown-linux-musl"
+    if ! rustup target list --installed 2>/dev/null | grep -qx "$musl"; then rustup target add "$musl" >&2; fi
+    (cd "$repo" && cargo build --release -q -p stockade --target "$musl")
+    STOCKADE_MUSL_BIN="${CARGO_TARGET_DIR:-$repo/target}/$musl/release/stockade"
 fi
 
 # The workspace lives outside /tmp and /var/tmp (stockade gives the command private ones).
@@ -94,12 +97,12 @@ echo "workspace: $WS ($(git -C "$WS" ls-files | wc -l) tracked files)"
 declare -A CMD
 CMD[baseline]=""
 CMD[stockade]="$STOCKADE_BIN run -C $WS --"
-CMD[stockade-static]="${STOCKADE_STATIC_BIN:+$STOCKADE_STATIC_BIN run -C $WS --}"
+CMD[stockade-musl]="${STOCKADE_MUSL_BIN:+$STOCKADE_MUSL_BIN run -C $WS --}"
 CMD[bwrap]="bwrap --ro-bind / / --bind $WS $WS --unshare-all --die-with-parent --new-session --proc /proc --dev /dev --chdir $WS"
 CMD[unshare]="unshare -Urmn"
 CMD[firejail]="firejail --noprofile --quiet"
-ORDER=(baseline stockade stockade-static bwrap unshare firejail)
-[ -n "${STOCKADE_STATIC_BIN:-}" ] || ORDER=(baseline stockade bwrap unshare firejail)
+ORDER=(baseline stockade stockade-musl bwrap unshare firejail)
+[ -n "${STOCKADE_MUSL_BIN:-}" ] || ORDER=(baseline stockade bwrap unshare firejail)
 
 # Median over every sample of every round of one tool.
 median() { python3 -c 'import json,sys,statistics; t=[x for f in sys.argv[1:] for x in json.load(open(f))["results"][0]["times"]]; print("%.3f" % (statistics.median(t)*1000))' "$@"; }
@@ -146,7 +149,7 @@ done
 ratio() { python3 -c "a=$1-$2; b=$3-$4; print('%.2f' % (a/b) if b > 0 else 'n/a')"; }
 if [ -n "${MED[true-bwrap]:-}" ]; then
     printf '\n'
-    for name in stockade stockade-static; do
+    for name in stockade stockade-musl; do
         [ -n "${MED[true-$name]:-}" ] || continue
         printf '%s/bwrap added-latency ratio: /bin/true %s, git status %s (target <= 0.50)\n' "$name" \
             "$(ratio "${MED[true-$name]}" "${MED[true-baseline]}" "${MED[true-bwrap]}" "${MED[true-baseline]}")" \
@@ -154,16 +157,23 @@ if [ -n "${MED[true-bwrap]:-}" ]; then
     done
 fi
 
-# Supervisor peak RSS: poll VmHWM of the stockade process while the command runs, and
-# /usr/bin/time's max RSS (the largest process of the tree, so at least the supervisor's).
-(cd "$WS" && "$STOCKADE_BIN" run -C "$WS" -- sleep 1.5) &
-pid=$!
-peak=0
-for _ in $(seq 1 25); do
-    sleep 0.05
-    v="$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)"
-    [ -n "$v" ] && [ "$v" -gt "$peak" ] && peak="$v"
-done
-wait "$pid" || true
-tv="$( { cd "$WS" && /usr/bin/time -f '%M' "$STOCKADE_BIN" run -C "$WS" -- /bin/true >/dev/null; } 2>&1 | tail -1)"
-printf '\nsupervisor peak RSS: %s KiB (VmHWM polled); /usr/bin/time max RSS of the tree: %s KiB (target < 10240)\n' "$peak" "$tv"
+# Supervisor peak RSS of each build: poll VmHWM of the stockade process while the command
+# runs, and /usr/bin/time's max RSS (the largest process of the tree, so at least the
+# supervisor's).
+peak_rss() {
+    local bin="$1" pid peak=0 v tv
+    (cd "$WS" && "$bin" run -C "$WS" -- sleep 1.5) &
+    pid=$!
+    for _ in $(seq 1 25); do
+        sleep 0.05
+        v="$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)"
+        [ -n "$v" ] && [ "$v" -gt "$peak" ] && peak="$v"
+    done
+    wait "$pid" || true
+    tv="$( { cd "$WS" && /usr/bin/time -f '%M' "$bin" run -C "$WS" -- /bin/true >/dev/null; } 2>&1 | tail -1)"
+    printf '%s: supervisor peak RSS %s KiB (VmHWM polled); /usr/bin/time max RSS of the tree %s KiB (target < 10240)\n' \
+        "$2" "$peak" "$tv"
+}
+printf '\n'
+peak_rss "$STOCKADE_BIN" stockade
+[ -z "${STOCKADE_MUSL_BIN:-}" ] || peak_rss "$STOCKADE_MUSL_BIN" stockade-musl
