@@ -10,7 +10,10 @@
 # glibc's CPU-feature probing (dozens of `cpuid` instructions, each a trap to the hypervisor
 # on a virtual machine).
 #
-# Usage: bench/linux/run.sh [--runs N] [--rounds N] [--files N]
+# Everything is measured twice: back to back (hyperfine's default) and with a pause of
+# `--spacing` seconds (default 0.02) before each timed run, as commands arrive from an agent.
+#
+# Usage: bench/linux/run.sh [--runs N] [--rounds N] [--files N] [--spacing SECONDS]
 # Env:   STOCKADE_BIN         a release `stockade` to use (default: build one with cargo)
 #        STOCKADE_MUSL_BIN    a static musl one (default: build one; empty string: skip that row)
 #        CARGO_TARGET_DIR     honoured when building
@@ -19,12 +22,14 @@ set -euo pipefail
 RUNS=50
 FILES=3000
 ROUNDS=5
+SPACING=0.02
 while [ $# -gt 0 ]; do
     case "$1" in
         --runs) RUNS="$2"; shift 2 ;;
         --files) FILES="$2"; shift 2 ;;
         --rounds) ROUNDS="$2"; shift 2 ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        --spacing) SPACING="$2"; shift 2 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -107,55 +112,66 @@ ORDER=(baseline stockade stockade-musl bwrap unshare firejail)
 # Median over every sample of every round of one tool.
 median() { python3 -c 'import json,sys,statistics; t=[x for f in sys.argv[1:] for x in json.load(open(f))["results"][0]["times"]]; print("%.3f" % (statistics.median(t)*1000))' "$@"; }
 
-declare -A MED
-for work in true git; do
-    case "$work" in
-        true) payload="/bin/true" ;;
-        git) payload="git -C $WS status --porcelain" ;;
-    esac
-    # Rounds interleave the tools so that load from other processes on this shared machine
-    # hits all of them alike.
-    per=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
-    declare -A OK
-    for name in "${ORDER[@]}"; do
-        cmd="${CMD[$name]} $payload"
-        if (cd "$WS" && bash -c "$cmd" >/dev/null 2>&1); then OK[$name]=1; else echo "  $name: does not run here, skipped ($cmd)" >&2; fi
-    done
-    for round in $(seq 1 "$ROUNDS"); do
+# One measurement of every tool on both payloads. `$1` names the mode; `$2` is the pause before
+# each timed run ("" for none): back to back, each run also pays for the namespace teardown
+# the previous one left to the kernel (on two CPUs that competes with the next run); spaced,
+# as an agent issues commands, that work is done by the time the next command starts.
+measure() {
+    local mode="$1" pause="$2" work payload per name round out cmd t g at ag
+    local -a prep=()
+    [ -z "$pause" ] || prep=(--prepare "sleep $pause")
+    declare -A MED OK
+    for work in true git; do
+        case "$work" in
+            true) payload="/bin/true" ;;
+            git) payload="git -C $WS status --porcelain" ;;
+        esac
+        # Rounds interleave the tools so that load from other processes on this shared machine
+        # hits all of them alike.
+        per=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
+        OK=()
+        for name in "${ORDER[@]}"; do
+            cmd="${CMD[$name]} $payload"
+            if (cd "$WS" && bash -c "$cmd" >/dev/null 2>&1); then OK[$name]=1; else echo "  $name: does not run here, skipped ($cmd)" >&2; fi
+        done
+        for round in $(seq 1 "$ROUNDS"); do
+            for name in "${ORDER[@]}"; do
+                [ -n "${OK[$name]:-}" ] || continue
+                out="$base/$mode-$work-$name-$round.json"
+                cmd="${CMD[$name]} $payload"
+                (cd "$WS" && hyperfine -N "${prep[@]}" --warmup 3 --runs "$per" --export-json "$out" "$cmd" >/dev/null 2>&1) \
+                    || (cd "$WS" && hyperfine "${prep[@]}" --warmup 3 --runs "$per" --export-json "$out" "$cmd" >/dev/null)
+            done
+        done
         for name in "${ORDER[@]}"; do
             [ -n "${OK[$name]:-}" ] || continue
-            out="$base/$work-$name-$round.json"
-            cmd="${CMD[$name]} $payload"
-            (cd "$WS" && hyperfine -N --warmup 3 --runs "$per" --export-json "$out" "$cmd" >/dev/null 2>&1) \
-                || (cd "$WS" && hyperfine --warmup 3 --runs "$per" --export-json "$out" "$cmd" >/dev/null)
+            MED[$work-$name]="$(median "$base/$mode-$work-$name"-*.json)"
         done
     done
-    for name in "${ORDER[@]}"; do
-        [ -n "${OK[$name]:-}" ] || continue
-        MED[$work-$name]="$(median "$base/$work-$name"-*.json)"
-    done
-    unset OK
-done
 
-printf '\nmedian wall time in ms over %s runs in %s interleaved rounds (added = minus the bare command)\n' "$(( (RUNS + ROUNDS - 1) / ROUNDS * ROUNDS ))" "$ROUNDS"
-printf '%-16s %12s %10s %12s %10s\n' tool "/bin/true" added "git status" added
-for name in "${ORDER[@]}"; do
-    t="${MED[true-$name]:-}"; g="${MED[git-$name]:-}"
-    [ -n "$t" ] || continue
-    at="$(python3 -c "print('%.3f' % ($t - ${MED[true-baseline]}))")"
-    ag="$(python3 -c "print('%.3f' % ($g - ${MED[git-baseline]}))")"
-    printf '%-16s %12s %10s %12s %10s\n' "$name" "$t" "$at" "$g" "$ag"
-done
-ratio() { python3 -c "a=$1-$2; b=$3-$4; print('%.2f' % (a/b) if b > 0 else 'n/a')"; }
-if [ -n "${MED[true-bwrap]:-}" ]; then
-    printf '\n'
-    for name in stockade stockade-musl; do
-        [ -n "${MED[true-$name]:-}" ] || continue
-        printf '%s/bwrap added-latency ratio: /bin/true %s, git status %s (target <= 0.50)\n' "$name" \
-            "$(ratio "${MED[true-$name]}" "${MED[true-baseline]}" "${MED[true-bwrap]}" "${MED[true-baseline]}")" \
-            "$(ratio "${MED[git-$name]}" "${MED[git-baseline]}" "${MED[git-bwrap]}" "${MED[git-baseline]}")"
+    printf '\n%s: median wall time in ms over %s runs in %s interleaved rounds (added = minus the bare command)\n' \
+        "$mode" "$(( (RUNS + ROUNDS - 1) / ROUNDS * ROUNDS ))" "$ROUNDS"
+    printf '%-16s %12s %10s %12s %10s\n' tool "/bin/true" added "git status" added
+    for name in "${ORDER[@]}"; do
+        t="${MED[true-$name]:-}"; g="${MED[git-$name]:-}"
+        [ -n "$t" ] || continue
+        at="$(python3 -c "print('%.3f' % ($t - ${MED[true-baseline]}))")"
+        ag="$(python3 -c "print('%.3f' % ($g - ${MED[git-baseline]}))")"
+        printf '%-16s %12s %10s %12s %10s\n' "$name" "$t" "$at" "$g" "$ag"
     done
-fi
+    if [ -n "${MED[true-bwrap]:-}" ]; then
+        for name in stockade stockade-musl; do
+            [ -n "${MED[true-$name]:-}" ] || continue
+            printf '%s/bwrap added-latency ratio (%s): /bin/true %s, git status %s (target <= 0.50)\n' "$name" "$mode" \
+                "$(ratio "${MED[true-$name]}" "${MED[true-baseline]}" "${MED[true-bwrap]}" "${MED[true-baseline]}")" \
+                "$(ratio "${MED[git-$name]}" "${MED[git-baseline]}" "${MED[git-bwrap]}" "${MED[git-baseline]}")"
+        done
+    fi
+}
+ratio() { python3 -c "a=$1-$2; b=$3-$4; print('%.2f' % (a/b) if b > 0 else 'n/a')"; }
+
+measure back-to-back ""
+measure "spaced ${SPACING}s" "$SPACING"
 
 # Supervisor peak RSS of each build: poll VmHWM of the stockade process while the command
 # runs, and /usr/bin/time's max RSS (the largest process of the tree, so at least the

@@ -35,6 +35,11 @@ fn controller(name: &str) -> Option<PathBuf> {
 /// Removes groups left by earlier runs whose supervisor is gone (a CLI exits right after its
 /// run, before the thread that reaps pid 1 could remove the group). Only empty groups can be removed,
 /// so a group still in use is never touched.
+///
+/// A run calls it once its sandbox is on its way (after the go message), while the supervisor
+/// would otherwise only wait: before that it would delay the launch, and on a thread of its own
+/// it cost more than the sweep itself (the thread's exit unmaps its stack, which interrupts
+/// every CPU running pid 1 or the command, since they share the supervisor's address space).
 pub fn sweep() {
     for ctl in ["pids", "memory"] {
         let Some(dir) = controller(ctl) else { continue };
@@ -59,8 +64,6 @@ pub fn create(policy: &Policy) -> Option<RunGroups> {
     if controller("pids").is_none() && controller("memory").is_none() {
         return None;
     }
-    // Removing a cgroup can wait for an RCU grace period: keep it off the launch path.
-    let _ = std::thread::Builder::new().name("stockade-cgroup-sweep".into()).spawn(sweep);
     if let (Some(max), Some(ctl)) = (policy.process.max_processes, controller("pids")) {
         let dir = ctl.join(&name);
         if std::fs::create_dir(&dir).is_ok() {

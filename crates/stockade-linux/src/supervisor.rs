@@ -219,6 +219,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let pid = init.pid;
     if let Some(g) = groups.as_ref().map(|g| g.remover()) {
         init.after_exit(Box::new(g));
+        crate::cgroup::sweep();
     }
     let forwarder = bridge.map(|(b, (ours, child))| {
         drop(child);
@@ -573,6 +574,9 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         Err(e) => return Err(syscall("clone", e)),
     };
     drop(report_w);
+    if groups.is_some() {
+        crate::cgroup::sweep();
+    }
     let waited = wait(Child::Direct(pid), policy.process.timeout, &signals, &report_r, -pid, false, groups.as_ref());
     // Whatever stayed in the command's process group goes with it (before its cgroups).
     sys::kill(-pid, libc::SIGKILL);
