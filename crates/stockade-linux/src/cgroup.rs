@@ -41,18 +41,28 @@ fn controller(name: &str) -> Option<PathBuf> {
 /// it cost more than the sweep itself (the thread's exit unmaps its stack, which interrupts
 /// every CPU running pid 1 or the command, since they share the supervisor's address space).
 pub fn sweep() {
+    // A few per run: each `rmdir` may wait on the cgroup lock, and the run's wait starts after
+    // this. Leftovers are taken by the next runs.
+    let mut budget = MAX_SWEPT;
     for ctl in ["pids", "memory"] {
         let Some(dir) = controller(ctl) else { continue };
         for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if budget == 0 {
+                return;
+            }
             let name = e.file_name();
             let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("stockade-")) else { continue };
             let Some(pid) = rest.split('-').next() else { continue };
             if !Path::new("/proc").join(pid).exists() {
+                budget -= 1;
                 let _ = std::fs::remove_dir(e.path());
             }
         }
     }
 }
+
+/// Most stale groups one [`sweep`] tries to remove.
+const MAX_SWEPT: usize = 4;
 
 /// Creates the groups the policy needs, when the caller is root and the controllers exist.
 /// Returns `None` when nothing applies (the rlimits remain).

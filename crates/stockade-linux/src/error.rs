@@ -21,6 +21,15 @@ pub enum Error {
         /// The protected path, as the policy wrote it.
         path: PathBuf,
     },
+    /// A writable root is `/tmp` or `/var/tmp`, or contains one, while the policy gives the
+    /// command a private tmpfs there (see `mount_plan::private_tmp_conflict`).
+    #[error("writable root `{root}` is or contains `{tmp}`, which the sandbox replaces with a private, empty tmpfs")]
+    PrivateTmpConflict {
+        /// The writable root (the workspace, usually).
+        root: PathBuf,
+        /// The private tmp directory it conflicts with.
+        tmp: &'static str,
+    },
     /// Opening a path on the host without following symlinks failed.
     #[error("cannot open `{path}` without following symlinks (openat2)")]
     OpenPath {
@@ -90,6 +99,7 @@ impl Diagnose for Error {
     fn code(&self) -> &'static str {
         match self {
             Error::ProtectedSymlink { .. } => "protected_path_symlink",
+            Error::PrivateTmpConflict { .. } => "private_tmp_conflict",
             Error::OpenPath { .. } => "open_path_failed",
             Error::Placeholder { .. } => "protected_placeholder_failed",
             Error::NoImplementation { .. } => "linux_implementation_unavailable",
@@ -106,6 +116,9 @@ impl Diagnose for Error {
             Error::ProtectedSymlink { .. } => {
                 "remove the symlink (or replace it with the real directory) and run again; stockade never binds a symlink's target".into()
             }
+            Error::PrivateTmpConflict { tmp, .. } => format!(
+                "work in a directory below it (such as `{tmp}/project`), or share the host's temporary directories with `filesystem.private_tmp = false`"
+            ),
             Error::OpenPath { .. } | Error::Placeholder { .. } => {
                 "check that the path exists, is not a symlink, and is writable by you".into()
             }

@@ -151,6 +151,25 @@ pub const DEFAULT_TMP_SIZE: u64 = 1 << 30;
 /// Names that are created as empty files, not directories, when they are missing.
 const FILE_NAMES: &[&str] = &["config"];
 
+/// The directories that get a private tmpfs when `filesystem.private_tmp` is on.
+pub const PRIVATE_TMP_DIRS: [&str; 2] = ["/tmp", "/var/tmp"];
+
+/// A writable root that a private tmpfs would cover or split: `/tmp` or `/var/tmp` itself, or
+/// a directory above one (`/var`, `/`), with the private tmp directory it conflicts with.
+///
+/// Such a run is refused rather than planned. Covering the root would hide the workspace (the
+/// command would see an empty directory); leaving `/tmp` the host's instead would share it, and
+/// the host's sockets in it (tmux, X11, ssh-agent), with the command, while the report says
+/// `/tmp` is private. A writable root below `/tmp` is fine: it is bound over the tmpfs.
+pub fn private_tmp_conflict(policy: &Policy) -> Option<(PathBuf, &'static str)> {
+    if !policy.filesystem.private_tmp {
+        return None;
+    }
+    PRIVATE_TMP_DIRS.iter().find_map(|tmp| {
+        policy.filesystem.writable_paths().find(|w| Path::new(tmp).starts_with(w)).map(|w| (w.to_path_buf(), *tmp))
+    })
+}
+
 /// Builds the plan. Pure.
 pub fn plan(policy: &Policy, facts: &HostFacts) -> MountPlan {
     let mut ops = vec![MountOp::MakePrivate, MountOp::ReadOnlyRoot];
@@ -159,13 +178,8 @@ pub fn plan(policy: &Policy, facts: &HostFacts) -> MountPlan {
         ops.push(MountOp::HideDir(d.clone()));
     }
     if policy.filesystem.private_tmp {
-        // A writable root that is `/tmp` itself (a workspace there) or above it was asked for
-        // by name: a private tmpfs would hide it, so that directory stays the host's.
-        let covered = |dir: &str| policy.filesystem.writable_paths().any(|w| Path::new(dir).starts_with(w));
-        if !covered("/tmp") {
-            ops.push(MountOp::Tmpfs { path: "/tmp".into(), size });
-        }
-        if facts.var_tmp && !covered("/var/tmp") {
+        ops.push(MountOp::Tmpfs { path: "/tmp".into(), size });
+        if facts.var_tmp {
             ops.push(MountOp::Tmpfs { path: "/var/tmp".into(), size });
         }
     }
@@ -302,22 +316,17 @@ mod tests {
     }
 
     #[test]
-    fn a_writable_root_at_or_above_tmp_is_not_covered_by_a_private_tmpfs() {
-        let facts = HostFacts { var_tmp: true, ..HostFacts::default() };
-        let tmpfs_paths = |ws: &str| -> Vec<PathBuf> {
-            plan(&policy(ws), &facts)
-                .ops
-                .into_iter()
-                .filter_map(|op| match op {
-                    MountOp::Tmpfs { path, .. } => Some(path),
-                    _ => None,
-                })
-                .collect()
-        };
-        assert_eq!(tmpfs_paths("/ws"), [PathBuf::from("/tmp"), PathBuf::from("/var/tmp")], "control");
-        assert_eq!(tmpfs_paths("/tmp"), [PathBuf::from("/var/tmp")]);
-        assert_eq!(tmpfs_paths("/tmp/project"), [PathBuf::from("/tmp"), PathBuf::from("/var/tmp")]);
-        assert_eq!(tmpfs_paths("/var"), [PathBuf::from("/tmp")]);
+    fn a_writable_root_at_or_above_a_private_tmp_dir_conflicts() {
+        let conflict = |ws: &str| private_tmp_conflict(&policy(ws));
+        assert_eq!(conflict("/ws"), None, "control");
+        assert_eq!(conflict("/tmp/project"), None, "below /tmp is bound over the tmpfs");
+        assert_eq!(conflict("/tmp"), Some(("/tmp".into(), "/tmp")));
+        assert_eq!(conflict("/var/tmp"), Some(("/var/tmp".into(), "/var/tmp")));
+        assert_eq!(conflict("/var"), Some(("/var".into(), "/var/tmp")));
+        assert_eq!(conflict("/"), Some(("/".into(), "/tmp")));
+        let mut shared = policy("/tmp");
+        shared.filesystem.private_tmp = false;
+        assert_eq!(private_tmp_conflict(&shared), None, "no private tmp, nothing to conflict with");
     }
 
     #[test]

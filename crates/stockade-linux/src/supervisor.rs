@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use stockade_policy::{
     env_filter, CommandSpec, Enforcement, ExitStatus, LayerReport, LayerStatus, NetworkMode, Outcome, Policy, Stdio,
@@ -140,6 +140,10 @@ pub const BRIDGE_PORT: u16 = 3128;
 
 /// Runs under the `namespaces` implementation; `bridge` is required for `network = "allow"`.
 pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate::NetworkBridge>) -> Result<Attempt> {
+    if let Some((root, tmp)) = mount_plan::private_tmp_conflict(policy) {
+        init_launch::discard();
+        return Err(Error::PrivateTmpConflict { root, tmp });
+    }
     // Off and allow both get a private network namespace; with allow, its only way out is the
     // bridge listener that pid 1 hands to the supervisor (see `sys::init_run`).
     let netns = policy.network.mode != NetworkMode::On;
@@ -216,16 +220,17 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         };
     }
     init.go(&prepared);
+    let deadline = policy.process.timeout.map(|t| Instant::now() + t);
     let pid = init.pid;
-    if let Some(g) = groups.as_ref().map(|g| g.remover()) {
-        init.after_exit(Box::new(g));
-        crate::cgroup::sweep();
-    }
     let forwarder = bridge.map(|(b, (ours, child))| {
         drop(child);
         Forwarder::start(ours, b)
     });
-    let waited = wait(Child::Init(&init), policy.process.timeout, &signals, &report_r, pid, true, groups.as_ref());
+    if let Some(g) = groups.as_ref().map(|g| g.remover()) {
+        init.after_exit(Box::new(g));
+        crate::cgroup::sweep();
+    }
+    let waited = wait(Child::Init(&init), deadline, &signals, &report_r, pid, true, groups.as_ref());
     if let Some(f) = forwarder {
         f.stop();
     }
@@ -345,7 +350,7 @@ enum Child<'a> {
 /// remains is the kernel tearing its namespaces down, which need not delay the caller.
 fn wait(
     child: Child<'_>,
-    timeout: Option<Duration>,
+    deadline: Option<Instant>,
     signals: &sys::SignalForward,
     report: &OwnedFd,
     forward_to: libc::pid_t,
@@ -368,7 +373,6 @@ fn wait(
         Child::Init(_) => sys::pidfd_kill(pidfd, sig),
         Child::Direct(_) => sys::kill(forward_to, sig),
     };
-    let deadline = timeout.map(|t| Instant::now() + t);
     let mut timed_out = false;
     let mut records_buf = Vec::new();
     sys::set_nonblock(report.as_raw_fd());
@@ -574,10 +578,11 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         Err(e) => return Err(syscall("clone", e)),
     };
     drop(report_w);
+    let deadline = policy.process.timeout.map(|t| Instant::now() + t);
     if groups.is_some() {
         crate::cgroup::sweep();
     }
-    let waited = wait(Child::Direct(pid), policy.process.timeout, &signals, &report_r, -pid, false, groups.as_ref());
+    let waited = wait(Child::Direct(pid), deadline, &signals, &report_r, -pid, false, groups.as_ref());
     // Whatever stayed in the command's process group goes with it (before its cgroups).
     sys::kill(-pid, libc::SIGKILL);
     if let Some(g) = groups {

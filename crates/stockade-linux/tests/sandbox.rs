@@ -224,6 +224,19 @@ fn protected_symlink_is_refused_with_a_code() {
     assert_eq!(std::fs::read_dir(&d.out).unwrap().count(), 0, "nothing was created through the link");
 }
 
+/// A workspace that the private /tmp would cover is refused before anything is created or
+/// mounted (the conflict itself is unit-tested in `mount_plan`).
+#[test]
+fn workspace_at_tmp_is_refused_with_a_code() {
+    let d = Dirs::new();
+    let p = policy(&d, |o| o.workspace = Some(PathBuf::from("/tmp")));
+    let e = LinuxBackend::default().run(&p, &spec("true")).unwrap_err();
+    assert_eq!(e.code(), "private_tmp_conflict", "{e}");
+    assert!(e.to_string().contains("`/tmp`"), "{e}");
+    let hint = e.hint().unwrap_or_default();
+    assert!(hint.contains("/tmp/project") && hint.contains("private_tmp = false"), "{hint}");
+}
+
 #[test]
 fn deny_read_hidden_with_control() {
     if !userns() {

@@ -476,6 +476,23 @@ fn reset_signal(sig: c_int) {
     };
 }
 
+/// Blocks every signal in the calling thread with the raw `rt_sigprocmask` syscall: libc's
+/// wrappers silently leave out the signals the libc reserves for its threads (32 and 33 on
+/// glibc, 32 to 34 on musl).
+fn block_every_signal() {
+    let all: u64 = !0;
+    // SAFETY: a valid 8-byte mask; the old mask is not asked for.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            c_long::from(libc::SIG_SETMASK),
+            &all as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8 as c_long,
+        )
+    };
+}
+
 /// Sets both values of an rlimit of the calling process with the raw `prlimit64` syscall (see
 /// above). Returns the syscall's result.
 fn set_rlimit(resource: u32, value: u64) -> c_long {
@@ -951,8 +968,10 @@ fn init_entry(start: &InitStart) -> ! {
     let fd = start.report_fd;
     // Pid 1 copied the supervisor's signal handlers when it was cloned, and shares its memory:
     // a handler run here would run the supervisor's code on the supervisor's data. Every
-    // signal goes back to its default (for the init of a pid namespace, that means ignored
-    // unless it is SIGKILL), and all stay blocked, as the launching thread left them.
+    // signal is blocked (the launching thread blocked all but the two or three its libc keeps
+    // for itself) and goes back to its default (for the init of a pid namespace, that means
+    // ignored unless it is SIGKILL).
+    block_every_signal();
     for sig in 1..=libc::SIGRTMAX() {
         if sig != libc::SIGKILL && sig != libc::SIGSTOP {
             reset_signal(sig);
