@@ -88,13 +88,16 @@ impl<'a> GrowingBuffer<'a> {
         GrowingBuffer { buf: vec![0u8; sizes.start.max(512)], max: sizes.max, borrowed: 0, budget }
     }
 
-    /// Doubles the buffer (up to the maximum) if the budget allows; otherwise keeps it.
+    /// Doubles the buffer (up to the maximum) if the budget allows; otherwise keeps it. Called
+    /// only between reads, when the buffer holds nothing still to be written, so it is replaced
+    /// rather than resized: nothing is copied, and the allocation is exactly what the budget
+    /// accounts for (a resize may reserve up to twice the old capacity).
     fn grow(&mut self) {
-        let new_len = (self.buf.len() * 2).min(self.max);
+        let new_len = self.buf.len().saturating_mul(2).min(self.max);
         let extra = new_len.saturating_sub(self.buf.len());
         if extra > 0 && self.budget.take(extra) {
             self.borrowed += extra;
-            self.buf.resize(new_len, 0);
+            self.buf = vec![0u8; new_len];
         }
     }
 }

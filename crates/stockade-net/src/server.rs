@@ -75,7 +75,7 @@ async fn serve_socks<S: Stream>(sh: &Shared, mut s: S, deadline: Instant) {
             if s.write_all(&socks5::reply(Reply::Succeeded, bound)).await.is_err() {
                 return;
             }
-            tunnel.run(sh, s, &[]).await;
+            tunnel.run(sh, s, 0).await;
         }
         Err(e) => {
             let code = match &e {
@@ -151,7 +151,10 @@ async fn serve_http<S: Stream>(sh: &Shared, mut s: S, first: u8, deadline: Insta
             if tunnel.stream.write_all(&first_bytes).await.is_err() {
                 return;
             }
-            tunnel.run(sh, s, &first_bytes).await;
+            let sent = first_bytes.len() as u64;
+            // The head's buffers are not needed for the tunnel's lifetime.
+            drop((first_bytes, buf, chunk));
+            tunnel.run(sh, s, sent).await;
         }
         Err(OpenError::Denied(msg)) => {
             let _ = s.write_all(&http::response(403, "Forbidden", &msg)).await;
@@ -210,8 +213,8 @@ impl Drop for LogOnDrop {
 }
 
 impl Tunnel {
-    async fn run<S: Stream>(self, sh: &Shared, client: S, already_sent: &[u8]) {
-        self.counters.out.fetch_add(already_sent.len() as u64, Ordering::Relaxed);
+    async fn run<S: Stream>(self, sh: &Shared, client: S, already_sent: u64) {
+        self.counters.out.fetch_add(already_sent, Ordering::Relaxed);
         let sizes = BufferSizes { start: sh.limits.buffer_size, max: sh.limits.max_buffer_size };
         relay(client, self.stream, &self.counters, (sizes, &sh.buffers), sh.limits.idle_timeout).await;
     }
