@@ -139,8 +139,8 @@ measure() {
                 [ -n "${OK[$name]:-}" ] || continue
                 out="$base/$mode-$work-$name-$round.json"
                 cmd="${CMD[$name]} $payload"
-                (cd "$WS" && hyperfine -N "${prep[@]}" --warmup 3 --runs "$per" --export-json "$out" "$cmd" >/dev/null 2>&1) \
-                    || (cd "$WS" && hyperfine "${prep[@]}" --warmup 3 --runs "$per" --export-json "$out" "$cmd" >/dev/null)
+                (cd "$WS" && hyperfine -N ${prep[@]+"${prep[@]}"} --warmup 3 --runs "$per" --export-json "$out" "$cmd" >/dev/null 2>&1) \
+                    || (cd "$WS" && hyperfine ${prep[@]+"${prep[@]}"} --warmup 3 --runs "$per" --export-json "$out" "$cmd" >/dev/null)
             done
         done
         for name in "${ORDER[@]}"; do
@@ -154,14 +154,14 @@ measure() {
     printf '%-16s %12s %10s %12s %10s\n' tool "/bin/true" added "git status" added
     for name in "${ORDER[@]}"; do
         t="${MED[true-$name]:-}"; g="${MED[git-$name]:-}"
-        [ -n "$t" ] || continue
+        [ -n "$t" ] && [ -n "$g" ] || continue
         at="$(python3 -c "print('%.3f' % ($t - ${MED[true-baseline]}))")"
         ag="$(python3 -c "print('%.3f' % ($g - ${MED[git-baseline]}))")"
         printf '%-16s %12s %10s %12s %10s\n' "$name" "$t" "$at" "$g" "$ag"
     done
-    if [ -n "${MED[true-bwrap]:-}" ]; then
+    if [ -n "${MED[true-bwrap]:-}" ] && [ -n "${MED[git-bwrap]:-}" ]; then
         for name in stockade stockade-musl; do
-            [ -n "${MED[true-$name]:-}" ] || continue
+            [ -n "${MED[true-$name]:-}" ] && [ -n "${MED[git-$name]:-}" ] || continue
             printf '%s/bwrap added-latency ratio (%s): /bin/true %s, git status %s (target <= 0.50)\n' "$name" "$mode" \
                 "$(ratio "${MED[true-$name]}" "${MED[true-baseline]}" "${MED[true-bwrap]}" "${MED[true-baseline]}")" \
                 "$(ratio "${MED[git-$name]}" "${MED[git-baseline]}" "${MED[git-bwrap]}" "${MED[git-baseline]}")"
@@ -178,7 +178,7 @@ measure "spaced ${SPACING}s" "$SPACING"
 # supervisor's).
 peak_rss() {
     local bin="$1" pid peak=0 v tv
-    (cd "$WS" && "$bin" run -C "$WS" -- sleep 1.5) &
+    (cd "$WS" && exec "$bin" run -C "$WS" -- sleep 1.5) &
     pid=$!
     for _ in $(seq 1 25); do
         sleep 0.05
