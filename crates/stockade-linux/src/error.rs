@@ -30,6 +30,15 @@ pub enum Error {
         /// The private tmp directory it conflicts with.
         tmp: &'static str,
     },
+    /// A writable root is inside `/dev` or `/proc`, which the sandbox replaces with its own
+    /// (see `mount_plan::hidden_writable_root`).
+    #[error("writable root `{root}` is inside `{hidden_by}`, which the sandbox replaces with its own")]
+    HiddenWritableRoot {
+        /// The writable root (the workspace, usually).
+        root: PathBuf,
+        /// `/dev` or `/proc`.
+        hidden_by: &'static str,
+    },
     /// Opening a path on the host without following symlinks failed.
     #[error("cannot open `{path}` without following symlinks (openat2)")]
     OpenPath {
@@ -100,6 +109,7 @@ impl Diagnose for Error {
         match self {
             Error::ProtectedSymlink { .. } => "protected_path_symlink",
             Error::PrivateTmpConflict { .. } => "private_tmp_conflict",
+            Error::HiddenWritableRoot { .. } => "writable_root_hidden",
             Error::OpenPath { .. } => "open_path_failed",
             Error::Placeholder { .. } => "protected_placeholder_failed",
             Error::NoImplementation { .. } => "linux_implementation_unavailable",
@@ -119,6 +129,9 @@ impl Diagnose for Error {
             Error::PrivateTmpConflict { tmp, .. } => format!(
                 "work in a directory below it (such as `{tmp}/project`), or share the host's temporary directories with `filesystem.private_tmp = false`"
             ),
+            Error::HiddenWritableRoot { hidden_by, .. } => {
+                format!("work in a directory outside `{hidden_by}`")
+            }
             Error::OpenPath { .. } | Error::Placeholder { .. } => {
                 "check that the path exists, is not a symlink, and is writable by you".into()
             }

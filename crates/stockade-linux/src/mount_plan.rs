@@ -170,6 +170,15 @@ pub fn private_tmp_conflict(policy: &Policy) -> Option<(PathBuf, &'static str)> 
     })
 }
 
+/// A writable root at or below `/dev` or `/proc`, which every sandbox replaces with its own
+/// (a minimal `/dev`, a fresh `/proc`), with the directory that would hide it. Such a run is
+/// refused: the command would find its working directory gone.
+pub fn hidden_writable_root(policy: &Policy) -> Option<(PathBuf, &'static str)> {
+    ["/dev", "/proc"].iter().find_map(|fresh| {
+        policy.filesystem.writable_paths().find(|w| w.starts_with(fresh)).map(|w| (w.to_path_buf(), *fresh))
+    })
+}
+
 /// Builds the plan. Pure.
 pub fn plan(policy: &Policy, facts: &HostFacts) -> MountPlan {
     let mut ops = vec![MountOp::MakePrivate, MountOp::ReadOnlyRoot];
@@ -313,6 +322,14 @@ mod tests {
             ]
         );
         assert_eq!(p.missing, vec![Missing::Placeholder { root: "/ws".into(), rel: ".codex".into(), dir: true }]);
+    }
+
+    #[test]
+    fn a_writable_root_in_dev_or_proc_would_be_hidden() {
+        assert_eq!(hidden_writable_root(&policy("/ws")), None, "control");
+        assert_eq!(hidden_writable_root(&policy("/dev/shm/project")), Some(("/dev/shm/project".into(), "/dev")));
+        assert_eq!(hidden_writable_root(&policy("/proc/1")), Some(("/proc/1".into(), "/proc")));
+        assert_eq!(hidden_writable_root(&policy("/devices")), None, "components, not string prefixes");
     }
 
     #[test]

@@ -144,6 +144,10 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         init_launch::discard();
         return Err(Error::PrivateTmpConflict { root, tmp });
     }
+    if let Some((root, hidden_by)) = mount_plan::hidden_writable_root(policy) {
+        init_launch::discard();
+        return Err(Error::HiddenWritableRoot { root, hidden_by });
+    }
     // Off and allow both get a private network namespace; with allow, its only way out is the
     // bridge listener that pid 1 hands to the supervisor (see `sys::init_run`).
     let netns = policy.network.mode != NetworkMode::On;

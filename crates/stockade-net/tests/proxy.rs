@@ -339,7 +339,7 @@ fn idle_tunnel_is_closed_but_active_one_is_not() {
 /// Relay buffers grow for bulk transfers from a shared budget; whether a tunnel got to grow or
 /// not, every byte must arrive in order, both ways at once.
 #[test]
-fn bulk_tunnels_are_byte_exact_with_and_without_budget_left() {
+fn bulk_tunnels_are_byte_exact_with_a_small_relay_budget() {
     let echo = Server::start(Kind::Echo);
     let p = echo.port();
     // Room for one tunnel direction to grow to the maximum, not for all of them.
