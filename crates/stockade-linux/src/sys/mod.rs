@@ -556,6 +556,12 @@ fn write_file(path: &CStr, data: &[u8]) -> c_long {
     }
 }
 
+/// An `O_PATH` descriptor of the directory at absolute `path`, refusing symlinks anywhere on
+/// the way; negative on failure (errno set).
+fn open_dir_nofollow(path: &CStr) -> c_int {
+    openat2_raw(libc::AT_FDCWD, path, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, RESOLVE_NO_SYMLINKS)
+}
+
 fn openat2_raw(dirfd: c_int, path: &CStr, flags: c_int, resolve: u64) -> c_int {
     let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: 0, resolve };
     // SAFETY: valid C string and struct.
@@ -690,12 +696,7 @@ fn apply_mounts(p: &Prepared) {
     let mut src = [-1 as c_int; crate::prepare::MAX_WRITABLE_ROOTS];
     for (i, op) in p.ops.iter().enumerate() {
         if let ChildOp::BindWritable { path, slot } = op {
-            src[*slot] = openat2_raw(
-                libc::AT_FDCWD,
-                path,
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-                RESOLVE_NO_SYMLINKS,
-            );
+            src[*slot] = open_dir_nofollow(path);
             if src[*slot] < 0 {
                 fail(p, i as i32);
             }
@@ -717,12 +718,7 @@ fn apply_mounts(p: &Prepared) {
                 check(p, i32i, setattr(libc::AT_FDCWD, c"/", AT_RECURSIVE, MOUNT_ATTR_RDONLY | all, 0));
             }
             ChildOp::HideDir { path, opts } => {
-                let fd = openat2_raw(
-                    libc::AT_FDCWD,
-                    path,
-                    libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-                    RESOLVE_NO_SYMLINKS,
-                );
+                let fd = open_dir_nofollow(path);
                 if fd < 0 {
                     continue; // gone or a symlink since the probe: nothing to hide at this path
                 }
@@ -760,12 +756,7 @@ fn apply_mounts(p: &Prepared) {
                 // mounts, exactly as when each step opened its own.
                 if last_root.0 != Some(root.as_c_str()) {
                     close(last_root.1);
-                    let rfd = openat2_raw(
-                        libc::AT_FDCWD,
-                        root,
-                        libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-                        RESOLVE_NO_SYMLINKS,
-                    );
+                    let rfd = open_dir_nofollow(root);
                     if rfd < 0 {
                         fail(p, i32i);
                     }
