@@ -48,7 +48,7 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// Creating the empty placeholder for a protected path that does not exist yet failed.
+    /// Creating the placeholder for a protected path that does not exist yet failed.
     #[error("cannot create placeholder for protected path `{path}` (mkdirat)")]
     Placeholder {
         /// The path.

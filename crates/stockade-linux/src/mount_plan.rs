@@ -71,21 +71,50 @@ pub struct HostFacts {
 /// How a missing protected path is kept from being created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Missing {
-    /// An empty placeholder (directory, or empty file) is created on the host before the run,
-    /// then bound read-only, and left in place (removing it could unmount it under a
-    /// concurrent run on the same workspace). Used for names that mean nothing when empty:
-    /// agent config directories, `.git/hooks` and `.git/config` inside an existing `.git`,
-    /// and `.git` itself when it is missing: git's repository discovery skips an empty `.git`
-    /// directory, so the placeholder neither creates a repository nor hides a parent one,
-    /// while its read-only bind keeps `git init` (and planted hooks) out of the workspace.
+    /// A placeholder (see [`PlaceholderKind`]) is created on the host before the run, then bound
+    /// read-only, and left in place (removing it could unmount it under a concurrent run on the
+    /// same workspace). Used for names that mean nothing when empty: agent config directories,
+    /// `.git/hooks` and `.git/config` inside an existing `.git`, and `.git` itself when it is
+    /// missing: git's repository discovery skips a `.git` directory that is not a repository,
+    /// so the placeholder neither creates a repository nor hides a parent one, while its
+    /// read-only bind keeps `git init` (and planted hooks) out of the workspace.
     Placeholder {
         /// The writable root.
         root: PathBuf,
         /// Below the root.
         rel: PathBuf,
-        /// A directory (else an empty file).
-        dir: bool,
+        /// What it is made of.
+        kind: PlaceholderKind,
     },
+}
+
+/// What a placeholder is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PlaceholderKind {
+    /// A directory holding only [`PLACEHOLDER_NOTE`], for `.git` and directories inside it:
+    /// never empty, so nothing can be renamed over it, and git never lists what is inside
+    /// `.git`.
+    NotedDir,
+    /// An empty directory, for paths in the work tree (`.codex`, `.vscode`): a file inside
+    /// would appear in every `git status` as untracked. A process outside every sandbox could
+    /// rename a directory over it during a run (docs/linux.md, "What remains").
+    EmptyDir,
+    /// An empty regular file (`.git/config`).
+    EmptyFile,
+}
+
+impl PlaceholderKind {
+    /// The kind for `rel` (below a writable root): a file for [`FILE_NAMES`] as the last
+    /// component, a noted directory at or below `.git`, an empty directory elsewhere.
+    fn for_path(rel: &Path, last: bool) -> PlaceholderKind {
+        if last && rel.file_name().is_some_and(|n| FILE_NAMES.iter().any(|f| n == *f)) {
+            PlaceholderKind::EmptyFile
+        } else if rel.components().next().is_some_and(|c| c.as_os_str() == ".git") {
+            PlaceholderKind::NotedDir
+        } else {
+            PlaceholderKind::EmptyDir
+        }
+    }
 }
 
 /// One mount step inside the sandbox's mount namespace, in order.
@@ -147,6 +176,12 @@ pub struct MountPlan {
 
 /// Size of each private tmpfs (`/tmp`, `/var/tmp`, `/dev/shm`) unless the memory limit is lower.
 pub const DEFAULT_TMP_SIZE: u64 = 1 << 30;
+
+/// The one file inside a placeholder directory at or below `.git`: a note saying what the
+/// directory is. It also keeps the directory from ever being empty, which matters because
+/// `rename(2)` may replace an empty directory, detaching the sandbox's read-only bind of it (see
+/// [`crate::sys::create_placeholder`]).
+pub const PLACEHOLDER_NOTE: &str = ".stockade-placeholder";
 
 /// Names that are created as empty files, not directories, when they are missing.
 const FILE_NAMES: &[&str] = &["config"];
@@ -210,7 +245,11 @@ pub fn plan(policy: &Policy, facts: &HostFacts) -> MountPlan {
                 let creates_git = first_missing.file_name().is_some_and(|n| n == ".git");
                 if creates_git {
                     // Protect the whole (empty) `.git`, which covers every path below it.
-                    let m = Missing::Placeholder { root: p.root.clone(), rel: first_missing.clone(), dir: true };
+                    let m = Missing::Placeholder {
+                        root: p.root.clone(),
+                        rel: first_missing.clone(),
+                        kind: PlaceholderKind::NotedDir,
+                    };
                     if !missing.contains(&m) {
                         missing.push(m);
                         ro.push(MountOp::BindReadOnly { root: p.root.clone(), rel: first_missing });
@@ -219,9 +258,8 @@ pub fn plan(policy: &Policy, facts: &HostFacts) -> MountPlan {
                     // Placeholders for every missing component; the last is bound read-only.
                     for i in p.existing_components..comps.len() {
                         let rel: PathBuf = comps[..=i].iter().collect();
-                        let last = i + 1 == comps.len();
-                        let is_file = last && rel.file_name().is_some_and(|n| FILE_NAMES.iter().any(|f| n == *f));
-                        let m = Missing::Placeholder { root: p.root.clone(), rel, dir: !is_file };
+                        let kind = PlaceholderKind::for_path(&rel, i + 1 == comps.len());
+                        let m = Missing::Placeholder { root: p.root.clone(), rel, kind };
                         if !missing.contains(&m) {
                             missing.push(m);
                         }
@@ -321,7 +359,10 @@ mod tests {
                 MountOp::Proc,
             ]
         );
-        assert_eq!(p.missing, vec![Missing::Placeholder { root: "/ws".into(), rel: ".codex".into(), dir: true }]);
+        assert_eq!(
+            p.missing,
+            vec![Missing::Placeholder { root: "/ws".into(), rel: ".codex".into(), kind: PlaceholderKind::EmptyDir }]
+        );
     }
 
     #[test]
@@ -353,7 +394,10 @@ mod tests {
             ..HostFacts::default()
         };
         let p = plan(&policy("/ws"), &facts);
-        assert_eq!(p.missing, vec![Missing::Placeholder { root: "/ws".into(), rel: ".git".into(), dir: true }]);
+        assert_eq!(
+            p.missing,
+            vec![Missing::Placeholder { root: "/ws".into(), rel: ".git".into(), kind: PlaceholderKind::NotedDir }]
+        );
         let binds: Vec<_> = p.ops.iter().filter(|o| matches!(o, MountOp::BindReadOnly { .. })).collect();
         assert_eq!(binds, vec![&MountOp::BindReadOnly { root: "/ws".into(), rel: ".git".into() }]);
     }
@@ -377,8 +421,12 @@ mod tests {
         assert_eq!(
             p.missing,
             vec![
-                Missing::Placeholder { root: "/ws".into(), rel: ".git/hooks".into(), dir: true },
-                Missing::Placeholder { root: "/ws".into(), rel: ".git/config".into(), dir: false },
+                Missing::Placeholder { root: "/ws".into(), rel: ".git/hooks".into(), kind: PlaceholderKind::NotedDir },
+                Missing::Placeholder {
+                    root: "/ws".into(),
+                    rel: ".git/config".into(),
+                    kind: PlaceholderKind::EmptyFile
+                },
             ]
         );
     }

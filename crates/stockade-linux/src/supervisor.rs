@@ -114,7 +114,7 @@ fn syscall(call: &'static str, source: io::Error) -> Error {
 fn create_placeholders(plan: &MountPlan) -> Result<Vec<String>> {
     let mut created = Vec::new();
     for m in &plan.missing {
-        let Missing::Placeholder { root, rel, dir } = m;
+        let Missing::Placeholder { root, rel, kind } = m;
         {
             let full = root.join(rel);
             let err = |source| Error::Placeholder { path: full.clone(), source };
@@ -128,7 +128,7 @@ fn create_placeholders(plan: &MountPlan) -> Result<Vec<String>> {
                 None => rootfd,
             };
             let name = rel.file_name().ok_or_else(|| err(io::Error::from_raw_os_error(libc::EINVAL)))?;
-            sys::create_placeholder(&parentfd, name, *dir).map_err(err)?;
+            sys::create_placeholder(&parentfd, name, *kind).map_err(err)?;
             created.push(format!("`{}`", full.display()));
         }
     }
@@ -300,7 +300,7 @@ fn mount_detail(plan: &MountPlan, placeholders: &[String]) -> String {
     let mut s = format!("{} mount steps: read-only `/`, writable roots, protected read-only, deny-read and host sockets hidden, private /tmp, minimal /dev, fresh /proc", plan.ops.len());
     if !placeholders.is_empty() {
         s.push_str(&format!(
-            "; created empty placeholders on the host for missing protected paths: {}",
+            "; created placeholders on the host for missing protected paths: {}",
             placeholders.join(", ")
         ));
     }

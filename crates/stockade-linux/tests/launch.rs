@@ -129,8 +129,8 @@ fn early_launch_leaves_nothing_behind_and_keeps_affinity() {
 
     // Preparing fails after pid 1 was launched (a protected path is a symlink): the run is
     // refused and its pid 1 told to exit without running anything.
-    // (The earlier runs left an empty placeholder there.)
-    let _ = std::fs::remove_dir(ws.join(".codex"));
+    // (The earlier runs left a placeholder there.)
+    let _ = std::fs::remove_dir_all(ws.join(".codex"));
     std::os::unix::fs::symlink(&out, ws.join(".codex")).unwrap();
     std::fs::remove_file(out.join("out")).unwrap();
     let e = backend.run(&with_out, &spec("echo ran", &out)).unwrap_err();

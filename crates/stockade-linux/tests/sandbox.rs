@@ -16,6 +16,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use stockade_linux::mount_plan::PLACEHOLDER_NOTE;
 use stockade_linux::LinuxBackend;
 use stockade_policy::{
     Backend, CommandSpec, Diagnose, ExitStatus, HostEnv, Locations, Outcome, Overrides, Policy, Stdio,
@@ -205,13 +206,66 @@ fn protected_paths_read_only_and_missing_ones_not_creatable() {
     assert_eq!(std::fs::read_to_string(d.ws.join(".vscode/settings.json")).unwrap(), "{}");
     assert!(!d.ws.join(".git/hooks").exists(), "no hooks dir on the host");
     assert!(!d.ws.join(".codex/x").exists());
-    assert_eq!(std::fs::read_dir(d.ws.join(".git")).unwrap().count(), 0, "the .git placeholder stays empty");
+    assert_eq!(entries(&d.ws.join(".git")), [PLACEHOLDER_NOTE], "the .git placeholder holds only its note");
     assert!(d.ws.join("allowed").exists(), "control: the workspace itself is writable");
-    // git ignores the empty placeholder: the workspace is not a repository.
+    // git ignores the placeholder: the workspace is not a repository.
     let g = Command::new("git").arg("-C").arg(&d.ws).args(["rev-parse", "--git-dir"]).output();
     if let Ok(g) = g {
         assert!(!g.status.success() || !String::from_utf8_lossy(&g.stdout).contains(d.ws.to_str().unwrap()));
     }
+}
+
+/// The names in a directory, sorted.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+/// THREATS F15: replacing or removing a dentry on the host detaches the mounts on it in other
+/// mount namespaces, and `rename(2)` may replace an empty directory. An empty `.git`
+/// placeholder renamed over during a run used to drop the sandbox's read-only bind, letting the
+/// command plant hooks in whatever took its place. A placeholder is never empty, so the rename
+/// fails and the bind stays.
+#[test]
+fn placeholder_cannot_be_replaced_on_the_host_during_a_run() {
+    if !userns() {
+        return;
+    }
+    let d = Dirs::new();
+    let p = policy(&d, |o| o.writable_roots.push(d.out.clone()));
+    let (ws, out) = (d.ws.clone(), d.out.clone());
+    let host = std::thread::spawn(move || {
+        // Wait until the command is running (it writes `started`), then try to put a fresh
+        // directory in the placeholder's place.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !out.join("started").exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::fs::create_dir(ws.join("fresh")).unwrap();
+        let r = std::fs::rename(ws.join("fresh"), ws.join(".git"));
+        std::fs::write(out.join("renamed"), "").unwrap();
+        r
+    });
+    let script = format!(
+        "echo > {out}/started; while [ ! -e {out}/renamed ]; do sleep 0.01; done; \
+         n=0; mkdir -p .git/hooks 2>/dev/null && n=$((n+1)); \
+         echo '#!/bin/sh' > .git/hooks/pre-commit 2>/dev/null && n=$((n+1)); \
+         echo ok > allowed || exit 99; exit $n",
+        out = d.out.display()
+    );
+    let o = run(&p, &script);
+    let renamed = host.join().unwrap();
+    let err = renamed.expect_err("the host could rename a directory over the non-empty placeholder");
+    assert!(matches!(err.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)), "{err}");
+    assert_eq!(code(&o), 0, "the command could create .git/hooks or a hook: {o:?}");
+    assert!(!d.ws.join(".git/hooks").exists(), "no hooks dir on the host");
+    assert_eq!(entries(&d.ws.join(".git")), [PLACEHOLDER_NOTE]);
+    assert!(d.ws.join("allowed").exists(), "control: the workspace itself is writable");
+    // Control for the mechanism: an empty directory in the workspace can be replaced.
+    std::fs::create_dir(d.ws.join("empty")).unwrap();
+    std::fs::rename(d.ws.join("fresh"), d.ws.join("empty")).unwrap();
 }
 
 #[test]
@@ -538,5 +592,5 @@ fn git_placeholder_in_a_repo_subdir_keeps_parent_discovery() {
     assert_eq!(top.trim(), repo.to_str().unwrap(), "inside: the parent repo is still found");
     let host = Command::new("git").arg("-C").arg(&d.ws).args(["rev-parse", "--show-toplevel"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&host.stdout).trim(), repo.to_str().unwrap(), "host: same");
-    assert!(d.ws.join(".git").is_dir() && std::fs::read_dir(d.ws.join(".git")).unwrap().count() == 0);
+    assert_eq!(entries(&d.ws.join(".git")), [PLACEHOLDER_NOTE], "the placeholder holds only its note");
 }

@@ -23,6 +23,7 @@ use std::path::Path;
 
 use libc::{c_int, c_long, c_void};
 
+use crate::mount_plan::{PlaceholderKind, PLACEHOLDER_NOTE};
 use crate::prepare::{ChildOp, Prepared};
 
 mod fd_pass;
@@ -154,39 +155,112 @@ pub fn identity(fd: &OwnedFd) -> io::Result<(u64, u64)> {
     Ok((st.st_dev, st.st_ino))
 }
 
-/// Creates an empty placeholder (directory, or empty regular file) named `name` in `dir`,
-/// without following symlinks. `EEXIST` is success only if what exists is of the right kind
-/// (the caller re-verifies by opening).
-pub fn create_placeholder(dir: &OwnedFd, name: &OsStr, is_dir: bool) -> io::Result<()> {
+/// Creates a placeholder named `name` in `dir`, without following symlinks (see
+/// [`PlaceholderKind`]). `EEXIST` counts as success (a concurrent run made it, or the path
+/// appeared since it was probed); the caller re-verifies by opening it.
+///
+/// A noted directory is never empty, not even for an instant: `rename(2)` may replace an empty
+/// directory, and replacing or removing a dentry detaches every mount on it in other mount
+/// namespaces. An empty `.git` placeholder replaced on the host (by a process swapping `.git`
+/// during setup, THREATS F15) silently dropped the sandbox's read-only bind. So the directory is
+/// built under a temporary name with its note inside, then moved into place with
+/// `renameat2(RENAME_NOREPLACE)`.
+pub fn create_placeholder(dir: &OwnedFd, name: &OsStr, kind: PlaceholderKind) -> io::Result<()> {
     let c = std::ffi::CString::new(name.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let r = if is_dir {
-        // SAFETY: valid fd and C string.
-        unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) }
-    } else {
-        // SAFETY: valid fd and C string; O_EXCL|O_NOFOLLOW never follows or reuses a link.
-        let fd = unsafe {
-            libc::openat(
-                dir.as_raw_fd(),
-                c.as_ptr(),
-                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                0o644,
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: fd was just opened by us.
-            unsafe { libc::close(fd) };
-            0
-        } else {
-            -1
+    let r = match kind {
+        PlaceholderKind::NotedDir => create_noted_dir(dir, &c),
+        PlaceholderKind::EmptyDir => {
+            // SAFETY: valid fd and C string.
+            let r = unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) };
+            cvt(r as c_long).map(|_| ())
         }
+        PlaceholderKind::EmptyFile => create_file_excl(dir.as_raw_fd(), &c, 0o644, b""),
     };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EEXIST) {
-            return Err(e);
-        }
+    match r {
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+        r => r,
     }
-    Ok(())
+}
+
+const PLACEHOLDER_TEXT: &[u8] = b"stockade created this directory as a read-only stand-in for a protected path \
+that did not exist, so that sandboxed commands cannot create it. It may be deleted when no \
+sandbox is running in this directory.\n";
+
+/// See [`create_placeholder`].
+fn create_noted_dir(dir: &OwnedFd, name: &std::ffi::CString) -> io::Result<()> {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = std::ffi::CString::new(format!("{PLACEHOLDER_NOTE}.{}.{seq}.tmp", std::process::id()))
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let note = std::ffi::CString::new(PLACEHOLDER_NOTE).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let d = dir.as_raw_fd();
+    // SAFETY: valid fd and C string.
+    cvt(unsafe { libc::mkdirat(d, tmp.as_ptr(), 0o755) } as c_long)?;
+    // SAFETY: valid fd and C string; O_NOFOLLOW|O_DIRECTORY opens only the directory just made.
+    let tfd = unsafe {
+        libc::openat(d, tmp.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+    };
+    let filled =
+        if tfd < 0 { Err(io::Error::last_os_error()) } else { create_file_excl(tfd, &note, 0o444, PLACEHOLDER_TEXT) };
+    let placed = filled.and_then(|()| {
+        // SAFETY: valid fds and C strings.
+        let r =
+            unsafe { libc::syscall(libc::SYS_renameat2, d, tmp.as_ptr(), d, name.as_ptr(), libc::RENAME_NOREPLACE) };
+        cvt(r)
+    });
+    if placed.is_err() {
+        // Undo only what this call made: the note through the directory's own fd, then the
+        // (now empty) temporary directory.
+        if tfd >= 0 {
+            // SAFETY: valid fd and C string.
+            unsafe { libc::unlinkat(tfd, note.as_ptr(), 0) };
+        }
+        // SAFETY: valid fd and C string.
+        unsafe { libc::unlinkat(d, tmp.as_ptr(), libc::AT_REMOVEDIR) };
+    }
+    if tfd >= 0 {
+        // SAFETY: tfd was opened above.
+        unsafe { libc::close(tfd) };
+    }
+    match placed {
+        // A filesystem without RENAME_NOREPLACE (some network filesystems): create the
+        // directory in place and fill it at once. A plain rename is no fallback: it would
+        // replace an empty directory someone made meanwhile.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            // SAFETY: valid fd and C string.
+            cvt(unsafe { libc::mkdirat(d, name.as_ptr(), 0o755) } as c_long)?;
+            // SAFETY: as above.
+            let fd = unsafe {
+                libc::openat(d, name.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: fd was just opened by us and is owned here.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            create_file_excl(fd.as_raw_fd(), &note, 0o444, PLACEHOLDER_TEXT)
+        }
+        r => r.map(|_| ()),
+    }
+}
+
+/// Creates a new regular file `name` in `dir` (never following or reusing a link) holding `text`.
+fn create_file_excl(dir: RawFd, name: &CStr, mode: libc::mode_t, text: &[u8]) -> io::Result<()> {
+    // SAFETY: valid fd and C string; O_EXCL|O_NOFOLLOW never follows or reuses a link.
+    let fd = unsafe {
+        libc::openat(
+            dir,
+            name.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            mode,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd was just opened by us and is owned here.
+    let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    std::io::Write::write_all(&mut f, text)
 }
 
 /// The running kernel's Landlock ABI version, or 0 when Landlock is unavailable.
