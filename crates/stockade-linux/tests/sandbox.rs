@@ -268,6 +268,44 @@ fn placeholder_cannot_be_replaced_on_the_host_during_a_run() {
     std::fs::rename(d.ws.join("fresh"), d.ws.join("empty")).unwrap();
 }
 
+/// The host side of placeholders: a noted directory appears whole (never empty), an existing
+/// path of any kind is left exactly as it is (no replace, no note added), and nothing else
+/// (no temporary directory) stays behind.
+#[test]
+fn placeholders_never_replace_anything_and_leave_nothing_behind() {
+    use stockade_linux::mount_plan::PlaceholderKind;
+    use stockade_linux::sys::create_placeholder;
+    let d = Dirs::new();
+    let fd: std::os::fd::OwnedFd = std::fs::File::open(&d.ws).unwrap().into();
+    create_placeholder(&fd, ".git".as_ref(), PlaceholderKind::NotedDir).unwrap();
+    assert_eq!(entries(&d.ws), [".git"]);
+    assert_eq!(entries(&d.ws.join(".git")), [PLACEHOLDER_NOTE]);
+    let note = std::fs::read_to_string(d.ws.join(".git").join(PLACEHOLDER_NOTE)).unwrap();
+    assert!(note.contains("stockade"), "{note}");
+    // Again: it exists, which is success, and nothing changes.
+    create_placeholder(&fd, ".git".as_ref(), PlaceholderKind::NotedDir).unwrap();
+    assert_eq!(entries(&d.ws.join(".git")), [PLACEHOLDER_NOTE]);
+    // An existing empty directory, a file and a symlink are not replaced or filled.
+    std::fs::create_dir(d.ws.join("empty")).unwrap();
+    std::fs::write(d.ws.join("file"), "user data").unwrap();
+    std::os::unix::fs::symlink(&d.out, d.ws.join("link")).unwrap();
+    for name in ["empty", "file", "link"] {
+        create_placeholder(&fd, name.as_ref(), PlaceholderKind::NotedDir).unwrap();
+    }
+    assert_eq!(entries(&d.ws.join("empty")), Vec::<String>::new());
+    assert_eq!(std::fs::read_to_string(d.ws.join("file")).unwrap(), "user data");
+    assert!(std::fs::symlink_metadata(d.ws.join("link")).unwrap().file_type().is_symlink());
+    assert_eq!(entries(&d.out), Vec::<String>::new(), "nothing created through the link");
+    // The other kinds.
+    create_placeholder(&fd, ".codex".as_ref(), PlaceholderKind::EmptyDir).unwrap();
+    create_placeholder(&fd, "config".as_ref(), PlaceholderKind::EmptyFile).unwrap();
+    create_placeholder(&fd, "file".as_ref(), PlaceholderKind::EmptyFile).unwrap();
+    assert_eq!(entries(&d.ws.join(".codex")), Vec::<String>::new());
+    assert_eq!(std::fs::read(d.ws.join("config")).unwrap(), b"");
+    assert_eq!(std::fs::read_to_string(d.ws.join("file")).unwrap(), "user data");
+    assert_eq!(entries(&d.ws), [".codex", ".git", "config", "empty", "file", "link"]);
+}
+
 #[test]
 fn protected_symlink_is_refused_with_a_code() {
     let d = Dirs::new();

@@ -189,13 +189,24 @@ sandbox is running in this directory.\n";
 /// See [`create_placeholder`].
 fn create_noted_dir(dir: &OwnedFd, name: &std::ffi::CString) -> io::Result<()> {
     static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = std::ffi::CString::new(format!("{PLACEHOLDER_NOTE}.{}.{seq}.tmp", std::process::id()))
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let note = std::ffi::CString::new(PLACEHOLDER_NOTE).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let d = dir.as_raw_fd();
-    // SAFETY: valid fd and C string.
-    cvt(unsafe { libc::mkdirat(d, tmp.as_ptr(), 0o755) } as c_long)?;
+    // A temporary name nobody else uses. A taken one (a concurrent run, or a sandboxed command
+    // guessing it) is skipped; its EEXIST must not be mistaken for "the placeholder exists".
+    let mut attempt = 0;
+    let tmp = loop {
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let tmp = std::ffi::CString::new(format!("{PLACEHOLDER_NOTE}.{}.{seq}.{nanos}.tmp", std::process::id()))
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: valid fd and C string.
+        match cvt(unsafe { libc::mkdirat(d, tmp.as_ptr(), 0o755) } as c_long) {
+            Ok(_) => break tmp,
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) && attempt < 8 => attempt += 1,
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Err(io::Error::from_raw_os_error(libc::EBUSY)),
+            Err(e) => return Err(e),
+        }
+    };
     // SAFETY: valid fd and C string; O_NOFOLLOW|O_DIRECTORY opens only the directory just made.
     let tfd = unsafe {
         libc::openat(d, tmp.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
