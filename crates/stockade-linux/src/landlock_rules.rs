@@ -38,8 +38,29 @@ pub struct LandlockPlan {
     pub scoped: u64,
     /// The rights that may be granted on a non-directory.
     pub file_rights: u64,
-    /// `(path, rights)` rules, in order.
-    pub rules: Vec<(PathBuf, u64)>,
+    /// The rules, in order.
+    pub rules: Vec<Rule>,
+}
+
+/// One `LANDLOCK_RULE_PATH_BENEATH` rule: `rights` on the tree at `path`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    /// The tree, opened by the child in its own view.
+    pub path: PathBuf,
+    /// The rights granted below it.
+    pub rights: u64,
+    /// Open `path` with `RESOLVE_NO_SYMLINKS`, and refuse the launch if a symlink is met. True
+    /// for the writable roots, which the policy has already canonicalized: a symlink there
+    /// means the tree was swapped after the policy was resolved, and following it would grant
+    /// writes on wherever it points (THREATS F15). The system trees (`/bin` is a link to
+    /// `usr/bin` on merged-`/usr` systems) are followed as they are.
+    pub no_symlinks: bool,
+}
+
+impl Rule {
+    fn new(path: impl Into<PathBuf>, rights: u64, no_symlinks: bool) -> Rule {
+        Rule { path: path.into(), rights, no_symlinks }
+    }
 }
 
 fn bits(f: landlock::BitFlags<AccessFs>) -> u64 {
@@ -67,26 +88,26 @@ pub fn plan(policy: &Policy, abi: i32, flavor: Flavor, inputs: &LandlockInputs) 
     let dev = (AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev | AccessFs::ReadDir).bits() & all;
     let mut rules = Vec::new();
     match (flavor, &policy.filesystem.readable) {
-        (Flavor::Namespaces, Readable::All) => rules.push((PathBuf::from("/"), read)),
-        (Flavor::LandlockOnly, _) => rules.extend(inputs.read_roots.iter().map(|p| (p.clone(), read))),
+        (Flavor::Namespaces, Readable::All) => rules.push(Rule::new("/", read, false)),
+        (Flavor::LandlockOnly, _) => rules.extend(inputs.read_roots.iter().map(|p| Rule::new(p, read, false))),
         (Flavor::Namespaces, Readable::Roots(roots)) => {
-            rules.extend(roots.iter().map(|r| (r.value.clone(), read)));
+            rules.extend(roots.iter().map(|r| Rule::new(&r.value, read, false)));
             for sys in ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", "/opt", "/proc", "/sys", "/dev"] {
-                rules.push((PathBuf::from(sys), read));
+                rules.push(Rule::new(sys, read, false));
             }
         }
     }
     for w in policy.filesystem.writable_paths() {
-        rules.push((w.to_path_buf(), all));
+        rules.push(Rule::new(w, all, true));
     }
     if flavor == Flavor::Namespaces && policy.filesystem.private_tmp {
         for t in ["/tmp", "/var/tmp", "/dev/shm"] {
-            rules.push((PathBuf::from(t), all));
+            rules.push(Rule::new(t, all, false));
         }
     }
-    rules.extend(inputs.extra_writable.iter().map(|p| (p.clone(), all)));
+    rules.extend(inputs.extra_writable.iter().map(|p| Rule::new(p, all, true)));
     for d in ["/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/pts", "/dev/ptmx"] {
-        rules.push((PathBuf::from(d), dev));
+        rules.push(Rule::new(d, dev, false));
     }
     let handled_net = match (flavor, policy.network.mode) {
         // No network namespace: TCP bind/connect are denied here (UDP and the rest by seccomp).
@@ -152,9 +173,9 @@ mod tests {
         let lp = plan(&p, 7, Flavor::Namespaces, &LandlockInputs::default()).unwrap();
         assert_eq!(lp.handled_net, 0, "netns handles network; loopback must work");
         assert_eq!(lp.scoped, 3);
-        assert_eq!(lp.rules[0], (PathBuf::from("/"), bits(AccessFs::from_read(ABI::V5))));
-        assert!(lp.rules.contains(&(PathBuf::from("/ws"), lp.handled_fs)));
-        assert!(lp.rules.contains(&(PathBuf::from("/tmp"), lp.handled_fs)));
+        assert_eq!(lp.rules[0], Rule::new("/", bits(AccessFs::from_read(ABI::V5)), false));
+        assert!(lp.rules.contains(&Rule::new("/ws", lp.handled_fs, true)), "writable roots never via a symlink");
+        assert!(lp.rules.contains(&Rule::new("/tmp", lp.handled_fs, false)));
         assert!(plan(&p, 0, Flavor::Namespaces, &LandlockInputs::default()).is_none());
     }
 
@@ -164,10 +185,10 @@ mod tests {
         let inputs = LandlockInputs { read_roots: vec!["/usr".into()], extra_writable: vec!["/tmp/stockade-1".into()] };
         let lp = plan(&p, 7, Flavor::LandlockOnly, &inputs).unwrap();
         assert_ne!(lp.handled_net, 0);
-        assert!(lp.rules.contains(&(PathBuf::from("/ws"), lp.handled_fs)));
-        assert!(lp.rules.contains(&(PathBuf::from("/tmp/stockade-1"), lp.handled_fs)));
-        assert!(!lp.rules.iter().any(|(p, _)| p == Path::new("/tmp")));
-        assert!(!lp.rules.iter().any(|(p, _)| p == Path::new("/")));
+        assert!(lp.rules.contains(&Rule::new("/ws", lp.handled_fs, true)));
+        assert!(lp.rules.contains(&Rule::new("/tmp/stockade-1", lp.handled_fs, true)));
+        assert!(!lp.rules.iter().any(|r| r.path == Path::new("/tmp")));
+        assert!(!lp.rules.iter().any(|r| r.path == Path::new("/")));
     }
 
     #[test]
@@ -177,8 +198,8 @@ mod tests {
             let lp = plan(&p, abi, Flavor::LandlockOnly, &LandlockInputs::default()).unwrap();
             assert_eq!(lp.scoped == 0, abi < 6, "abi {abi}");
             assert_eq!(lp.handled_net == 0, abi < 4, "abi {abi}");
-            for (_, r) in &lp.rules {
-                assert_eq!(r & !lp.handled_fs, 0);
+            for r in &lp.rules {
+                assert_eq!(r.rights & !lp.handled_fs, 0);
             }
         }
     }

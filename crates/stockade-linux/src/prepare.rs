@@ -87,8 +87,9 @@ pub struct ChildLandlock {
     pub file_rights: u64,
     /// Size of the attr struct for this ABI.
     pub attr_size: usize,
-    /// Rules.
-    pub rules: Vec<(CString, u64)>,
+    /// Rules: path, rights, and whether to open the path with `RESOLVE_NO_SYMLINKS` (see
+    /// [`crate::landlock_rules::Rule`]).
+    pub rules: Vec<(CString, u64, bool)>,
 }
 
 /// Size of [`Prepared::child_stack`].
@@ -225,7 +226,7 @@ pub fn child_landlock(plan: &LandlockPlan) -> Result<ChildLandlock> {
         scoped: plan.scoped,
         file_rights: plan.file_rights,
         attr_size: landlock_rules::attr_size(plan.abi),
-        rules: plan.rules.iter().map(|(p, a)| Ok((cpath(p)?, *a))).collect::<Result<_>>()?,
+        rules: plan.rules.iter().map(|r| Ok((cpath(&r.path)?, r.rights, r.no_symlinks))).collect::<Result<_>>()?,
     })
 }
 

@@ -534,6 +534,45 @@ fn landlock_only_fallback_when_userns_unavailable() {
     assert_eq!(code(&o), 0, "{o:?}");
 }
 
+/// THREATS F15 for the workspace root: the policy holds the root's canonical path; if that path
+/// is a symlink by the time the sandbox is set up (swapped in by a concurrent process), both
+/// implementations refuse instead of granting writes where the link points. For
+/// `landlock-only` the Landlock rule is the only wall: opened through the link, it granted
+/// writes on the link's target.
+#[test]
+fn writable_root_swapped_for_a_symlink_after_resolution_fails_closed() {
+    if stockade_linux::sys::landlock_abi() <= 0 {
+        skip("landlock", "the kernel reports no Landlock ABI");
+        return;
+    }
+    let d = Dirs::new();
+    let mut p = policy(&d, |_| {});
+    p.linux.allow_fallback = true;
+    let real = d.base.join("ws-real");
+    let script = format!("echo x > planted; echo x > {}/planted-abs; exit 0", d.ws.display());
+    let mut backends = vec![("landlock-only", LinuxBackend { disable_userns: true, ..LinuxBackend::default() })];
+    if userns() {
+        backends.push(("namespaces", LinuxBackend::default()));
+    }
+    for (name, backend) in backends {
+        std::fs::rename(&d.ws, &real).unwrap();
+        std::os::unix::fs::symlink(&d.out, &d.ws).unwrap();
+        let r = backend.run(&p, &spec(&script));
+        std::fs::remove_file(&d.ws).unwrap();
+        std::fs::rename(&real, &d.ws).unwrap();
+        assert!(r.is_err(), "{name}: ran with the workspace swapped for a link: {r:?}");
+        assert_eq!(entries(&d.out), Vec::<String>::new(), "{name}: nothing written where the link pointed");
+        assert_eq!(entries(&real.parent().unwrap().join("ws")), Vec::<String>::new());
+        // Control: with the real directory back in place the same run writes in the workspace.
+        let o = backend.run(&p, &spec(&script)).unwrap();
+        assert_eq!(code(&o), 0, "{name}: {o:?}");
+        assert_eq!(o.implementation, name);
+        assert!(d.ws.join("planted").exists() && d.ws.join("planted-abs").exists(), "{name}");
+        std::fs::remove_file(d.ws.join("planted")).unwrap();
+        std::fs::remove_file(d.ws.join("planted-abs")).unwrap();
+    }
+}
+
 /// The CLI: `$STOCKADE_BIN` when set (CI points it at the static musl build), else the debug
 /// build in the target directory.
 fn stockade_bin() -> Option<PathBuf> {

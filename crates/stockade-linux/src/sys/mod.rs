@@ -1280,10 +1280,17 @@ pub fn command_main(p: &Prepared) -> ! {
         if rs < 0 {
             fail(p, step::LANDLOCK_CREATE);
         }
-        for (k, (path, access)) in ll.rules.iter().enumerate() {
-            // SAFETY: valid C string.
-            let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+        for (k, (path, access, no_symlinks)) in ll.rules.iter().enumerate() {
+            let fd = if *no_symlinks {
+                openat2_raw(libc::AT_FDCWD, path, libc::O_PATH, RESOLVE_NO_SYMLINKS)
+            } else {
+                // SAFETY: valid C string.
+                unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) }
+            };
             if fd < 0 {
+                if *no_symlinks && errno() == libc::ELOOP {
+                    fail(p, step::LANDLOCK_RULE + k as i32); // swapped for a link since resolution
+                }
                 continue; // absent in this view: nothing to allow
             }
             // SAFETY: zeroed stat is a valid out-parameter.
