@@ -810,7 +810,11 @@ fn apply_mounts(p: &Prepared) {
                 let target = fd_path(fd);
                 let r =
                     mount_raw(c"tmpfs", target.as_cstr(), c"tmpfs", ns | libc::MS_NOEXEC | libc::MS_RDONLY, Some(opts));
+                let removed = r < 0 && errno() == libc::ENOENT;
                 close(fd);
+                if removed {
+                    continue; // removed on the host since it was opened: no longer there to hide
+                }
                 check(p, i32i, r);
             }
             ChildOp::HideFile { path } => {
@@ -819,7 +823,13 @@ fn apply_mounts(p: &Prepared) {
                     continue;
                 }
                 let r = bind_fd(null_fd, fd, MOUNT_ATTR_RDONLY | all | MOUNT_ATTR_NOEXEC, 0, false);
+                // A host socket unlinked since it was opened (its server exited) cannot be
+                // mounted over (ENOENT), and nothing is left at that path to hide.
+                let removed = r < 0 && errno() == libc::ENOENT;
                 close(fd);
+                if removed {
+                    continue;
+                }
                 check(p, i32i, r);
             }
             ChildOp::Tmpfs { path, opts } => {
