@@ -49,7 +49,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Creating the placeholder for a protected path that does not exist yet failed.
-    #[error("cannot create placeholder for protected path `{path}` (mkdirat)")]
+    #[error("cannot create placeholder for protected path `{path}`")]
     Placeholder {
         /// The path.
         path: PathBuf,

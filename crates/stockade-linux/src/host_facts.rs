@@ -116,6 +116,13 @@ fn state_below(root: &Path, rel: &Path) -> io::Result<(PathState, usize, PathBuf
                     // e.g. `.git` is a gitdir pointer file: protect the file itself.
                     return Ok((PathState::File, i + 1, prefix));
                 }
+                if c.as_os_str() == ".git" && !has_head(&fd)? {
+                    // Not a repository (a placeholder from an earlier run, or any other `.git`
+                    // without `HEAD`): protect all of it, as when `.git` is missing. Protecting
+                    // only its hooks and config would let the command add `HEAD`, `objects` and
+                    // `refs` and so turn the workspace into a repository of its making.
+                    return Ok((PathState::Dir, i + 1, prefix));
+                }
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok((PathState::Missing, i, rel.to_path_buf())),
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok((PathState::Symlink, i, prefix)),
@@ -123,6 +130,17 @@ fn state_below(root: &Path, rel: &Path) -> io::Result<(PathState, usize, PathBuf
         }
     }
     Ok((PathState::Dir, comps.len(), prefix))
+}
+
+/// Whether a `.git` directory has a `HEAD` entry of any kind (git's first test for a
+/// repository; a symlinked `HEAD` is what git wrote long ago).
+fn has_head(git: &std::os::fd::OwnedFd) -> io::Result<bool> {
+    match sys::open_path(Some(git.as_raw_fd()), Path::new("HEAD"), sys::RESOLVE_NO_SYMLINKS | sys::RESOLVE_BENEATH) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The protected paths (and deny-write paths inside writable roots), each with its state.

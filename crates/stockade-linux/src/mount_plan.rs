@@ -73,7 +73,7 @@ pub struct HostFacts {
 pub enum Missing {
     /// A placeholder (see [`PlaceholderKind`]) is created on the host before the run, then bound
     /// read-only, and left in place (removing it could unmount it under a concurrent run on the
-    /// same workspace). Used for names that mean nothing when empty: agent config directories,
+    /// same workspace). Used for names that mean nothing in that form: agent config directories,
     /// `.git/hooks` and `.git/config` inside an existing `.git`, and `.git` itself when it is
     /// missing: git's repository discovery skips a `.git` directory that is not a repository,
     /// so the placeholder neither creates a repository nor hides a parent one, while its
@@ -244,7 +244,7 @@ pub fn plan(policy: &Policy, facts: &HostFacts) -> MountPlan {
                 let first_missing: PathBuf = comps[..=p.existing_components.min(comps.len() - 1)].iter().collect();
                 let creates_git = first_missing.file_name().is_some_and(|n| n == ".git");
                 if creates_git {
-                    // Protect the whole (empty) `.git`, which covers every path below it.
+                    // Protect the whole placeholder `.git`, which covers every path below it.
                     let m = Missing::Placeholder {
                         root: p.root.clone(),
                         rel: first_missing.clone(),

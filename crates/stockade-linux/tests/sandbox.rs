@@ -215,6 +215,37 @@ fn protected_paths_read_only_and_missing_ones_not_creatable() {
     }
 }
 
+/// A `.git` that is not a repository (no `HEAD`) is protected whole on every run, not only on
+/// the run that created it as a placeholder: protecting just its hooks and config would let the
+/// command add `HEAD`, `objects` and `refs`, making the workspace a repository of its making
+/// and hiding the parent one.
+#[test]
+fn a_git_dir_without_head_stays_read_only_on_later_runs() {
+    if !userns() {
+        return;
+    }
+    let d = Dirs::new();
+    let p = policy(&d, |_| {});
+    let attack = "n=0; echo 'ref: refs/heads/main' > .git/HEAD 2>/dev/null && n=$((n+1)); \
+                  mkdir .git/objects 2>/dev/null && n=$((n+1)); echo x > .git/commondir 2>/dev/null && n=$((n+1)); \
+                  git init -q 2>/dev/null && n=$((n+1)); echo ok > allowed || exit 99; exit $n";
+    // First run: `.git` is missing and becomes a placeholder. Second run: the placeholder is
+    // there. Third: an empty `.git` made by someone else.
+    for round in ["placeholder created", "placeholder present", "empty .git"] {
+        if round == "empty .git" {
+            std::fs::remove_dir_all(d.ws.join(".git")).unwrap();
+            std::fs::create_dir(d.ws.join(".git")).unwrap();
+        }
+        let before =
+            if d.ws.join(".git").exists() { entries(&d.ws.join(".git")) } else { vec![PLACEHOLDER_NOTE.into()] };
+        let o = run(&p, attack);
+        assert_eq!(code(&o), 0, "{round}: the command wrote into .git: {o:?}");
+        assert_eq!(entries(&d.ws.join(".git")), before, "{round}");
+        assert!(d.ws.join("allowed").exists(), "{round}: control: the workspace itself is writable");
+        std::fs::remove_file(d.ws.join("allowed")).unwrap();
+    }
+}
+
 /// The names in a directory, sorted.
 fn entries(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> =
