@@ -503,8 +503,17 @@ pub fn residual_gaps(abi: i32, mounts: bool) -> Vec<String> {
     }
     g.push("files in writable roots that already have several hard links may share their inode with a file outside; writing them changes it".into());
     g.push("a repository created in a subdirectory (`git init sub`) gets writable hooks; only each writable root's own protected paths are read-only".into());
+    g.push(GIT_REDIRECT_GAP.into());
     g
 }
+
+/// Files git reads from a repository's `.git` that do not exist in most repositories and
+/// cannot get a placeholder: an empty or dummy `commondir` changes what git does, and Linux
+/// offers no way to keep a name from being created in a writable directory without putting
+/// something there.
+const GIT_REDIRECT_GAP: &str = "new files in a repository's `.git` are writable: `.git/commondir` makes git on the host \
+     read config and hooks from the directory it names, and `.git/config.worktree` is read when `extensions.worktreeConfig` \
+     is set; a name cannot be kept from being created in a writable directory without leaving a file there";
 
 /// The promises `landlock-only` cannot keep, in words.
 pub fn landlock_only_gaps(policy: &Policy) -> Vec<String> {

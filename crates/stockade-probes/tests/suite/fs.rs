@@ -409,6 +409,68 @@ probe_test!(f11_nested_git_init, |c: &mut Case| {
     }
 });
 
+// F11 (class): `.git/commondir` points git at another "common directory", whose config and
+// hooks it then uses. The command writes one naming a directory it made, with a config that
+// sets core.hooksPath; on the host, `git config` in the workspace then reads that value. No
+// placeholder can stop it (any `commondir` changes git's behaviour), so for namespaces it is an
+// accepted residual gap that the report must list; landlock-only lists all protected paths.
+// See: THREATS.md F11 ("defend the class, not the one command line")
+probe_test!(f11_git_commondir_redirect, |c: &mut Case| {
+    let plant = [
+        "/bin/sh",
+        "-c",
+        "mkdir -p .cd/objects .cd/refs && printf '[core]\n\trepositoryformatversion = 0\n\thooksPath = /tmp/sbx-hooks\n' > .cd/config \
+         && echo ../.cd > .git/commondir; echo rc=$?",
+    ];
+    let redirected = |c: &Case| {
+        let o = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&c.ws)
+            .args(["-c", "safe.directory=*", "config", "--get", "core.hooksPath"])
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output();
+        o.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "/tmp/sbx-hooks")
+    };
+    if c.imp == Impl::Namespaces {
+        // Negative control: without the sandbox the same command redirects the host's git.
+        let r = c.unsandboxed(&plant);
+        if !redirected(c) {
+            c.fail(format!(
+                "F11 commondir: negative control did not redirect git (the probe is blind)\n{}",
+                r.describe()
+            ));
+        }
+        let _ = std::fs::remove_file(c.ws.join(".git/commondir"));
+        let _ = std::fs::remove_dir_all(c.ws.join(".cd"));
+        c.rebaseline();
+    }
+    let r = c.sandboxed(&plant);
+    if redirected(c) {
+        let gaps = r.gaps();
+        match (c.imp, Case::gap_listed(&gaps, PROTECTED_GAP)) {
+            (Impl::LandlockOnly, Some(g)) => {
+                c.note(format!("landlock-only: .git/commondir planted (documented gap: {g})"))
+            }
+            (Impl::LandlockOnly, None) => c.fail(format!(
+                "F11 commondir: the command redirected the host's git with .git/commondir\n{}",
+                r.describe()
+            )),
+            (Impl::Namespaces, _) => {
+                c.residual_listed(
+                    "F11 commondir",
+                    "a new .git/commondir redirected the host's git config",
+                    &gaps,
+                    Residual::GitRedirect,
+                    &r.describe(),
+                );
+            }
+        }
+    }
+    let _ = std::fs::remove_file(c.ws.join(".git/commondir"));
+    let _ = std::fs::remove_dir_all(c.ws.join(".cd"));
+});
+
 // F12 + I4: home-directory persistence (writes) and credential files (reads).
 probe_test!(f12_home_persistence_and_secrets, |c: &mut Case| {
     let h = c.home.to_string_lossy().into_owned();

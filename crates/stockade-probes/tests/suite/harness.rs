@@ -316,10 +316,14 @@ pub enum Residual {
     /// F11: `git init sub` gets writable hooks (only each writable root's own protected paths
     /// are read-only).
     NestedRepo,
+    /// F11: a new `.git/commondir` redirects the host's git to config and hooks the command
+    /// wrote (no placeholder possible: any `commondir` changes what git does).
+    GitRedirect,
 }
 
 impl Residual {
-    pub const ALL: [Residual; 3] = [Residual::SocketAfterLaunch, Residual::PreexistingHardLink, Residual::NestedRepo];
+    pub const ALL: [Residual; 4] =
+        [Residual::SocketAfterLaunch, Residual::PreexistingHardLink, Residual::NestedRepo, Residual::GitRedirect];
 
     /// Words that must all appear (case-insensitive) in the gap string.
     pub fn words(self) -> &'static [&'static str] {
@@ -327,6 +331,7 @@ impl Residual {
             Residual::SocketAfterLaunch => &["socket", "after"],
             Residual::PreexistingHardLink => &["hard link", "outside"],
             Residual::NestedRepo => &["subdirectory", "git init"],
+            Residual::GitRedirect => &["commondir"],
         }
     }
 
