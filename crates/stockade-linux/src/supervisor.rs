@@ -427,6 +427,15 @@ fn step_name(p: &Prepared, plan: &MountPlan, ll_rules: &[(PathBuf, u64)], step: 
     use sys::step::*;
     match step {
         s if s >= 0 && (s as usize) < plan.ops.len() => mount_plan::describe(&plan.ops[s as usize]),
+        s if s >= LANDLOCK_PATH_LINK => ll_rules.get((s - LANDLOCK_PATH_LINK) as usize).map_or(
+            "a writable root is a symlink".into(),
+            |(path, _)| {
+                format!(
+                    "writable root `{}`: it became a symlink after the policy was resolved (opened for its Landlock rule with RESOLVE_NO_SYMLINKS)",
+                    path.display()
+                )
+            },
+        ),
         s if s >= LANDLOCK_RULE => {
             ll_rules.get((s - LANDLOCK_RULE) as usize).map_or("a Landlock rule".into(), |(path, _)| {
                 format!("Landlock rule for `{}` (landlock_add_rule)", path.display())
@@ -635,12 +644,18 @@ fn unique() -> u64 {
 /// A fresh directory under the host's temp dir for landlock-only's private `TMPDIR`. Created
 /// exclusively (never reusing what is there: a directory left by a killed run, or planted by
 /// someone else, is skipped), with a name that does not repeat when pids are reused.
+///
+/// The base is canonicalized (`$TMPDIR` may lie below a symlink, such as `/home` on systems
+/// where it links to `/var/home`): the path becomes a writable root of the Landlock ruleset,
+/// which the child opens without following symlinks.
 fn private_tmp_dir() -> Result<PathBuf> {
+    let base = std::env::temp_dir();
+    let base = std::fs::canonicalize(&base).map_err(|e| syscall("realpath (the temp dir for TMPDIR)", e))?;
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let mut last = None;
     for attempt in 0..16u64 {
         let tag = nanos.rotate_left(17) ^ (unique() << 8) ^ attempt;
-        let tmp = std::env::temp_dir().join(format!("stockade-{}-{tag:016x}", std::process::id()));
+        let tmp = base.join(format!("stockade-{}-{tag:016x}", std::process::id()));
         match std::fs::create_dir(&tmp) {
             Ok(()) => return Ok(tmp),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),

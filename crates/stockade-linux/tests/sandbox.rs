@@ -591,7 +591,12 @@ fn writable_root_swapped_for_a_symlink_after_resolution_fails_closed() {
         let r = backend.run(&p, &spec(&script));
         std::fs::remove_file(&d.ws).unwrap();
         std::fs::rename(&real, &d.ws).unwrap();
-        assert!(r.is_err(), "{name}: ran with the workspace swapped for a link: {r:?}");
+        let e = r.expect_err(&format!("{name}: ran with the workspace swapped for a link"));
+        if name == "landlock-only" {
+            // Here it is the child's Landlock step that refuses; namespaces refuses earlier,
+            // on the host, when it opens the root to probe its protected paths.
+            assert!(e.to_string().contains("became a symlink"), "{e}");
+        }
         assert_eq!(entries(&d.out), Vec::<String>::new(), "{name}: nothing written where the link pointed");
         assert_eq!(entries(&real.parent().unwrap().join("ws")), Vec::<String>::new());
         // Control: with the real directory back in place the same run writes in the workspace.
@@ -639,6 +644,40 @@ fn hundred_megabytes_of_stdout_byte_identical() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout.len(), data.len());
     assert!(out.stdout == data, "byte-identical");
+}
+
+/// landlock-only's private `TMPDIR` lives under the host's temp dir, which may lie below a
+/// symlink; it becomes a Landlock writable root (opened without following symlinks), so its
+/// path must be the canonical one, or every landlock-only run would be refused.
+#[test]
+fn landlock_only_private_tmp_below_a_symlinked_tmpdir() {
+    if stockade_linux::sys::landlock_abi() <= 0 {
+        skip("landlock", "the kernel reports no Landlock ABI");
+        return;
+    }
+    let Some(bin) = stockade_bin() else { return };
+    let d = Dirs::new();
+    let real = d.base.join("real-tmp");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, d.base.join("link-tmp")).unwrap();
+    let out = Command::new(&bin)
+        .current_dir(&d.ws)
+        .env("TMPDIR", d.base.join("link-tmp"))
+        .args([
+            "run",
+            "--implementation",
+            "landlock-only",
+            "--",
+            "sh",
+            "-c",
+            "echo x > \"$TMPDIR/f\" && echo \"$TMPDIR\"",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tmpdir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(Path::new(&tmpdir).starts_with(&real), "TMPDIR {tmpdir} is below the canonical temp dir");
+    assert_eq!(entries(&real), Vec::<String>::new(), "the private TMPDIR is removed after the run");
 }
 
 #[test]

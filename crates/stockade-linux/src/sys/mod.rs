@@ -524,6 +524,8 @@ pub mod step {
     pub const BRIDGE: i32 = 1019;
     /// Landlock rules start here (+ index).
     pub const LANDLOCK_RULE: i32 = 2000;
+    /// A writable root found to be a symlink when opened for its Landlock rule (+ index).
+    pub const LANDLOCK_PATH_LINK: i32 = 3000;
 }
 
 fn errno() -> i32 {
@@ -1299,7 +1301,7 @@ pub fn command_main(p: &Prepared) -> ! {
             };
             if fd < 0 {
                 if *no_symlinks && errno() == libc::ELOOP {
-                    fail(p, step::LANDLOCK_RULE + k as i32); // swapped for a link since resolution
+                    fail(p, step::LANDLOCK_PATH_LINK + k as i32); // swapped for a link since resolution
                 }
                 continue; // absent in this view: nothing to allow
             }
