@@ -649,6 +649,29 @@ fn open_dir_nofollow(path: &CStr) -> c_int {
     openat2_raw(libc::AT_FDCWD, path, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, RESOLVE_NO_SYMLINKS)
 }
 
+/// Hides what is at a path: `open` it (without following symlinks), then `mount_over` the fd.
+/// Mounting on a name unlinked since the open fails with `ENOENT`. That happens when a host
+/// socket's server exits, or when an editor saves a deny-read file by renaming a new one over
+/// it; the path is then reopened, so that a replacement gets hidden too. Returns 0 when
+/// nothing (or a symlink) is left at the path: nothing to hide there.
+fn hide(open: impl Fn() -> c_int, mount_over: impl Fn(c_int) -> c_long) -> c_long {
+    for _ in 0..4 {
+        let fd = open();
+        if fd < 0 {
+            return 0;
+        }
+        let r = mount_over(fd);
+        let replaced = r < 0 && errno() == libc::ENOENT;
+        close(fd);
+        if !replaced {
+            return r;
+        }
+    }
+    // SAFETY: setting errno for the report.
+    unsafe { *libc::__errno_location() = libc::ENOENT };
+    -1
+}
+
 fn openat2_raw(dirfd: c_int, path: &CStr, flags: c_int, resolve: u64) -> c_int {
     let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: 0, resolve };
     // SAFETY: valid C string and struct.
@@ -805,33 +828,26 @@ fn apply_mounts(p: &Prepared) {
                 check(p, i32i, setattr(libc::AT_FDCWD, c"/", AT_RECURSIVE, MOUNT_ATTR_RDONLY | all, 0));
             }
             ChildOp::HideDir { path, opts } => {
-                let fd = open_dir_nofollow(path);
-                if fd < 0 {
-                    continue; // gone or a symlink since the probe: nothing to hide at this path
-                }
-                let target = fd_path(fd);
-                let r =
-                    mount_raw(c"tmpfs", target.as_cstr(), c"tmpfs", ns | libc::MS_NOEXEC | libc::MS_RDONLY, Some(opts));
-                let removed = r < 0 && errno() == libc::ENOENT;
-                close(fd);
-                if removed {
-                    continue; // removed on the host since it was opened: no longer there to hide
-                }
+                let r = hide(
+                    || open_dir_nofollow(path),
+                    |fd| {
+                        let target = fd_path(fd);
+                        mount_raw(
+                            c"tmpfs",
+                            target.as_cstr(),
+                            c"tmpfs",
+                            ns | libc::MS_NOEXEC | libc::MS_RDONLY,
+                            Some(opts),
+                        )
+                    },
+                );
                 check(p, i32i, r);
             }
             ChildOp::HideFile { path } => {
-                let fd = openat2_raw(libc::AT_FDCWD, path, libc::O_PATH | libc::O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
-                if fd < 0 {
-                    continue;
-                }
-                let r = bind_fd(null_fd, fd, MOUNT_ATTR_RDONLY | all | MOUNT_ATTR_NOEXEC, 0, false);
-                // A host socket unlinked since it was opened (its server exited) cannot be
-                // mounted over (ENOENT), and nothing is left at that path to hide.
-                let removed = r < 0 && errno() == libc::ENOENT;
-                close(fd);
-                if removed {
-                    continue;
-                }
+                let r = hide(
+                    || openat2_raw(libc::AT_FDCWD, path, libc::O_PATH | libc::O_NOFOLLOW, RESOLVE_NO_SYMLINKS),
+                    |fd| bind_fd(null_fd, fd, MOUNT_ATTR_RDONLY | all | MOUNT_ATTR_NOEXEC, 0, false),
+                );
                 check(p, i32i, r);
             }
             ChildOp::Tmpfs { path, opts } => {
@@ -1375,4 +1391,60 @@ fn drop_caps(p: &Prepared) {
 pub fn exit_now(code: c_int) -> ! {
     // SAFETY: always safe.
     unsafe { libc::_exit(code) }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::cell::Cell;
+
+    use super::*;
+
+    fn devnull() -> c_int {
+        // SAFETY: constant C string.
+        unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }
+    }
+
+    fn set_errno(e: c_int) {
+        // SAFETY: errno is thread-local.
+        unsafe { *libc::__errno_location() = e };
+    }
+
+    /// `hide` reopens a name replaced between its open and the mount (ENOENT), skips a name
+    /// that is gone, passes other errors on, and fails closed when the name keeps changing.
+    #[test]
+    fn hide_retries_a_replaced_name_and_fails_closed() {
+        let opens = Cell::new(0);
+        let open = || {
+            opens.set(opens.get() + 1);
+            devnull()
+        };
+        // Replaced twice, then mounted.
+        let mounts = Cell::new(0);
+        let r = hide(open, |_| {
+            mounts.set(mounts.get() + 1);
+            if mounts.get() < 3 {
+                set_errno(libc::ENOENT);
+                -1
+            } else {
+                0
+            }
+        });
+        assert_eq!((r, opens.get()), (0, 3));
+        // Gone (or a symlink) at the first open: nothing to hide.
+        assert_eq!(hide(|| -1, |_| panic!("nothing to mount over")), 0);
+        // Another error is the caller's to report.
+        let r = hide(devnull, |_| {
+            set_errno(libc::EPERM);
+            -1
+        });
+        assert_eq!((r, errno()), (-1, libc::EPERM));
+        // Replaced at every attempt: refuse rather than leave it visible.
+        opens.set(0);
+        let r = hide(open, |_| {
+            set_errno(libc::ENOENT);
+            -1
+        });
+        assert_eq!((r, errno(), opens.get()), (-1, libc::ENOENT, 4));
+    }
 }
