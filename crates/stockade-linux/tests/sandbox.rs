@@ -280,7 +280,7 @@ fn placeholder_cannot_be_replaced_on_the_host_during_a_run() {
         r
     });
     let script = format!(
-        "echo > {out}/started; while [ ! -e {out}/renamed ]; do sleep 0.01; done; \
+        "echo > {out}/started; i=0; while [ ! -e {out}/renamed ] && [ $i -lt 2000 ]; do sleep 0.01; i=$((i+1)); done; \
          n=0; mkdir -p .git/hooks 2>/dev/null && n=$((n+1)); \
          echo '#!/bin/sh' > .git/hooks/pre-commit 2>/dev/null && n=$((n+1)); \
          echo ok > allowed || exit 99; exit $n",

@@ -164,7 +164,10 @@ pub fn identity(fd: &OwnedFd) -> io::Result<(u64, u64)> {
 /// namespaces. An empty `.git` placeholder replaced on the host (by a process swapping `.git`
 /// during setup, THREATS F15) silently dropped the sandbox's read-only bind. So the directory is
 /// built under a temporary name with its note inside, then moved into place with
-/// `renameat2(RENAME_NOREPLACE)`.
+/// `renameat2(RENAME_NOREPLACE)`. Where that is unavailable (some network filesystems, some
+/// container seccomp profiles) it is made in place and filled at once, empty for that moment.
+/// If stockade is killed between the two steps, the temporary directory
+/// (`.stockade-placeholder.<pid>.<n>.<ns>.tmp`) stays behind.
 pub fn create_placeholder(dir: &OwnedFd, name: &OsStr, kind: PlaceholderKind) -> io::Result<()> {
     let c = std::ffi::CString::new(name.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let r = match kind {
@@ -211,14 +214,27 @@ fn create_noted_dir(dir: &OwnedFd, name: &std::ffi::CString) -> io::Result<()> {
     let tfd = unsafe {
         libc::openat(d, tmp.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
     };
-    let filled =
-        if tfd < 0 { Err(io::Error::last_os_error()) } else { create_file_excl(tfd, &note, 0o444, PLACEHOLDER_TEXT) };
-    let placed = filled.and_then(|()| {
-        // SAFETY: valid fds and C strings.
-        let r =
-            unsafe { libc::syscall(libc::SYS_renameat2, d, tmp.as_ptr(), d, name.as_ptr(), libc::RENAME_NOREPLACE) };
-        cvt(r)
-    });
+    let filled = if tfd < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        // EEXIST here means someone put a file in our fresh directory, not that the
+        // placeholder exists: report it as EBUSY.
+        create_file_excl(tfd, &note, 0o444, PLACEHOLDER_TEXT).map_err(|e| match e.raw_os_error() {
+            Some(libc::EEXIST) => io::Error::from_raw_os_error(libc::EBUSY),
+            _ => e,
+        })
+    };
+    // Err(Ok(e)): the rename failed; Err(Err(e)): filling the directory failed.
+    let placed: Result<(), Result<io::Error, io::Error>> = match filled {
+        Err(e) => Err(Err(e)),
+        Ok(()) => {
+            // SAFETY: valid fds and C strings.
+            let r = unsafe {
+                libc::syscall(libc::SYS_renameat2, d, tmp.as_ptr(), d, name.as_ptr(), libc::RENAME_NOREPLACE)
+            };
+            cvt(r).map(|_| ()).map_err(Ok)
+        }
+    };
     if placed.is_err() {
         // Undo only what this call made: the note through the directory's own fd, then the
         // (now empty) temporary directory.
@@ -234,10 +250,12 @@ fn create_noted_dir(dir: &OwnedFd, name: &std::ffi::CString) -> io::Result<()> {
         unsafe { libc::close(tfd) };
     }
     match placed {
-        // A filesystem without RENAME_NOREPLACE (some network filesystems): create the
-        // directory in place and fill it at once. A plain rename is no fallback: it would
-        // replace an empty directory someone made meanwhile.
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+        Ok(()) => Ok(()),
+        // No RENAME_NOREPLACE here: a filesystem without it (EINVAL, some network filesystems)
+        // or a container whose seccomp profile forbids renameat2 (ENOSYS, EPERM). Create the
+        // directory in place and fill it at once; it is empty for that moment. A plain rename
+        // is no fallback: it would replace an empty directory someone made meanwhile.
+        Err(Ok(e)) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::EPERM)) => {
             // SAFETY: valid fd and C string.
             cvt(unsafe { libc::mkdirat(d, name.as_ptr(), 0o755) } as c_long)?;
             // SAFETY: as above.
@@ -249,9 +267,12 @@ fn create_noted_dir(dir: &OwnedFd, name: &std::ffi::CString) -> io::Result<()> {
             }
             // SAFETY: fd was just opened by us and is owned here.
             let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-            create_file_excl(fd.as_raw_fd(), &note, 0o444, PLACEHOLDER_TEXT)
+            create_file_excl(fd.as_raw_fd(), &note, 0o444, PLACEHOLDER_TEXT).map_err(|e| match e.raw_os_error() {
+                Some(libc::EEXIST) => io::Error::from_raw_os_error(libc::EBUSY),
+                _ => e,
+            })
         }
-        r => r.map(|_| ()),
+        Err(Ok(e) | Err(e)) => Err(e),
     }
 }
 

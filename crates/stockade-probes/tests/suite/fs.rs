@@ -332,16 +332,12 @@ probe_test!(f11_protected_paths, |c: &mut Case| {
     let _ = r;
     let protected_changed = snapshot_diff(&git_before, &snapshot(&c.ws.join(".git/hooks")));
     let cfg_after = std::fs::read(c.ws.join(".git/config")).unwrap();
-    // Placeholders the backend creates to bind over are fine (a directory holding only the
-    // backend's `.stockade-placeholder` note); other content is not.
+    // Empty placeholders the backend creates to bind over are fine; content is not.
     let dirs_created: Vec<&str> = [".codex", ".claude", ".vscode", ".stockade", ".idea"]
         .into_iter()
         .filter(|d| {
             let p = c.ws.join(d);
-            p.is_file()
-                || std::fs::read_dir(&p)
-                    .map(|e| e.flatten().any(|e| e.file_name() != ".stockade-placeholder"))
-                    .unwrap_or(false)
+            p.is_file() || std::fs::read_dir(&p).map(|mut e| e.next().is_some()).unwrap_or(false)
         })
         .collect();
     if !protected_changed.is_empty() || cfg_after != cfg_before || !dirs_created.is_empty() {
