@@ -38,6 +38,7 @@
 pub mod cgroup;
 pub mod doctor;
 pub mod error;
+pub mod git_redirect;
 pub mod host_facts;
 pub mod init_launch;
 pub mod landlock_rules;

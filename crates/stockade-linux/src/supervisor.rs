@@ -189,6 +189,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         None => Vec::new(),
     };
     let placeholders = create_placeholders(&plan)?;
+    let git_watch = crate::git_redirect::watch(policy);
     // The pointer arrays point into the argv/envp strings, which move (not copy) into `Prepared`.
     let prepared = std::sync::Arc::new(Prepared {
         ops: prepare::child_ops(&plan)?,
@@ -293,7 +294,9 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     }
     enforcement.gaps.extend(residual_gaps(abi, true));
 
-    Ok(Attempt::Done(Outcome::new(status, duration, "namespaces", enforcement)))
+    let mut outcome = Outcome::new(status, duration, "namespaces", enforcement);
+    outcome.warnings = crate::git_redirect::check(&git_watch);
+    Ok(Attempt::Done(outcome))
 }
 
 fn mount_detail(plan: &MountPlan, placeholders: &[String]) -> String {
@@ -592,6 +595,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         exit_with_supervisor: false,
         go_fd: -1,
     };
+    let git_watch = crate::git_redirect::watch(policy);
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
     let started = Instant::now();
     let pid = match sys::clone_process(0) {
@@ -632,7 +636,9 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         ],
         gaps: landlock_only_gaps(policy),
     };
-    Ok(Attempt::Done(Outcome::new(status, duration, "landlock-only", enforcement)))
+    let mut outcome = Outcome::new(status, duration, "landlock-only", enforcement);
+    outcome.warnings = crate::git_redirect::check(&git_watch);
+    Ok(Attempt::Done(outcome))
 }
 
 fn unique() -> u64 {

@@ -62,6 +62,7 @@ pub use host_rule::{HostPattern, HostRule};
 pub use locations::Locations;
 pub use outcome::{
     Denial, DenialKind, Enforcement, ExitStatus, Grant, LayerReport, LayerStatus, NetworkEvent, Outcome, Requirement,
+    Warning,
 };
 pub use paths::HostEnv;
 pub use policy::*;

@@ -179,6 +179,21 @@ pub struct Outcome {
     pub denials: Vec<Denial>,
     /// Network decisions of the proxy, when the policy has an allowlist.
     pub network: Vec<NetworkEvent>,
+    /// What the run did that the sandbox could not prevent (one of the backend's listed gaps)
+    /// and that the user should look at before trusting the workspace again.
+    pub warnings: Vec<Warning>,
+}
+
+/// Something in a writable root that a listed gap let a command write and that matters later
+/// on the host, found by a check after the run (see [`Outcome::warnings`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// A stable identifier for agents, such as `git_commondir_created`.
+    pub code: String,
+    /// The path concerned.
+    pub path: PathBuf,
+    /// In words: what it does and what to do about it.
+    pub message: String,
 }
 
 impl Outcome {
@@ -197,6 +212,7 @@ impl Outcome {
             enforcement,
             denials: Vec::new(),
             network: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }

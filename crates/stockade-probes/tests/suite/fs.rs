@@ -443,6 +443,14 @@ probe_test!(f11_git_commondir_redirect, |c: &mut Case| {
     }
     let r = c.sandboxed(&plant);
     if redirected(c) {
+        // The run cannot be stopped, but it must not pass silently: a warning in the report
+        // and on stderr names the file.
+        let warned = r.report.as_ref().is_some_and(|v| {
+            v["warnings"].as_array().is_some_and(|w| w.iter().any(|w| w["code"] == "git_commondir_created"))
+        });
+        if !warned || !r.stderr.contains("warning: the command created") {
+            c.fail(format!("F11 commondir: the new .git/commondir was not reported as a warning\n{}", r.describe()));
+        }
         let gaps = r.gaps();
         match (c.imp, Case::gap_listed(&gaps, PROTECTED_GAP)) {
             (Impl::LandlockOnly, Some(g)) => {

@@ -137,6 +137,9 @@ fn run(a: RunArgs) -> Result<ExitCode, Failure> {
                     d.rule.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
                 );
             }
+            for w in &outcome.warnings {
+                eprintln!("stockade: warning: {}", w.message);
+            }
             if a.json || report.is_some() {
                 let value = serde_json::to_value(&outcome).unwrap_or_default();
                 if a.json {

@@ -1,0 +1,100 @@
+//! A check after the run for the gap in the `.git` protection that matters most later on the
+//! host: a new `.git/commondir` in a writable root's repository, which makes git read its
+//! config and hooks from the directory the file names (see docs/linux.md, "What neither
+//! implementation stops"). No placeholder can keep the name from being created, so the run is
+//! not stopped; the outcome carries a [`Warning`] and the CLI prints it.
+//!
+//! Git never writes `commondir` in a main repository's `.git` (only in the per-worktree
+//! directories under `.git/worktrees/`), so a new one is the command's doing.
+
+use std::path::{Path, PathBuf};
+
+use stockade_policy::{Policy, Warning};
+
+/// The repositories watched during one run: each writable root's `.git` directory (when it is
+/// a repository) and whether it had a `commondir` before the command started.
+#[derive(Debug, Default)]
+pub struct Watch {
+    repos: Vec<(PathBuf, bool)>,
+}
+
+/// Records, before the command starts, which writable roots hold a repository and whether each
+/// already has a `commondir`.
+pub fn watch(policy: &Policy) -> Watch {
+    let repos = policy
+        .filesystem
+        .writable_paths()
+        .map(|root| root.join(".git"))
+        .filter(|git| is_dir_nofollow(git) && exists_nofollow(&git.join("HEAD")))
+        .map(|git| {
+            let had = exists_nofollow(&git.join("commondir"));
+            (git, had)
+        })
+        .collect();
+    Watch { repos }
+}
+
+/// The warnings after the run: a `commondir` in a watched repository, whether this run created
+/// it (`git_commondir_created`) or it was already there (`git_commondir_present`, perhaps left
+/// by an earlier run: it stays dangerous until someone looks at it).
+pub fn check(w: &Watch) -> Vec<Warning> {
+    w.repos
+        .iter()
+        .filter(|(git, _)| exists_nofollow(&git.join("commondir")))
+        .map(|(git, had)| warning(&git.join("commondir"), !had))
+        .collect()
+}
+
+/// The warning for a `commondir` at `path`, created by this run or not.
+pub fn warning(path: &Path, created: bool) -> Warning {
+    let (code, what) = if created {
+        ("git_commondir_created", "the command created")
+    } else {
+        ("git_commondir_present", "this repository has")
+    };
+    Warning {
+        code: code.into(),
+        path: path.to_path_buf(),
+        message: format!(
+            "{what} `{}`: git on the host reads this repository's config and hooks from the directory \
+             that file names (git itself never writes one in a repository's own `.git`), so running git here \
+             can run code a sandboxed command wrote. Look at it, and remove it unless you expected it, before \
+             running git in this repository",
+            path.display()
+        ),
+    }
+}
+
+fn exists_nofollow(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
+fn is_dir_nofollow(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn commondir_is_reported_as_created_or_present() {
+        let base = std::env::temp_dir().join(format!("stockade-git-redirect-{}", std::process::id()));
+        let (repo, plain) = (base.join("repo"), base.join("plain"));
+        std::fs::create_dir_all(repo.join(".git")).unwrap();
+        std::fs::write(repo.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+        std::fs::create_dir_all(plain.join(".git")).unwrap(); // no HEAD: not a repository
+        let w = Watch { repos: vec![(repo.join(".git"), false)] };
+        assert!(check(&w).is_empty(), "nothing changed");
+        std::fs::write(repo.join(".git/commondir"), "../elsewhere\n").unwrap();
+        let got = check(&w);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].code, "git_commondir_created");
+        assert_eq!(got[0].path, repo.join(".git/commondir"));
+        // One that was there before the run is still reported, under its own code.
+        let got = check(&Watch { repos: vec![(repo.join(".git"), true)] });
+        assert_eq!(got.iter().map(|w| w.code.as_str()).collect::<Vec<_>>(), ["git_commondir_present"]);
+        let _ = std::fs::remove_dir_all(&base);
+    }
+}
