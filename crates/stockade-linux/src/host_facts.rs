@@ -132,6 +132,73 @@ fn state_below(root: &Path, rel: &Path) -> io::Result<(PathState, usize, PathBuf
     Ok((PathState::Dir, comps.len(), prefix))
 }
 
+/// What git reads from a writable root's repository, beyond `.git/hooks` and `.git/config`,
+/// that would let a command redirect or run code in git on the host, as `(path, placeholder)`:
+///
+/// * `.git/config.worktree`, read when `extensions.worktreeConfig` is set (an empty placeholder
+///   changes nothing when it is not);
+/// * for each linked worktree, `.git/worktrees/<name>/commondir` (where that worktree's git
+///   finds the config and hooks) and its `config.worktree`;
+/// * for each submodule's git directory under `.git/modules`, its `hooks` and `config`.
+///
+/// Empty when the root has no repository (`.git` missing, a file, or without `HEAD`). The
+/// directories on the way get pinned by the mount plan, so none can be renamed and replaced.
+/// A new `.git/commondir` cannot be kept out this way; see [`crate::git_redirect`].
+pub fn repository_metadata(root: &Path) -> Vec<(PathBuf, bool)> {
+    let git = root.join(".git");
+    let is_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+    let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    if !is_dir(&git) || !exists(&git.join("HEAD")) {
+        return Vec::new();
+    }
+    let mut out = vec![(git.join("config.worktree"), true)];
+    // Git never makes these symlinks; one would lead the host's git elsewhere. Listing it
+    // makes the run refuse with `protected_path_symlink`.
+    for d in ["worktrees", "modules"] {
+        if std::fs::symlink_metadata(git.join(d)).is_ok_and(|m| m.file_type().is_symlink()) {
+            out.push((git.join(d), false));
+        }
+    }
+    for wt in subdirs(&git.join("worktrees")) {
+        out.push((wt.join("commondir"), false));
+        out.push((wt.join("config.worktree"), true));
+    }
+    // Submodule names may contain `/`, so their git directories can sit deeper; nested
+    // submodules live in `<module>/modules`. Bounded, as a hostile tree could be deep.
+    let mut todo: Vec<(PathBuf, usize)> = vec![(git.join("modules"), 0)];
+    while let Some((dir, depth)) = todo.pop() {
+        for d in subdirs(&dir) {
+            if exists(&d.join("HEAD")) {
+                out.push((d.join("hooks"), true));
+                out.push((d.join("config"), false));
+                if depth < MODULE_DEPTH {
+                    todo.push((d.join("modules"), depth + 1));
+                }
+            } else if depth < MODULE_DEPTH {
+                todo.push((d, depth + 1));
+            }
+        }
+    }
+    out
+}
+
+/// How deep [`repository_metadata`] looks for submodule git directories.
+const MODULE_DEPTH: usize = 4;
+
+/// The real (not symlinked) subdirectories of `dir`; none when it is missing or a symlink.
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    if !std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Vec::new();
+    }
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect()
+}
+
 /// Whether a `.git` directory has a `HEAD` entry of any kind (git's first test for a
 /// repository; a symlinked `HEAD` is what git wrote long ago).
 fn has_head(git: &std::os::fd::OwnedFd) -> io::Result<bool> {
@@ -151,9 +218,15 @@ pub fn protected(policy: &Policy) -> Result<Vec<Protected>, crate::Error> {
         .deny_write
         .iter()
         .filter(|d| policy.filesystem.writable_paths().any(|w| d.value.starts_with(w)));
-    let tagged = policy.filesystem.protected.iter().map(|p| (p, true)).chain(deny_write_inside.map(|p| (p, false)));
-    for (p, placeholder) in tagged {
-        let path = &p.value;
+    let tagged = policy
+        .filesystem
+        .protected
+        .iter()
+        .map(|p| (p.value.clone(), true))
+        .chain(deny_write_inside.map(|p| (p.value.clone(), false)))
+        .chain(policy.filesystem.writable_paths().flat_map(repository_metadata));
+    for (path, placeholder) in tagged {
+        let path = &path;
         let Some(root) =
             policy.filesystem.writable_paths().filter(|w| path.starts_with(w)).max_by_key(|w| w.as_os_str().len())
         else {

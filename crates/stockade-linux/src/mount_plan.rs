@@ -184,7 +184,7 @@ pub const DEFAULT_TMP_SIZE: u64 = 1 << 30;
 pub const PLACEHOLDER_NOTE: &str = ".stockade-placeholder";
 
 /// Names that are created as empty files, not directories, when they are missing.
-const FILE_NAMES: &[&str] = &["config"];
+const FILE_NAMES: &[&str] = &["config", "config.worktree"];
 
 /// The directories that get a private tmpfs when `filesystem.private_tmp` is on.
 pub const PRIVATE_TMP_DIRS: [&str; 2] = ["/tmp", "/var/tmp"];

@@ -519,13 +519,13 @@ pub fn residual_gaps(abi: i32, mounts: bool) -> Vec<String> {
     g
 }
 
-/// Files git reads from a repository's `.git` that do not exist in most repositories and
-/// cannot get a placeholder: an empty or dummy `commondir` changes what git does, and Linux
-/// offers no way to keep a name from being created in a writable directory without putting
-/// something there.
-const GIT_REDIRECT_GAP: &str = "new files in a repository's `.git` are writable: `.git/commondir` makes git on the host \
-     read config and hooks from the directory it names, and `.git/config.worktree` is read when `extensions.worktreeConfig` \
-     is set; a name cannot be kept from being created in a writable directory without leaving a file there";
+/// The one file git reads from a repository's `.git` that does not exist in most repositories
+/// and cannot get a placeholder: any `commondir`, even one naming `.git` itself, changes what
+/// git does, and Linux offers no way to keep a name from being created in a writable directory
+/// without putting something there. See [`crate::git_redirect`].
+const GIT_REDIRECT_GAP: &str = "a new `.git/commondir` in a repository is writable: it makes git on the host read config \
+     and hooks from the directory it names, and a name cannot be kept from being created in a writable directory without \
+     leaving a file there (every run reports one it finds, as a warning)";
 
 /// The promises `landlock-only` cannot keep, in words.
 pub fn landlock_only_gaps(policy: &Policy) -> Vec<String> {

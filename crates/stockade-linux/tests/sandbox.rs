@@ -246,6 +246,54 @@ fn a_git_dir_without_head_stays_read_only_on_later_runs() {
     }
 }
 
+/// Beyond `.git/hooks` and `.git/config`: the files through which git on the host could be
+/// redirected or made to run code are read-only too, for linked worktrees (`commondir`,
+/// `config.worktree`), submodules (`hooks`, `config` in `.git/modules/...`) and the main
+/// worktree's `config.worktree`; their directories cannot be renamed away. `git commit` still
+/// works, and so does writing elsewhere in `.git` (controls).
+#[test]
+fn worktree_and_submodule_metadata_is_read_only() {
+    if !userns() || !git_installed() {
+        return;
+    }
+    let d = Dirs::new();
+    let g = |args: &[&str]| {
+        let ok = Command::new("git").arg("-C").arg(&d.ws).args(args).status().unwrap().success();
+        assert!(ok, "git {args:?}");
+    };
+    g(&["init", "-q"]);
+    g(&["-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "one"]);
+    g(&["worktree", "add", "-q", d.out.join("wt").to_str().unwrap()]);
+    // A submodule's git directory, as `git submodule update` leaves it (with a `/` in its name).
+    let module = d.ws.join(".git/modules/libs/sub");
+    std::fs::create_dir_all(module.join("hooks")).unwrap();
+    std::fs::write(module.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+    std::fs::write(module.join("config"), "[core]\n\tworktree = ../../../../libs/sub\n").unwrap();
+    let git = d.ws.join(".git");
+    let watched = [git.join("worktrees/wt/commondir"), git.join("worktrees/wt/config.worktree"), module.join("config")];
+    let before: Vec<Vec<u8>> = watched.iter().map(|p| std::fs::read(p).unwrap_or_default()).collect();
+    let p = policy(&d, |_| {});
+    let o = run(
+        &p,
+        "n=0; for f in .git/worktrees/wt/commondir .git/worktrees/wt/config.worktree .git/config.worktree \
+         .git/modules/libs/sub/config .git/modules/libs/sub/hooks/post-checkout; do \
+           echo x > $f 2>/dev/null && { echo wrote $f; n=$((n+1)); }; done; \
+         mv .git/worktrees/wt .git/worktrees/moved 2>/dev/null && { echo moved wt; n=$((n+1)); }; \
+         mv .git/modules/libs .git/modules/moved 2>/dev/null && { echo moved libs; n=$((n+1)); }; \
+         echo x >> .git/info/exclude || exit 98; \
+         git -c user.email=t@example.invalid -c user.name=t commit -q --allow-empty -m two || exit 99; exit $n",
+    );
+    assert_eq!(code(&o), 0, "{o:?}");
+    let after: Vec<Vec<u8>> = watched.iter().map(|p| std::fs::read(p).unwrap_or_default()).collect();
+    assert_eq!(after, before, "host-side: the worktree and submodule metadata is unchanged");
+    assert!(!module.join("hooks/post-checkout").exists());
+    let log = Command::new("git").arg("-C").arg(&d.ws).args(["log", "--oneline"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&log.stdout).contains("two"), "control: the commit landed");
+    // The linked worktree still works from the host.
+    let st = Command::new("git").arg("-C").arg(d.out.join("wt")).args(["status", "--short"]).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+}
+
 /// The names in a directory, sorted.
 fn entries(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> =
