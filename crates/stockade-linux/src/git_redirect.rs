@@ -81,19 +81,29 @@ mod tests {
     #[test]
     fn commondir_is_reported_as_created_or_present() {
         let base = std::env::temp_dir().join(format!("stockade-git-redirect-{}", std::process::id()));
-        let (repo, plain) = (base.join("repo"), base.join("plain"));
+        let (repo, plain, none) = (base.join("repo"), base.join("plain"), base.join("none"));
         std::fs::create_dir_all(repo.join(".git")).unwrap();
         std::fs::write(repo.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
         std::fs::create_dir_all(plain.join(".git")).unwrap(); // no HEAD: not a repository
-        let w = Watch { repos: vec![(repo.join(".git"), false)] };
+        std::fs::create_dir_all(&none).unwrap();
+        let mut p = crate::testutil::policy(repo.to_str().unwrap());
+        for other in [&plain, &none] {
+            p.filesystem
+                .writable_roots
+                .push(stockade_policy::Sourced::new(other.clone(), stockade_policy::Source::Default));
+        }
+        let w = watch(&p);
+        assert_eq!(w.repos, vec![(repo.join(".git"), false)], "only the root holding a repository is watched");
         assert!(check(&w).is_empty(), "nothing changed");
-        std::fs::write(repo.join(".git/commondir"), "../elsewhere\n").unwrap();
+        for r in [&repo, &plain] {
+            std::fs::write(r.join(".git/commondir"), "../elsewhere\n").unwrap();
+        }
         let got = check(&w);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].code, "git_commondir_created");
         assert_eq!(got[0].path, repo.join(".git/commondir"));
         // One that was there before the run is still reported, under its own code.
-        let got = check(&Watch { repos: vec![(repo.join(".git"), true)] });
+        let got = check(&watch(&p));
         assert_eq!(got.iter().map(|w| w.code.as_str()).collect::<Vec<_>>(), ["git_commondir_present"]);
         let _ = std::fs::remove_dir_all(&base);
     }

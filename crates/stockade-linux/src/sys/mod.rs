@@ -236,9 +236,9 @@ fn create_noted_dir(dir: &OwnedFd, name: &std::ffi::CString) -> io::Result<()> {
         }
     };
     if placed.is_err() {
-        // Undo only what this call made: the note through the directory's own fd, then the
-        // (now empty) temporary directory.
-        if tfd >= 0 {
+        // Undo only what this call made: the note (if this call wrote it) through the
+        // directory's own fd, then the temporary directory (which fails unless it is empty).
+        if tfd >= 0 && !matches!(placed, Err(Err(ref e)) if e.raw_os_error() == Some(libc::EBUSY)) {
             // SAFETY: valid fd and C string.
             unsafe { libc::unlinkat(tfd, note.as_ptr(), 0) };
         }
@@ -545,8 +545,9 @@ pub mod step {
     pub const BRIDGE: i32 = 1019;
     /// Landlock rules start here (+ index).
     pub const LANDLOCK_RULE: i32 = 2000;
-    /// A writable root found to be a symlink when opened for its Landlock rule (+ index).
-    pub const LANDLOCK_PATH_LINK: i32 = 3000;
+    /// A writable root found to be a symlink when opened for its Landlock rule (+ index); far
+    /// above [`LANDLOCK_RULE`], since `landlock-only` may have thousands of rules.
+    pub const LANDLOCK_PATH_LINK: i32 = 1 << 24;
 }
 
 fn errno() -> i32 {
@@ -674,12 +675,15 @@ fn open_dir_nofollow(path: &CStr) -> c_int {
 /// Mounting on a name unlinked since the open fails with `ENOENT`. That happens when a host
 /// socket's server exits, or when an editor saves a deny-read file by renaming a new one over
 /// it; the path is then reopened, so that a replacement gets hidden too. Returns 0 when
-/// nothing (or a symlink) is left at the path: nothing to hide there.
+/// nothing (or a symlink) is left at the path, or the caller cannot reach it: nothing to hide
+/// there.
 fn hide(open: impl Fn() -> c_int, mount_over: impl Fn(c_int) -> c_long) -> c_long {
     for _ in 0..4 {
         let fd = open();
         if fd < 0 {
-            return 0;
+            // Gone, a symlink now, or out of the caller's reach: nothing to hide. Anything
+            // else (out of fds, a directory replaced by a file) fails the launch.
+            return if matches!(errno(), libc::ENOENT | libc::ELOOP | libc::EACCES) { 0 } else { -1 };
         }
         let r = mount_over(fd);
         let replaced = r < 0 && errno() == libc::ENOENT;
@@ -1453,7 +1457,17 @@ mod tests {
         });
         assert_eq!((r, opens.get()), (0, 3));
         // Gone (or a symlink) at the first open: nothing to hide.
-        assert_eq!(hide(|| -1, |_| panic!("nothing to mount over")), 0);
+        let gone = || {
+            set_errno(libc::ENOENT);
+            -1
+        };
+        assert_eq!(hide(gone, |_| panic!("nothing to mount over")), 0);
+        // Out of fds, or a directory replaced by a file: refuse.
+        let emfile = || {
+            set_errno(libc::EMFILE);
+            -1
+        };
+        assert_eq!(hide(emfile, |_| panic!("nothing to mount over")), -1);
         // Another error is the caller's to report.
         let r = hide(devnull, |_| {
             set_errno(libc::EPERM);

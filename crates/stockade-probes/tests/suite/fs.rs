@@ -470,6 +470,11 @@ probe_test!(f11_git_commondir_redirect, |c: &mut Case| {
                 );
             }
         }
+    } else {
+        c.note(format!(
+            "F11 commondir: the sandboxed run did not redirect git (stricter than the listed gap)\n{}",
+            r.describe()
+        ));
     }
     let _ = std::fs::remove_file(c.ws.join(".git/commondir"));
     let _ = std::fs::remove_dir_all(c.ws.join(".cd"));
