@@ -101,7 +101,7 @@ pub fn report(policy: &Policy, disable_userns: bool) -> DoctorReport {
 fn namespaces_detail(layer: &str, caps: &host_facts::Capabilities) -> &'static str {
     match layer {
         "userns" => "the caller's uid/gid mapped to themselves",
-        "mountns" => "read-only `/`, writable roots, protected paths read-only; missing protected paths get placeholders on the host (empty agent config dirs; `.git/hooks`, or a missing `.git`, holding only a `.stockade-placeholder` note; a `.git` without `HEAD`, such as that placeholder, is read-only as a whole, and git's discovery ignores it)",
+        "mountns" => "read-only `/`, writable roots, protected paths read-only (plus each repository's worktree and submodule git metadata; a new `.git/commondir` cannot be stopped and is reported after the run); missing protected paths get placeholders on the host (empty agent config dirs; `.git/hooks`, or a missing `.git`, holding only a `.stockade-placeholder` note; a `.git` without `HEAD`, such as that placeholder, is read-only as a whole, and git's discovery ignores it)",
         "pidns" => "stockade's init is pid 1; the tree dies with the run",
         "netns" => "loopback only; with an allowlist, one listener leading to the proxy (none when network is on)",
         "ipcns" => "private System V IPC and message queues",
