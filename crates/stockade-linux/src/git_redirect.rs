@@ -1,5 +1,6 @@
 //! A check after the run for the gap in the `.git` protection that matters most later on the
-//! host: a new `.git/commondir` in a writable root's repository, which makes git read its
+//! host: a new `commondir` in a writable root's repository (its `.git`, or a submodule's git
+//! directory under `.git/modules`), which makes git read its
 //! config and hooks from the directory the file names (see docs/linux.md, "What neither
 //! implementation stops"). No placeholder can keep the name from being created, so the run is
 //! not stopped; the outcome carries a [`Warning`] and the CLI prints it.
@@ -18,19 +19,19 @@ pub struct Watch {
     repos: Vec<(PathBuf, bool)>,
 }
 
-/// Records, before the command starts, which writable roots hold a repository and whether each
-/// already has a `commondir`.
+/// Records, before the command starts, the git directories of each writable root's repository
+/// (its `.git` and its submodules' under `.git/modules`; a linked worktree's has a `commondir`
+/// of its own, which is protected) and whether each already has a `commondir`.
 pub fn watch(policy: &Policy) -> Watch {
-    let repos = policy
-        .filesystem
-        .writable_paths()
-        .map(|root| root.join(".git"))
-        .filter(|git| is_dir_nofollow(git) && exists_nofollow(&git.join("HEAD")))
-        .map(|git| {
+    let mut repos = Vec::new();
+    for root in policy.filesystem.writable_paths() {
+        // An error here (too many git directories) already refused the run in the planning.
+        let Ok(Some(dirs)) = crate::host_facts::git_dirs(root) else { continue };
+        for git in std::iter::once(root.join(".git")).chain(dirs.modules) {
             let had = exists_nofollow(&git.join("commondir"));
-            (git, had)
-        })
-        .collect();
+            repos.push((git, had));
+        }
+    }
     Watch { repos }
 }
 
@@ -69,10 +70,6 @@ fn exists_nofollow(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok()
 }
 
-fn is_dir_nofollow(p: &Path) -> bool {
-    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -82,8 +79,9 @@ mod tests {
     fn commondir_is_reported_as_created_or_present() {
         let base = std::env::temp_dir().join(format!("stockade-git-redirect-{}", std::process::id()));
         let (repo, plain, none) = (base.join("repo"), base.join("plain"), base.join("none"));
-        std::fs::create_dir_all(repo.join(".git")).unwrap();
+        std::fs::create_dir_all(repo.join(".git/modules/sub")).unwrap();
         std::fs::write(repo.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+        std::fs::write(repo.join(".git/modules/sub/HEAD"), "ref: refs/heads/main\n").unwrap();
         std::fs::create_dir_all(plain.join(".git")).unwrap(); // no HEAD: not a repository
         std::fs::create_dir_all(&none).unwrap();
         let mut p = crate::testutil::policy(repo.to_str().unwrap());
@@ -93,18 +91,24 @@ mod tests {
                 .push(stockade_policy::Sourced::new(other.clone(), stockade_policy::Source::Default));
         }
         let w = watch(&p);
-        assert_eq!(w.repos, vec![(repo.join(".git"), false)], "only the root holding a repository is watched");
+        assert_eq!(
+            w.repos,
+            vec![(repo.join(".git"), false), (repo.join(".git/modules/sub"), false)],
+            "only the root holding a repository is watched, with its submodules"
+        );
         assert!(check(&w).is_empty(), "nothing changed");
         for r in [&repo, &plain] {
             std::fs::write(r.join(".git/commondir"), "../elsewhere\n").unwrap();
         }
+        std::fs::write(repo.join(".git/modules/sub/commondir"), "../../elsewhere\n").unwrap();
         let got = check(&w);
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].code, "git_commondir_created");
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|w| w.code == "git_commondir_created"));
         assert_eq!(got[0].path, repo.join(".git/commondir"));
+        assert_eq!(got[1].path, repo.join(".git/modules/sub/commondir"));
         // One that was there before the run is still reported, under its own code.
         let got = check(&watch(&p));
-        assert_eq!(got.iter().map(|w| w.code.as_str()).collect::<Vec<_>>(), ["git_commondir_present"]);
+        assert_eq!(got.iter().map(|w| w.code.as_str()).collect::<Vec<_>>(), ["git_commondir_present"; 2]);
         let _ = std::fs::remove_dir_all(&base);
     }
 }

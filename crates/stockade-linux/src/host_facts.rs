@@ -138,19 +138,16 @@ fn state_below(root: &Path, rel: &Path) -> io::Result<(PathState, usize, PathBuf
 /// * `.git/config.worktree`, read when `extensions.worktreeConfig` is set (an empty placeholder
 ///   changes nothing when it is not);
 /// * for each linked worktree, `.git/worktrees/<name>/commondir` (where that worktree's git
-///   finds the config and hooks) and its `config.worktree`;
+///   finds the config and hooks), `gitdir` (which `git worktree repair` and `prune` trust) and
+///   its `config.worktree`;
 /// * for each submodule's git directory under `.git/modules`, its `hooks` and `config`.
 ///
 /// Empty when the root has no repository (`.git` missing, a file, or without `HEAD`). The
 /// directories on the way get pinned by the mount plan, so none can be renamed and replaced.
-/// A new `.git/commondir` cannot be kept out this way; see [`crate::git_redirect`].
-pub fn repository_metadata(root: &Path) -> Vec<(PathBuf, bool)> {
+/// A new `commondir` cannot be kept out this way; see [`crate::git_redirect`].
+pub fn repository_metadata(root: &Path) -> io::Result<Vec<(PathBuf, bool)>> {
     let git = root.join(".git");
-    let is_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
-    let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();
-    if !is_dir(&git) || !exists(&git.join("HEAD")) {
-        return Vec::new();
-    }
+    let Some(dirs) = git_dirs(root)? else { return Ok(Vec::new()) };
     let mut out = vec![(git.join("config.worktree"), true)];
     // Git never makes these symlinks; one would lead the host's git elsewhere. Listing it
     // makes the run refuse with `protected_path_symlink`.
@@ -159,31 +156,69 @@ pub fn repository_metadata(root: &Path) -> Vec<(PathBuf, bool)> {
             out.push((git.join(d), false));
         }
     }
-    for wt in subdirs(&git.join("worktrees")) {
+    for wt in &dirs.worktrees {
         out.push((wt.join("commondir"), false));
+        out.push((wt.join("gitdir"), false));
         out.push((wt.join("config.worktree"), true));
     }
+    for m in &dirs.modules {
+        out.push((m.join("hooks"), true));
+        out.push((m.join("config"), false));
+    }
+    Ok(out)
+}
+
+/// The git directories inside a repository's `.git`: linked worktrees' and submodules'.
+#[derive(Debug, Default)]
+pub struct GitDirs {
+    /// `.git/worktrees/<name>`.
+    pub worktrees: Vec<PathBuf>,
+    /// Submodule git directories (with a `HEAD`) under `.git/modules`, nested ones included.
+    pub modules: Vec<PathBuf>,
+}
+
+/// The linked worktrees' and submodules' git directories of `root`'s repository, or `None`
+/// when the root holds none (`.git` missing, a file, or without `HEAD`). More than
+/// [`MAX_GIT_DIRS`] is refused (`E2BIG`): a command could otherwise make thousands in one run
+/// to make the next runs slow, and protecting only some would leave the rest open.
+pub fn git_dirs(root: &Path) -> io::Result<Option<GitDirs>> {
+    let git = root.join(".git");
+    let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    if !std::fs::symlink_metadata(&git).is_ok_and(|m| m.is_dir()) || !exists(&git.join("HEAD")) {
+        return Ok(None);
+    }
+    let mut dirs = GitDirs { worktrees: subdirs(&git.join("worktrees")), modules: Vec::new() };
     // Submodule names may contain `/`, so their git directories can sit deeper; nested
     // submodules live in `<module>/modules`. Bounded, as a hostile tree could be deep.
     let mut todo: Vec<(PathBuf, usize)> = vec![(git.join("modules"), 0)];
+    let mut seen = dirs.worktrees.len();
     while let Some((dir, depth)) = todo.pop() {
         for d in subdirs(&dir) {
+            seen += 1;
+            if seen > MAX_GIT_DIRS {
+                return Err(io::Error::from_raw_os_error(libc::E2BIG));
+            }
             if exists(&d.join("HEAD")) {
-                out.push((d.join("hooks"), true));
-                out.push((d.join("config"), false));
                 if depth < MODULE_DEPTH {
                     todo.push((d.join("modules"), depth + 1));
                 }
+                dirs.modules.push(d);
             } else if depth < MODULE_DEPTH {
                 todo.push((d, depth + 1));
             }
         }
     }
-    out
+    if seen > MAX_GIT_DIRS {
+        return Err(io::Error::from_raw_os_error(libc::E2BIG));
+    }
+    Ok(Some(dirs))
 }
 
-/// How deep [`repository_metadata`] looks for submodule git directories.
+/// How deep [`git_dirs`] looks for submodule git directories.
 const MODULE_DEPTH: usize = 4;
+
+/// Most linked-worktree and submodule directories [`git_dirs`] accepts in one repository.
+pub const MAX_GIT_DIRS: usize = 128;
 
 /// The real (not symlinked) subdirectories of `dir`; none when it is missing or a symlink.
 fn subdirs(dir: &Path) -> Vec<PathBuf> {
@@ -224,7 +259,19 @@ pub fn protected(policy: &Policy) -> Result<Vec<Protected>, crate::Error> {
         .iter()
         .map(|p| (p.value.clone(), true))
         .chain(deny_write_inside.map(|p| (p.value.clone(), false)))
-        .chain(policy.filesystem.writable_paths().flat_map(repository_metadata));
+        .collect::<Vec<_>>();
+    let mut tagged = tagged;
+    for root in policy.filesystem.writable_paths() {
+        let meta = repository_metadata(root).map_err(|source| crate::Error::Setup {
+            step: format!(
+                "protecting the git metadata of `{}`: more than {MAX_GIT_DIRS} linked-worktree and submodule \
+                 directories under .git/worktrees and .git/modules (prune stale ones with `git worktree prune`)",
+                root.display()
+            ),
+            source,
+        })?;
+        tagged.extend(meta);
+    }
     for (path, placeholder) in tagged {
         let path = &path;
         let Some(root) =

@@ -514,7 +514,7 @@ pub fn residual_gaps(abi: i32, mounts: bool) -> Vec<String> {
         );
     }
     g.push("files in writable roots that already have several hard links may share their inode with a file outside; writing them changes it".into());
-    g.push("a repository created in a subdirectory (`git init sub`) gets writable hooks; only each writable root's own protected paths are read-only".into());
+    g.push("a repository created in a subdirectory (`git init sub`) gets writable hooks and config, and a plain `git status` on the host runs git inside it once the command records it as a submodule in the index; an existing submodule's `.git` file can be repointed likewise; only each writable root's own git metadata is read-only".into());
     g.push(GIT_REDIRECT_GAP.into());
     g
 }

@@ -270,12 +270,17 @@ fn worktree_and_submodule_metadata_is_read_only() {
     std::fs::write(module.join("HEAD"), "ref: refs/heads/main\n").unwrap();
     std::fs::write(module.join("config"), "[core]\n\tworktree = ../../../../libs/sub\n").unwrap();
     let git = d.ws.join(".git");
-    let watched = [git.join("worktrees/wt/commondir"), git.join("worktrees/wt/config.worktree"), module.join("config")];
+    let watched = [
+        git.join("worktrees/wt/commondir"),
+        git.join("worktrees/wt/gitdir"),
+        git.join("worktrees/wt/config.worktree"),
+        module.join("config"),
+    ];
     let before: Vec<Vec<u8>> = watched.iter().map(|p| std::fs::read(p).unwrap_or_default()).collect();
     let p = policy(&d, |_| {});
     let o = run(
         &p,
-        "n=0; for f in .git/worktrees/wt/commondir .git/worktrees/wt/config.worktree .git/config.worktree \
+        "n=0; for f in .git/worktrees/wt/commondir .git/worktrees/wt/gitdir .git/worktrees/wt/config.worktree .git/config.worktree \
          .git/modules/libs/sub/config .git/modules/libs/sub/hooks/post-checkout; do \
            echo x > $f 2>/dev/null && { echo wrote $f; n=$((n+1)); }; done; \
          mv .git/worktrees/wt .git/worktrees/moved 2>/dev/null && { echo moved wt; n=$((n+1)); }; \
@@ -292,6 +297,13 @@ fn worktree_and_submodule_metadata_is_read_only() {
     // The linked worktree still works from the host.
     let st = Command::new("git").arg("-C").arg(d.out.join("wt")).args(["status", "--short"]).output().unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    // Thousands of directories under .git/worktrees (which a command could make to slow every
+    // later run, or to push real ones past a cap) refuse the run, with the fix in the message.
+    for i in 0..=stockade_linux::host_facts::MAX_GIT_DIRS {
+        std::fs::create_dir(git.join(format!("worktrees/junk{i}"))).unwrap();
+    }
+    let e = LinuxBackend::default().run(&p, &spec("true")).unwrap_err();
+    assert!(e.to_string().contains("git metadata") && e.to_string().contains("git worktree prune"), "{e:?}");
 }
 
 /// The names in a directory, sorted.
