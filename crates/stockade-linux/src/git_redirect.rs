@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use stockade_policy::{Policy, Warning};
+use stockade_policy::Warning;
 
 /// The repositories watched during one run: each writable root's `.git` directory (when it is
 /// a repository) and whether it had a `commondir` before the command started.
@@ -19,19 +19,16 @@ pub struct Watch {
     repos: Vec<(PathBuf, bool)>,
 }
 
-/// Records, before the command starts, the git directories of each writable root's repository
-/// (its `.git` and its submodules' under `.git/modules`; a linked worktree's has a `commondir`
-/// of its own, which is protected) and whether each already has a `commondir`.
-pub fn watch(policy: &Policy) -> Watch {
-    let mut repos = Vec::new();
-    for root in policy.filesystem.writable_paths() {
-        // An error here (too many git directories) already refused the run in the planning.
-        let Ok(Some(dirs)) = crate::host_facts::git_dirs(root) else { continue };
-        for git in std::iter::once(root.join(".git")).chain(dirs.modules) {
+/// Records, before the command starts, whether each git directory (from
+/// [`crate::host_facts::GitDirs::watched`]) already has a `commondir`.
+pub fn watch(git_dirs: impl IntoIterator<Item = PathBuf>) -> Watch {
+    let repos = git_dirs
+        .into_iter()
+        .map(|git| {
             let had = exists_nofollow(&git.join("commondir"));
-            repos.push((git, had));
-        }
-    }
+            (git, had)
+        })
+        .collect();
     Watch { repos }
 }
 
@@ -90,7 +87,14 @@ mod tests {
                 .writable_roots
                 .push(stockade_policy::Sourced::new(other.clone(), stockade_policy::Source::Default));
         }
-        let w = watch(&p);
+        let watched = |p: &stockade_policy::Policy| {
+            crate::host_facts::repositories(p)
+                .unwrap()
+                .iter()
+                .flat_map(crate::host_facts::GitDirs::watched)
+                .collect::<Vec<_>>()
+        };
+        let w = watch(watched(&p));
         assert_eq!(
             w.repos,
             vec![(repo.join(".git"), false), (repo.join(".git/modules/sub"), false)],
@@ -107,7 +111,7 @@ mod tests {
         assert_eq!(got[0].path, repo.join(".git/commondir"));
         assert_eq!(got[1].path, repo.join(".git/modules/sub/commondir"));
         // One that was there before the run is still reported, under its own code.
-        let got = check(&watch(&p));
+        let got = check(&watch(watched(&p)));
         assert_eq!(got.iter().map(|w| w.code.as_str()).collect::<Vec<_>>(), ["git_commondir_present"; 2]);
         let _ = std::fs::remove_dir_all(&base);
     }

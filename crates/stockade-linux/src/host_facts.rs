@@ -142,12 +142,10 @@ fn state_below(root: &Path, rel: &Path) -> io::Result<(PathState, usize, PathBuf
 ///   its `config.worktree`;
 /// * for each submodule's git directory under `.git/modules`, its `hooks` and `config`.
 ///
-/// Empty when the root has no repository (`.git` missing, a file, or without `HEAD`). The
-/// directories on the way get pinned by the mount plan, so none can be renamed and replaced.
-/// A new `commondir` cannot be kept out this way; see [`crate::git_redirect`].
-pub fn repository_metadata(root: &Path) -> io::Result<Vec<(PathBuf, bool)>> {
-    let git = root.join(".git");
-    let Some(dirs) = git_dirs(root)? else { return Ok(Vec::new()) };
+/// The directories on the way get pinned by the mount plan, so none can be renamed and
+/// replaced. A new `commondir` cannot be kept out this way; see [`crate::git_redirect`].
+pub fn repository_metadata(dirs: &GitDirs) -> Vec<(PathBuf, bool)> {
+    let git = &dirs.git;
     let mut out = vec![(git.join("config.worktree"), true)];
     // Git never makes these symlinks; one would lead the host's git elsewhere. Listing it
     // makes the run refuse with `protected_path_symlink`.
@@ -165,16 +163,28 @@ pub fn repository_metadata(root: &Path) -> io::Result<Vec<(PathBuf, bool)>> {
         out.push((m.join("hooks"), true));
         out.push((m.join("config"), false));
     }
-    Ok(out)
+    out
 }
 
-/// The git directories inside a repository's `.git`: linked worktrees' and submodules'.
+/// A writable root's repository: its `.git` and the git directories inside it, linked
+/// worktrees' and submodules'. Found once per run ([`git_dirs`]); both the protected paths and
+/// the check after the run ([`crate::git_redirect`]) come from it.
 #[derive(Debug, Default)]
 pub struct GitDirs {
+    /// The repository's `.git` directory.
+    pub git: PathBuf,
     /// `.git/worktrees/<name>`.
     pub worktrees: Vec<PathBuf>,
     /// Submodule git directories (with a `HEAD`) under `.git/modules`, nested ones included.
     pub modules: Vec<PathBuf>,
+}
+
+impl GitDirs {
+    /// The git directories whose `commondir` is checked after the run: `.git` and the
+    /// submodules' (a linked worktree's has one of its own, which is protected).
+    pub fn watched(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        std::iter::once(self.git.clone()).chain(self.modules.iter().cloned())
+    }
 }
 
 /// The linked worktrees' and submodules' git directories of `root`'s repository, or `None`
@@ -187,16 +197,20 @@ pub fn git_dirs(root: &Path) -> io::Result<Option<GitDirs>> {
     if !std::fs::symlink_metadata(&git).is_ok_and(|m| m.is_dir()) || !exists(&git.join("HEAD")) {
         return Ok(None);
     }
-    let mut dirs = GitDirs { worktrees: subdirs(&git.join("worktrees")), modules: Vec::new() };
+    let too_many = || io::Error::from_raw_os_error(libc::E2BIG);
+    let mut dirs = GitDirs { worktrees: subdirs(&git.join("worktrees")), modules: Vec::new(), git: git.clone() };
+    let mut seen = dirs.worktrees.len();
+    if seen > MAX_GIT_DIRS {
+        return Err(too_many());
+    }
     // Submodule names may contain `/`, so their git directories can sit deeper; nested
     // submodules live in `<module>/modules`. Bounded, as a hostile tree could be deep.
     let mut todo: Vec<(PathBuf, usize)> = vec![(git.join("modules"), 0)];
-    let mut seen = dirs.worktrees.len();
     while let Some((dir, depth)) = todo.pop() {
         for d in subdirs(&dir) {
             seen += 1;
             if seen > MAX_GIT_DIRS {
-                return Err(io::Error::from_raw_os_error(libc::E2BIG));
+                return Err(too_many());
             }
             if exists(&d.join("HEAD")) {
                 if depth < MODULE_DEPTH {
@@ -207,9 +221,6 @@ pub fn git_dirs(root: &Path) -> io::Result<Option<GitDirs>> {
                 todo.push((d, depth + 1));
             }
         }
-    }
-    if seen > MAX_GIT_DIRS {
-        return Err(io::Error::from_raw_os_error(libc::E2BIG));
     }
     Ok(Some(dirs))
 }
@@ -245,8 +256,27 @@ fn has_head(git: &std::os::fd::OwnedFd) -> io::Result<bool> {
     }
 }
 
-/// The protected paths (and deny-write paths inside writable roots), each with its state.
-pub fn protected(policy: &Policy) -> Result<Vec<Protected>, crate::Error> {
+/// The repositories of the writable roots ([`git_dirs`] of each that holds one). Too many git
+/// directories in one refuses the run, with the fix in the message.
+pub fn repositories(policy: &Policy) -> Result<Vec<GitDirs>, crate::Error> {
+    let mut repos = Vec::new();
+    for root in policy.filesystem.writable_paths() {
+        let dirs = git_dirs(root).map_err(|source| crate::Error::Setup {
+            step: format!(
+                "protecting the git metadata of `{}`: more than {MAX_GIT_DIRS} linked-worktree and submodule \
+                 directories under .git/worktrees and .git/modules (prune stale ones with `git worktree prune`)",
+                root.display()
+            ),
+            source,
+        })?;
+        repos.extend(dirs);
+    }
+    Ok(repos)
+}
+
+/// The protected paths (and deny-write paths inside writable roots, and the git metadata of
+/// `repos`), each with its state.
+pub fn protected(policy: &Policy, repos: &[GitDirs]) -> Result<Vec<Protected>, crate::Error> {
     let mut out = Vec::new();
     let deny_write_inside = policy
         .filesystem
@@ -259,19 +289,7 @@ pub fn protected(policy: &Policy) -> Result<Vec<Protected>, crate::Error> {
         .iter()
         .map(|p| (p.value.clone(), true))
         .chain(deny_write_inside.map(|p| (p.value.clone(), false)))
-        .collect::<Vec<_>>();
-    let mut tagged = tagged;
-    for root in policy.filesystem.writable_paths() {
-        let meta = repository_metadata(root).map_err(|source| crate::Error::Setup {
-            step: format!(
-                "protecting the git metadata of `{}`: more than {MAX_GIT_DIRS} linked-worktree and submodule \
-                 directories under .git/worktrees and .git/modules (prune stale ones with `git worktree prune`)",
-                root.display()
-            ),
-            source,
-        })?;
-        tagged.extend(meta);
-    }
+        .chain(repos.iter().flat_map(repository_metadata));
     for (path, placeholder) in tagged {
         let path = &path;
         let Some(root) =
@@ -334,9 +352,11 @@ pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<
     }
     hidden.extend(policy.filesystem.deny_read.iter().map(|d| d.value.clone()));
     let sockets = std::fs::read_to_string("/proc/net/unix").map(|t| unix_socket_paths(&t, &hidden)).unwrap_or_default();
+    let repos = repositories(policy)?;
     Ok(HostFacts {
         sockets,
-        protected: protected(policy)?,
+        protected: protected(policy, &repos)?,
+        repositories: repos.iter().flat_map(GitDirs::watched).collect(),
         deny_read,
         socket_dirs,
         var_tmp: lstat_dir(Path::new("/var/tmp")) == Some(true),

@@ -60,6 +60,9 @@ pub struct HostFacts {
     pub deny_read: Vec<(PathBuf, bool)>,
     /// Host socket directories that exist and are not symlinks (`/run`, `$XDG_RUNTIME_DIR`...).
     pub socket_dirs: Vec<PathBuf>,
+    /// The git directories of the writable roots' repositories (each `.git` and its
+    /// submodules') whose `commondir` is checked after the run (see [`crate::git_redirect`]).
+    pub repositories: Vec<PathBuf>,
     /// Whether `/var/tmp` exists as a directory.
     pub var_tmp: bool,
     /// Bound pathname unix sockets of the host (from `/proc/net/unix`) that the sandbox would
@@ -338,6 +341,7 @@ mod tests {
             socket_dirs: vec!["/run".into()],
             var_tmp: true,
             sockets: vec!["/srv/daemon.sock".into()],
+            repositories: vec![],
         };
         let p = plan(&policy("/ws"), &facts);
         assert_eq!(

@@ -189,7 +189,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         None => Vec::new(),
     };
     let placeholders = create_placeholders(&plan)?;
-    let git_watch = crate::git_redirect::watch(policy);
+    let git_watch = crate::git_redirect::watch(facts.repositories.iter().cloned());
     // The pointer arrays point into the argv/envp strings, which move (not copy) into `Prepared`.
     let prepared = std::sync::Arc::new(Prepared {
         ops: prepare::child_ops(&plan)?,
@@ -595,7 +595,9 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         exit_with_supervisor: false,
         go_fd: -1,
     };
-    let git_watch = crate::git_redirect::watch(policy);
+    // Protected paths are not enforced here, so too many git directories only narrows the check.
+    let repos = policy.filesystem.writable_paths().filter_map(|r| host_facts::git_dirs(r).ok().flatten());
+    let git_watch = crate::git_redirect::watch(repos.flat_map(|d| d.watched().collect::<Vec<_>>()));
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
     let started = Instant::now();
     let pid = match sys::clone_process(0) {
