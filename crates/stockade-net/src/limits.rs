@@ -47,7 +47,7 @@ impl Default for Limits {
             max_header_bytes: 32 * 1024,
             max_headers: 100,
             buffer_size: 64 * 1024,
-            max_buffer_size: 1024 * 1024,
+            max_buffer_size: 4 * 1024 * 1024,
             buffer_budget: 64 * 1024 * 1024,
             max_events: 100_000,
         }
