@@ -250,6 +250,9 @@ mod unix {
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 };
+                // Downloads into the sandbox flow from here through this socket.
+                #[cfg(target_os = "linux")]
+                let _ = rustix::net::sockopt::set_socket_send_buffer_size(&stream, crate::bridge::UNIX_SEND_BUFFER);
                 admit(stream, &shared, &slots);
             }
         });
