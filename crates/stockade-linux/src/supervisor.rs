@@ -58,13 +58,19 @@ pub fn rlimits(policy: &Policy, shared_uid_count: u64) -> (Vec<(u32, u64)>, Stri
         v.push((RLIMIT_AS, m));
         words.push(format!("RLIMIT_AS={m} (address space per process, not a tree-wide memory limit)"));
     }
-    let (cg, cgw) = host_facts::cgroup_v2();
-    words.push(if cg {
-        "cgroup v2 controllers exist but this version applies rlimits only".into()
-    } else {
-        format!("no cgroup v2 delegation: {cgw}")
-    });
     (v, words.join("; "))
+}
+
+/// The limits layer's sentence about cgroup v2, added once the command has run: it reads
+/// `/sys`, which would otherwise wait on the lock the new network namespace's device
+/// registration holds while the run is prepared.
+fn cgroup_v2_words() -> String {
+    let (cg, cgw) = host_facts::cgroup_v2();
+    if cg {
+        "; cgroup v2 controllers exist but this version applies rlimits only".into()
+    } else {
+        format!("; no cgroup v2 delegation: {cgw}")
+    }
 }
 
 struct Common {
@@ -216,6 +222,10 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         exit_with_supervisor: one_shot,
         go_fd,
     });
+    // The go message goes out before waiting for the clone's result, so that pid 1 does not
+    // wait for this thread to be woken by the launching thread first. If the clone failed,
+    // nothing reads the message and `started` says why.
+    init.go(&prepared);
     if let Err(e) = init.started() {
         return match e.raw_os_error() {
             Some(libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EUSERS | libc::EACCES) => Ok(Attempt::Unavailable(
@@ -224,7 +234,6 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
             _ => Err(syscall("clone", e)),
         };
     }
-    init.go(&prepared);
     let deadline = policy.process.timeout.map(|t| Instant::now() + t);
     let pid = init.pid;
     let forwarder = bridge.map(|(b, (ours, child))| {
@@ -246,7 +255,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         init_launch::retire(init);
     }
     let (limits_status, limits_extra) = limits_status(policy, &waited.groups_words);
-    limits_words = format!("{limits_extra}{limits_words}");
+    limits_words = format!("{limits_extra}{limits_words}{}", cgroup_v2_words());
     let duration = started.elapsed();
     drop(signals);
     let status = decode(&prepared, &plan, &waited, policy)?;
@@ -618,7 +627,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     }
     let waited = waited?;
     let (limits_status, limits_extra) = limits_status(policy, &waited.groups_words);
-    limits_words = format!("{limits_extra}{limits_words}");
+    limits_words = format!("{limits_extra}{limits_words}{}", cgroup_v2_words());
     let duration = started.elapsed();
     drop(signals);
     let plan = MountPlan::default();
