@@ -706,6 +706,64 @@ fn hundred_megabytes_of_stdout_byte_identical() {
     assert!(out.stdout == data, "byte-identical");
 }
 
+/// Processes (other than this one) holding an fd on the pipe with inode `ino`, by `comm`.
+fn pipe_holders(ino: u64) -> Vec<String> {
+    let link = format!("pipe:[{ino}]");
+    let me = std::process::id().to_string();
+    let mut out = Vec::new();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = p.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
+            continue;
+        }
+        let holds = std::fs::read_dir(p.path().join("fd"))
+            .map(|fds| {
+                fds.flatten().any(|f| std::fs::read_link(f.path()).is_ok_and(|l| l.as_os_str() == link.as_str()))
+            })
+            .unwrap_or(false);
+        if holds {
+            out.push(std::fs::read_to_string(p.path().join("comm")).unwrap_or_default().trim().to_owned());
+        }
+    }
+    out
+}
+
+/// A caller that reads the command's output through pipes (as agents do) gets end of file when
+/// the command and stockade are done: the sandbox's pid 1, which outlives the CLI's run by a
+/// moment (see `init_launch::retire`), holds no copy of stdout or stderr once the command
+/// runs. The command itself holding the pipe is the control.
+#[test]
+fn pid1_holds_no_copy_of_the_callers_stdout() {
+    if !userns() {
+        return;
+    }
+    let Some(bin) = stockade_bin() else { return };
+    let d = Dirs::new();
+    let mut child = Command::new(&bin)
+        .current_dir(&d.ws)
+        .args(["run", "--", "sleep", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let ino =
+        std::os::unix::fs::MetadataExt::ino(&std::fs::File::from(std::os::fd::OwnedFd::from(out)).metadata().unwrap());
+    let start = std::time::Instant::now();
+    let holders = loop {
+        let h = pipe_holders(ino);
+        if h.iter().any(|c| c == "sleep") || start.elapsed() > std::time::Duration::from_secs(5) {
+            break h;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(holders.iter().any(|c| c == "sleep"), "control: the command holds its stdout: {holders:?}");
+    assert!(holders.iter().any(|c| c == "stockade"), "the supervisor holds it: {holders:?}");
+    assert!(!holders.iter().any(|c| c == "stockade-init"), "pid 1 holds a copy: {holders:?}");
+}
+
 /// landlock-only's private `TMPDIR` lives under the host's temp dir, which may lie below a
 /// symlink; it becomes a Landlock writable root (opened without following symlinks), so its
 /// path must be the canonical one, or every landlock-only run would be refused.

@@ -1212,6 +1212,14 @@ fn init_run(p: &Prepared) -> ! {
     if child < 0 {
         fail(p, step::FORK);
     }
+    // The command has its own copies of stdin, stdout and stderr now (it has exec'd, or
+    // failed and reported why). Pid 1 never uses them, and a caller reading the command's
+    // output through pipes waits for every copy to close: without this, its end of file would
+    // wait for pid 1's exit, after the supervisor's. (Rust's runtime opens 0 to 2 at start,
+    // so none of pid 1's own fds has those numbers; the check keeps that from mattering.)
+    for fd in (0..=2).filter(|&fd| fd != p.report_fd && fd != p.go_fd && Some(fd) != p.stdio_null) {
+        close(fd);
+    }
 
     loop {
         // SAFETY: valid set; info may be NULL.
