@@ -38,6 +38,8 @@
 pub mod cgroup;
 pub mod doctor;
 pub mod error;
+pub mod git_index;
+pub mod git_nested;
 pub mod git_redirect;
 pub mod host_facts;
 pub mod init_launch;

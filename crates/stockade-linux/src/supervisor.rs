@@ -196,6 +196,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     };
     let placeholders = create_placeholders(&plan)?;
     let git_watch = crate::git_redirect::watch(facts.repositories.iter().cloned());
+    let mut nested_watch = crate::git_nested::watch(facts.repositories.iter().cloned());
     // The pointer arrays point into the argv/envp strings, which move (not copy) into `Prepared`.
     let prepared = std::sync::Arc::new(Prepared {
         ops: prepare::child_ops(&plan)?,
@@ -244,6 +245,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         init.after_exit(Box::new(g));
         crate::cgroup::sweep();
     }
+    crate::git_nested::snapshot(&mut nested_watch);
     let waited = wait(Child::Init(&init), deadline, &signals, &report_r, pid, true, groups.as_ref());
     if let Some(f) = forwarder {
         f.stop();
@@ -305,6 +307,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
 
     let mut outcome = Outcome::new(status, duration, "namespaces", enforcement);
     outcome.warnings = crate::git_redirect::check(&git_watch);
+    outcome.warnings.extend(crate::git_nested::check(&nested_watch));
     Ok(Attempt::Done(outcome))
 }
 
@@ -523,7 +526,7 @@ pub fn residual_gaps(abi: i32, mounts: bool) -> Vec<String> {
         );
     }
     g.push("files in writable roots that already have several hard links may share their inode with a file outside; writing them changes it".into());
-    g.push("a repository created in a subdirectory (`git init sub`) gets writable hooks and config, and a plain `git status` on the host runs git inside it once the command records it as a submodule in the index; an existing submodule's `.git` file can be repointed likewise; only each writable root's own git metadata is read-only".into());
+    g.push("a repository created in a subdirectory (`git init sub`) gets writable hooks and config, and a plain `git status` on the host runs git inside it once the command records it as a submodule in the index; an existing submodule's `.git` file can be repointed likewise; only each writable root's own git metadata is read-only (every run reports, as a warning, config, hooks and `.git` links it changed in repositories recorded as submodules)".into());
     g.push(GIT_REDIRECT_GAP.into());
     g
 }
@@ -606,7 +609,9 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     };
     // Protected paths are not enforced here, so too many git directories only narrows the check.
     let repos = policy.filesystem.writable_paths().filter_map(|r| host_facts::git_dirs(r).ok().flatten());
-    let git_watch = crate::git_redirect::watch(repos.flat_map(|d| d.watched().collect::<Vec<_>>()));
+    let git_dirs: Vec<PathBuf> = repos.flat_map(|d| d.watched().collect::<Vec<_>>()).collect();
+    let git_watch = crate::git_redirect::watch(git_dirs.iter().cloned());
+    let mut nested_watch = crate::git_nested::watch(git_dirs);
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
     let started = Instant::now();
     let pid = match sys::clone_process(0) {
@@ -619,6 +624,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     if groups.is_some() {
         crate::cgroup::sweep();
     }
+    crate::git_nested::snapshot(&mut nested_watch);
     let waited = wait(Child::Direct(pid), deadline, &signals, &report_r, -pid, false, groups.as_ref());
     // Whatever stayed in the command's process group goes with it (before its cgroups).
     sys::kill(-pid, libc::SIGKILL);
@@ -649,6 +655,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     };
     let mut outcome = Outcome::new(status, duration, "landlock-only", enforcement);
     outcome.warnings = crate::git_redirect::check(&git_watch);
+    outcome.warnings.extend(crate::git_nested::check(&nested_watch));
     Ok(Attempt::Done(outcome))
 }
 

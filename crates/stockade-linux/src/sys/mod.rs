@@ -308,6 +308,17 @@ pub fn landlock_abi() -> i32 {
     }
 }
 
+/// The wall clock as the kernel stamps file times with it (`CLOCK_REALTIME_COARSE`): seconds
+/// and nanoseconds. A file changed after this call has a `ctime` at or after it, which a read of
+/// the precise clock does not guarantee (the coarse clock may lag it by a tick).
+#[allow(clippy::unnecessary_cast)] // `time_t` and `c_long` are narrower on 32-bit targets
+pub fn coarse_realtime() -> (i64, i64) {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out-pointer; the call cannot fail for this clock id.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    (ts.tv_sec as i64, ts.tv_nsec as i64)
+}
+
 /// `uname` release string.
 pub fn kernel_release() -> String {
     // SAFETY: zeroed utsname is a valid out-parameter.

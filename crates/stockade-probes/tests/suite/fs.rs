@@ -405,6 +405,102 @@ probe_test!(f11_nested_git_init, |c: &mut Case| {
     }
 });
 
+// F11 (class): a nested repository recorded as a submodule. The command makes `sub` a
+// repository whose config names a program (`core.fsmonitor`) and records it in the
+// workspace's index as a gitlink; a plain `git status` on the host then runs git inside `sub`,
+// which runs that program on the host. Only each writable root's own git metadata is
+// protected, so for namespaces this is an accepted residual gap: the report must list it, and
+// the run must report the changed config as a warning (in the report and on stderr).
+// See: THREATS.md F11 ("defend the class, not the one command line")
+probe_test!(f11_gitlinked_nested_repo, |c: &mut Case| {
+    let ran = c.dir.join("fsmonitor-ran");
+    let script = format!(
+        "git init -q sub && git -C sub config core.fsmonitor 'touch {}; false' \
+         && git update-index --add --cacheinfo 160000,1111111111111111111111111111111111111111,sub; echo rc=$?",
+        ran.display()
+    );
+    let plant = ["/bin/sh", "-c", script.as_str()];
+    // What a developer does next on the host: `git status` in the workspace.
+    let host_status_runs_it = |c: &Case| {
+        let _ = std::fs::remove_file(&ran);
+        let _ = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&c.ws)
+            .args(["-c", "safe.directory=*", "status"])
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output();
+        let hit = ran.exists();
+        let _ = std::fs::remove_file(&ran);
+        hit
+    };
+    let undo = |c: &Case| {
+        let _ = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&c.ws)
+            .args(["-c", "safe.directory=*", "update-index", "--force-remove", "sub"])
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output();
+        let _ = std::fs::remove_dir_all(c.ws.join("sub"));
+    };
+    if c.imp == Impl::Namespaces {
+        // Negative control: without the sandbox the same command makes host git run it.
+        let r = c.unsandboxed(&plant);
+        if !host_status_runs_it(c) {
+            c.fail(format!(
+                "F11 gitlink: negative control: host git did not run the program (the probe is blind)\n{}",
+                r.describe()
+            ));
+        }
+        undo(c);
+        c.rebaseline();
+    }
+    let r = c.sandboxed(&plant);
+    if !String::from_utf8_lossy(&r.stdout).contains("rc=0") {
+        c.fail(format!("F11 gitlink: the plant did not run inside the sandbox (the probe is blind)\n{}", r.describe()));
+    } else if host_status_runs_it(c) {
+        let warned = r.report.as_ref().is_some_and(|v| {
+            v["warnings"].as_array().is_some_and(|w| {
+                w.iter().any(|w| {
+                    w["code"] == "git_nested_repository_changed"
+                        && w["path"] == c.ws.join("sub/.git/config").to_string_lossy().as_ref()
+                })
+            })
+        });
+        if !warned || !r.stderr.contains("warning: the command changed") {
+            c.fail(format!(
+                "F11 gitlink: the nested repository's new config was not reported as a warning\n{}",
+                r.describe()
+            ));
+        }
+        let gaps = r.gaps();
+        match (c.imp, Case::gap_listed(&gaps, PROTECTED_GAP)) {
+            (Impl::LandlockOnly, Some(g)) => {
+                c.note(format!("landlock-only: gitlinked nested repo planted (documented gap: {g})"))
+            }
+            (Impl::LandlockOnly, None) => {
+                c.fail(format!("F11 gitlink: host git runs a program the command configured\n{}", r.describe()))
+            }
+            (Impl::Namespaces, _) => {
+                c.residual_listed(
+                    "F11 gitlink",
+                    "host `git status` runs a program a gitlinked nested repository's config names",
+                    &gaps,
+                    Residual::NestedRepo,
+                    &r.describe(),
+                );
+            }
+        }
+    } else {
+        c.note(format!(
+            "F11 gitlink: host git did not run the program (stricter than the listed gap)\n{}",
+            r.describe()
+        ));
+    }
+    undo(c);
+});
+
 // F11 (class): `.git/commondir` points git at another "common directory", whose config and
 // hooks it then uses. The command writes one naming a directory it made, with a config that
 // sets core.hooksPath; on the host, `git config` in the workspace then reads that value. No

@@ -1,0 +1,292 @@
+//! Reading the gitlinks (submodule entries) out of a git index file, for the check after a run
+//! in `git_nested`. Pure: bytes in, paths out.
+//!
+//! Only what that check needs is decoded: each entry's mode and path, in index versions 2, 3
+//! and 4 (v4 compresses each path against the previous one), with SHA-1 or SHA-256 object
+//! names, and the name of the shared index when the index is split (the `link` extension).
+//! Anything that does not fit the format is an error rather than a guess: the caller then
+//! reports that it could not check.
+//!
+//! Reference: git's `Documentation/gitformat-index.txt`.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+/// Mode bits of a gitlink (`160000`): the object type field is `1110`.
+const GITLINK_TYPE: u32 = 0o160000;
+const TYPE_MASK: u32 = 0o170000;
+
+/// Bytes of an entry before its object name: ten 32-bit stat and mode fields.
+const STAT_BYTES: usize = 40;
+/// The "extended" bit of an entry's flags (v3 and later): two more flag bytes follow.
+const EXTENDED_FLAG: u16 = 0x4000;
+
+/// What [`gitlinks`] found in one index file.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct IndexLinks {
+    /// Paths (relative to the work tree) of the gitlink entries, in index order, each once.
+    pub gitlinks: Vec<PathBuf>,
+    /// For a split index: the hex object name of its shared index
+    /// (`$GIT_DIR/sharedindex.<name>`), whose entries count as well.
+    pub shared_index: Option<String>,
+}
+
+/// Why an index could not be read.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IndexError {
+    /// No `DIRC` signature.
+    #[error("not a git index (no DIRC signature)")]
+    Signature,
+    /// A version this reader does not know.
+    #[error("index version {0} is not supported")]
+    Version(u32),
+    /// The data ends, or a field points, where the format does not allow.
+    #[error("malformed index at byte {0}")]
+    Malformed(usize),
+}
+
+/// The gitlinks of the index in `data`, whose object names are `oid_len` bytes long (20 for
+/// SHA-1, 32 for SHA-256).
+pub fn gitlinks(data: &[u8], oid_len: usize) -> Result<IndexLinks, IndexError> {
+    let mut r = Reader { data, pos: 0 };
+    if r.take(4)? != b"DIRC" {
+        return Err(IndexError::Signature);
+    }
+    let version = r.u32()?;
+    if !(2..=4).contains(&version) {
+        return Err(IndexError::Version(version));
+    }
+    let count = r.u32()?;
+    let mut out = IndexLinks::default();
+    let mut path: Vec<u8> = Vec::new();
+    for _ in 0..count {
+        let start = r.pos;
+        r.take(24)?; // ctime, mtime, dev, ino
+        let mode = r.u32()?;
+        r.take(STAT_BYTES - 28)?; // uid, gid, size
+        r.take(oid_len)?;
+        let flags = r.u16()?;
+        if flags & EXTENDED_FLAG != 0 {
+            if version < 3 {
+                return Err(IndexError::Malformed(r.pos));
+            }
+            r.take(2)?;
+        }
+        if version == 4 {
+            let strip = r.varint()?;
+            let keep = path.len().checked_sub(strip).ok_or(IndexError::Malformed(r.pos))?;
+            path.truncate(keep);
+            path.extend_from_slice(r.until_nul()?);
+        } else {
+            path.clear();
+            path.extend_from_slice(r.until_nul()?);
+            // 1 to 8 NULs in all: the entry is padded to a multiple of eight bytes.
+            let end = start + ((r.pos - 1 - start) + 8) / 8 * 8;
+            if end < r.pos || end > data.len() || data[r.pos..end].iter().any(|&b| b != 0) {
+                return Err(IndexError::Malformed(r.pos));
+            }
+            r.pos = end;
+        }
+        if mode & TYPE_MASK == GITLINK_TYPE {
+            let p = PathBuf::from(OsStr::from_bytes(&path));
+            if !out.gitlinks.contains(&p) {
+                out.gitlinks.push(p);
+            }
+        }
+    }
+    // Extensions, up to the trailing checksum.
+    while data.len().saturating_sub(r.pos) > oid_len {
+        let sig = r.take(4)?;
+        let size = r.u32()? as usize;
+        let body = r.take(size)?;
+        if sig == b"link" {
+            let name = body.get(..oid_len).ok_or(IndexError::Malformed(r.pos))?;
+            out.shared_index = Some(name.iter().map(|b| format!("{b:02x}")).collect());
+        }
+    }
+    if data.len() - r.pos != oid_len {
+        return Err(IndexError::Malformed(r.pos));
+    }
+    Ok(out)
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], IndexError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len()).ok_or(IndexError::Malformed(self.pos))?;
+        let s = &self.data[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u32(&mut self) -> Result<u32, IndexError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u16(&mut self) -> Result<u16, IndexError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    /// Git's offset varint: seven bits per byte, most significant first, each continuation
+    /// adding one so that every value has a single encoding.
+    fn varint(&mut self) -> Result<usize, IndexError> {
+        let mut b = self.take(1)?[0];
+        let mut v = usize::from(b & 0x7f);
+        while b & 0x80 != 0 {
+            b = self.take(1)?[0];
+            v = v
+                .checked_add(1)
+                .and_then(|v| v.checked_mul(128))
+                .and_then(|v| v.checked_add(usize::from(b & 0x7f)))
+                .ok_or(IndexError::Malformed(self.pos))?;
+        }
+        Ok(v)
+    }
+
+    /// The bytes up to the next NUL, which is consumed.
+    fn until_nul(&mut self) -> Result<&'a [u8], IndexError> {
+        let rest = &self.data[self.pos..];
+        let n = rest.iter().position(|&b| b == 0).ok_or(IndexError::Malformed(self.pos))?;
+        self.pos += n + 1;
+        Ok(&rest[..n])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// One v2/v3 entry with the given mode and path (SHA-1 names).
+    fn entry(mode: u32, path: &str, extended: bool) -> Vec<u8> {
+        let mut e = vec![0u8; 24];
+        e.extend_from_slice(&mode.to_be_bytes());
+        e.extend_from_slice(&[0u8; 12]);
+        e.extend_from_slice(&[0xab; 20]);
+        let flags = (path.len().min(0xfff) as u16) | if extended { EXTENDED_FLAG } else { 0 };
+        e.extend_from_slice(&flags.to_be_bytes());
+        if extended {
+            e.extend_from_slice(&[0, 0]);
+        }
+        e.extend_from_slice(path.as_bytes());
+        let pad = 8 - (e.len() % 8);
+        e.extend(std::iter::repeat_n(0u8, pad));
+        e
+    }
+
+    fn index(version: u32, entries: &[Vec<u8>], ext: &[u8]) -> Vec<u8> {
+        let mut d = b"DIRC".to_vec();
+        d.extend_from_slice(&version.to_be_bytes());
+        d.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+        for e in entries {
+            d.extend_from_slice(e);
+        }
+        d.extend_from_slice(ext);
+        d.extend_from_slice(&[0u8; 20]);
+        d
+    }
+
+    #[test]
+    fn finds_gitlinks_in_v2_and_v3() {
+        let es = [entry(0o100644, "a.txt", false), entry(0o160000, "sub", false), entry(0o120000, "ln", false)];
+        let got = gitlinks(&index(2, &es, &[]), 20).unwrap();
+        assert_eq!(got.gitlinks, vec![PathBuf::from("sub")]);
+        let es = [entry(0o160000, "deep/er/mod", true), entry(0o100755, "x", false)];
+        assert_eq!(gitlinks(&index(3, &es, &[]), 20).unwrap().gitlinks, vec![PathBuf::from("deep/er/mod")]);
+        // An extended entry is not allowed in v2.
+        assert!(gitlinks(&index(2, &es, &[]), 20).is_err());
+    }
+
+    #[test]
+    fn v4_paths_are_prefix_compressed() {
+        let mut d = b"DIRC".to_vec();
+        d.extend_from_slice(&4u32.to_be_bytes());
+        d.extend_from_slice(&3u32.to_be_bytes());
+        for (mode, strip, suffix) in [(0o100644u32, 0u8, "lib/a.rs"), (0o160000, 4, "vendor"), (0o160000, 6, "zz")] {
+            d.extend_from_slice(&[0u8; 24]);
+            d.extend_from_slice(&mode.to_be_bytes());
+            d.extend_from_slice(&[0u8; 12]);
+            d.extend_from_slice(&[1u8; 20]);
+            d.extend_from_slice(&0u16.to_be_bytes());
+            d.push(strip);
+            d.extend_from_slice(suffix.as_bytes());
+            d.push(0);
+        }
+        d.extend_from_slice(&[0u8; 20]);
+        let got = gitlinks(&d, 20).unwrap();
+        assert_eq!(got.gitlinks, vec![PathBuf::from("lib/vendor"), PathBuf::from("lib/zz")]);
+    }
+
+    #[test]
+    fn split_index_names_its_shared_index() {
+        let mut ext = b"link".to_vec();
+        ext.extend_from_slice(&20u32.to_be_bytes());
+        ext.extend_from_slice(&[0x0f; 20]);
+        let got = gitlinks(&index(2, &[entry(0o100644, "f", false)], &ext), 20).unwrap();
+        assert_eq!(got.shared_index.as_deref(), Some("0f".repeat(20).as_str()));
+    }
+
+    #[test]
+    fn malformed_input_is_an_error_not_a_guess() {
+        assert_eq!(gitlinks(b"XXXX", 20), Err(IndexError::Signature));
+        let good = index(2, &[entry(0o160000, "sub", false)], &[]);
+        let mut v9 = good.clone();
+        v9[7] = 9;
+        assert_eq!(gitlinks(&v9, 20), Err(IndexError::Version(9)));
+        for cut in [10, 40, 70, good.len() - 1] {
+            assert!(gitlinks(&good[..cut], 20).is_err(), "truncated at {cut}");
+        }
+        // Claims more entries than there are.
+        let mut more = good.clone();
+        more[11] = 5;
+        assert!(gitlinks(&more, 20).is_err());
+        // SHA-256 names read as SHA-1 do not line up.
+        assert!(gitlinks(&good, 32).is_err());
+    }
+
+    /// Against indexes git itself wrote (when git is installed): a gitlink added with
+    /// `update-index --cacheinfo`, in index versions 2, 3 and 4.
+    #[test]
+    fn reads_what_git_writes() {
+        if std::process::Command::new("git").arg("--version").output().is_err() {
+            eprintln!("SKIP: git not installed");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("stockade-git-index-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("src/a.txt"), "a").unwrap();
+        std::fs::write(dir.join("b.txt"), "b").unwrap();
+        let git = |args: &[&str]| {
+            let o = std::process::Command::new("git")
+                .arg("-C")
+                .arg(&dir)
+                .args(["-c", "safe.directory=*"])
+                .args(args)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        };
+        git(&["init", "-q"]);
+        git(&["add", "-A"]);
+        let oid = "1111111111111111111111111111111111111111";
+        git(&["update-index", "--add", "--cacheinfo", &format!("160000,{oid},src/mod")]);
+        git(&["update-index", "--add", "--cacheinfo", &format!("160000,{oid},zmod")]);
+        for v in ["2", "3", "4"] {
+            git(&["update-index", "--index-version", v]);
+            let data = std::fs::read(dir.join(".git/index")).unwrap();
+            let got = gitlinks(&data, 20).unwrap();
+            assert_eq!(got.gitlinks, vec![PathBuf::from("src/mod"), PathBuf::from("zmod")], "index version {v}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
