@@ -26,8 +26,9 @@ use stockade_policy::Warning;
 use crate::git_index;
 use crate::sys;
 
-/// Most repositories looked at in one check (the watched ones, their submodules, theirs...).
-const MAX_REPOS: usize = 64;
+/// Most submodule repositories looked at in one check (all levels together): each costs a
+/// dozen or two `lstat` calls after the run.
+const MAX_REPOS: usize = 128;
 /// How deep submodules of submodules are followed.
 const MAX_DEPTH: usize = 4;
 /// Largest index read; a bigger one is reported as not checked.
@@ -108,11 +109,6 @@ pub fn check(w: &Watch) -> Vec<Warning> {
         w.repos.iter().map(|r| (r.root.clone(), r.git.clone(), 0, r.snapshot.as_ref())).collect();
     let mut looked = 0;
     while let Some((root, git, depth, snapshot)) = todo.pop() {
-        if looked == MAX_REPOS {
-            out.push(unchecked(&root, &format!("more than {MAX_REPOS} nested repositories")));
-            break;
-        }
-        looked += 1;
         let links = match current_gitlinks(&git, snapshot) {
             Ok(l) => l,
             Err(why) => {
@@ -122,6 +118,15 @@ pub fn check(w: &Watch) -> Vec<Warning> {
         };
         for rel in links.iter().filter(|p| is_plain_relative(p)) {
             let wt = root.join(rel);
+            // A submodule that is not checked out has no `.git`: nothing for git to enter.
+            if std::fs::symlink_metadata(wt.join(".git")).is_err() {
+                continue;
+            }
+            if looked == MAX_REPOS {
+                out.push(unchecked(&git.join("index"), &format!("more than {MAX_REPOS} submodules to look at")));
+                return out;
+            }
+            looked += 1;
             let Some(sub_git) = inspect(&wt, w.start, &mut out) else { continue };
             if depth + 1 < MAX_DEPTH {
                 todo.push((wt, sub_git, depth + 1, None));
@@ -366,6 +371,43 @@ mod tests {
         std::fs::write(ws.join(".git/index"), b"DIRC\0\0\0\x09").unwrap();
         let got = codes(&check(&later));
         assert_eq!(got, vec![("git_nested_unchecked".into(), ws.join(".git/index"))]);
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    /// Past [`MAX_REPOS`] checked-out submodules, the check says it stopped; submodules that
+    /// are not checked out do not count.
+    #[test]
+    fn too_many_submodules_is_reported_not_skipped() {
+        if std::process::Command::new("git").arg("--version").output().is_err() {
+            eprintln!("SKIP: git not installed");
+            return;
+        }
+        let base = std::env::temp_dir().join(format!("stockade-git-nested-many-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        git(&base, &["init", "-q"]);
+        let oid = "1111111111111111111111111111111111111111";
+        let mut info = String::new();
+        for i in 0..MAX_REPOS + 40 {
+            info.push_str(&format!("160000 {oid}\tm{i:03}\n"));
+            if i < MAX_REPOS {
+                std::fs::create_dir_all(base.join(format!("m{i:03}/.git"))).unwrap();
+            }
+        }
+        let mut child = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&base)
+            .args(["update-index", "--index-info"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), info.as_bytes()).unwrap();
+        drop(child.stdin.take());
+        assert!(child.wait().unwrap().success());
+        let w = watch([base.join(".git")]);
+        assert_eq!(codes(&check(&w)), vec![], "{MAX_REPOS} checked out, the rest not: all looked at");
+        std::fs::create_dir_all(base.join(format!("m{:03}/.git", MAX_REPOS + 1))).unwrap();
+        assert_eq!(codes(&check(&w)), vec![("git_nested_unchecked".into(), base.join(".git/index"))]);
         let _ = std::fs::remove_dir_all(&base);
     }
 
