@@ -1,39 +1,65 @@
-//! The in-sandbox half of the Linux bridge: a plain blocking TCP-to-unix-socket forwarder.
+//! The Linux bridge's plain blocking TCP-to-unix-socket forwarder, for proxies that cannot
+//! adopt the sandbox's listener.
 //!
-//! Inside the sandbox's private network namespace there is only loopback. The supervisor
-//! bind-mounts the proxy's unix socket into the sandbox, and a small helper process listens on
-//! the sandbox's `127.0.0.1:PORT` and relays every connection to that socket, so tools that only
-//! speak TCP to a proxy (all of them) reach the supervisor's proxy and nothing else.
+//! Inside the sandbox's private network namespace there is only loopback. The sandbox's pid 1
+//! opens a listener on its `127.0.0.1:PORT` and hands it to the supervisor: a proxy that can
+//! adopt it serves it directly (the CLI's does); otherwise [`serve_forwarder`] relays every
+//! connection on it to the proxy's unix socket. Either way, tools that only speak TCP to a
+//! proxy (all of them) reach the supervisor's proxy and nothing else.
 //!
-//! No tokio here: the helper is typically a process forked from the single-threaded launcher,
-//! where starting a runtime is neither needed nor wise. [`serve_forwarder`] runs on the calling
-//! thread and starts two threads per connection only once it is running; call it in a process
-//! that has no other threads (or right after `exec`), as with anything after `fork`.
+//! No tokio here, so that it runs anywhere: on a thread of the supervisor, or in a process
+//! forked from a single-threaded launcher, where starting a runtime is neither needed nor wise.
+//! [`serve_forwarder`] runs on the calling thread and starts two threads per connection only
+//! once it is running; after `fork`, call it in a process that has no other threads (or right
+//! after `exec`).
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
 
 /// Accepts TCP connections on `listener` forever and relays each to the unix socket at
-/// `unix_path` (connecting anew per connection, so a restarted proxy is picked up). Returns
-/// only if accepting fails with a non-transient error.
+/// `unix_path` (connecting anew per connection, so a restarted proxy is picked up), at most
+/// [`MAX_FORWARDED`] at a time. Returns only if accepting fails with a non-transient error.
 pub fn serve_forwarder(listener: TcpListener, unix_path: &Path) -> Result<(), Error> {
+    let open = Arc::new(AtomicUsize::new(0));
     loop {
         match listener.accept() {
             Ok((tcp, _)) => {
-                let path = unix_path.to_owned();
+                // Over the cap, the connection is closed at once (as the proxy does with its own).
+                if open.fetch_add(1, Ordering::AcqRel) >= MAX_FORWARDED {
+                    open.fetch_sub(1, Ordering::AcqRel);
+                    continue;
+                }
+                let (path, slot) = (unix_path.to_owned(), OpenSlot(Arc::clone(&open)));
                 // If no thread can be started (pids limit), the connection is dropped: the client
                 // sees a reset, the forwarder survives.
-                let _ =
-                    std::thread::Builder::new().name("stockade-fwd".to_owned()).spawn(move || forward_one(tcp, path));
+                let _ = std::thread::Builder::new().name("stockade-fwd".to_owned()).spawn(move || {
+                    let _slot = slot;
+                    forward_one(tcp, path)
+                });
             }
             Err(e) if is_transient(&e) => std::thread::sleep(Duration::from_millis(20)),
             Err(source) => return Err(Error::ForwarderAccept { source }),
         }
+    }
+}
+
+/// Most connections the forwarder relays at once, as many as the proxy admits by default
+/// (`Limits::max_connections`): each costs two threads and up to two [`FORWARD_BUFFER`]s.
+pub const MAX_FORWARDED: usize = 256;
+
+/// One relayed connection counted against [`MAX_FORWARDED`], released when dropped.
+struct OpenSlot(Arc<AtomicUsize>);
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -43,7 +69,7 @@ fn is_transient(e: &io::Error) -> bool {
         || matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12))
 }
 
-/// Copies until end of stream through a 64 KiB buffer (`io::copy`'s 8 KiB cost half the
+/// Copies until end of stream through a [`FORWARD_BUFFER`] (`io::copy`'s 8 KiB cost half the
 /// throughput of a large download in `bench/net/run.sh`).
 ///
 /// Writes never raise `SIGPIPE`: this process's signal dispositions belong to the launcher,
@@ -93,11 +119,12 @@ const FORWARD_BUFFER: usize = 1024 * 1024;
 
 /// Send buffer asked for on both ends of a bridge connection's unix socket. A unix stream's
 /// sender may have only its send buffer's worth of data queued at the receiver, by default
-/// `net.core.wmem_default` (208 KiB); the kernel caps the request at twice
-/// `net.core.wmem_max`. On the 2-vCPU machine here (wmem_max 4 MiB), it raised the path
-/// through the forwarder from 62-64% to 72-78% of direct throughput.
+/// `net.core.wmem_default` (208 KiB). The kernel doubles what it is asked for (for its own
+/// bookkeeping), up to twice `net.core.wmem_max`: 2 MiB per end here, which is also what a
+/// command that stops reading can keep queued per connection (256 connections: 512 MiB of
+/// kernel memory at most, against the several MiB a loopback TCP socket may autotune to).
 #[cfg(target_os = "linux")]
-pub(crate) const UNIX_SEND_BUFFER: usize = 4 * 1024 * 1024;
+pub(crate) const UNIX_SEND_BUFFER: usize = 1024 * 1024;
 
 fn forward_one(tcp: TcpStream, path: PathBuf) {
     let Ok(unix) = UnixStream::connect(&path) else { return };

@@ -77,9 +77,10 @@ pub(crate) struct BufferSizes {
     pub(crate) max: usize,
 }
 
-/// One direction's buffer; returns what it drew from the budget when dropped.
+/// One direction's buffer; returns what it drew from the budget when it shrinks or is dropped.
 struct GrowingBuffer<'a> {
     buf: Vec<u8>,
+    start: usize,
     max: usize,
     borrowed: usize,
     budget: &'a BufferBudget,
@@ -87,7 +88,8 @@ struct GrowingBuffer<'a> {
 
 impl<'a> GrowingBuffer<'a> {
     fn new(sizes: BufferSizes, budget: &'a BufferBudget) -> Self {
-        GrowingBuffer { buf: vec![0u8; sizes.start.max(512)], max: sizes.max, borrowed: 0, budget }
+        let start = sizes.start.max(512);
+        GrowingBuffer { buf: vec![0u8; start], start, max: sizes.max, borrowed: 0, budget }
     }
 
     /// Doubles the buffer (up to the maximum) if the budget allows; otherwise keeps it. Called
@@ -104,11 +106,27 @@ impl<'a> GrowingBuffer<'a> {
     }
 }
 
+impl GrowingBuffer<'_> {
+    /// Back to the starting size, returning the borrowed memory to the budget: called when a
+    /// grown buffer has waited [`QUIET`] for data, so a tunnel that has gone quiet after a bulk
+    /// transfer (a keep-alive connection) does not keep other tunnels from growing.
+    fn shrink(&mut self) {
+        if self.borrowed > 0 {
+            self.buf = vec![0u8; self.start];
+            self.budget.give_back(self.borrowed);
+            self.borrowed = 0;
+        }
+    }
+}
+
 impl Drop for GrowingBuffer<'_> {
     fn drop(&mut self) {
         self.budget.give_back(self.borrowed);
     }
 }
+
+/// How long a grown buffer waits for data before it shrinks (see [`GrowingBuffer::shrink`]).
+const QUIET: Duration = Duration::from_secs(1);
 
 /// Relays until both directions have finished, either side fails, or the tunnel is idle for
 /// `idle`. Errors are not reported: a tunnel that breaks simply ends, and the counts say how far
@@ -160,7 +178,19 @@ where
     W: AsyncWrite + Unpin,
 {
     loop {
-        let n = r.read(&mut buf.buf).await?;
+        let n = if buf.borrowed == 0 {
+            r.read(&mut buf.buf).await?
+        } else {
+            // A grown buffer that waits too long goes back to its starting size first.
+            // (`read` is cancel safe: a read that timed out consumed nothing.)
+            match tokio::time::timeout(QUIET, r.read(&mut buf.buf)).await {
+                Ok(read) => read?,
+                Err(_) => {
+                    buf.shrink();
+                    r.read(&mut buf.buf).await?
+                }
+            }
+        };
         if n == 0 {
             // Forward the half-close; the other direction keeps going.
             let _ = w.shutdown().await;
@@ -203,6 +233,36 @@ mod tests {
         assert_eq!(counters.inn.load(Ordering::Relaxed), 6);
     }
 
+    /// After a bulk transfer, a tunnel that stays open but quiet gives back what its buffers
+    /// borrowed, so that other tunnels can grow.
+    #[tokio::test]
+    async fn quiet_tunnel_returns_its_borrowed_buffers() {
+        let (client, mut client_far) = tokio::io::duplex(1 << 20);
+        let (upstream, mut upstream_far) = tokio::io::duplex(1 << 20);
+        let counters = Counters::new();
+        let budget = BufferBudget::new(64 * 1024);
+        let sizes = BufferSizes { start: 1024, max: 16 * 1024 };
+        let far = async {
+            let mut sink = vec![0u8; 64 * 1024];
+            for _ in 0..16 {
+                upstream_far.write_all(&[7u8; 64 * 1024]).await.unwrap();
+                let mut got = 0;
+                while got < 64 * 1024 {
+                    got += client_far.read(&mut sink).await.unwrap();
+                }
+            }
+            let grown = budget.left.load(Ordering::Acquire);
+            tokio::time::sleep(QUIET + Duration::from_millis(500)).await;
+            let quiet = budget.left.load(Ordering::Acquire);
+            drop((client_far, upstream_far));
+            (grown, quiet)
+        };
+        let ((), (grown, quiet)) =
+            tokio::join!(relay(client, upstream, &counters, (sizes, &budget), Duration::from_secs(30)), far);
+        assert!(grown < 64 * 1024, "the bulk transfer grew a buffer");
+        assert_eq!(quiet, 64 * 1024, "everything given back while the tunnel was open and quiet");
+    }
+
     #[tokio::test]
     async fn idle_tunnel_is_closed() {
         let (client, _keep1) = tokio::io::duplex(64);
@@ -231,6 +291,12 @@ mod tests {
             assert_eq!(b.buf.len(), 1024, "the starting size needs no budget");
             b.grow();
             assert_eq!(b.buf.len(), 1024, "nothing left to grow with");
+            // `a` goes quiet: it shrinks and gives its share back, so `b` can grow.
+            a.shrink();
+            assert_eq!(a.buf.len(), 1024);
+            assert_eq!(budget.left.load(Ordering::Acquire), 3 * 1024);
+            b.grow();
+            assert_eq!(b.buf.len(), 2048);
         }
         assert_eq!(budget.left.load(Ordering::Acquire), 3 * 1024, "dropped buffers give everything back");
     }
