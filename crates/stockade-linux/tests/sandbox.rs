@@ -706,32 +706,34 @@ fn hundred_megabytes_of_stdout_byte_identical() {
     assert!(out.stdout == data, "byte-identical");
 }
 
-/// Processes (other than this one) holding an fd on the pipe with inode `ino`, by `comm`.
-fn pipe_holders(ino: u64) -> Vec<String> {
+/// Whether process `pid` holds an fd on the pipe with inode `ino`.
+fn holds_pipe(pid: &str, ino: u64) -> bool {
     let link = format!("pipe:[{ino}]");
-    let me = std::process::id().to_string();
-    let mut out = Vec::new();
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| fds.flatten().any(|f| std::fs::read_link(f.path()).is_ok_and(|l| l.as_os_str() == link.as_str())))
+        .unwrap_or(false)
+}
+
+/// A process whose `comm` is `name` and that holds the pipe with inode `ino`, and its parent.
+fn pipe_holder_named(name: &str, ino: u64) -> Option<(String, String)> {
     for p in std::fs::read_dir("/proc").unwrap().flatten() {
         let pid = p.file_name().to_string_lossy().into_owned();
-        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        let holds = std::fs::read_dir(p.path().join("fd"))
-            .map(|fds| {
-                fds.flatten().any(|f| std::fs::read_link(f.path()).is_ok_and(|l| l.as_os_str() == link.as_str()))
-            })
-            .unwrap_or(false);
-        if holds {
-            out.push(std::fs::read_to_string(p.path().join("comm")).unwrap_or_default().trim().to_owned());
+        let status = std::fs::read_to_string(p.path().join("status")).unwrap_or_default();
+        let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_owned());
+        if field("Name:").as_deref() == Some(name) && holds_pipe(&pid, ino) {
+            return Some((pid, field("PPid:").unwrap_or_default()));
         }
     }
-    out
+    None
 }
 
 /// A caller that reads the command's output through pipes (as agents do) gets end of file when
 /// the command and stockade are done: the sandbox's pid 1, which outlives the CLI's run by a
-/// moment (see `init_launch::retire`), holds no copy of stdout or stderr once the command
-/// runs. The command itself holding the pipe is the control.
+/// moment (see `init_launch::retire`), holds no copy of stdout once the command runs. The
+/// command itself holding the pipe is the control; pid 1 is found as the command's parent.
 #[test]
 fn pid1_holds_no_copy_of_the_callers_stdout() {
     if !userns() {
@@ -741,27 +743,38 @@ fn pid1_holds_no_copy_of_the_callers_stdout() {
     let d = Dirs::new();
     let mut child = Command::new(&bin)
         .current_dir(&d.ws)
-        .args(["run", "--", "sleep", "3"])
+        .args(["run", "--", "sleep", "5"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let out = child.stdout.take().unwrap();
-    let ino =
-        std::os::unix::fs::MetadataExt::ino(&std::fs::File::from(std::os::fd::OwnedFd::from(out)).metadata().unwrap());
-    let start = std::time::Instant::now();
-    let holders = loop {
-        let h = pipe_holders(ino);
-        if h.iter().any(|c| c == "sleep") || start.elapsed() > std::time::Duration::from_secs(5) {
-            break h;
+    // Kept open (as a reading caller would) until the end.
+    let out = std::fs::File::from(std::os::fd::OwnedFd::from(child.stdout.take().unwrap()));
+    let ino = std::os::unix::fs::MetadataExt::ino(&out.metadata().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let command = loop {
+        if let Some(found) = pipe_holder_named("sleep", ino) {
+            break Some(found);
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     };
+    // Pid 1 closes its copy right after the command's exec; give it a moment.
+    let pid1_still_holds = command.as_ref().map(|(_, pid1)| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while holds_pipe(pid1, ino) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        holds_pipe(pid1, ino)
+    });
     let _ = child.kill();
     let _ = child.wait();
-    assert!(holders.iter().any(|c| c == "sleep"), "control: the command holds its stdout: {holders:?}");
-    assert!(holders.iter().any(|c| c == "stockade"), "the supervisor holds it: {holders:?}");
-    assert!(!holders.iter().any(|c| c == "stockade-init"), "pid 1 holds a copy: {holders:?}");
+    drop(out);
+    let (_, pid1) = command.expect("control: the command (sleep) holds its stdout");
+    assert!(!pid1.is_empty() && pid1 != "0", "the command's parent is pid 1 of the sandbox");
+    assert_eq!(pid1_still_holds, Some(false), "pid 1 ({pid1}) still holds a copy of the caller's stdout");
 }
 
 /// landlock-only's private `TMPDIR` lives under the host's temp dir, which may lie below a

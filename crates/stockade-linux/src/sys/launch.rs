@@ -227,8 +227,10 @@ impl LaunchedInit {
     fn send(&mut self, addr: usize) {
         self.sent = true;
         let addr = addr.to_ne_bytes();
-        // SAFETY: valid buffer; one 8-byte message. A pid 1 that already died (or was never
-        // cloned) makes this fail with EPIPE, without a SIGPIPE; the wait then explains.
+        // SAFETY: valid buffer; one 8-byte message. A pid 1 that already died makes this fail
+        // with EPIPE, without a SIGPIPE; the wait then explains. Before `started`, a failed
+        // clone leaves the message queued on the supervisor's own copy of pid 1's end, which
+        // `started` closes.
         unsafe { libc::send(self.go.as_raw_fd(), addr.as_ptr().cast(), addr.len(), libc::MSG_NOSIGNAL) };
     }
 
