@@ -255,8 +255,7 @@ mod tests {
     /// `update-index --cacheinfo`, in index versions 2, 3 and 4.
     #[test]
     fn reads_what_git_writes() {
-        if std::process::Command::new("git").arg("--version").output().is_err() {
-            eprintln!("SKIP: git not installed");
+        if !crate::testutil::git_installed() {
             return;
         }
         let dir = std::env::temp_dir().join(format!("stockade-git-index-{}", std::process::id()));
@@ -264,18 +263,7 @@ mod tests {
         std::fs::create_dir_all(dir.join("src")).unwrap();
         std::fs::write(dir.join("src/a.txt"), "a").unwrap();
         std::fs::write(dir.join("b.txt"), "b").unwrap();
-        let git = |args: &[&str]| {
-            let o = std::process::Command::new("git")
-                .arg("-C")
-                .arg(&dir)
-                .args(["-c", "safe.directory=*"])
-                .args(args)
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-        };
+        let git = |args: &[&str]| crate::testutil::git(&dir, args);
         git(&["init", "-q"]);
         git(&["add", "-A"]);
         let oid = "1111111111111111111111111111111111111111";

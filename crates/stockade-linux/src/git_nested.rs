@@ -296,18 +296,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn git(dir: &Path, args: &[&str]) {
-        let o = std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(["-c", "safe.directory=*", "-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-            .args(args)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    }
+    use crate::testutil::git;
 
     fn codes(w: &[Warning]) -> Vec<(String, PathBuf)> {
         w.iter().map(|w| (w.code.clone(), w.path.clone())).collect()
@@ -317,8 +306,7 @@ mod tests {
     /// that is not a gitlink, and one whose files predate the run, are not.
     #[test]
     fn changes_in_gitlinked_repositories_are_reported() {
-        if std::process::Command::new("git").arg("--version").output().is_err() {
-            eprintln!("SKIP: git not installed");
+        if !crate::testutil::git_installed() {
             return;
         }
         let base = std::env::temp_dir().join(format!("stockade-git-nested-{}", std::process::id()));
@@ -378,8 +366,7 @@ mod tests {
     /// are not checked out do not count.
     #[test]
     fn too_many_submodules_is_reported_not_skipped() {
-        if std::process::Command::new("git").arg("--version").output().is_err() {
-            eprintln!("SKIP: git not installed");
+        if !crate::testutil::git_installed() {
             return;
         }
         let base = std::env::temp_dir().join(format!("stockade-git-nested-many-{}", std::process::id()));

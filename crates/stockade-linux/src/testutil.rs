@@ -1,4 +1,5 @@
-//! Test helpers: a default policy for a given workspace, without touching the filesystem.
+//! Test helpers: a default policy for a given workspace (without touching the filesystem), and
+//! running git with no user or system config.
 
 use std::path::PathBuf;
 
@@ -14,4 +15,29 @@ pub fn policy(ws: &str) -> Policy {
     p.filesystem.deny_read.clear();
     p.filesystem.deny_write.clear();
     p
+}
+
+/// Whether git is installed; prints why a test skips when it is not.
+pub fn git_installed() -> bool {
+    let there = std::process::Command::new("git").arg("--version").output().is_ok();
+    if !there {
+        eprintln!("SKIP: git not installed");
+    }
+    there
+}
+
+/// Runs git in `dir` with no user or system config (and any directory trusted), failing the
+/// test if it fails.
+#[allow(clippy::unwrap_used)]
+pub fn git(dir: &std::path::Path, args: &[&str]) {
+    let o = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "safe.directory=*", "-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
 }
