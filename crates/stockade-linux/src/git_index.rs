@@ -27,6 +27,9 @@ const EXTENDED_FLAG: u16 = 0x4000;
 pub struct IndexLinks {
     /// Paths (relative to the work tree) of the gitlink entries, in index order, each once.
     pub gitlinks: Vec<PathBuf>,
+    /// Gitlink entries without a name: in a split index, these replace an entry of the shared
+    /// index, found through the `link` extension's bitmaps, which this reader does not decode.
+    pub unnamed_gitlinks: usize,
     /// For a split index: the hex object name of its shared index
     /// (`$GIT_DIR/sharedindex.<name>`), whose entries count as well.
     pub shared_index: Option<String>,
@@ -59,6 +62,7 @@ pub fn gitlinks(data: &[u8], oid_len: usize) -> Result<IndexLinks, IndexError> {
     }
     let count = r.u32()?;
     let mut out = IndexLinks::default();
+    let mut seen = std::collections::HashSet::new();
     let mut path: Vec<u8> = Vec::new();
     for _ in 0..count {
         let start = r.pos;
@@ -89,9 +93,10 @@ pub fn gitlinks(data: &[u8], oid_len: usize) -> Result<IndexLinks, IndexError> {
             r.pos = end;
         }
         if mode & TYPE_MASK == GITLINK_TYPE {
-            let p = PathBuf::from(OsStr::from_bytes(&path));
-            if !out.gitlinks.contains(&p) {
-                out.gitlinks.push(p);
+            if path.is_empty() {
+                out.unnamed_gitlinks += 1;
+            } else if seen.insert(path.clone()) {
+                out.gitlinks.push(PathBuf::from(OsStr::from_bytes(&path)));
             }
         }
     }

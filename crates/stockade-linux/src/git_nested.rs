@@ -5,21 +5,33 @@
 //! outer repository runs git inside it, and that git reads the submodule's config (which can
 //! name a program to run, such as `core.fsmonitor`) and hooks. A command in the sandbox can
 //! write all of that: `git init sub`, a config, `git update-index --cacheinfo 160000,...,sub`;
-//! or repoint an existing submodule's `.git` file at a git directory it made. Only each writable
-//! root's own repository metadata is protected (see docs/linux.md, "What neither
-//! implementation stops"), so the run is not stopped; instead, after it, every gitlink's
-//! repository is looked at, nested ones included, and whatever of its config, hooks or `.git`
-//! link changed during the run becomes a [`Warning`] that the CLI prints.
+//! or repoint an existing submodule's `.git` file at a git directory it made; or make a
+//! repository in one run and record it in a later one. Only each writable root's own
+//! repository metadata is protected (see docs/linux.md, "What neither implementation stops"),
+//! so the run is not stopped; instead the check reports, as a [`Warning`] that the CLI prints:
 //!
-//! "Changed during the run" is a `ctime` at or after the run's start, read from the clock the
-//! kernel stamps files with ([`sys::coarse_realtime`]). A command can set a file's `mtime` but
-//! not its `ctime`.
+//! - a gitlink the run added, or one whose checkout gained a `.git` during the run
+//!   (`git_submodule_recorded`), whatever that repository's age;
+//! - a gitlinked repository's `.git` link, `config`, `config.worktree`, `commondir` or hooks
+//!   changed during the run (`git_nested_repository_changed`), submodules of submodules
+//!   included;
+//! - a submodule git directory under `.git/modules` that the run created (`git_module_created`):
+//!   `git submodule update` on the host would adopt it;
+//! - anything it could not look at (`git_nested_unchecked`): an index it cannot read, a split
+//!   index entry it cannot resolve, too many or too deep submodules.
 //!
-//! The index is read while the command runs ([`snapshot`]), off the run's critical path; after
-//! the run it is read again only if it changed.
+//! "During the run" means a `ctime` at or after the run's start, read from the clock the kernel
+//! stamps files with ([`sys::coarse_realtime`]); a command can set a file's `mtime`, not its
+//! `ctime`. "Added" compares with [`snapshot`], which must be taken before the command starts:
+//! the namespaces implementation takes it after the go message, while pid 1 builds the mount
+//! view, and pid 1 starts the command only once told the snapshot is done.
+//!
+//! Every file is read only if it is a regular file (a FIFO or device would block or never end),
+//! without following symlinks, and up to a size limit.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::{Component, Path, PathBuf};
+use std::collections::HashSet;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
 use stockade_policy::Warning;
 
@@ -31,6 +43,8 @@ use crate::sys;
 const MAX_REPOS: usize = 128;
 /// How deep submodules of submodules are followed.
 const MAX_DEPTH: usize = 4;
+/// Most gitlinks in one index (each costs an `lstat`).
+const MAX_GITLINKS: usize = 10_000;
 /// Largest index read; a bigger one is reported as not checked.
 const MAX_INDEX_BYTES: u64 = 64 << 20;
 /// Largest `.git` file, `commondir` or config read.
@@ -51,13 +65,25 @@ struct Watched {
     root: PathBuf,
     /// Its git directory.
     git: PathBuf,
-    /// The index as read during the run.
-    snapshot: Option<Snapshot>,
+    /// Its submodules' git directories under `.git/modules` before the run.
+    modules: HashSet<PathBuf>,
+    /// The index before the command started.
+    before: Option<Before>,
+}
+
+#[derive(Debug)]
+struct Before {
+    /// The index file read, and its gitlinks (or why they could not be read).
+    index: Snapshot,
+    /// The same gitlinks, for lookups (`None`: the index could not be read).
+    recorded: Option<HashSet<PathBuf>>,
+    /// The gitlinks whose checkout had a `.git`.
+    checked_out: HashSet<PathBuf>,
 }
 
 /// An index's gitlinks (or why they could not be read), with the identity of the file they
-/// were read from.
-type Snapshot = (IndexId, Result<Vec<PathBuf>, String>);
+/// were read from (`None`: there was no index).
+type Snapshot = (Option<IndexId>, Result<Vec<PathBuf>, String>);
 
 /// What tells one version of an index file from another (git replaces it by renaming).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,59 +107,133 @@ impl IndexId {
     }
 }
 
-/// Starts watching the repositories among `git_dirs` that are a work tree's own `.git` (the
-/// submodules' git directories under `.git/modules` are reached through the gitlinks); call
-/// before the command starts.
+/// Starts watching the repositories among `git_dirs` that are a work tree's own `.git`, with
+/// the submodule git directories among them (under a `.git/modules`) as they are before the
+/// run; call before the command starts, then [`snapshot`].
 pub fn watch(git_dirs: impl IntoIterator<Item = PathBuf>) -> Watch {
-    let repos = git_dirs
-        .into_iter()
+    let all: Vec<PathBuf> = git_dirs.into_iter().collect();
+    let repos = all
+        .iter()
         .filter(|git| git.file_name().is_some_and(|n| n == ".git"))
-        .filter_map(|git| Some(Watched { root: git.parent()?.to_path_buf(), git, snapshot: None }))
+        .filter_map(|git| {
+            let modules = all.iter().filter(|m| m.starts_with(git.join("modules"))).cloned().collect();
+            Some(Watched { root: git.parent()?.to_path_buf(), git: git.clone(), modules, before: None })
+        })
         .collect();
     Watch { start: sys::coarse_realtime(), repos }
 }
 
-/// Reads the watched indexes now, while the command runs, so that [`check`] need not when
-/// they did not change.
+/// Reads the watched indexes and which gitlinks are checked out. Must run before the command
+/// starts (what [`check`] calls added is what differs from this).
 pub fn snapshot(w: &mut Watch) {
     for r in &mut w.repos {
-        r.snapshot = read_gitlinks(&r.git).ok();
+        let index = read_gitlinks(&r.git);
+        let recorded: Option<HashSet<PathBuf>> = index.1.as_ref().ok().map(|l| l.iter().cloned().collect());
+        let checked_out = recorded.iter().flatten().filter(|p| has_dotgit(&r.root.join(p))).cloned().collect();
+        r.before = Some(Before { index, recorded, checked_out });
     }
 }
 
-/// The warnings after the run: config, hooks or `.git` links of a submodule's repository
-/// (nested ones included) that changed during the run, and indexes that could not be read.
+/// The warnings after the run (see the module documentation).
 pub fn check(w: &Watch) -> Vec<Warning> {
     let mut out = Vec::new();
-    let mut todo: Vec<(PathBuf, PathBuf, usize, Option<&Snapshot>)> =
-        w.repos.iter().map(|r| (r.root.clone(), r.git.clone(), 0, r.snapshot.as_ref())).collect();
     let mut looked = 0;
-    while let Some((root, git, depth, snapshot)) = todo.pop() {
-        let links = match current_gitlinks(&git, snapshot) {
+    let mut todo: Vec<(PathBuf, PathBuf, usize)> = Vec::new();
+    for r in &w.repos {
+        new_modules(r, &mut out);
+        let links = match current_gitlinks(&r.git, r.before.as_ref().map(|b| &b.index)) {
+            Ok(l) => l,
+            Err(why) => {
+                out.push(unchecked(&r.git.join("index"), &why));
+                continue;
+            }
+        };
+        let before = r.before.as_ref().map(|b| (b.recorded.as_ref(), &b.checked_out));
+        for rel in &links {
+            let wt = r.root.join(rel);
+            if !has_dotgit(&wt) {
+                continue;
+            }
+            // Added by the run, or checked out during it (or unknown: counted as such).
+            let recorded_before = before.and_then(|(l, _)| l).is_some_and(|l| l.contains(rel));
+            let checked_out_before = before.is_some_and(|(_, c)| c.contains(rel));
+            if !recorded_before || !checked_out_before {
+                out.push(recorded(&wt, recorded_before));
+            }
+            if !take_one(&mut looked, &r.git, &mut out) {
+                return out;
+            }
+            if let Some(sub_git) = inspect(&wt, w.start, &mut out) {
+                todo.push((wt, sub_git, 1));
+            }
+        }
+    }
+    while let Some((root, git, depth)) = todo.pop() {
+        let links = match current_gitlinks(&git, None) {
             Ok(l) => l,
             Err(why) => {
                 out.push(unchecked(&git.join("index"), &why));
                 continue;
             }
         };
-        for rel in links.iter().filter(|p| is_plain_relative(p)) {
+        for rel in &links {
             let wt = root.join(rel);
-            // A submodule that is not checked out has no `.git`: nothing for git to enter.
-            if std::fs::symlink_metadata(wt.join(".git")).is_err() {
+            if !has_dotgit(&wt) {
                 continue;
             }
-            if looked == MAX_REPOS {
-                out.push(unchecked(&git.join("index"), &format!("more than {MAX_REPOS} submodules to look at")));
+            if depth == MAX_DEPTH {
+                out.push(unchecked(
+                    &git.join("index"),
+                    &format!("submodules nested more than {MAX_DEPTH} levels deep"),
+                ));
+                break;
+            }
+            if !take_one(&mut looked, &git, &mut out) {
                 return out;
             }
-            looked += 1;
-            let Some(sub_git) = inspect(&wt, w.start, &mut out) else { continue };
-            if depth + 1 < MAX_DEPTH {
-                todo.push((wt, sub_git, depth + 1, None));
+            if let Some(sub_git) = inspect(&wt, w.start, &mut out) {
+                todo.push((wt, sub_git, depth + 1));
             }
         }
     }
     out
+}
+
+/// Counts one more repository to inspect; past [`MAX_REPOS`], says so and returns false.
+fn take_one(looked: &mut usize, git: &Path, out: &mut Vec<Warning>) -> bool {
+    if *looked == MAX_REPOS {
+        out.push(unchecked(&git.join("index"), &format!("more than {MAX_REPOS} submodules to look at")));
+        return false;
+    }
+    *looked += 1;
+    true
+}
+
+/// Submodule git directories under the watched repository's `.git/modules` that the run made.
+fn new_modules(r: &Watched, out: &mut Vec<Warning>) {
+    match crate::host_facts::git_dirs(&r.root) {
+        Ok(Some(dirs)) => {
+            for m in dirs.modules.iter().filter(|m| !r.modules.contains(*m)) {
+                out.push(Warning {
+                    code: "git_module_created".into(),
+                    path: m.clone(),
+                    message: format!(
+                        "the command created the submodule repository `{}`: `git submodule update` on the host \
+                         would use it, with its config and hooks, so it can run code a sandboxed command wrote. \
+                         Look at it, and remove it unless you expected it, before updating submodules here",
+                        m.display()
+                    ),
+                });
+            }
+        }
+        Ok(None) => {}
+        Err(e) => out.push(unchecked(&r.git.join("modules"), &e.to_string())),
+    }
+}
+
+/// Whether the checkout `wt` has a `.git` (of any kind: git enters it).
+fn has_dotgit(wt: &Path) -> bool {
+    std::fs::symlink_metadata(wt.join(".git")).is_ok()
 }
 
 /// Warns about what changed in the repository of the submodule checkout `wt`, and returns its
@@ -184,48 +284,66 @@ fn inspect(wt: &Path, start: (i64, i64), out: &mut Vec<Warning>) -> Option<PathB
     Some(gitdir)
 }
 
-/// The gitlinks of `git`'s index: from `snapshot` if the file is the one read then.
-fn current_gitlinks(git: &Path, snapshot: Option<&Snapshot>) -> Result<Vec<PathBuf>, String> {
-    let index = git.join("index");
-    let m = match std::fs::symlink_metadata(&index) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+/// The gitlinks of `git`'s index: from `before` if the file is the one read then.
+fn current_gitlinks(git: &Path, before: Option<&Snapshot>) -> Result<Vec<PathBuf>, String> {
+    let id = match std::fs::symlink_metadata(git.join("index")) {
+        Ok(m) => Some(IndexId::of(&m)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e.to_string()),
     };
-    match snapshot {
-        Some((id, links)) if *id == IndexId::of(&m) => links.clone(),
-        _ => read_gitlinks(git).and_then(|(_, links)| links),
+    match before {
+        Some((was, links)) if *was == id => links.clone(),
+        _ => read_gitlinks(git).1,
     }
 }
 
-/// Reads `git`'s index (and its shared index, if split) and returns the identity of the file
-/// read with its gitlinks, or why they could not be read; `Err` when it cannot be opened.
-fn read_gitlinks(git: &Path) -> Result<Snapshot, String> {
-    use std::io::Read as _;
-    let mut f = std::fs::File::open(git.join("index")).map_err(|e| e.to_string())?;
-    let m = f.metadata().map_err(|e| e.to_string())?;
-    let id = IndexId::of(&m);
-    if !m.is_file() || m.size() > MAX_INDEX_BYTES {
-        return Ok((id, Err(format!("not a regular file of at most {MAX_INDEX_BYTES} bytes"))));
-    }
-    let mut data = Vec::with_capacity(m.size() as usize);
-    if let Err(e) = f.by_ref().take(MAX_INDEX_BYTES).read_to_end(&mut data) {
-        return Ok((id, Err(e.to_string())));
-    }
-    let oid_len = oid_len(git);
-    let parsed = git_index::gitlinks(&data, oid_len).map_err(|e| e.to_string()).and_then(|mut links| {
-        if let Some(name) = links.shared_index.take().filter(|n| n.bytes().all(|b| b.is_ascii_hexdigit())) {
-            let shared = std::fs::read(git.join(format!("sharedindex.{name}")))
-                .map_err(|e| format!("shared index sharedindex.{name}: {e}"))?;
-            for p in git_index::gitlinks(&shared, oid_len).map_err(|e| format!("shared index: {e}"))?.gitlinks {
-                if !links.gitlinks.contains(&p) {
-                    links.gitlinks.push(p);
-                }
-            }
+/// Reads `git`'s index (and its shared index, if split): the identity of the file read and
+/// its gitlinks, or why they could not be read. No index: no gitlinks.
+fn read_gitlinks(git: &Path) -> Snapshot {
+    let (m, data) = match read_regular(&git.join("index"), MAX_INDEX_BYTES) {
+        Ok(read) => read,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (None, Ok(Vec::new())),
+        Err(e) => {
+            let id = std::fs::symlink_metadata(git.join("index")).ok().map(|m| IndexId::of(&m));
+            return (id, Err(e.to_string()));
         }
+    };
+    let oid_len = oid_len(git);
+    let links = git_index::gitlinks(&data, oid_len).map_err(|e| e.to_string()).and_then(|mut links| {
+        if let Some(name) = links.shared_index.take() {
+            if !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("odd shared index name {name}"));
+            }
+            let (_, shared) = read_regular(&git.join(format!("sharedindex.{name}")), MAX_INDEX_BYTES)
+                .map_err(|e| format!("shared index sharedindex.{name}: {e}"))?;
+            let shared = git_index::gitlinks(&shared, oid_len).map_err(|e| format!("shared index: {e}"))?;
+            let mut seen: HashSet<PathBuf> = links.gitlinks.iter().cloned().collect();
+            links.gitlinks.extend(shared.gitlinks.into_iter().filter(|p| seen.insert(p.clone())));
+        }
+        if links.unnamed_gitlinks > 0 {
+            return Err("a split index replaces a submodule entry (this reader does not decode which)".into());
+        }
+        if links.gitlinks.len() > MAX_GITLINKS {
+            return Err(format!("more than {MAX_GITLINKS} submodule entries"));
+        }
+        links.gitlinks.retain(|p| !p.as_os_str().is_empty());
         Ok(links.gitlinks)
     });
-    Ok((id, parsed))
+    (Some(IndexId::of(&m)), links)
+}
+
+/// Reads `p` if it is a regular file of at most `max` bytes: opened without following a
+/// symlink, and without blocking (a FIFO would wait for a writer), then checked with `fstat`.
+fn read_regular(p: &Path, max: u64) -> std::io::Result<(std::fs::Metadata, Vec<u8>)> {
+    use std::io::Read as _;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(p)?;
+    let m = f.metadata()?;
+    if !m.is_file() || m.size() > max {
+        return Err(std::io::Error::other(format!("not a regular file of at most {max} bytes")));
+    }
+    let mut data = Vec::with_capacity(m.size() as usize);
+    f.take(max).read_to_end(&mut data)?;
+    Ok((m, data))
 }
 
 /// Object name length of the repository at `git`: 32 bytes with
@@ -247,10 +365,8 @@ fn oid_len(git: &Path) -> usize {
 }
 
 fn read_small(p: &Path) -> Option<String> {
-    use std::io::Read as _;
-    let mut s = String::new();
-    std::fs::File::open(p).ok()?.take(MAX_SMALL_FILE).read_to_string(&mut s).ok()?;
-    Some(s)
+    let (_, data) = read_regular(p, MAX_SMALL_FILE).ok()?;
+    String::from_utf8(data).ok()
 }
 
 /// Whether `m` changed at or after `start` (its ctime, which a command cannot set).
@@ -258,10 +374,22 @@ fn after(m: &std::fs::Metadata, start: (i64, i64)) -> bool {
     (m.ctime(), m.ctime_nsec()) >= start
 }
 
-/// A path the index may name: relative, with no `..` (git refuses others, but the index is
-/// the command's to write).
-fn is_plain_relative(p: &Path) -> bool {
-    p.components().all(|c| matches!(c, Component::Normal(_))) && p.components().next().is_some()
+fn recorded(wt: &Path, recorded_before: bool) -> Warning {
+    let what = if recorded_before {
+        "a repository appeared during the run at the submodule path"
+    } else {
+        "the command recorded as a submodule, with a repository checked out there,"
+    };
+    Warning {
+        code: "git_submodule_recorded".into(),
+        path: wt.to_path_buf(),
+        message: format!(
+            "{what} `{}`: git on the host enters it on its own (a plain `git status` in the outer repository \
+             does), reading its config and running its hooks, so running git here can run code a sandboxed \
+             command wrote. Look at it before running git in this repository",
+            wt.display()
+        ),
+    }
 }
 
 fn changed(path: &Path, wt: &Path) -> Warning {
@@ -284,7 +412,7 @@ fn unchecked(path: &Path, why: &str) -> Warning {
         code: "git_nested_unchecked".into(),
         path: path.to_path_buf(),
         message: format!(
-            "could not read `{}` ({why}), so submodule repositories it records were not checked for config or \
+            "could not check `{}` ({why}), so submodule repositories it records were not checked for config or \
              hooks the command changed. Look at them before running git in this repository",
             path.display()
         ),
@@ -391,18 +519,171 @@ mod tests {
         std::io::Write::write_all(child.stdin.as_mut().unwrap(), info.as_bytes()).unwrap();
         drop(child.stdin.take());
         assert!(child.wait().unwrap().success());
-        let w = watch([base.join(".git")]);
+        let w = start_run(&base);
         assert_eq!(codes(&check(&w)), vec![], "{MAX_REPOS} checked out, the rest not: all looked at");
         std::fs::create_dir_all(base.join(format!("m{:03}/.git", MAX_REPOS + 1))).unwrap();
-        assert_eq!(codes(&check(&w)), vec![("git_nested_unchecked".into(), base.join(".git/index"))]);
+        let got = codes(&check(&w));
+        assert_eq!(got.last(), Some(&("git_nested_unchecked".into(), base.join(".git/index"))), "{got:?}");
         let _ = std::fs::remove_dir_all(&base);
     }
 
+    /// A fresh repository with one commit, under a new temporary directory.
+    fn repo(name: &str) -> (PathBuf, PathBuf) {
+        let base = std::env::temp_dir().join(format!("stockade-git-nested-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let ws = base.join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        git(&ws, &["init", "-q"]);
+        std::fs::write(ws.join("a"), "a").unwrap();
+        git(&ws, &["add", "a"]);
+        git(&ws, &["commit", "-qm", "init"]);
+        (base, ws)
+    }
+
+    const OID: &str = "1111111111111111111111111111111111111111";
+
+    fn gitlink(ws: &Path, path: &str) {
+        git(ws, &["update-index", "--add", "--cacheinfo", &format!("160000,{OID},{path}")]);
+    }
+
+    /// A run's watch, taken a little after whatever was set up before it.
+    fn start_run(ws: &Path) -> Watch {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut w = watch([ws.join(".git")]);
+        snapshot(&mut w);
+        w
+    }
+
+    /// Work split over two runs: a repository made in the first, recorded as a submodule in
+    /// the second (its config then predates the second run); and a repository moved into a
+    /// submodule path that had no checkout.
     #[test]
-    fn only_plain_relative_paths_are_followed() {
-        assert!(is_plain_relative(Path::new("a/b")));
-        for p in ["", "/etc", "../x", "a/../../x", "./a"] {
-            assert!(!is_plain_relative(Path::new(p)), "{p}");
+    fn submodules_recorded_or_checked_out_by_the_run_are_reported_whatever_their_age() {
+        if !crate::testutil::git_installed() {
+            return;
         }
+        let (base, ws) = repo("two-runs");
+        gitlink(&ws, "empty"); // recorded, not checked out
+        git(&ws, &["init", "-q", "stash"]);
+        git(&ws.join("stash"), &["config", "core.fsmonitor", "false"]);
+        git(&ws, &["init", "-q", "stash2"]);
+        let w = start_run(&ws);
+        assert_eq!(codes(&check(&w)), vec![]);
+        std::fs::rename(ws.join("stash"), ws.join("sub")).unwrap();
+        gitlink(&ws, "sub");
+        std::fs::remove_dir_all(ws.join("empty")).ok();
+        std::fs::rename(ws.join("stash2"), ws.join("empty")).unwrap();
+        let got = codes(&check(&w));
+        assert!(got.contains(&("git_submodule_recorded".into(), ws.join("sub"))), "{got:?}");
+        assert!(got.contains(&("git_submodule_recorded".into(), ws.join("empty"))), "{got:?}");
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    /// What the check cannot resolve it reports: a split index replacing a submodule entry,
+    /// submodules nested deeper than it follows, a gitlink path git would follow although it
+    /// is not a plain relative path. And a FIFO or a symlink to `/dev/zero` where it reads a
+    /// file neither hangs it nor fills its memory.
+    #[test]
+    fn hostile_or_unusual_repositories_are_reported_not_skipped() {
+        if !crate::testutil::git_installed() {
+            return;
+        }
+        // Split index: git writes the new gitlink as a nameless replacement entry.
+        let (base, ws) = repo("split");
+        std::fs::write(ws.join("sub"), "x").unwrap();
+        git(&ws, &["add", "sub"]);
+        git(&ws, &["update-index", "--split-index"]);
+        let w = start_run(&ws);
+        std::fs::remove_file(ws.join("sub")).unwrap();
+        git(&ws, &["init", "-q", "sub"]);
+        git(&ws, &["update-index", "--cacheinfo", &format!("160000,{OID},sub")]);
+        let got = codes(&check(&w));
+        assert!(got.contains(&("git_nested_unchecked".into(), ws.join(".git/index"))), "{got:?}");
+        let _ = std::fs::remove_dir_all(&base);
+
+        // Five levels of checked-out submodules: the fifth is past the limit.
+        let (base, ws) = repo("deep");
+        let mut dir = ws.clone();
+        for level in 1..=MAX_DEPTH + 1 {
+            let name = format!("l{level}");
+            git(&dir, &["init", "-q", &name]);
+            gitlink(&dir, &name);
+            dir = dir.join(name);
+        }
+        let w = start_run(&ws);
+        let got = codes(&check(&w));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, "git_nested_unchecked");
+        let _ = std::fs::remove_dir_all(&base);
+
+        // `./sub`, which git normalises when it writes but follows when it reads one.
+        let (base, ws) = repo("odd-path");
+        let w = start_run(&ws);
+        git(&ws, &["init", "-q", "sub"]);
+        let index = crate::testutil::index_v2(&[(0o100644, "a"), (0o160000, "./sub")]);
+        std::fs::write(ws.join(".git/index"), index).unwrap();
+        let got = codes(&check(&w));
+        assert!(got.contains(&("git_submodule_recorded".into(), ws.join("./sub"))), "{got:?}");
+        let _ = std::fs::remove_dir_all(&base);
+
+        // A FIFO as a submodule's `.git` and as the index; a split index whose shared index is
+        // a symlink to /dev/zero.
+        let (base, ws) = repo("fifo");
+        let w = start_run(&ws);
+        std::fs::create_dir(ws.join("zz")).unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(ws.join("zz/.git")).status().unwrap().success());
+        gitlink(&ws, "zz");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let w2 = watch([ws.join(".git")]);
+        std::thread::spawn(move || {
+            tx.send((codes(&check(&w)), {
+                std::fs::remove_file(w2.repos[0].git.join("index")).unwrap();
+                assert!(std::process::Command::new("mkfifo")
+                    .arg(w2.repos[0].git.join("index"))
+                    .status()
+                    .unwrap()
+                    .success());
+                codes(&check(&w2))
+            }))
+        });
+        let (got, got_fifo_index) = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the check hung");
+        assert!(got.contains(&("git_submodule_recorded".into(), ws.join("zz"))), "{got:?}");
+        assert_eq!(got_fifo_index, vec![("git_nested_unchecked".into(), ws.join(".git/index"))]);
+        let _ = std::fs::remove_dir_all(&base);
+
+        let (base, ws) = repo("zero");
+        git(&ws, &["update-index", "--split-index"]);
+        let w = start_run(&ws);
+        for e in std::fs::read_dir(ws.join(".git")).unwrap().flatten() {
+            if e.file_name().to_string_lossy().starts_with("sharedindex.") {
+                std::fs::remove_file(e.path()).unwrap();
+                std::os::unix::fs::symlink("/dev/zero", e.path()).unwrap();
+            }
+        }
+        std::fs::write(ws.join(".git/index"), std::fs::read(ws.join(".git/index")).unwrap()).unwrap();
+        let got = codes(&check(&w));
+        assert_eq!(got, vec![("git_nested_unchecked".into(), ws.join(".git/index"))]);
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    /// A submodule git directory the run makes under `.git/modules` (which `git submodule
+    /// update` would adopt) is reported; one that was there is not.
+    #[test]
+    fn submodule_git_dirs_created_by_the_run_are_reported() {
+        if !crate::testutil::git_installed() {
+            return;
+        }
+        let (base, ws) = repo("modules");
+        std::fs::create_dir_all(ws.join(".git/modules/old")).unwrap();
+        std::fs::write(ws.join(".git/modules/old/HEAD"), "ref: refs/heads/main\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let dirs = crate::host_facts::git_dirs(&ws).unwrap().unwrap();
+        let mut w = watch(dirs.watched());
+        snapshot(&mut w);
+        assert_eq!(codes(&check(&w)), vec![]);
+        std::fs::create_dir_all(ws.join(".git/modules/evil")).unwrap();
+        std::fs::write(ws.join(".git/modules/evil/HEAD"), "ref: refs/heads/main\n").unwrap();
+        assert_eq!(codes(&check(&w)), vec![("git_module_created".into(), ws.join(".git/modules/evil"))]);
+        let _ = std::fs::remove_dir_all(&base);
     }
 }

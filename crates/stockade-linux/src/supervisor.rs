@@ -241,11 +241,13 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         drop(child);
         Forwarder::start(ours, b)
     });
+    // Before pid 1 may start the command (it waits for this after its mounts).
+    crate::git_nested::snapshot(&mut nested_watch);
+    init.proceed();
     if let Some(g) = groups.as_ref().map(|g| g.remover()) {
         init.after_exit(Box::new(g));
         crate::cgroup::sweep();
     }
-    crate::git_nested::snapshot(&mut nested_watch);
     let waited = wait(Child::Init(&init), deadline, &signals, &report_r, pid, true, groups.as_ref());
     if let Some(f) = forwarder {
         f.stop();
@@ -526,7 +528,7 @@ pub fn residual_gaps(abi: i32, mounts: bool) -> Vec<String> {
         );
     }
     g.push("files in writable roots that already have several hard links may share their inode with a file outside; writing them changes it".into());
-    g.push("a repository created in a subdirectory (`git init sub`) gets writable hooks and config, and a plain `git status` on the host runs git inside it once the command records it as a submodule in the index; an existing submodule's `.git` file can be repointed likewise; only each writable root's own git metadata is read-only (every run reports, as a warning, config, hooks and `.git` links it changed in repositories recorded as submodules)".into());
+    g.push("a repository created in a subdirectory (`git init sub`) gets writable hooks and config, and a plain `git status` on the host runs git inside it once the command records it as a submodule in the index; an existing submodule's `.git` file can be repointed likewise; only each writable root's own git metadata is read-only (every run reports, as a warning, repositories it recorded as submodules, and config, hooks and `.git` links it changed in repositories recorded as submodules)".into());
     g.push(GIT_REDIRECT_GAP.into());
     g
 }
@@ -612,6 +614,8 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     let git_dirs: Vec<PathBuf> = repos.flat_map(|d| d.watched().collect::<Vec<_>>()).collect();
     let git_watch = crate::git_redirect::watch(git_dirs.iter().cloned());
     let mut nested_watch = crate::git_nested::watch(git_dirs);
+    // Here the command starts as soon as it is cloned.
+    crate::git_nested::snapshot(&mut nested_watch);
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
     let started = Instant::now();
     let pid = match sys::clone_process(0) {
@@ -624,7 +628,6 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     if groups.is_some() {
         crate::cgroup::sweep();
     }
-    crate::git_nested::snapshot(&mut nested_watch);
     let waited = wait(Child::Direct(pid), deadline, &signals, &report_r, -pid, false, groups.as_ref());
     // Whatever stayed in the command's process group goes with it (before its cgroups).
     sys::kill(-pid, libc::SIGKILL);

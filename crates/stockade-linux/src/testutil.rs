@@ -41,3 +41,24 @@ pub fn git(dir: &std::path::Path, args: &[&str]) {
         .unwrap();
     assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// A version 2 git index (SHA-1 names) with entries of the given modes and paths, for tests of
+/// index readers.
+pub fn index_v2(entries: &[(u32, &str)]) -> Vec<u8> {
+    let mut d = b"DIRC".to_vec();
+    d.extend_from_slice(&2u32.to_be_bytes());
+    d.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+    for (mode, path) in entries {
+        let mut e = vec![0u8; 24];
+        e.extend_from_slice(&mode.to_be_bytes());
+        e.extend_from_slice(&[0u8; 12]);
+        e.extend_from_slice(&[0xab; 20]);
+        e.extend_from_slice(&(path.len().min(0xfff) as u16).to_be_bytes());
+        e.extend_from_slice(path.as_bytes());
+        let pad = 8 - (e.len() % 8);
+        e.extend(std::iter::repeat_n(0u8, pad));
+        d.extend_from_slice(&e);
+    }
+    d.extend_from_slice(&[0u8; 20]);
+    d
+}

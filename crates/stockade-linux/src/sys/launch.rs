@@ -234,6 +234,13 @@ impl LaunchedInit {
         unsafe { libc::send(self.go.as_raw_fd(), addr.as_ptr().cast(), addr.len(), libc::MSG_NOSIGNAL) };
     }
 
+    /// Lets pid 1 start the command once its mount view is built (the supervisor's look at the
+    /// workspace before the command, see `git_nested`, is done): a second message on the go
+    /// socket.
+    pub fn proceed(&mut self) {
+        self.send(1);
+    }
+
     /// Ends a pid 1 that waits after its run (`Prepared::exit_with_supervisor`): a second
     /// message on the go socket.
     pub fn release(&mut self) {

@@ -1175,6 +1175,22 @@ fn init_run(p: &Prepared) -> ! {
         check(p, step::BRIDGE, send_bridge_listener(p.bridge_fd, p.bridge_port));
         close(p.bridge_fd);
     }
+    // The supervisor looks at the workspace's repositories before the command starts (see
+    // `git_nested`) and says when it is done: one more message on the go socket, usually
+    // queued long before the mounts are.
+    let mut msg = [0u8; 8];
+    loop {
+        // SAFETY: valid buffer.
+        let n = unsafe { libc::read(p.go_fd, msg.as_mut_ptr().cast(), msg.len()) };
+        if n > 0 {
+            break;
+        }
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        // SAFETY: always safe (the supervisor is gone).
+        unsafe { libc::_exit(125) };
+    }
     // Block the signals we handle, so none is lost between fork and sigwaitinfo.
     // SAFETY: sigset manipulation on a local.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
