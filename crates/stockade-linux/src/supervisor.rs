@@ -225,8 +225,13 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     });
     // The go message goes out before waiting for the clone's result, so that pid 1 does not
     // wait for this thread to be woken by the launching thread first. If the clone failed,
-    // nothing reads the message and `started` says why.
+    // nothing reads the messages and `started` says why.
     init.go(&prepared);
+    // While pid 1 builds the mount view; it starts the command only after `proceed`. Both come
+    // before `started`, which may have to wait until pid 1 blocks: the launching thread that
+    // reports the clone shares a CPU with it.
+    crate::git_nested::snapshot(&mut nested_watch);
+    init.proceed();
     if let Err(e) = init.started() {
         return match e.raw_os_error() {
             Some(libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EUSERS | libc::EACCES) => Ok(Attempt::Unavailable(
@@ -241,9 +246,6 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         drop(child);
         Forwarder::start(ours, b)
     });
-    // Before pid 1 may start the command (it waits for this after its mounts).
-    crate::git_nested::snapshot(&mut nested_watch);
-    init.proceed();
     if let Some(g) = groups.as_ref().map(|g| g.remover()) {
         init.after_exit(Box::new(g));
         crate::cgroup::sweep();
