@@ -57,6 +57,11 @@ const MAX_HOOKS: usize = 256;
 pub struct Watch {
     start: (i64, i64),
     repos: Vec<Watched>,
+    /// The index files [`snapshot`] read, kept until the watch is dropped after the run.
+    /// Freeing them during the run would unmap a large buffer (allocators map big ones
+    /// separately), which interrupts every CPU running pid 1 or the command for a TLB
+    /// shootdown: they share the supervisor's address space.
+    kept: Vec<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -120,14 +125,14 @@ pub fn watch(git_dirs: impl IntoIterator<Item = PathBuf>) -> Watch {
             Some(Watched { root: git.parent()?.to_path_buf(), git: git.clone(), modules, before: None })
         })
         .collect();
-    Watch { start: sys::coarse_realtime(), repos }
+    Watch { start: sys::coarse_realtime(), repos, kept: Vec::new() }
 }
 
 /// Reads the watched indexes and which gitlinks are checked out. Must run before the command
 /// starts (what [`check`] calls added is what differs from this).
 pub fn snapshot(w: &mut Watch) {
     for r in &mut w.repos {
-        let index = read_gitlinks(&r.git);
+        let index = read_gitlinks(&r.git, &mut w.kept);
         let recorded: Option<HashSet<PathBuf>> = index.1.as_ref().ok().map(|l| l.iter().cloned().collect());
         let checked_out = recorded.iter().flatten().filter(|p| has_dotgit(&r.root.join(p))).cloned().collect();
         r.before = Some(Before { index, recorded, checked_out });
@@ -293,13 +298,14 @@ fn current_gitlinks(git: &Path, before: Option<&Snapshot>) -> Result<Vec<PathBuf
     };
     match before {
         Some((was, links)) if *was == id => links.clone(),
-        _ => read_gitlinks(git).1,
+        _ => read_gitlinks(git, &mut Vec::new()).1,
     }
 }
 
 /// Reads `git`'s index (and its shared index, if split): the identity of the file read and
-/// its gitlinks, or why they could not be read. No index: no gitlinks.
-fn read_gitlinks(git: &Path) -> Snapshot {
+/// its gitlinks, or why they could not be read. No index: no gitlinks. The bytes read go to
+/// `keep`.
+fn read_gitlinks(git: &Path, keep: &mut Vec<Vec<u8>>) -> Snapshot {
     let (m, data) = match read_regular(&git.join("index"), MAX_INDEX_BYTES) {
         Ok(read) => read,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (None, Ok(Vec::new())),
@@ -316,7 +322,9 @@ fn read_gitlinks(git: &Path) -> Snapshot {
             }
             let (_, shared) = read_regular(&git.join(format!("sharedindex.{name}")), MAX_INDEX_BYTES)
                 .map_err(|e| format!("shared index sharedindex.{name}: {e}"))?;
-            let shared = git_index::gitlinks(&shared, oid_len).map_err(|e| format!("shared index: {e}"))?;
+            let parsed = git_index::gitlinks(&shared, oid_len).map_err(|e| format!("shared index: {e}"));
+            keep.push(shared);
+            let shared = parsed?;
             let mut seen: HashSet<PathBuf> = links.gitlinks.iter().cloned().collect();
             links.gitlinks.extend(shared.gitlinks.into_iter().filter(|p| seen.insert(p.clone())));
         }
@@ -329,6 +337,7 @@ fn read_gitlinks(git: &Path) -> Snapshot {
         links.gitlinks.retain(|p| !p.as_os_str().is_empty());
         Ok(links.gitlinks)
     });
+    keep.push(data);
     (Some(IndexId::of(&m)), links)
 }
 
