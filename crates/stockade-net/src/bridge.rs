@@ -51,7 +51,7 @@ pub fn serve_forwarder(listener: TcpListener, unix_path: &Path) -> Result<(), Er
 }
 
 /// Most connections the forwarder relays at once, as many as the proxy admits by default
-/// (`Limits::max_connections`): each costs two threads and up to two [`FORWARD_BUFFER`]s.
+/// (`Limits::max_connections`): each costs two threads and up to two 1 MiB buffers.
 pub const MAX_FORWARDED: usize = 256;
 
 /// One relayed connection counted against [`MAX_FORWARDED`], released when dropped.
