@@ -10,6 +10,7 @@
 //! Reference: git's `Documentation/gitformat-index.txt`.
 
 use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -47,13 +48,24 @@ pub enum IndexError {
     /// The data ends, or a field points, where the format does not allow.
     #[error("malformed index at byte {0}")]
     Malformed(usize),
+    /// More than [`MAX_GITLINKS`] gitlinks.
+    #[error("more than {MAX_GITLINKS} submodule entries")]
+    TooManyGitlinks,
 }
 
 /// The gitlinks of the index in `data`, whose object names are `oid_len` bytes long (20 for
 /// SHA-1, 32 for SHA-256).
 pub fn gitlinks(data: &[u8], oid_len: usize) -> Result<IndexLinks, IndexError> {
-    let mut r = Reader { data, pos: 0 };
-    if r.take(4)? != b"DIRC" {
+    gitlinks_from(data, data.len() as u64, oid_len)
+}
+
+/// [`gitlinks`] of an index read from `input`, which holds `len` bytes: the index is read
+/// once, front to back, through a buffer of its own, so memory does not grow with its size.
+pub fn gitlinks_from(input: impl Read, len: u64, oid_len: usize) -> Result<IndexLinks, IndexError> {
+    let mut r = Reader { input: BufReader::with_capacity(READ_BUFFER, input.take(len)), pos: 0 };
+    let mut sig = [0u8; 4];
+    r.exact(&mut sig)?;
+    if &sig != b"DIRC" {
         return Err(IndexError::Signature);
     }
     let version = r.u32()?;
@@ -66,101 +78,154 @@ pub fn gitlinks(data: &[u8], oid_len: usize) -> Result<IndexLinks, IndexError> {
     let mut path: Vec<u8> = Vec::new();
     for _ in 0..count {
         let start = r.pos;
-        r.take(24)?; // ctime, mtime, dev, ino
+        r.skip(24)?; // ctime, mtime, dev, ino
         let mode = r.u32()?;
-        r.take(STAT_BYTES - 28)?; // uid, gid, size
-        r.take(oid_len)?;
+        r.skip((STAT_BYTES - 28) as u64)?; // uid, gid, size
+        r.skip(oid_len as u64)?;
         let flags = r.u16()?;
         if flags & EXTENDED_FLAG != 0 {
             if version < 3 {
-                return Err(IndexError::Malformed(r.pos));
+                return Err(IndexError::Malformed(r.at()));
             }
-            r.take(2)?;
+            r.skip(2)?;
         }
         if version == 4 {
             let strip = r.varint()?;
-            let keep = path.len().checked_sub(strip).ok_or(IndexError::Malformed(r.pos))?;
+            let keep = path.len().checked_sub(strip).ok_or(IndexError::Malformed(r.at()))?;
             path.truncate(keep);
-            path.extend_from_slice(r.until_nul()?);
+            r.until_nul(&mut path)?;
+            if path.len() > MAX_PATH {
+                return Err(IndexError::Malformed(r.at()));
+            }
         } else {
             path.clear();
-            path.extend_from_slice(r.until_nul()?);
+            r.until_nul(&mut path)?;
             // 1 to 8 NULs in all: the entry is padded to a multiple of eight bytes.
             let end = start + ((r.pos - 1 - start) + 8) / 8 * 8;
-            if end < r.pos || end > data.len() || data[r.pos..end].iter().any(|&b| b != 0) {
-                return Err(IndexError::Malformed(r.pos));
+            for _ in r.pos..end {
+                if r.u8()? != 0 {
+                    return Err(IndexError::Malformed(r.at()));
+                }
             }
-            r.pos = end;
         }
         if mode & TYPE_MASK == GITLINK_TYPE {
             if path.is_empty() {
                 out.unnamed_gitlinks += 1;
             } else if seen.insert(path.clone()) {
+                if out.gitlinks.len() == MAX_GITLINKS {
+                    return Err(IndexError::TooManyGitlinks);
+                }
                 out.gitlinks.push(PathBuf::from(OsStr::from_bytes(&path)));
             }
         }
     }
     // Extensions, up to the trailing checksum.
-    while data.len().saturating_sub(r.pos) > oid_len {
-        let sig = r.take(4)?;
-        let size = r.u32()? as usize;
-        let body = r.take(size)?;
-        if sig == b"link" {
-            let name = body.get(..oid_len).ok_or(IndexError::Malformed(r.pos))?;
+    let oid = oid_len as u64;
+    while len.saturating_sub(r.pos) > oid {
+        r.exact(&mut sig)?;
+        let size = u64::from(r.u32()?);
+        if size > len.saturating_sub(r.pos).saturating_sub(oid) {
+            return Err(IndexError::Malformed(r.at()));
+        }
+        if &sig == b"link" && size >= oid {
+            let mut name = vec![0u8; oid_len];
+            r.exact(&mut name)?;
             out.shared_index = Some(name.iter().map(|b| format!("{b:02x}")).collect());
+            r.skip(size - oid)?;
+        } else if &sig == b"link" {
+            return Err(IndexError::Malformed(r.at()));
+        } else {
+            r.skip(size)?;
         }
     }
-    if data.len() - r.pos != oid_len {
-        return Err(IndexError::Malformed(r.pos));
+    if len.checked_sub(r.pos) != Some(oid) {
+        return Err(IndexError::Malformed(r.at()));
     }
     Ok(out)
 }
 
-struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
+/// Most gitlinks read from one index: each costs memory here and an `lstat` in the check.
+pub const MAX_GITLINKS: usize = 10_000;
+
+/// Bytes read from the index at a time.
+const READ_BUFFER: usize = 64 * 1024;
+/// Longest path accepted in one entry (git's own limit is the system's, 4 KiB here).
+const MAX_PATH: usize = 64 * 1024;
+
+struct Reader<R> {
+    input: R,
+    /// Bytes consumed so far.
+    pos: u64,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], IndexError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len()).ok_or(IndexError::Malformed(self.pos))?;
-        let s = &self.data[self.pos..end];
-        self.pos = end;
-        Ok(s)
+impl<R: BufRead> Reader<R> {
+    fn at(&self) -> usize {
+        self.pos as usize
     }
 
-    fn u32(&mut self) -> Result<u32, IndexError> {
-        let b = self.take(4)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    fn exact(&mut self, buf: &mut [u8]) -> Result<(), IndexError> {
+        self.input.read_exact(buf).map_err(|_| IndexError::Malformed(self.at()))?;
+        self.pos += buf.len() as u64;
+        Ok(())
+    }
+
+    fn skip(&mut self, n: u64) -> Result<(), IndexError> {
+        let skipped = std::io::copy(&mut self.input.by_ref().take(n), &mut std::io::sink())
+            .map_err(|_| IndexError::Malformed(self.at()))?;
+        self.pos += skipped;
+        if skipped != n {
+            return Err(IndexError::Malformed(self.at()));
+        }
+        Ok(())
+    }
+
+    fn u8(&mut self) -> Result<u8, IndexError> {
+        let mut b = [0u8; 1];
+        self.exact(&mut b)?;
+        Ok(b[0])
     }
 
     fn u16(&mut self) -> Result<u16, IndexError> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
+        let mut b = [0u8; 2];
+        self.exact(&mut b)?;
+        Ok(u16::from_be_bytes(b))
+    }
+
+    fn u32(&mut self) -> Result<u32, IndexError> {
+        let mut b = [0u8; 4];
+        self.exact(&mut b)?;
+        Ok(u32::from_be_bytes(b))
     }
 
     /// Git's offset varint: seven bits per byte, most significant first, each continuation
     /// adding one so that every value has a single encoding.
     fn varint(&mut self) -> Result<usize, IndexError> {
-        let mut b = self.take(1)?[0];
+        let mut b = self.u8()?;
         let mut v = usize::from(b & 0x7f);
         while b & 0x80 != 0 {
-            b = self.take(1)?[0];
+            b = self.u8()?;
             v = v
                 .checked_add(1)
                 .and_then(|v| v.checked_mul(128))
                 .and_then(|v| v.checked_add(usize::from(b & 0x7f)))
-                .ok_or(IndexError::Malformed(self.pos))?;
+                .ok_or(IndexError::Malformed(self.at()))?;
         }
         Ok(v)
     }
 
-    /// The bytes up to the next NUL, which is consumed.
-    fn until_nul(&mut self) -> Result<&'a [u8], IndexError> {
-        let rest = &self.data[self.pos..];
-        let n = rest.iter().position(|&b| b == 0).ok_or(IndexError::Malformed(self.pos))?;
-        self.pos += n + 1;
-        Ok(&rest[..n])
+    /// Appends the bytes up to the next NUL (which is consumed) to `out`.
+    fn until_nul(&mut self, out: &mut Vec<u8>) -> Result<(), IndexError> {
+        let before = out.len();
+        let n = (&mut self.input)
+            .take(MAX_PATH as u64 + 1)
+            .read_until(0, out)
+            .map_err(|_| IndexError::Malformed(self.at()))?;
+        self.pos += n as u64;
+        if out.last() != Some(&0) || out.len() - before > MAX_PATH {
+            return Err(IndexError::Malformed(self.at()));
+        }
+        out.pop();
+        Ok(())
     }
 }
 
@@ -254,6 +319,26 @@ mod tests {
         assert!(gitlinks(&more, 20).is_err());
         // SHA-256 names read as SHA-1 do not line up.
         assert!(gitlinks(&good, 32).is_err());
+    }
+
+    /// An index larger than the read buffer, with gitlinks on both sides of its boundaries;
+    /// and one with more gitlinks than are read.
+    #[test]
+    fn large_indexes_are_streamed_and_bounded() {
+        let names: Vec<String> =
+            (0..3000).map(|i| format!("dir{:04}/file-with-a-longer-name-{i:05}", i / 10)).collect();
+        let entries: Vec<(u32, &str)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (if i % 700 == 3 { 0o160000 } else { 0o100644 }, n.as_str()))
+            .collect();
+        let data = crate::testutil::index_v2(&entries);
+        assert!(data.len() > 3 * READ_BUFFER);
+        let want: Vec<PathBuf> = (0..3000).filter(|i| i % 700 == 3).map(|i| PathBuf::from(&names[i])).collect();
+        assert_eq!(gitlinks(&data, 20).unwrap().gitlinks, want);
+        let many: Vec<String> = (0..=MAX_GITLINKS).map(|i| format!("m{i}")).collect();
+        let entries: Vec<(u32, &str)> = many.iter().map(|n| (0o160000, n.as_str())).collect();
+        assert_eq!(gitlinks(&crate::testutil::index_v2(&entries), 20), Err(IndexError::TooManyGitlinks));
     }
 
     /// Against indexes git itself wrote (when git is installed): a gitlink added with

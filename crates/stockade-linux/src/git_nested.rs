@@ -43,8 +43,6 @@ use crate::sys;
 const MAX_REPOS: usize = 128;
 /// How deep submodules of submodules are followed.
 const MAX_DEPTH: usize = 4;
-/// Most gitlinks in one index (each costs an `lstat`).
-const MAX_GITLINKS: usize = 10_000;
 /// Largest index read; a bigger one is reported as not checked.
 const MAX_INDEX_BYTES: u64 = 64 << 20;
 /// Largest `.git` file, `commondir` or config read.
@@ -57,11 +55,6 @@ const MAX_HOOKS: usize = 256;
 pub struct Watch {
     start: (i64, i64),
     repos: Vec<Watched>,
-    /// The index files [`snapshot`] read, kept until the watch is dropped after the run.
-    /// Freeing them during the run would unmap a large buffer (allocators map big ones
-    /// separately), which interrupts every CPU running pid 1 or the command for a TLB
-    /// shootdown: they share the supervisor's address space.
-    kept: Vec<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -125,14 +118,14 @@ pub fn watch(git_dirs: impl IntoIterator<Item = PathBuf>) -> Watch {
             Some(Watched { root: git.parent()?.to_path_buf(), git: git.clone(), modules, before: None })
         })
         .collect();
-    Watch { start: sys::coarse_realtime(), repos, kept: Vec::new() }
+    Watch { start: sys::coarse_realtime(), repos }
 }
 
 /// Reads the watched indexes and which gitlinks are checked out. Must run before the command
 /// starts (what [`check`] calls added is what differs from this).
 pub fn snapshot(w: &mut Watch) {
     for r in &mut w.repos {
-        let index = read_gitlinks(&r.git, &mut w.kept);
+        let index = read_gitlinks(&r.git);
         let recorded: Option<HashSet<PathBuf>> = index.1.as_ref().ok().map(|l| l.iter().cloned().collect());
         let checked_out = recorded.iter().flatten().filter(|p| has_dotgit(&r.root.join(p))).cloned().collect();
         r.before = Some(Before { index, recorded, checked_out });
@@ -298,16 +291,18 @@ fn current_gitlinks(git: &Path, before: Option<&Snapshot>) -> Result<Vec<PathBuf
     };
     match before {
         Some((was, links)) if *was == id => links.clone(),
-        _ => read_gitlinks(git, &mut Vec::new()).1,
+        _ => read_gitlinks(git).1,
     }
 }
 
 /// Reads `git`'s index (and its shared index, if split): the identity of the file read and
-/// its gitlinks, or why they could not be read. No index: no gitlinks. The bytes read go to
-/// `keep`.
-fn read_gitlinks(git: &Path, keep: &mut Vec<Vec<u8>>) -> Snapshot {
-    let (m, data) = match read_regular(&git.join("index"), MAX_INDEX_BYTES) {
-        Ok(read) => read,
+/// its gitlinks, or why they could not be read. No index: no gitlinks. The index is streamed
+/// through a small buffer, so the supervisor's memory does not grow with it (and no large
+/// buffer is freed during the run: an unmap would interrupt the CPUs running pid 1 or the
+/// command, which share the supervisor's address space).
+fn read_gitlinks(git: &Path) -> Snapshot {
+    let (m, file) = match open_regular(&git.join("index"), MAX_INDEX_BYTES) {
+        Ok(opened) => opened,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (None, Ok(Vec::new())),
         Err(e) => {
             let id = std::fs::symlink_metadata(git.join("index")).ok().map(|m| IndexId::of(&m));
@@ -315,44 +310,47 @@ fn read_gitlinks(git: &Path, keep: &mut Vec<Vec<u8>>) -> Snapshot {
         }
     };
     let oid_len = oid_len(git);
-    let links = git_index::gitlinks(&data, oid_len).map_err(|e| e.to_string()).and_then(|mut links| {
+    let links = git_index::gitlinks_from(file, m.size(), oid_len).map_err(|e| e.to_string()).and_then(|mut links| {
         if let Some(name) = links.shared_index.take() {
             if !name.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(format!("odd shared index name {name}"));
             }
-            let (_, shared) = read_regular(&git.join(format!("sharedindex.{name}")), MAX_INDEX_BYTES)
+            let (sm, shared) = open_regular(&git.join(format!("sharedindex.{name}")), MAX_INDEX_BYTES)
                 .map_err(|e| format!("shared index sharedindex.{name}: {e}"))?;
-            let parsed = git_index::gitlinks(&shared, oid_len).map_err(|e| format!("shared index: {e}"));
-            keep.push(shared);
-            let shared = parsed?;
+            let shared =
+                git_index::gitlinks_from(shared, sm.size(), oid_len).map_err(|e| format!("shared index: {e}"))?;
             let mut seen: HashSet<PathBuf> = links.gitlinks.iter().cloned().collect();
             links.gitlinks.extend(shared.gitlinks.into_iter().filter(|p| seen.insert(p.clone())));
+            if links.gitlinks.len() > git_index::MAX_GITLINKS {
+                return Err(git_index::IndexError::TooManyGitlinks.to_string());
+            }
         }
         if links.unnamed_gitlinks > 0 {
             return Err("a split index replaces a submodule entry (this reader does not decode which)".into());
         }
-        if links.gitlinks.len() > MAX_GITLINKS {
-            return Err(format!("more than {MAX_GITLINKS} submodule entries"));
-        }
-        links.gitlinks.retain(|p| !p.as_os_str().is_empty());
         Ok(links.gitlinks)
     });
-    keep.push(data);
     (Some(IndexId::of(&m)), links)
 }
 
-/// Reads `p` if it is a regular file of at most `max` bytes: opened without following a
-/// symlink, and without blocking (a FIFO would wait for a writer), then checked with `fstat`.
-fn read_regular(p: &Path, max: u64) -> std::io::Result<(std::fs::Metadata, Vec<u8>)> {
-    use std::io::Read as _;
+/// Opens `p` if it is a regular file of at most `max` bytes: without following a symlink, and
+/// without blocking (a FIFO would wait for a writer), then checked with `fstat`.
+fn open_regular(p: &Path, max: u64) -> std::io::Result<(std::fs::Metadata, std::fs::File)> {
     let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(p)?;
     let m = f.metadata()?;
     if !m.is_file() || m.size() > max {
         return Err(std::io::Error::other(format!("not a regular file of at most {max} bytes")));
     }
+    Ok((m, f))
+}
+
+/// Reads `p` if it is a regular file of at most `max` bytes (see [`open_regular`]).
+fn read_regular(p: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let (m, f) = open_regular(p, max)?;
     let mut data = Vec::with_capacity(m.size() as usize);
     f.take(max).read_to_end(&mut data)?;
-    Ok((m, data))
+    Ok(data)
 }
 
 /// Object name length of the repository at `git`: 32 bytes with
@@ -374,8 +372,7 @@ fn oid_len(git: &Path) -> usize {
 }
 
 fn read_small(p: &Path) -> Option<String> {
-    let (_, data) = read_regular(p, MAX_SMALL_FILE).ok()?;
-    String::from_utf8(data).ok()
+    String::from_utf8(read_regular(p, MAX_SMALL_FILE).ok()?).ok()
 }
 
 /// Whether `m` changed at or after `start` (its ctime, which a command cannot set).
