@@ -1140,21 +1140,7 @@ fn init_entry(start: &InitStart) -> ! {
     if start.netns {
         check_fd(fd, step::LOOPBACK, loopback_up());
     }
-    let mut addr = [0u8; 8];
-    let mut got = 0;
-    while got < addr.len() {
-        // SAFETY: valid buffer range.
-        let n = unsafe { libc::read(start.go_fd, addr[got..].as_mut_ptr().cast(), addr.len() - got) };
-        if n <= 0 {
-            if n < 0 && errno() == libc::EINTR {
-                continue;
-            }
-            // The supervisor gave up before the go message; it knows why.
-            // SAFETY: always safe.
-            unsafe { libc::_exit(125) };
-        }
-        got += n as usize;
-    }
+    let addr = next_go_message(start.go_fd);
     // go_fd stays open: a pid 1 that outlives its run waits on it to be released.
     if addr == [0u8; 8] {
         // SAFETY: always safe.
@@ -1164,6 +1150,26 @@ fn init_entry(start: &InitStart) -> ! {
     // keeps alive until this process is reaped (see `launch`).
     let p = unsafe { &*(usize::from_ne_bytes(addr) as *const Prepared) };
     init_run(p)
+}
+
+/// The next 8-byte message on pid 1's go socket. If the supervisor closed its end or gave up,
+/// pid 1 exits quietly with 125: the supervisor knows why.
+fn next_go_message(fd: c_int) -> [u8; 8] {
+    let mut msg = [0u8; 8];
+    let mut got = 0;
+    while got < msg.len() {
+        // SAFETY: valid buffer range.
+        let n = unsafe { libc::read(fd, msg[got..].as_mut_ptr().cast(), msg.len() - got) };
+        if n <= 0 {
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            // SAFETY: always safe.
+            unsafe { libc::_exit(125) };
+        }
+        got += n as usize;
+    }
+    msg
 }
 
 /// Pid 1 after the go message: joins the run's cgroups, builds the mount view, starts the
@@ -1178,19 +1184,7 @@ fn init_run(p: &Prepared) -> ! {
     // The supervisor looks at the workspace's repositories before the command starts (see
     // `git_nested`) and says when it is done: one more message on the go socket, usually
     // queued long before the mounts are.
-    let mut msg = [0u8; 8];
-    loop {
-        // SAFETY: valid buffer.
-        let n = unsafe { libc::read(p.go_fd, msg.as_mut_ptr().cast(), msg.len()) };
-        if n > 0 {
-            break;
-        }
-        if n < 0 && errno() == libc::EINTR {
-            continue;
-        }
-        // SAFETY: always safe (the supervisor is gone).
-        unsafe { libc::_exit(125) };
-    }
+    next_go_message(p.go_fd);
     // Block the signals we handle, so none is lost between fork and sigwaitinfo.
     // SAFETY: sigset manipulation on a local.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
