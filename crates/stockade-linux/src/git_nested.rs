@@ -135,39 +135,16 @@ pub fn snapshot(w: &mut Watch) {
 /// The warnings after the run (see the module documentation).
 pub fn check(w: &Watch) -> Vec<Warning> {
     let mut out = Vec::new();
-    let mut looked = 0;
-    let mut todo: Vec<(PathBuf, PathBuf, usize)> = Vec::new();
     for r in &w.repos {
         new_modules(r, &mut out);
-        let links = match current_gitlinks(&r.git, r.before.as_ref().map(|b| &b.index)) {
-            Ok(l) => l,
-            Err(why) => {
-                out.push(unchecked(&r.git.join("index"), &why));
-                continue;
-            }
-        };
-        let before = r.before.as_ref().map(|b| (b.recorded.as_ref(), &b.checked_out));
-        for rel in &links {
-            let wt = r.root.join(rel);
-            if !has_dotgit(&wt) {
-                continue;
-            }
-            // Added by the run, or checked out during it (or unknown: counted as such).
-            let recorded_before = before.and_then(|(l, _)| l).is_some_and(|l| l.contains(rel));
-            let checked_out_before = before.is_some_and(|(_, c)| c.contains(rel));
-            if !recorded_before || !checked_out_before {
-                out.push(recorded(&wt, recorded_before));
-            }
-            if !take_one(&mut looked, &r.git, &mut out) {
-                return out;
-            }
-            if let Some(sub_git) = inspect(&wt, w.start, &mut out) {
-                todo.push((wt, sub_git, 1));
-            }
-        }
     }
-    while let Some((root, git, depth)) = todo.pop() {
-        let links = match current_gitlinks(&git, None) {
+    let mut looked = 0;
+    // Breadth first, so that the watched repositories' own submodules are looked at before
+    // the limit on repositories can cut the walk short. Depth 0: a watched repository.
+    let mut todo: std::collections::VecDeque<(PathBuf, PathBuf, usize, Option<&Before>)> =
+        w.repos.iter().map(|r| (r.root.clone(), r.git.clone(), 0, r.before.as_ref())).collect();
+    while let Some((root, git, depth, before)) = todo.pop_front() {
+        let links = match current_gitlinks(&git, before.map(|b| &b.index)) {
             Ok(l) => l,
             Err(why) => {
                 out.push(unchecked(&git.join("index"), &why));
@@ -178,6 +155,14 @@ pub fn check(w: &Watch) -> Vec<Warning> {
             let wt = root.join(rel);
             if !has_dotgit(&wt) {
                 continue;
+            }
+            if depth == 0 {
+                // Added by the run, or checked out during it (or unknown: counted as such).
+                let recorded_before = before.and_then(|b| b.recorded.as_ref()).is_some_and(|l| l.contains(rel));
+                let checked_out_before = before.is_some_and(|b| b.checked_out.contains(rel));
+                if !recorded_before || !checked_out_before {
+                    out.push(recorded(&wt, recorded_before));
+                }
             }
             if depth == MAX_DEPTH {
                 out.push(unchecked(
@@ -190,7 +175,7 @@ pub fn check(w: &Watch) -> Vec<Warning> {
                 return out;
             }
             if let Some(sub_git) = inspect(&wt, w.start, &mut out) {
-                todo.push((wt, sub_git, depth + 1));
+                todo.push_back((wt, sub_git, depth + 1, None));
             }
         }
     }
@@ -209,6 +194,10 @@ fn take_one(looked: &mut usize, git: &Path, out: &mut Vec<Warning>) -> bool {
 
 /// Submodule git directories under the watched repository's `.git/modules` that the run made.
 fn new_modules(r: &Watched, out: &mut Vec<Warning>) {
+    // Most repositories have none: one `lstat` instead of walking `.git` after every run.
+    if r.modules.is_empty() && std::fs::symlink_metadata(r.git.join("modules")).is_err() {
+        return;
+    }
     match crate::host_facts::git_dirs(&r.root) {
         Ok(Some(dirs)) => {
             for m in dirs.modules.iter().filter(|m| !r.modules.contains(*m)) {
