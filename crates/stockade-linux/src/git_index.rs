@@ -234,34 +234,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// One v2/v3 entry with the given mode and path (SHA-1 names).
-    fn entry(mode: u32, path: &str, extended: bool) -> Vec<u8> {
-        let mut e = vec![0u8; 24];
-        e.extend_from_slice(&mode.to_be_bytes());
-        e.extend_from_slice(&[0u8; 12]);
-        e.extend_from_slice(&[0xab; 20]);
-        let flags = (path.len().min(0xfff) as u16) | if extended { EXTENDED_FLAG } else { 0 };
-        e.extend_from_slice(&flags.to_be_bytes());
-        if extended {
-            e.extend_from_slice(&[0, 0]);
-        }
-        e.extend_from_slice(path.as_bytes());
-        let pad = 8 - (e.len() % 8);
-        e.extend(std::iter::repeat_n(0u8, pad));
-        e
-    }
-
-    fn index(version: u32, entries: &[Vec<u8>], ext: &[u8]) -> Vec<u8> {
-        let mut d = b"DIRC".to_vec();
-        d.extend_from_slice(&version.to_be_bytes());
-        d.extend_from_slice(&(entries.len() as u32).to_be_bytes());
-        for e in entries {
-            d.extend_from_slice(e);
-        }
-        d.extend_from_slice(ext);
-        d.extend_from_slice(&[0u8; 20]);
-        d
-    }
+    use crate::testutil::{index_entry as entry, index_file as index};
 
     #[test]
     fn finds_gitlinks_in_v2_and_v3() {

@@ -432,24 +432,14 @@ mod tests {
         if !crate::testutil::git_installed() {
             return;
         }
-        let base = std::env::temp_dir().join(format!("stockade-git-nested-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
-        let ws = base.join("ws");
-        std::fs::create_dir_all(&ws).unwrap();
-        git(&ws, &["init", "-q"]);
-        std::fs::write(ws.join("a"), "a").unwrap();
-        git(&ws, &["add", "a"]);
-        git(&ws, &["commit", "-qm", "init"]);
+        let (base, ws) = repo("changes");
         // Made before the run: an embedded repository recorded as a gitlink (the control for
         // "unchanged"), and a plain nested repository that is not recorded.
         git(&ws, &["init", "-q", "old"]);
         git(&ws, &["init", "-q", "loose"]);
-        let oid = "1111111111111111111111111111111111111111";
-        git(&ws, &["update-index", "--add", "--cacheinfo", &format!("160000,{oid},old")]);
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        gitlink(&ws, "old");
 
-        let mut w = watch([ws.join(".git")]);
-        snapshot(&mut w);
+        let w = start_run(&ws);
         assert_eq!(codes(&check(&w)), vec![], "nothing changed yet");
 
         // The command's doing: a config in the loose repository (not recorded: not reported)...
@@ -458,7 +448,7 @@ mod tests {
         // ...a new nested repository, recorded as a gitlink...
         git(&ws, &["init", "-q", "new"]);
         git(&ws.join("new"), &["config", "core.fsmonitor", "false"]);
-        git(&ws, &["update-index", "--add", "--cacheinfo", &format!("160000,{oid},new")]);
+        gitlink(&ws, "new");
         let got = codes(&check(&w));
         assert!(got.contains(&("git_nested_repository_changed".into(), ws.join("new/.git/config"))), "{got:?}");
         assert!(!got.iter().any(|(_, p)| p.starts_with(ws.join("old"))), "old is unchanged: {got:?}");
@@ -472,10 +462,8 @@ mod tests {
         assert!(got.contains(&("git_nested_repository_changed".into(), ws.join("old/.git"))), "{got:?}");
 
         // A run that starts now sees none of that as its own.
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        let mut later = watch([ws.join(".git")]);
+        let later = start_run(&ws);
         assert!(later.start > w.start);
-        snapshot(&mut later);
         assert_eq!(codes(&check(&later)), vec![]);
 
         // An index that cannot be read is reported, not skipped silently.

@@ -42,23 +42,40 @@ pub fn git(dir: &std::path::Path, args: &[&str]) {
     assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
 }
 
-/// A version 2 git index (SHA-1 names) with entries of the given modes and paths, for tests of
-/// index readers.
-pub fn index_v2(entries: &[(u32, &str)]) -> Vec<u8> {
-    let mut d = b"DIRC".to_vec();
-    d.extend_from_slice(&2u32.to_be_bytes());
-    d.extend_from_slice(&(entries.len() as u32).to_be_bytes());
-    for (mode, path) in entries {
-        let mut e = vec![0u8; 24];
-        e.extend_from_slice(&mode.to_be_bytes());
-        e.extend_from_slice(&[0u8; 12]);
-        e.extend_from_slice(&[0xab; 20]);
-        e.extend_from_slice(&(path.len().min(0xfff) as u16).to_be_bytes());
-        e.extend_from_slice(path.as_bytes());
-        let pad = 8 - (e.len() % 8);
-        e.extend(std::iter::repeat_n(0u8, pad));
-        d.extend_from_slice(&e);
+/// One version 2 or 3 git index entry (SHA-1 names) with the given mode and path, with the
+/// extended flags when `extended`, padded as git pads it.
+pub fn index_entry(mode: u32, path: &str, extended: bool) -> Vec<u8> {
+    let mut e = vec![0u8; 24];
+    e.extend_from_slice(&mode.to_be_bytes());
+    e.extend_from_slice(&[0u8; 12]);
+    e.extend_from_slice(&[0xab; 20]);
+    let flags = (path.len().min(0xfff) as u16) | if extended { 0x4000 } else { 0 };
+    e.extend_from_slice(&flags.to_be_bytes());
+    if extended {
+        e.extend_from_slice(&[0, 0]);
     }
+    e.extend_from_slice(path.as_bytes());
+    let pad = 8 - (e.len() % 8);
+    e.extend(std::iter::repeat_n(0u8, pad));
+    e
+}
+
+/// A git index of `version` with `entries` (from [`index_entry`]), the extension bytes `ext`
+/// and a (zero) SHA-1 checksum, for tests of index readers.
+pub fn index_file(version: u32, entries: &[Vec<u8>], ext: &[u8]) -> Vec<u8> {
+    let mut d = b"DIRC".to_vec();
+    d.extend_from_slice(&version.to_be_bytes());
+    d.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+    for e in entries {
+        d.extend_from_slice(e);
+    }
+    d.extend_from_slice(ext);
     d.extend_from_slice(&[0u8; 20]);
     d
+}
+
+/// A version 2 git index with entries of the given modes and paths.
+pub fn index_v2(entries: &[(u32, &str)]) -> Vec<u8> {
+    let entries: Vec<Vec<u8>> = entries.iter().map(|(mode, path)| index_entry(*mode, path, false)).collect();
+    index_file(2, &entries, &[])
 }
