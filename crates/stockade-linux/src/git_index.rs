@@ -10,7 +10,7 @@
 //! Reference: git's `Documentation/gitformat-index.txt`.
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -60,54 +60,75 @@ pub fn gitlinks(data: &[u8], oid_len: usize) -> Result<IndexLinks, IndexError> {
 }
 
 /// [`gitlinks`] of an index read from `input`, which holds `len` bytes: the index is read
-/// once, front to back, through a buffer of its own, so memory does not grow with its size.
+/// once, front to back, through a window of its own, so memory does not grow with its size.
+///
+/// Entries are delimited as git delimits them: in versions 2 and 3 by the name length in
+/// their flags (a name of 4095 bytes or more ends at its NUL), in version 4 by the NUL after
+/// the path's new suffix. A name that holds a NUL, or whose length does not match its flags,
+/// is malformed: git would see a different path than this reader.
 pub fn gitlinks_from(input: impl Read, len: u64, oid_len: usize) -> Result<IndexLinks, IndexError> {
-    let mut r = Reader { input: BufReader::with_capacity(READ_BUFFER, input.take(len)), pos: 0 };
-    let mut sig = [0u8; 4];
-    r.exact(&mut sig)?;
-    if &sig != b"DIRC" {
+    let mut w = Window::new(input.take(len));
+    if &w.need(4)?[..4] != b"DIRC" {
         return Err(IndexError::Signature);
     }
-    let version = r.u32()?;
+    let head = w.need(12)?;
+    let version = be32(&head[4..8]);
     if !(2..=4).contains(&version) {
         return Err(IndexError::Version(version));
     }
-    let count = r.u32()?;
+    let count = be32(&head[8..12]);
+    w.advance(12);
+    let fixed = STAT_BYTES + oid_len + 2;
     let mut out = IndexLinks::default();
     let mut seen = std::collections::HashSet::new();
     let mut path: Vec<u8> = Vec::new();
     for _ in 0..count {
-        let start = r.pos;
-        r.skip(24)?; // ctime, mtime, dev, ino
-        let mode = r.u32()?;
-        r.skip((STAT_BYTES - 28) as u64)?; // uid, gid, size
-        r.skip(oid_len as u64)?;
-        let flags = r.u16()?;
+        let e = w.need(fixed)?;
+        let mode = be32(&e[MODE_AT..MODE_AT + 4]);
+        let flags = u16::from_be_bytes([e[fixed - 2], e[fixed - 1]]);
+        let mut name_at = fixed;
         if flags & EXTENDED_FLAG != 0 {
             if version < 3 {
-                return Err(IndexError::Malformed(r.at()));
+                return Err(IndexError::Malformed(w.at()));
             }
-            r.skip(2)?;
+            name_at += 2;
         }
-        if version == 4 {
-            let strip = r.varint()?;
-            let keep = path.len().checked_sub(strip).ok_or(IndexError::Malformed(r.at()))?;
+        let flag_len = usize::from(flags & NAME_MASK);
+        let size = if version == 4 {
+            let (strip, varint_len) = w.varint(name_at)?;
+            let keep = path.len().checked_sub(strip).ok_or(IndexError::Malformed(w.at()))?;
             path.truncate(keep);
-            r.until_nul(&mut path)?;
-            if path.len() > MAX_PATH {
-                return Err(IndexError::Malformed(r.at()));
+            let suffix_at = name_at + varint_len;
+            let suffix = w.until_nul(suffix_at)?;
+            path.extend_from_slice(suffix);
+            if path.len() > MAX_PATH || (flag_len < usize::from(NAME_MASK) && flag_len != path.len()) {
+                return Err(IndexError::Malformed(w.at()));
             }
+            suffix_at + suffix.len() + 1
         } else {
-            path.clear();
-            r.until_nul(&mut path)?;
-            // 1 to 8 NULs in all: the entry is padded to a multiple of eight bytes.
-            let end = start + ((r.pos - 1 - start) + 8) / 8 * 8;
-            for _ in r.pos..end {
-                if r.u8()? != 0 {
-                    return Err(IndexError::Malformed(r.at()));
+            let name = if flag_len < usize::from(NAME_MASK) {
+                let e = w.need(name_at + flag_len + 1)?;
+                if e[name_at + flag_len] != 0 {
+                    return Err(IndexError::Malformed(w.at()));
                 }
+                &e[name_at..name_at + flag_len]
+            } else {
+                w.until_nul(name_at)?
+            };
+            if name.contains(&0) {
+                return Err(IndexError::Malformed(w.at()));
             }
-        }
+            // Only a gitlink's path is kept (each entry stands alone in these versions).
+            path.clear();
+            if mode & TYPE_MASK == GITLINK_TYPE {
+                path.extend_from_slice(name);
+            }
+            // Padded with NULs to a multiple of eight bytes (at least one NUL).
+            let size = (name_at + name.len() + 8) & !7;
+            w.need(size)?;
+            size
+        };
+        w.advance(size);
         if mode & TYPE_MASK == GITLINK_TYPE {
             if path.is_empty() {
                 out.unnamed_gitlinks += 1;
@@ -121,25 +142,24 @@ pub fn gitlinks_from(input: impl Read, len: u64, oid_len: usize) -> Result<Index
     }
     // Extensions, up to the trailing checksum.
     let oid = oid_len as u64;
-    while len.saturating_sub(r.pos) > oid {
-        r.exact(&mut sig)?;
-        let size = u64::from(r.u32()?);
-        if size > len.saturating_sub(r.pos).saturating_sub(oid) {
-            return Err(IndexError::Malformed(r.at()));
+    while len.saturating_sub(w.pos) > oid {
+        let h = w.need(8)?;
+        let (sig, size) = ([h[0], h[1], h[2], h[3]], u64::from(be32(&h[4..8])));
+        w.advance(8);
+        if size > len.saturating_sub(w.pos).saturating_sub(oid) {
+            return Err(IndexError::Malformed(w.at()));
         }
-        if &sig == b"link" && size >= oid {
-            let mut name = vec![0u8; oid_len];
-            r.exact(&mut name)?;
+        if &sig == b"link" {
+            if size < oid {
+                return Err(IndexError::Malformed(w.at()));
+            }
+            let name = &w.need(oid_len)?[..oid_len];
             out.shared_index = Some(name.iter().map(|b| format!("{b:02x}")).collect());
-            r.skip(size - oid)?;
-        } else if &sig == b"link" {
-            return Err(IndexError::Malformed(r.at()));
-        } else {
-            r.skip(size)?;
         }
+        w.skip(size)?;
     }
-    if len.checked_sub(r.pos) != Some(oid) {
-        return Err(IndexError::Malformed(r.at()));
+    if len.checked_sub(w.pos) != Some(oid) {
+        return Err(IndexError::Malformed(w.at()));
     }
     Ok(out)
 }
@@ -147,85 +167,143 @@ pub fn gitlinks_from(input: impl Read, len: u64, oid_len: usize) -> Result<Index
 /// Most gitlinks read from one index: each costs memory here and an `lstat` in the check.
 pub const MAX_GITLINKS: usize = 10_000;
 
-/// Bytes read from the index at a time.
-const READ_BUFFER: usize = 64 * 1024;
 /// Longest path accepted in one entry (git's own limit is the system's, 4 KiB here).
 const MAX_PATH: usize = 64 * 1024;
+/// The largest the window over the file grows: the longest entry (a `MAX_PATH` name after at
+/// most 80 bytes of fields and varint, then padding) fits, so every entry is parsed from one
+/// slice.
+const WINDOW: usize = MAX_PATH + 4096;
+/// The window's first size: enough for ordinary entries. It grows only for a longer one, so a
+/// run does not touch (and fault in) 68 KiB for every index.
+const FIRST_WINDOW: usize = 16 * 1024;
+/// Where an entry's mode is, after ctime, mtime, dev and ino.
+const MODE_AT: usize = 24;
+/// The name length bits of an entry's flags; all ones means "this long or longer".
+const NAME_MASK: u16 = 0x0fff;
 
-struct Reader<R> {
+fn be32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// A sliding window over the input: `buf[start..end]` holds the bytes from offset `pos` on.
+struct Window<R> {
     input: R,
-    /// Bytes consumed so far.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Offset in the file of `buf[start]`.
     pos: u64,
 }
 
-impl<R: BufRead> Reader<R> {
+impl<R: Read> Window<R> {
+    fn new(input: R) -> Self {
+        Window { input, buf: vec![0; FIRST_WINDOW], start: 0, end: 0, pos: 0 }
+    }
+
     fn at(&self) -> usize {
         self.pos as usize
     }
 
-    fn exact(&mut self, buf: &mut [u8]) -> Result<(), IndexError> {
-        self.input.read_exact(buf).map_err(|_| IndexError::Malformed(self.at()))?;
-        self.pos += buf.len() as u64;
-        Ok(())
-    }
-
-    fn skip(&mut self, n: u64) -> Result<(), IndexError> {
-        let skipped = std::io::copy(&mut self.input.by_ref().take(n), &mut std::io::sink())
-            .map_err(|_| IndexError::Malformed(self.at()))?;
-        self.pos += skipped;
-        if skipped != n {
-            return Err(IndexError::Malformed(self.at()));
+    /// Reads more input after what is buffered (moving that to the front first); false at the
+    /// end of the input.
+    fn fill(&mut self) -> Result<bool, IndexError> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
         }
-        Ok(())
-    }
-
-    fn u8(&mut self) -> Result<u8, IndexError> {
-        let mut b = [0u8; 1];
-        self.exact(&mut b)?;
-        Ok(b[0])
-    }
-
-    fn u16(&mut self) -> Result<u16, IndexError> {
-        let mut b = [0u8; 2];
-        self.exact(&mut b)?;
-        Ok(u16::from_be_bytes(b))
-    }
-
-    fn u32(&mut self) -> Result<u32, IndexError> {
-        let mut b = [0u8; 4];
-        self.exact(&mut b)?;
-        Ok(u32::from_be_bytes(b))
-    }
-
-    /// Git's offset varint: seven bits per byte, most significant first, each continuation
-    /// adding one so that every value has a single encoding.
-    fn varint(&mut self) -> Result<usize, IndexError> {
-        let mut b = self.u8()?;
-        let mut v = usize::from(b & 0x7f);
-        while b & 0x80 != 0 {
-            b = self.u8()?;
-            v = v
-                .checked_add(1)
-                .and_then(|v| v.checked_mul(128))
-                .and_then(|v| v.checked_add(usize::from(b & 0x7f)))
-                .ok_or(IndexError::Malformed(self.at()))?;
+        if self.end == self.buf.len() {
+            if self.buf.len() >= WINDOW {
+                return Err(IndexError::Malformed(self.at()));
+            }
+            self.buf.resize((self.buf.len() * 2).min(WINDOW), 0);
         }
-        Ok(v)
+        loop {
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(n > 0);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(IndexError::Malformed(self.at())),
+            }
+        }
     }
 
-    /// Appends the bytes up to the next NUL (which is consumed) to `out`.
-    fn until_nul(&mut self, out: &mut Vec<u8>) -> Result<(), IndexError> {
-        let before = out.len();
-        let n = (&mut self.input)
-            .take(MAX_PATH as u64 + 1)
-            .read_until(0, out)
-            .map_err(|_| IndexError::Malformed(self.at()))?;
+    /// The next `n` (at most `WINDOW`) bytes, or more.
+    fn need(&mut self, n: usize) -> Result<&[u8], IndexError> {
+        while self.end - self.start < n {
+            if !self.fill()? {
+                return Err(IndexError::Malformed(self.at()));
+            }
+        }
+        Ok(&self.buf[self.start..self.end])
+    }
+
+    /// The bytes from `from` (counted from the window's start) up to the next NUL, which must
+    /// follow within `MAX_PATH` bytes.
+    fn until_nul(&mut self, from: usize) -> Result<&[u8], IndexError> {
+        self.need(from)?;
+        let mut searched = from;
+        loop {
+            let avail = &self.buf[self.start + searched..self.end];
+            if let Some(i) = avail.iter().position(|&b| b == 0) {
+                let nul = searched + i;
+                if nul - from > MAX_PATH {
+                    break;
+                }
+                return Ok(&self.buf[self.start + from..self.start + nul]);
+            }
+            searched = self.end - self.start;
+            if searched - from > MAX_PATH || !self.fill()? {
+                break;
+            }
+        }
+        Err(IndexError::Malformed(self.at()))
+    }
+
+    /// Git's offset varint at `from`: seven bits per byte, most significant first, each
+    /// continuation adding one so that every value has a single encoding. Returns the value
+    /// and the bytes it took.
+    fn varint(&mut self, from: usize) -> Result<(usize, usize), IndexError> {
+        let at = self.at();
+        let mut v = 0usize;
+        for i in 0.. {
+            let b = self.need(from + i + 1)?[from + i];
+            v = if i == 0 {
+                usize::from(b & 0x7f)
+            } else {
+                v.checked_add(1)
+                    .and_then(|v| v.checked_mul(128))
+                    .and_then(|v| v.checked_add(usize::from(b & 0x7f)))
+                    .ok_or(IndexError::Malformed(at))?
+            };
+            if b & 0x80 == 0 {
+                return Ok((v, i + 1));
+            }
+        }
+        Err(IndexError::Malformed(at))
+    }
+
+    /// Drops the next `n` buffered bytes.
+    fn advance(&mut self, n: usize) {
+        self.start += n;
         self.pos += n as u64;
-        if out.last() != Some(&0) || out.len() - before > MAX_PATH {
-            return Err(IndexError::Malformed(self.at()));
+    }
+
+    /// Steps over the next `n` bytes, buffered or not.
+    fn skip(&mut self, mut n: u64) -> Result<(), IndexError> {
+        loop {
+            let here = (self.end - self.start).min(usize::try_from(n).unwrap_or(usize::MAX));
+            self.advance(here);
+            n -= here as u64;
+            if n == 0 {
+                return Ok(());
+            }
+            if !self.fill()? {
+                return Err(IndexError::Malformed(self.at()));
+            }
         }
-        out.pop();
-        Ok(())
     }
 }
 
@@ -252,12 +330,15 @@ mod tests {
         let mut d = b"DIRC".to_vec();
         d.extend_from_slice(&4u32.to_be_bytes());
         d.extend_from_slice(&3u32.to_be_bytes());
-        for (mode, strip, suffix) in [(0o100644u32, 0u8, "lib/a.rs"), (0o160000, 4, "vendor"), (0o160000, 6, "zz")] {
+        for (mode, strip, suffix, full) in
+            [(0o100644u32, 0u8, "lib/a.rs", 8u16), (0o160000, 4, "vendor", 10), (0o160000, 6, "zz", 6)]
+        {
             d.extend_from_slice(&[0u8; 24]);
             d.extend_from_slice(&mode.to_be_bytes());
             d.extend_from_slice(&[0u8; 12]);
             d.extend_from_slice(&[1u8; 20]);
-            d.extend_from_slice(&0u16.to_be_bytes());
+            // The flags hold the whole path's length, as git writes them.
+            d.extend_from_slice(&full.to_be_bytes());
             d.push(strip);
             d.extend_from_slice(suffix.as_bytes());
             d.push(0);
@@ -265,6 +346,29 @@ mod tests {
         d.extend_from_slice(&[0u8; 20]);
         let got = gitlinks(&d, 20).unwrap();
         assert_eq!(got.gitlinks, vec![PathBuf::from("lib/vendor"), PathBuf::from("lib/zz")]);
+        // A length in the flags that does not match the path git would rebuild.
+        let at = 12 + 60;
+        d[at..at + 2].copy_from_slice(&9u16.to_be_bytes());
+        assert!(gitlinks(&d, 20).is_err());
+    }
+
+    /// Names are read as git reads them: by the length in the flags, so a NUL inside a name,
+    /// or a length that stops short of the NUL, would make git see another path.
+    #[test]
+    fn names_follow_the_length_in_the_flags() {
+        let mut e = entry(0o160000, "sub", false);
+        // "sub" then NUL: claim 4 bytes ("sub\0"), which git would take as the path "sub".
+        e[61] = 4;
+        e[62 + 3] = 0;
+        assert!(gitlinks(&index(2, &[e.clone()], &[]), 20).is_err());
+        // Claim 2 bytes: the byte after them is not the NUL.
+        e[61] = 2;
+        assert!(gitlinks(&index(2, &[e], &[]), 20).is_err());
+        // A name of 4095 bytes or more has all ones in the flags and ends at its NUL (this one
+        // is longer than the window's first size, which then grows).
+        let long = format!("{}/sub", "d".repeat(FIRST_WINDOW + 4000));
+        let got = gitlinks(&index(2, &[entry(0o160000, &long, false), entry(0o100644, "z", false)], &[]), 20);
+        assert_eq!(got.unwrap().gitlinks, vec![PathBuf::from(long)]);
     }
 
     #[test]
@@ -306,7 +410,7 @@ mod tests {
             .map(|(i, n)| (if i % 700 == 3 { 0o160000 } else { 0o100644 }, n.as_str()))
             .collect();
         let data = crate::testutil::index_v2(&entries);
-        assert!(data.len() > 3 * READ_BUFFER);
+        assert!(data.len() > 3 * WINDOW);
         let want: Vec<PathBuf> = (0..3000).filter(|i| i % 700 == 3).map(|i| PathBuf::from(&names[i])).collect();
         assert_eq!(gitlinks(&data, 20).unwrap().gitlinks, want);
         let many: Vec<String> = (0..=MAX_GITLINKS).map(|i| format!("m{i}")).collect();
