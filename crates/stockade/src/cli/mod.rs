@@ -22,7 +22,7 @@ pub fn main() -> ExitCode {
     if prelaunch_would_help(std::env::args_os()) {
         stockade::prelaunch();
     }
-    let cli = match Cli::try_parse() {
+    let cli = match args::parse_run_only(std::env::args_os()).map_or_else(Cli::try_parse, Ok) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
