@@ -1363,12 +1363,9 @@ pub fn command_main(p: &Prepared) -> ! {
             fail(p, step::LANDLOCK_CREATE);
         }
         for (k, (path, access, no_symlinks)) in ll.rules.iter().enumerate() {
-            let fd = if *no_symlinks {
-                openat2_raw(libc::AT_FDCWD, path, libc::O_PATH, RESOLVE_NO_SYMLINKS)
-            } else {
-                // SAFETY: valid C string.
-                unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) }
-            };
+            // openat2 for both: musl's open() adds an fcntl call for O_CLOEXEC.
+            let resolve = if *no_symlinks { RESOLVE_NO_SYMLINKS } else { 0 };
+            let fd = openat2_raw(libc::AT_FDCWD, path, libc::O_PATH, resolve);
             if fd < 0 {
                 if *no_symlinks && errno() == libc::ELOOP {
                     fail(p, step::LANDLOCK_PATH_LINK + k as i32); // swapped for a link since resolution
@@ -1429,8 +1426,12 @@ fn drop_caps(p: &Prepared) {
     unsafe {
         // Root inside the namespace must not regain capabilities on exec.
         libc::prctl(libc::PR_SET_SECUREBITS, SECBIT_ALL_LOCKED_NOROOT, 0, 0, 0);
+        // Up to the last capability this kernel knows (the next number fails with EINVAL), not
+        // through all 64.
         for cap in 0..64 {
-            libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
+            if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno() == libc::EINVAL {
+                break;
+            }
         }
         libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
         let hdr = CapHeader { version: 0x2008_0522, pid: 0 };
