@@ -36,10 +36,11 @@ fn controller(name: &str) -> Option<PathBuf> {
 /// run, before the thread that reaps pid 1 could remove the group). Only empty groups can be removed,
 /// so a group still in use is never touched.
 ///
-/// A run calls it once its sandbox is on its way (after the go message), while the supervisor
-/// would otherwise only wait: before that it would delay the launch, and on a thread of its own
-/// it cost more than the sweep itself (the thread's exit unmaps its stack, which interrupts
-/// every CPU running pid 1 or the command, since they share the supervisor's address space).
+/// A run calls it once pid 1 reports that the command started, while the supervisor would
+/// otherwise only wait: before that it would delay the launch (an `rmdir` here and pid 1
+/// joining its own groups take the same cgroup lock), and on a thread of its own it cost more
+/// than the sweep itself (the thread's exit unmaps its stack, which interrupts every CPU
+/// running pid 1 or the command, since they share the supervisor's address space).
 pub fn sweep() {
     // A few per run: each `rmdir` may wait on the cgroup lock, and the run's wait starts after
     // this. Leftovers are taken by the next runs.

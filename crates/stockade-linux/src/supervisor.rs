@@ -61,7 +61,7 @@ pub fn rlimits(policy: &Policy, shared_uid_count: u64) -> (Vec<(u32, u64)>, Stri
     (v, words.join("; "))
 }
 
-/// The limits layer's sentence about cgroup v2, added once the command has run: it reads
+/// The limits layer's sentence about cgroup v2, made once the command has started: it reads
 /// `/sys`, which would otherwise wait on the lock the new network namespace's device
 /// registration holds while the run is prepared.
 fn cgroup_v2_words() -> String {
@@ -248,9 +248,17 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     });
     if let Some(g) = groups.as_ref().map(|g| g.remover()) {
         init.after_exit(Box::new(g));
-        crate::cgroup::sweep();
     }
-    let waited = wait(Child::Init(&init), deadline, &signals, &report_r, pid, true, groups.as_ref());
+    // While the command runs, this thread would only wait: it does what can wait until then.
+    let mut v2_words = None;
+    let mut chores = || {
+        if groups.is_some() {
+            crate::cgroup::sweep();
+        }
+        v2_words = Some(cgroup_v2_words());
+    };
+    let waited = wait(Child::Init(&init), deadline, &signals, &report_r, pid, true, groups.as_ref(), &mut chores);
+    let v2_words = v2_words.unwrap_or_else(cgroup_v2_words);
     if let Some(f) = forwarder {
         f.stop();
     }
@@ -261,7 +269,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         init_launch::retire(init);
     }
     let (limits_status, limits_extra) = limits_status(policy, &waited.groups_words);
-    limits_words = format!("{limits_extra}{limits_words}{}", cgroup_v2_words());
+    limits_words = format!("{limits_extra}{limits_words}{v2_words}");
     let duration = started.elapsed();
     drop(signals);
     let status = decode(&prepared, &plan, &waited, policy)?;
@@ -371,6 +379,8 @@ enum Child<'a> {
 /// Waits for `child`. With `early_exit` (pid 1 of a namespace sandbox), returns as soon as the
 /// command's exit status is reported: pid 1 reaped the whole tree before reporting, and what
 /// remains is the kernel tearing its namespaces down, which need not delay the caller.
+/// `on_started` runs once, when pid 1 reports that the command started.
+#[allow(clippy::too_many_arguments)]
 fn wait(
     child: Child<'_>,
     deadline: Option<Instant>,
@@ -379,6 +389,7 @@ fn wait(
     forward_to: libc::pid_t,
     early_exit: bool,
     groups: Option<&crate::cgroup::RunGroups>,
+    on_started: &mut dyn FnMut(),
 ) -> Result<Waited> {
     let groups_words = groups.map(|g| (g.words.clone(), g.pids, g.memory));
     let own_pidfd;
@@ -397,6 +408,7 @@ fn wait(
         Child::Direct(_) => sys::kill(forward_to, sig),
     };
     let mut timed_out = false;
+    let mut started = false;
     let mut records_buf = Vec::new();
     sys::set_nonblock(report.as_raw_fd());
     loop {
@@ -416,6 +428,10 @@ fn wait(
         }
         if ready[2] {
             sys::read_all(report, &mut records_buf);
+            if !started && parse_records(&records_buf).iter().any(|r| r.0 == sys::MSG_STARTED) {
+                started = true;
+                on_started();
+            }
             if early_exit && has_exit_record(&records_buf) {
                 return Ok(Waited { status: 0, timed_out, records: parse_records(&records_buf), groups_words });
             }
@@ -630,7 +646,8 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     if groups.is_some() {
         crate::cgroup::sweep();
     }
-    let waited = wait(Child::Direct(pid), deadline, &signals, &report_r, -pid, false, groups.as_ref());
+    let v2_words = cgroup_v2_words();
+    let waited = wait(Child::Direct(pid), deadline, &signals, &report_r, -pid, false, groups.as_ref(), &mut || {});
     // Whatever stayed in the command's process group goes with it (before its cgroups).
     sys::kill(-pid, libc::SIGKILL);
     if let Some(g) = groups {
@@ -638,7 +655,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     }
     let waited = waited?;
     let (limits_status, limits_extra) = limits_status(policy, &waited.groups_words);
-    limits_words = format!("{limits_extra}{limits_words}{}", cgroup_v2_words());
+    limits_words = format!("{limits_extra}{limits_words}{v2_words}");
     let duration = started.elapsed();
     drop(signals);
     let plan = MountPlan::default();

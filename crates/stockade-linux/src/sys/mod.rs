@@ -513,6 +513,10 @@ pub const MSG_SETUP: u32 = 1;
 pub const MSG_EXEC: u32 = 2;
 /// The command ended (payload: raw wait status).
 pub const MSG_EXIT: u32 = 3;
+/// Pid 1 has started the command (or reported why it could not): what the supervisor can do
+/// while the command runs is done now rather than while pid 1 builds the mount view, where it
+/// would compete with it.
+pub const MSG_STARTED: u32 = 4;
 
 /// Fixed setup steps (mount ops and Landlock rules use their index instead).
 pub mod step {
@@ -1241,6 +1245,7 @@ fn init_run(p: &Prepared) -> ! {
     for fd in (0..=2).filter(|&fd| fd != p.report_fd && fd != p.go_fd && Some(fd) != p.stdio_null) {
         close(fd);
     }
+    report(p.report_fd, MSG_STARTED, 0, 0);
 
     loop {
         // SAFETY: valid set; info may be NULL.
