@@ -1259,10 +1259,7 @@ fn init_run(p: &Prepared) -> ! {
                     // Kill whatever the command left behind and reap it all, so that when the
                     // supervisor reads the status nothing of the sandbox runs any more; only
                     // our own exit (kernel teardown of the namespaces) remains.
-                    kill(-1, libc::SIGKILL);
-                    let mut other = 0;
-                    // SAFETY: valid out-pointer.
-                    while unsafe { libc::waitpid(-1, &mut other, 0) } > 0 || errno() == libc::EINTR {}
+                    reap_the_rest();
 
                     report(p.report_fd, MSG_EXIT, st, 0);
                     if p.exit_with_supervisor {
@@ -1290,6 +1287,28 @@ fn init_run(p: &Prepared) -> ! {
             }
         }
     }
+}
+
+/// Pid 1, once the command has been reaped: kills and reaps every other process of the
+/// sandbox. Every process alive in the pid namespace descends from a child of pid 1 (orphans
+/// are reparented to it), so when pid 1 has no child left, nothing else runs: the common case
+/// then skips `kill(-1)`, which walks every process of the host.
+fn reap_the_rest() {
+    let mut other = 0;
+    loop {
+        // SAFETY: valid out-pointer.
+        let r = unsafe { libc::waitpid(-1, &mut other, libc::WNOHANG) };
+        if r > 0 || (r < 0 && errno() == libc::EINTR) {
+            continue;
+        }
+        if r < 0 {
+            return; // ECHILD: no process left
+        }
+        break;
+    }
+    kill(-1, libc::SIGKILL);
+    // SAFETY: valid out-pointer.
+    while unsafe { libc::waitpid(-1, &mut other, 0) } > 0 || errno() == libc::EINTR {}
 }
 
 extern "C" fn command_trampoline(arg: *mut c_void) -> c_int {
