@@ -48,9 +48,14 @@ pub enum IndexError {
     /// The data ends, or a field points, where the format does not allow.
     #[error("malformed index at byte {0}")]
     Malformed(usize),
-    /// More than [`MAX_GITLINKS`] gitlinks.
-    #[error("more than {MAX_GITLINKS} submodule entries")]
+    /// More than [`MAX_GITLINKS`] gitlinks, or more than [`MAX_GITLINK_BYTES`] of their paths.
+    #[error("more than {MAX_GITLINKS} submodule entries or {MAX_GITLINK_BYTES} bytes of their paths")]
     TooManyGitlinks,
+    /// An `EOIE` or `IEOT` extension: with them, git may read the entries in blocks from the
+    /// offsets they list, and the extensions from where they say, which need not be what a
+    /// reader from front to back sees.
+    #[error("index with an offset table (EOIE or IEOT extension), which git may read differently")]
+    OffsetTable,
 }
 
 /// The gitlinks of the index in `data`, whose object names are `oid_len` bytes long (20 for
@@ -65,7 +70,8 @@ pub fn gitlinks(data: &[u8], oid_len: usize) -> Result<IndexLinks, IndexError> {
 /// Entries are delimited as git delimits them: in versions 2 and 3 by the name length in
 /// their flags (a name of 4095 bytes or more ends at its NUL), in version 4 by the NUL after
 /// the path's new suffix. A name that holds a NUL, or whose length does not match its flags,
-/// is malformed: git would see a different path than this reader.
+/// is malformed: git would see a different path than this reader. So is an index with an
+/// offset table (see [`IndexError::OffsetTable`]; git writes one only when configured to).
 pub fn gitlinks_from(input: impl Read, len: u64, oid_len: usize) -> Result<IndexLinks, IndexError> {
     let mut w = Window::new(input.take(len));
     if &w.need(4)?[..4] != b"DIRC" {
@@ -81,6 +87,7 @@ pub fn gitlinks_from(input: impl Read, len: u64, oid_len: usize) -> Result<Index
     let fixed = STAT_BYTES + oid_len + 2;
     let mut out = IndexLinks::default();
     let mut seen = std::collections::HashSet::new();
+    let mut kept_bytes = 0usize;
     let mut path: Vec<u8> = Vec::new();
     for _ in 0..count {
         let e = w.need(fixed)?;
@@ -132,10 +139,13 @@ pub fn gitlinks_from(input: impl Read, len: u64, oid_len: usize) -> Result<Index
         if mode & TYPE_MASK == GITLINK_TYPE {
             if path.is_empty() {
                 out.unnamed_gitlinks += 1;
-            } else if seen.insert(path.clone()) {
-                if out.gitlinks.len() == MAX_GITLINKS {
+            } else if !seen.contains(path.as_slice()) {
+                // Each path is kept twice (in `seen` and in the list).
+                kept_bytes += path.len();
+                if out.gitlinks.len() == MAX_GITLINKS || kept_bytes > MAX_GITLINK_BYTES {
                     return Err(IndexError::TooManyGitlinks);
                 }
+                seen.insert(path.clone());
                 out.gitlinks.push(PathBuf::from(OsStr::from_bytes(&path)));
             }
         }
@@ -148,6 +158,9 @@ pub fn gitlinks_from(input: impl Read, len: u64, oid_len: usize) -> Result<Index
         w.advance(8);
         if size > len.saturating_sub(w.pos).saturating_sub(oid) {
             return Err(IndexError::Malformed(w.at()));
+        }
+        if &sig == b"EOIE" || &sig == b"IEOT" {
+            return Err(IndexError::OffsetTable);
         }
         if &sig == b"link" {
             if size < oid {
@@ -166,16 +179,18 @@ pub fn gitlinks_from(input: impl Read, len: u64, oid_len: usize) -> Result<Index
 
 /// Most gitlinks read from one index: each costs memory here and an `lstat` in the check.
 pub const MAX_GITLINKS: usize = 10_000;
+/// Most bytes of gitlink paths kept from one index: with prefix compression (version 4), a
+/// few bytes of index can name a path of `MAX_PATH` bytes, so the count alone would let a
+/// small index take a gigabyte.
+pub const MAX_GITLINK_BYTES: usize = 1024 * 1024;
 
-/// Longest path accepted in one entry (git's own limit is the system's, 4 KiB here).
-const MAX_PATH: usize = 64 * 1024;
-/// The largest the window over the file grows: the longest entry (a `MAX_PATH` name after at
-/// most 80 bytes of fields and varint, then padding) fits, so every entry is parsed from one
-/// slice.
-const WINDOW: usize = MAX_PATH + 4096;
-/// The window's first size: enough for ordinary entries. It grows only for a longer one, so a
-/// run does not touch (and fault in) 68 KiB for every index.
-const FIRST_WINDOW: usize = 16 * 1024;
+/// Longest path accepted in one entry: the system's `PATH_MAX`, which no checked-out path can
+/// exceed.
+const MAX_PATH: usize = 4096;
+/// The window over the file: the longest entry (a `MAX_PATH` name after at most 80 bytes of
+/// fields and varint, then padding) fits, so every entry is parsed from one slice.
+const WINDOW: usize = 16 * 1024;
+const _: () = assert!(MAX_PATH + 4096 <= WINDOW);
 /// Where an entry's mode is, after ctime, mtime, dev and ino.
 const MODE_AT: usize = 24;
 /// The name length bits of an entry's flags; all ones means "this long or longer".
@@ -197,7 +212,7 @@ struct Window<R> {
 
 impl<R: Read> Window<R> {
     fn new(input: R) -> Self {
-        Window { input, buf: vec![0; FIRST_WINDOW], start: 0, end: 0, pos: 0 }
+        Window { input, buf: vec![0; WINDOW], start: 0, end: 0, pos: 0 }
     }
 
     fn at(&self) -> usize {
@@ -213,10 +228,7 @@ impl<R: Read> Window<R> {
             self.start = 0;
         }
         if self.end == self.buf.len() {
-            if self.buf.len() >= WINDOW {
-                return Err(IndexError::Malformed(self.at()));
-            }
-            self.buf.resize((self.buf.len() * 2).min(WINDOW), 0);
+            return Err(IndexError::Malformed(self.at()));
         }
         loop {
             match self.input.read(&mut self.buf[self.end..]) {
@@ -352,6 +364,49 @@ mod tests {
         assert!(gitlinks(&d, 20).is_err());
     }
 
+    /// An index that git may read in blocks (an `EOIE` or `IEOT` extension) is not checked:
+    /// entries hidden behind another extension would be seen by git, not by this reader.
+    #[test]
+    fn offset_tables_are_refused() {
+        for sig in [b"EOIE", b"IEOT"] {
+            let mut ext = sig.to_vec();
+            ext.extend_from_slice(&4u32.to_be_bytes());
+            ext.extend_from_slice(&[0; 4]);
+            let got = gitlinks(&index(2, &[entry(0o100644, "f", false)], &ext), 20);
+            assert_eq!(got, Err(IndexError::OffsetTable));
+        }
+    }
+
+    /// Version 4 names a long path in a few bytes: the paths kept are bounded in bytes, not
+    /// only in number.
+    #[test]
+    fn kept_paths_are_bounded_in_bytes() {
+        let base = format!("{}/", "d".repeat(4000));
+        let mut d = b"DIRC".to_vec();
+        d.extend_from_slice(&4u32.to_be_bytes());
+        let n = MAX_GITLINK_BYTES / base.len() + 2;
+        d.extend_from_slice(&(n as u32).to_be_bytes());
+        for i in 0..n {
+            let name = format!("{base}{i:05}");
+            d.extend_from_slice(&[0u8; 24]);
+            d.extend_from_slice(&0o160000u32.to_be_bytes());
+            d.extend_from_slice(&[0u8; 12]);
+            d.extend_from_slice(&[1u8; 20]);
+            d.extend_from_slice(&(name.len() as u16).to_be_bytes());
+            if i == 0 {
+                d.push(0);
+                d.extend_from_slice(name.as_bytes());
+            } else {
+                d.push(5); // keep the shared base, replace the five digits
+                d.extend_from_slice(&name.as_bytes()[base.len()..]);
+            }
+            d.push(0);
+        }
+        d.extend_from_slice(&[0u8; 20]);
+        assert!(d.len() < 64 * 1024, "a small index");
+        assert_eq!(gitlinks(&d, 20), Err(IndexError::TooManyGitlinks));
+    }
+
     /// Names are read as git reads them: by the length in the flags, so a NUL inside a name,
     /// or a length that stops short of the NUL, would make git see another path.
     #[test]
@@ -364,11 +419,13 @@ mod tests {
         // Claim 2 bytes: the byte after them is not the NUL.
         e[61] = 2;
         assert!(gitlinks(&index(2, &[e], &[]), 20).is_err());
-        // A name of 4095 bytes or more has all ones in the flags and ends at its NUL (this one
-        // is longer than the window's first size, which then grows).
-        let long = format!("{}/sub", "d".repeat(FIRST_WINDOW + 4000));
+        // A name of 4095 bytes or more has all ones in the flags and ends at its NUL.
+        let long = format!("{}/sub", "d".repeat(MAX_PATH - 4));
         let got = gitlinks(&index(2, &[entry(0o160000, &long, false), entry(0o100644, "z", false)], &[]), 20);
         assert_eq!(got.unwrap().gitlinks, vec![PathBuf::from(long)]);
+        // Longer than any path the system can check out.
+        let longer = format!("{}/sub", "d".repeat(MAX_PATH));
+        assert!(gitlinks(&index(2, &[entry(0o160000, &longer, false)], &[]), 20).is_err());
     }
 
     #[test]
