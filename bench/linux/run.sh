@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
         --files) FILES="$2"; shift 2 ;;
         --rounds) ROUNDS="$2"; shift 2 ;;
         --spacing) SPACING="$2"; shift 2 ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done

@@ -1290,9 +1290,11 @@ fn init_run(p: &Prepared) -> ! {
 }
 
 /// Pid 1, once the command has been reaped: kills and reaps every other process of the
-/// sandbox. Every process alive in the pid namespace descends from a child of pid 1 (orphans
-/// are reparented to it), so when pid 1 has no child left, nothing else runs: the common case
-/// then skips `kill(-1)`, which walks every process of the host.
+/// sandbox. Every process the sandbox started that is still alive descends from a child of
+/// pid 1 (orphans are reparented to it), so when pid 1 has no child left, nothing else runs:
+/// the common case then skips `kill(-1)`, which walks every process of the host. (A process a
+/// privileged host process moved into the pid namespace with `setns` has its parent outside;
+/// the sandbox itself cannot do that, and such a process dies with pid 1.)
 fn reap_the_rest() {
     let mut other = 0;
     loop {
