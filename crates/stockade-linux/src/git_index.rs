@@ -499,6 +499,10 @@ mod tests {
             let got = gitlinks(&data, 20).unwrap();
             assert_eq!(got.gitlinks, vec![PathBuf::from("src/mod"), PathBuf::from("zmod")], "index version {v}");
         }
+        // With index.threads set, git records an offset table, which is refused.
+        git(&["-c", "index.threads=2", "update-index", "--index-version", "2"]);
+        let data = std::fs::read(dir.join(".git/index")).unwrap();
+        assert_eq!(gitlinks(&data, 20), Err(IndexError::OffsetTable));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
