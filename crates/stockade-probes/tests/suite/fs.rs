@@ -423,25 +423,13 @@ probe_test!(f11_gitlinked_nested_repo, |c: &mut Case| {
     // What a developer does next on the host: `git status` in the workspace.
     let host_status_runs_it = |c: &Case| {
         let _ = std::fs::remove_file(&ran);
-        let _ = std::process::Command::new("git")
-            .arg("-C")
-            .arg(&c.ws)
-            .args(["-c", "safe.directory=*", "status"])
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output();
+        let _ = c.host_git(&["status"]);
         let hit = ran.exists();
         let _ = std::fs::remove_file(&ran);
         hit
     };
     let undo = |c: &Case| {
-        let _ = std::process::Command::new("git")
-            .arg("-C")
-            .arg(&c.ws)
-            .args(["-c", "safe.directory=*", "update-index", "--force-remove", "sub"])
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output();
+        let _ = c.host_git(&["update-index", "--force-remove", "sub"]);
         let _ = std::fs::remove_dir_all(c.ws.join("sub"));
     };
     if c.imp == Impl::Namespaces {
@@ -515,14 +503,8 @@ probe_test!(f11_git_commondir_redirect, |c: &mut Case| {
          && echo ../.cd > .git/commondir; echo rc=$?",
     ];
     let redirected = |c: &Case| {
-        let o = std::process::Command::new("git")
-            .arg("-C")
-            .arg(&c.ws)
-            .args(["-c", "safe.directory=*", "config", "--get", "core.hooksPath"])
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output();
-        o.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "/tmp/sbx-hooks")
+        let o = c.host_git(&["config", "--get", "core.hooksPath"]);
+        o.is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "/tmp/sbx-hooks")
     };
     if c.imp == Impl::Namespaces {
         // Negative control: without the sandbox the same command redirects the host's git.

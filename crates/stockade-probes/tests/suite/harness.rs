@@ -733,6 +733,20 @@ impl Case {
         }
     }
 
+    /// Git on the host in the workspace, as a developer's plain `git` would run there (no
+    /// global or system config, whoever owns the directory); `None` if it could not start.
+    pub fn host_git(&self, args: &[&str]) -> Option<std::process::Output> {
+        Command::new("git")
+            .arg("-C")
+            .arg(&self.ws)
+            .args(["-c", "safe.directory=*"])
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .ok()
+    }
+
     pub fn probe_bin(&self) -> String {
         bins().probe.to_string_lossy().into_owned()
     }
