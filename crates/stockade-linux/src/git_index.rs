@@ -482,15 +482,14 @@ mod tests {
         if !crate::testutil::git_installed() {
             return;
         }
-        let dir = std::env::temp_dir().join(format!("stockade-git-index-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::testutil::scratch_dir("git-index");
         std::fs::create_dir_all(dir.join("src")).unwrap();
         std::fs::write(dir.join("src/a.txt"), "a").unwrap();
         std::fs::write(dir.join("b.txt"), "b").unwrap();
         let git = |args: &[&str]| crate::testutil::git(&dir, args);
         git(&["init", "-q"]);
         git(&["add", "-A"]);
-        let oid = "1111111111111111111111111111111111111111";
+        let oid = crate::testutil::GITLINK_OID;
         git(&["update-index", "--add", "--cacheinfo", &format!("160000,{oid},src/mod")]);
         git(&["update-index", "--add", "--cacheinfo", &format!("160000,{oid},zmod")]);
         for v in ["2", "3", "4"] {

@@ -480,14 +480,11 @@ mod tests {
         if !crate::testutil::git_installed() {
             return;
         }
-        let base = std::env::temp_dir().join(format!("stockade-git-nested-many-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
-        std::fs::create_dir_all(&base).unwrap();
+        let base = crate::testutil::scratch_dir("git-nested-many");
         git(&base, &["init", "-q"]);
-        let oid = "1111111111111111111111111111111111111111";
         let mut info = String::new();
         for i in 0..MAX_REPOS + 40 {
-            info.push_str(&format!("160000 {oid}\tm{i:03}\n"));
+            info.push_str(&format!("160000 {OID}\tm{i:03}\n"));
             if i < MAX_REPOS {
                 std::fs::create_dir_all(base.join(format!("m{i:03}/.git"))).unwrap();
             }
@@ -512,8 +509,7 @@ mod tests {
 
     /// A fresh repository with one commit, under a new temporary directory.
     fn repo(name: &str) -> (PathBuf, PathBuf) {
-        let base = std::env::temp_dir().join(format!("stockade-git-nested-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
+        let base = crate::testutil::scratch_dir(&format!("git-nested-{name}"));
         let ws = base.join("ws");
         std::fs::create_dir_all(&ws).unwrap();
         git(&ws, &["init", "-q"]);
@@ -523,7 +519,7 @@ mod tests {
         (base, ws)
     }
 
-    const OID: &str = "1111111111111111111111111111111111111111";
+    use crate::testutil::GITLINK_OID as OID;
 
     fn gitlink(ws: &Path, path: &str) {
         git(ws, &["update-index", "--add", "--cacheinfo", &format!("160000,{OID},{path}")]);

@@ -17,6 +17,19 @@ pub fn policy(ws: &str) -> Policy {
     p
 }
 
+/// An empty scratch directory for one test, under the temporary directory and named after
+/// `name` and this process (what an earlier run left there is removed first).
+#[allow(clippy::unwrap_used)]
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stockade-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An object name for gitlink entries (git does not look for the object).
+pub const GITLINK_OID: &str = "1111111111111111111111111111111111111111";
+
 /// Whether git is installed; prints why a test skips when it is not.
 pub fn git_installed() -> bool {
     let there = std::process::Command::new("git").arg("--version").output().is_ok();
