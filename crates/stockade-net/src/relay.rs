@@ -104,9 +104,7 @@ impl<'a> GrowingBuffer<'a> {
             self.buf = vec![0u8; new_len];
         }
     }
-}
 
-impl GrowingBuffer<'_> {
     /// Back to the starting size, returning the borrowed memory to the budget: called when a
     /// grown buffer has waited [`QUIET`] for data, so a tunnel that has gone quiet after a bulk
     /// transfer (a keep-alive connection) does not keep other tunnels from growing.
