@@ -355,10 +355,6 @@ fn limits_status(policy: &Policy, groups: &Option<(Vec<String>, bool, bool)>) ->
     }
 }
 
-fn has_exit_record(buf: &[u8]) -> bool {
-    parse_records(buf).iter().any(|r| r.0 == sys::MSG_EXIT)
-}
-
 fn parse_records(buf: &[u8]) -> Vec<(u32, i32, i32)> {
     buf.chunks_exact(12)
         .map(|r| {
@@ -428,12 +424,13 @@ fn wait(
         }
         if ready[2] {
             sys::read_all(report, &mut records_buf);
-            if !started && parse_records(&records_buf).iter().any(|r| r.0 == sys::MSG_STARTED) {
+            let records = parse_records(&records_buf);
+            if !started && records.iter().any(|r| r.0 == sys::MSG_STARTED) {
                 started = true;
                 on_started();
             }
-            if early_exit && has_exit_record(&records_buf) {
-                return Ok(Waited { status: 0, timed_out, records: parse_records(&records_buf), groups_words });
+            if early_exit && records.iter().any(|r| r.0 == sys::MSG_EXIT) {
+                return Ok(Waited { status: 0, timed_out, records, groups_words });
             }
         }
         if ready[0] {
