@@ -7,8 +7,6 @@ mod doctor_view;
 mod explain_view;
 mod report_file;
 
-use std::process::ExitCode;
-
 use clap::Parser;
 use stockade::{CommandSpec, HostEnv, Locations, Policy, Sandbox};
 
@@ -17,16 +15,17 @@ use args::{Cli, Command, PolicyArgs, RunArgs};
 /// Exit status when stockade itself fails or refuses the policy.
 pub const EXIT_STOCKADE_FAILED: u8 = 125;
 
-/// Entry point: parse, dispatch, map errors to exit 125 with hints.
-pub fn main() -> ExitCode {
-    if prelaunch_would_help(std::env::args_os()) {
+/// Entry point: parse `argv` (the program name first), dispatch, map errors to exit 125 with
+/// hints. Returns the process's exit status.
+pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
+    if prelaunch_would_help(argv.iter().cloned()) {
         stockade::prelaunch();
     }
-    let cli = match args::parse_run_only(std::env::args_os()).map_or_else(Cli::try_parse, Ok) {
+    let cli = match args::parse_run_only(argv.iter().cloned()).map_or_else(|| Cli::try_parse_from(&argv), Ok) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(EXIT_STOCKADE_FAILED) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() { EXIT_STOCKADE_FAILED } else { 0 };
         }
     };
     let (result, json) = match cli.command {
@@ -34,14 +33,14 @@ pub fn main() -> ExitCode {
             let json = a.json;
             (run(a), json)
         }
-        Command::Explain(a) => (explain_view::explain(&a).map(|()| ExitCode::SUCCESS), a.json),
-        Command::Doctor(a) => (doctor_view::doctor(&a).map(|()| ExitCode::SUCCESS), a.json),
+        Command::Explain(a) => (explain_view::explain(&a).map(|()| 0), a.json),
+        Command::Doctor(a) => (doctor_view::doctor(&a).map(|()| 0), a.json),
         Command::Setup(a) => (setup(&a.policy, Some(a.options()), a.json), a.json),
         Command::Cleanup(a) => (setup(&a.policy, None, a.json), a.json),
     };
     result.unwrap_or_else(|failure| {
         failure.print(json);
-        ExitCode::from(EXIT_STOCKADE_FAILED)
+        EXIT_STOCKADE_FAILED
     })
 }
 
@@ -113,7 +112,7 @@ pub fn resolve(args: &PolicyArgs) -> Result<Policy, Failure> {
     Ok(stockade::load_policy(&args.overrides(), args.config.as_deref(), &args.requirements, &env, &locations)?)
 }
 
-fn run(a: RunArgs) -> Result<ExitCode, Failure> {
+fn run(a: RunArgs) -> Result<u8, Failure> {
     // The report's directory is opened before the command runs, so the command cannot redirect
     // where stockade writes afterwards (a symlink planted in a writable directory).
     let report = a.report.as_deref().map(report_file::ReportTarget::open).transpose()?;
@@ -149,7 +148,7 @@ fn run(a: RunArgs) -> Result<ExitCode, Failure> {
                     r.write(&value)?;
                 }
             }
-            Ok(ExitCode::from((outcome.status.cli_code() & 0xff) as u8))
+            Ok((outcome.status.cli_code() & 0xff) as u8)
         }
         Err(failure) => {
             if let Some(r) = report {
@@ -162,7 +161,7 @@ fn run(a: RunArgs) -> Result<ExitCode, Failure> {
 }
 
 /// `setup` (with options) or `cleanup` (without).
-fn setup(args: &PolicyArgs, options: Option<stockade::SetupOptions>, json: bool) -> Result<ExitCode, Failure> {
+fn setup(args: &PolicyArgs, options: Option<stockade::SetupOptions>, json: bool) -> Result<u8, Failure> {
     let sandbox = Sandbox::new(resolve(args)?);
     let report = match &options {
         Some(o) => sandbox.setup(o)?,
@@ -175,7 +174,7 @@ fn setup(args: &PolicyArgs, options: Option<stockade::SetupOptions>, json: bool)
             println!("{a}");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
 #[cfg(test)]
