@@ -79,6 +79,13 @@ if [ -z "${STOCKADE_MUSL_BIN+set}" ]; then
     STOCKADE_MUSL_BIN="${CARGO_TARGET_DIR:-$repo/target}/$musl/release/stockade"
 fi
 
+# A binary passed in through the environment may predate the sources (left over from an earlier
+# build or experiment); its figures would not describe this checkout, so say so.
+for b in "$STOCKADE_BIN" ${STOCKADE_MUSL_BIN:+"$STOCKADE_MUSL_BIN"}; do
+    newer="$(find "$repo/crates" "$repo/Cargo.lock" -newer "$b" \( -name '*.rs' -o -name Cargo.toml -o -name Cargo.lock \) -print -quit 2>/dev/null)"
+    [ -z "$newer" ] || echo "run.sh: warning: $b is older than $newer: rebuild it, or these figures describe another version" >&2
+done
+
 # The workspace lives outside /tmp and /var/tmp (stockade gives the command private ones).
 if [ "$(id -u)" = 0 ]; then
     mkdir -p /var/lib/stockade-bench
