@@ -9,7 +9,9 @@
 //! are kept:
 //!
 //! - file descriptors 0, 1 and 2 are opened on `/dev/null` when closed, so that nothing stockade
-//!   opens later takes their numbers and receives output meant for stdout or stderr;
+//!   opens later takes their numbers (its first pipe, the one pid 1 reports on, would otherwise
+//!   be fds 0 and 1, and anything written to stdout would land among pid 1's records), and the
+//!   sandboxed command starts with them open on `/dev/null` rather than closed;
 //! - `SIGPIPE` is ignored, so that writing to a closed pipe returns `EPIPE` instead of killing the
 //!   supervisor halfway through a run (the sandbox's pid 1 and the command go back to the default
 //!   disposition, as before; `std::process::Command` does too);
@@ -40,24 +42,29 @@ pub unsafe fn args(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<O
 }
 
 /// Opens `/dev/null` on whichever of fds 0, 1 and 2 is closed, and ignores `SIGPIPE`. Aborts
-/// if a closed standard fd cannot be filled (as Rust's runtime does): stockade would otherwise
-/// write its report into whatever file it opened next.
+/// if a closed standard fd cannot be filled, as Rust's runtime does: the next fds stockade opens
+/// would otherwise take those numbers.
 pub fn prepare() {
-    let mut fds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
-    // SAFETY: three valid pollfd entries; a zero timeout never blocks.
-    let polled = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) };
-    for p in &fds {
-        // Without a poll result, ask each fd directly.
-        let closed = if polled < 0 {
-            // SAFETY: F_GETFD takes no pointer.
-            (unsafe { libc::fcntl(p.fd, libc::F_GETFD) }) < 0
-        } else {
-            p.revents & libc::POLLNVAL != 0
-        };
-        // SAFETY: valid C string; the lowest free fd is the closed one being filled, since
-        // 0 to 2 are checked in order and nothing else opens fds before this runs.
-        if closed && unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } != p.fd {
+    for fd in 0..3 {
+        // `F_GETFD` fails with `EBADF` only for a closed fd. (`poll`, which Rust's runtime uses,
+        // also reports `POLLNVAL` for an open `O_PATH` fd.)
+        // SAFETY: F_GETFD takes no pointer.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0
+            || std::io::Error::last_os_error().raw_os_error() != Some(libc::EBADF)
+        {
+            continue;
+        }
+        // SAFETY: valid C string. The lowest free fd is `fd`, since the lower ones are open.
+        let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        if null < 0 {
             std::process::abort();
+        }
+        if null != fd {
+            // SAFETY: both are fds of this process; nothing else runs yet.
+            unsafe {
+                libc::dup2(null, fd);
+                libc::close(null);
+            }
         }
     }
     // SAFETY: installs the SIG_IGN disposition; no handler code runs.

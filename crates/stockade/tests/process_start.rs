@@ -1,6 +1,7 @@
 //! The process start-up that the Linux binary does itself (`no_main`, see src/process_start.rs):
-//! closed standard fds are filled with `/dev/null` before anything else is opened, `SIGPIPE` is
-//! ignored, a panic exits with 101, and the arguments reach the CLI.
+//! closed standard fds are filled with `/dev/null` before anything else is opened (stockade's
+//! own and, through it, the sandboxed command's), `SIGPIPE` is ignored, a panic exits with 101,
+//! and the arguments reach the CLI.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -37,55 +38,110 @@ fn stockade(root: &std::path::Path, args: &[&str]) -> Command {
     c
 }
 
-/// Closes fds 0 and 1 in the child just before it execs stockade.
-fn close_stdin_and_stdout(c: &mut Command) {
+/// Closes `fds` in the child just before it execs stockade.
+fn close_before_exec(c: &mut Command, fds: &'static [i32]) {
     // SAFETY: close(2) is async-signal-safe and touches no memory.
     unsafe {
-        c.pre_exec(|| {
-            libc::close(0);
-            libc::close(1);
+        c.pre_exec(move || {
+            for &fd in fds {
+                libc::close(fd);
+            }
             Ok(())
         });
     }
 }
 
-#[test]
-fn closed_standard_fds_are_filled_with_dev_null() {
-    let (_dir, root) = scratch();
-    // The command is stockade's child here: it reads where stockade's own fds 0 and 1 lead.
-    let probe = ["--", "sh", "-c", "readlink /proc/$PPID/fd/0 /proc/$PPID/fd/1 >&2"];
-    // Control: open fds are passed through as they are.
-    let o = stockade(&root, &probe).stdin(Stdio::null()).output().unwrap();
-    let lines: Vec<String> = String::from_utf8_lossy(&o.stderr).lines().map(str::to_owned).collect();
-    assert_eq!(o.status.code(), Some(0), "{lines:?}");
-    assert_eq!(lines[0], "/dev/null");
-    assert!(lines[1].starts_with("pipe:"), "stdout of the control: {lines:?}");
-    // Closed: stockade's own start-up puts /dev/null there.
-    let mut c = stockade(&root, &probe);
-    close_stdin_and_stdout(&mut c);
-    let o = c.stderr(Stdio::piped()).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert_eq!(o.status.code(), Some(0), "{err}");
-    assert_eq!(err.lines().collect::<Vec<_>>(), ["/dev/null", "/dev/null"]);
+/// Where each of stockade's own fds 0 to 2 leads, as its child (the command of a
+/// `danger-full-access` run) sees it, written to `out`: one `readlink` per fd, so that a closed
+/// fd gives an empty line rather than hiding the others.
+fn stockade_fds_probe(out: &std::path::Path) -> [String; 4] {
+    let script = format!("for f in 0 1 2; do readlink /proc/$PPID/fd/$f || echo; done > {}; true", out.display());
+    ["--".into(), "sh".into(), "-c".into(), script]
+}
+
+fn lines(p: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(p).unwrap().lines().map(str::to_owned).collect()
 }
 
 #[test]
-fn a_report_never_takes_the_place_of_a_closed_stdout() {
-    // Without the start-up's check, the report file would be opened as fd 1 and the command's
-    // output would land in it.
+fn closed_standard_fds_are_filled_with_dev_null() {
     let (_dir, root) = scratch();
-    let report = root.join("report.json");
-    let mut c = stockade(&root, &["--report", report.to_str().unwrap(), "--", "sh", "-c", "echo LEAKED"]);
-    close_stdin_and_stdout(&mut c);
-    let o = c.stderr(Stdio::piped()).output().unwrap();
+    let out = root.join("fds");
+    let probe = stockade_fds_probe(&out);
+    let probe: Vec<&str> = probe.iter().map(String::as_str).collect();
+    // Control: open fds are passed through as they are.
+    let o = stockade(&root, &probe).stdin(Stdio::null()).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = std::fs::read_to_string(&report).unwrap();
-    assert!(!text.contains("LEAKED"), "the command's output went into the report: {text}");
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert!(v.get("status").is_some(), "a report: {text}");
-    // Control: with stdout open, the same command's output reaches it.
-    let o = stockade(&root, &["--", "sh", "-c", "echo LEAKED"]).stdin(Stdio::null()).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "LEAKED\n");
+    let fds = lines(&out);
+    assert_eq!(fds[0], "/dev/null");
+    assert!(fds[1].starts_with("pipe:") && fds[2].starts_with("pipe:"), "the control's stdout and stderr: {fds:?}");
+    // Closed stdin and stdout; then closed stderr alone. Stockade's start-up puts /dev/null there.
+    for (closed, want) in
+        [(&[0, 1][..], ["/dev/null", "/dev/null", "pipe:"]), (&[2][..], ["/dev/null", "pipe:", "/dev/null"])]
+    {
+        let mut c = stockade(&root, &probe);
+        close_before_exec(&mut c, closed);
+        let o = c.stdin(Stdio::null()).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "fds {closed:?} closed: {}", String::from_utf8_lossy(&o.stderr));
+        let fds = lines(&out);
+        for (got, want) in fds.iter().zip(want) {
+            assert!(got.starts_with(want), "fds {closed:?} closed: {fds:?}");
+        }
+    }
+}
+
+#[test]
+fn an_open_o_path_stdin_is_left_as_it_is() {
+    // `poll` reports an open `O_PATH` fd as invalid, like a closed one; it must stay as it is.
+    let (_dir, root) = scratch();
+    let out = root.join("fds");
+    let probe = stockade_fds_probe(&out);
+    let probe: Vec<&str> = probe.iter().map(String::as_str).collect();
+    let mut c = stockade(&root, &probe);
+    // SAFETY: open/dup2/close are async-signal-safe; the path is a static C string.
+    unsafe {
+        c.pre_exec(|| {
+            let fd = libc::open(c"/".as_ptr(), libc::O_PATH);
+            if fd < 0 || libc::dup2(fd, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(fd);
+            Ok(())
+        });
+    }
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{:?} {}", o.status, String::from_utf8_lossy(&o.stderr));
+    assert_eq!(lines(&out)[0], "/");
+}
+
+#[test]
+fn a_sandboxed_command_gets_dev_null_for_closed_stdio() {
+    if let Err(why) = stockade_linux::host_facts::probe_userns() {
+        let required = std::env::var("STOCKADE_TEST_REQUIRE").unwrap_or_default();
+        assert!(!required.split(',').any(|f| f.trim() == "userns"), "userns required but unavailable: {why}");
+        eprintln!("SKIP: userns unavailable: {why}");
+        return;
+    }
+    let (_dir, root) = scratch();
+    // The command's own fds 0 and 1. Read in command substitutions: a redirection such as `>&2`
+    // on a command is applied to the shell itself while that command runs (dash).
+    let probe = || {
+        let script = r#"a=$(readlink /proc/$$/fd/0); b=$(readlink /proc/$$/fd/1); echo "$a $b" >&2"#;
+        stockade_cmd(&root, &["run", "--", "sh", "-c", script])
+    };
+    // Control: stdin from /dev/null, stdout a pipe.
+    let o = probe().stdin(Stdio::null()).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.starts_with("/dev/null pipe:"), "{err}");
+    // Both closed. Without the start-up's fill the command starts with them closed, and the
+    // shell's first pipe takes their numbers.
+    let mut c = probe();
+    close_before_exec(&mut c, &[0, 1]);
+    let o = c.stderr(Stdio::piped()).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(err.trim_end(), "/dev/null /dev/null");
 }
 
 #[test]
@@ -93,12 +149,14 @@ fn a_broken_pipe_does_not_kill_stockade() {
     let (_dir, root) = scratch();
     // `explain` prints the resolved policy to stdout (a run's stdout is the command's).
     let explain = || stockade_cmd(&root, &["explain"]);
-    // Its stdout is a pipe whose reader is gone.
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let status = explain().stdout(writer).stderr(Stdio::null()).status().unwrap();
+    // Its stdout is a socket whose other end is gone: writing raises SIGPIPE, or fails with EPIPE
+    // when SIGPIPE is ignored.
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    drop(ours);
+    let status = explain().stdout(std::os::fd::OwnedFd::from(theirs)).stderr(Stdio::null()).status().unwrap();
     assert_eq!(status.signal(), None, "killed by a signal ({status:?}): SIGPIPE is not ignored, or a panic aborted");
-    assert!(status.code().is_some());
+    // The failed write panics (`print!`), which ends the process with status 101.
+    assert_eq!(status.code(), Some(101));
     // Control: with a reader, the same command succeeds and prints.
     let o = explain().output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
