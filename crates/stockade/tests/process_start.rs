@@ -1,7 +1,7 @@
 //! The process start-up that the Linux binary does itself (`no_main`, see src/process_start.rs):
 //! closed standard fds are filled with `/dev/null` before anything else is opened (stockade's
-//! own and, through it, the sandboxed command's), `SIGPIPE` is ignored, a panic exits with 101,
-//! and the arguments reach the CLI.
+//! own and, through it, the sandboxed command's), `SIGPIPE` is ignored (output to a reader
+//! that went away ends quietly), a panic exits with 101, and the arguments reach the CLI.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -144,23 +144,45 @@ fn a_sandboxed_command_gets_dev_null_for_closed_stdio() {
     assert_eq!(err.trim_end(), "/dev/null /dev/null");
 }
 
-#[test]
-fn a_broken_pipe_does_not_kill_stockade() {
-    let (_dir, root) = scratch();
-    // `explain` prints the resolved policy to stdout (a run's stdout is the command's).
-    let explain = || stockade_cmd(&root, &["explain"]);
-    // Its stdout is a socket whose other end is gone: writing raises SIGPIPE, or fails with EPIPE
-    // when SIGPIPE is ignored.
+/// A socket whose other end is gone: writing to it raises `SIGPIPE`, or fails with `EPIPE`
+/// when that signal is ignored.
+fn gone_reader() -> std::os::fd::OwnedFd {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
     drop(ours);
-    let status = explain().stdout(std::os::fd::OwnedFd::from(theirs)).stderr(Stdio::null()).status().unwrap();
-    assert_eq!(status.signal(), None, "killed by a signal ({status:?}): SIGPIPE is not ignored, or a panic aborted");
-    // The failed write panics (`print!`), which ends the process with status 101.
+    theirs.into()
+}
+
+#[test]
+fn output_to_a_reader_that_went_away_ends_quietly() {
+    let (_dir, root) = scratch();
+    // `explain` and `doctor` print to stdout (a run's stdout is the command's), as with
+    // `stockade explain | head -1`.
+    for view in ["explain", "doctor"] {
+        let o = stockade_cmd(&root, &[view]).stdout(gone_reader()).output().unwrap();
+        assert_eq!(o.status.signal(), None, "{view}: killed by a signal ({:?}): SIGPIPE is not ignored", o.status);
+        assert_eq!(o.status.code(), Some(0), "{view}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.stderr.is_empty(), "{view}: {}", String::from_utf8_lossy(&o.stderr));
+        // Control: with a reader, the same command prints.
+        let o = stockade_cmd(&root, &[view]).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{view}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(!o.stdout.is_empty(), "{view}");
+    }
+}
+
+#[test]
+fn a_panic_ends_with_status_101() {
+    let (_dir, root) = scratch();
+    // A run's `--json` outcome goes to stderr with `eprintln!`, which panics when it cannot
+    // write: here stderr's reader is gone. The panic must end the process with 101, as from a
+    // Rust `main`, not abort it from the C entry point.
+    let status =
+        stockade(&root, &["--json", "--", "true"]).stdin(Stdio::null()).stderr(gone_reader()).status().unwrap();
+    assert_eq!(status.signal(), None, "{status:?}");
     assert_eq!(status.code(), Some(101));
-    // Control: with a reader, the same command succeeds and prints.
-    let o = explain().output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(!o.stdout.is_empty());
+    // Control: with a reader, the same run succeeds.
+    let o = stockade(&root, &["--json", "--", "true"]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("\"status\""));
 }
 
 #[test]

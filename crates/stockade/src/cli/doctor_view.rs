@@ -40,11 +40,10 @@ pub fn doctor(a: &DoctorArgs) -> Result<(), Failure> {
     checks.append(&mut report.checks);
     report.checks = checks;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        super::print_out(&format!("{}\n", serde_json::to_string_pretty(&report).unwrap_or_default()))
     } else {
-        print!("{}", render(&report));
+        super::print_out(&render(&report))
     }
-    Ok(())
 }
 
 fn file_check(name: &str, path: Option<&std::path::Path>, absent: &str) -> Check {

@@ -16,11 +16,10 @@ pub fn explain(a: &ExplainArgs) -> Result<(), Failure> {
         a.paths.iter().map(|p| decide(&policy, &canonicalize_lenient(&absolutize(p, &cwd)))).collect();
     if a.json {
         let v = serde_json::json!({ "policy": policy, "paths": decisions });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        super::print_out(&format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()))
     } else {
-        print!("{}", render(&policy, &decisions));
+        super::print_out(&render(&policy, &decisions))
     }
-    Ok(())
 }
 
 /// The human-readable form.

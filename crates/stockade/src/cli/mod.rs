@@ -103,6 +103,20 @@ impl Failure {
     }
 }
 
+/// Writes `text` to stdout. When the reader has gone away (`stockade explain | head`), the rest
+/// of the output is dropped quietly, as for a tool that `SIGPIPE` ends (stockade ignores that
+/// signal: a run must not die halfway); any other write error is a failure.
+pub(crate) fn print_out(text: &str) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Failure::other("stdout_write", anyhow::Error::new(e).context("cannot write to stdout"), None))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Resolves the policy for the given flags.
 pub fn resolve(args: &PolicyArgs) -> Result<Policy, Failure> {
     let env = HostEnv::from_process().map_err(|e| {
@@ -167,13 +181,12 @@ fn setup(args: &PolicyArgs, options: Option<stockade::SetupOptions>, json: bool)
         Some(o) => sandbox.setup(o)?,
         None => sandbox.cleanup()?,
     };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    let text = if json {
+        format!("{}\n", serde_json::to_string_pretty(&report).unwrap_or_default())
     } else {
-        for a in &report.actions {
-            println!("{a}");
-        }
-    }
+        report.actions.iter().map(|a| format!("{a}\n")).collect()
+    };
+    print_out(&text)?;
     Ok(0)
 }
 
