@@ -51,12 +51,13 @@ fn close_before_exec(c: &mut Command, fds: &'static [i32]) {
     }
 }
 
-/// Where each of stockade's own fds 0 to 2 leads, as its child (the command of a
-/// `danger-full-access` run) sees it, written to `out`: one `readlink` per fd, so that a closed
-/// fd gives an empty line rather than hiding the others.
-fn stockade_fds_probe(out: &std::path::Path) -> [String; 4] {
+/// A `danger-full-access` run whose command (stockade's child) writes where each of stockade's
+/// own fds 0 to 2 leads to the file returned: one `readlink` per fd, so that a closed fd gives
+/// an empty line rather than hiding the others.
+fn stockade_fds_probe(root: &std::path::Path) -> (Command, std::path::PathBuf) {
+    let out = root.join("fds");
     let script = format!("for f in 0 1 2; do readlink /proc/$PPID/fd/$f || echo; done > {}; true", out.display());
-    ["--".into(), "sh".into(), "-c".into(), script]
+    (stockade(root, &["--", "sh", "-c", &script]), out)
 }
 
 fn lines(p: &std::path::Path) -> Vec<String> {
@@ -66,11 +67,9 @@ fn lines(p: &std::path::Path) -> Vec<String> {
 #[test]
 fn closed_standard_fds_are_filled_with_dev_null() {
     let (_dir, root) = scratch();
-    let out = root.join("fds");
-    let probe = stockade_fds_probe(&out);
-    let probe: Vec<&str> = probe.iter().map(String::as_str).collect();
     // Control: open fds are passed through as they are.
-    let o = stockade(&root, &probe).stdin(Stdio::null()).output().unwrap();
+    let (mut c, out) = stockade_fds_probe(&root);
+    let o = c.stdin(Stdio::null()).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let fds = lines(&out);
     assert_eq!(fds[0], "/dev/null");
@@ -79,7 +78,7 @@ fn closed_standard_fds_are_filled_with_dev_null() {
     for (closed, want) in
         [(&[0, 1][..], ["/dev/null", "/dev/null", "pipe:"]), (&[2][..], ["/dev/null", "pipe:", "/dev/null"])]
     {
-        let mut c = stockade(&root, &probe);
+        let (mut c, out) = stockade_fds_probe(&root);
         close_before_exec(&mut c, closed);
         let o = c.stdin(Stdio::null()).output().unwrap();
         assert_eq!(o.status.code(), Some(0), "fds {closed:?} closed: {}", String::from_utf8_lossy(&o.stderr));
@@ -94,10 +93,7 @@ fn closed_standard_fds_are_filled_with_dev_null() {
 fn an_open_o_path_stdin_is_left_as_it_is() {
     // `poll` reports an open `O_PATH` fd as invalid, like a closed one; it must stay as it is.
     let (_dir, root) = scratch();
-    let out = root.join("fds");
-    let probe = stockade_fds_probe(&out);
-    let probe: Vec<&str> = probe.iter().map(String::as_str).collect();
-    let mut c = stockade(&root, &probe);
+    let (mut c, out) = stockade_fds_probe(&root);
     // SAFETY: open/dup2/close are async-signal-safe; the path is a static C string.
     unsafe {
         c.pre_exec(|| {
