@@ -36,7 +36,6 @@ use std::path::{Path, PathBuf};
 use stockade_policy::Warning;
 
 use crate::git_index;
-use crate::gitlink_cache::{GitlinkCache, IndexId, Key};
 use crate::sys;
 
 /// Most submodule repositories looked at in one check (all levels together): each costs a
@@ -56,19 +55,6 @@ const MAX_HOOKS: usize = 256;
 pub struct Watch {
     start: (i64, i64),
     repos: Vec<Watched>,
-    /// Where the gitlinks of large indexes are kept between runs (see [`crate::gitlink_cache`]).
-    cache: Option<GitlinkCache>,
-    /// Indexes read (not found in the cache) by [`snapshot`], to record with [`store_cache`].
-    pending: Vec<Pending>,
-}
-
-/// A cache entry to write: the git directory, object id length, index identity and gitlinks.
-#[derive(Debug)]
-struct Pending {
-    git: PathBuf,
-    oid_len: usize,
-    id: IndexId,
-    links: Vec<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -97,11 +83,32 @@ struct Before {
 /// were read from (`None`: there was no index).
 type Snapshot = (Option<IndexId>, Result<Vec<PathBuf>, String>);
 
+/// What tells one version of an index file from another (git replaces it by renaming).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IndexId {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl IndexId {
+    fn of(m: &std::fs::Metadata) -> Self {
+        IndexId {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
 /// Starts watching the repositories among `git_dirs` that are a work tree's own `.git`, with
 /// the submodule git directories among them (under a `.git/modules`) as they are before the
-/// run; call before the command starts, then [`snapshot`]. With a `cache`, large indexes that
-/// have not changed since an earlier run are not parsed again.
-pub fn watch(git_dirs: impl IntoIterator<Item = PathBuf>, cache: Option<GitlinkCache>) -> Watch {
+/// run; call before the command starts, then [`snapshot`].
+pub fn watch(git_dirs: impl IntoIterator<Item = PathBuf>) -> Watch {
     let all: Vec<PathBuf> = git_dirs.into_iter().collect();
     let repos = all
         .iter()
@@ -111,51 +118,18 @@ pub fn watch(git_dirs: impl IntoIterator<Item = PathBuf>, cache: Option<GitlinkC
             Some(Watched { root: git.parent()?.to_path_buf(), git: git.clone(), modules, before: None })
         })
         .collect();
-    Watch { start: sys::coarse_realtime(), repos, cache, pending: Vec::new() }
+    Watch { start: sys::coarse_realtime(), repos }
 }
 
 /// Reads the watched indexes and which gitlinks are checked out. Must run before the command
 /// starts (what [`check`] calls added is what differs from this).
 pub fn snapshot(w: &mut Watch) {
-    let Watch { repos, cache, pending, .. } = w;
-    for r in repos {
-        let index = read_snapshot(cache.as_ref(), &r.git, pending);
+    for r in &mut w.repos {
+        let index = read_gitlinks(&r.git);
         let recorded: Option<HashSet<PathBuf>> = index.1.as_ref().ok().map(|l| l.iter().cloned().collect());
         let checked_out = recorded.iter().flatten().filter(|p| has_dotgit(&r.root.join(p))).cloned().collect();
         r.before = Some(Before { index, recorded, checked_out });
     }
-}
-
-/// Records in the cache the indexes [`snapshot`] had to read. Best effort; call while the
-/// command runs (writing files is not on the launch's path then).
-pub fn store_cache(w: &mut Watch) {
-    let Some(cache) = &w.cache else { return };
-    for p in w.pending.drain(..) {
-        cache.put(&Key { git: &p.git, oid_len: p.oid_len, id: p.id }, &p.links);
-    }
-}
-
-/// The index of `git` as [`read_gitlinks`] gives it, from `cache` when it holds an entry for
-/// exactly this file; a large index read in full is added to `pending`.
-fn read_snapshot(cache: Option<&GitlinkCache>, git: &Path, pending: &mut Vec<Pending>) -> Snapshot {
-    let Some(cache) = cache else { return read_gitlinks(git).0 };
-    let id = match std::fs::symlink_metadata(git.join("index")) {
-        Ok(m) if m.is_file() && m.size() >= crate::gitlink_cache::MIN_INDEX_BYTES => IndexId::of(&m),
-        _ => return read_gitlinks(git).0,
-    };
-    let oid_len = oid_len(git);
-    if let Some(links) = cache.get(&Key { git, oid_len, id }) {
-        return (Some(id), Ok(links));
-    }
-    let (snap, split) = read_gitlinks(git);
-    // Only a clean read of exactly the file looked at, without a shared index (whose own file
-    // the identity does not cover).
-    if let (Some(read), Ok(links), false) = (&snap.0, &snap.1, split) {
-        if *read == id {
-            pending.push(Pending { git: git.to_path_buf(), oid_len, id, links: links.clone() });
-        }
-    }
-    snap
 }
 
 /// The warnings after the run (see the module documentation).
@@ -306,30 +280,27 @@ fn current_gitlinks(git: &Path, before: Option<&Snapshot>) -> Result<Vec<PathBuf
     };
     match before {
         Some((was, links)) if *was == id => links.clone(),
-        _ => read_gitlinks(git).0 .1,
+        _ => read_gitlinks(git).1,
     }
 }
 
 /// Reads `git`'s index (and its shared index, if split): the identity of the file read and
-/// its gitlinks, or why they could not be read, and whether it is split (names a shared
-/// index). No index: no gitlinks. The index is streamed
+/// its gitlinks, or why they could not be read. No index: no gitlinks. The index is streamed
 /// through a small buffer, so the supervisor's memory does not grow with it (and no large
 /// buffer is freed during the run: an unmap would interrupt the CPUs running pid 1 or the
 /// command, which share the supervisor's address space).
-fn read_gitlinks(git: &Path) -> (Snapshot, bool) {
+fn read_gitlinks(git: &Path) -> Snapshot {
     let (m, file) = match open_regular(&git.join("index"), MAX_INDEX_BYTES) {
         Ok(opened) => opened,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return ((None, Ok(Vec::new())), false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (None, Ok(Vec::new())),
         Err(e) => {
             let id = std::fs::symlink_metadata(git.join("index")).ok().map(|m| IndexId::of(&m));
-            return ((id, Err(e.to_string())), false);
+            return (id, Err(e.to_string()));
         }
     };
     let oid_len = oid_len(git);
-    let mut split = false;
     let links = git_index::gitlinks_from(file, m.size(), oid_len).map_err(|e| e.to_string()).and_then(|mut links| {
         if let Some(name) = links.shared_index.take() {
-            split = true;
             if !name.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(format!("odd shared index name {name}"));
             }
@@ -348,7 +319,7 @@ fn read_gitlinks(git: &Path) -> (Snapshot, bool) {
         }
         Ok(links.gitlinks)
     });
-    ((Some(IndexId::of(&m)), links), split)
+    (Some(IndexId::of(&m)), links)
 }
 
 /// Opens `p` if it is a regular file of at most `max` bytes: without following a symlink, and
@@ -557,7 +528,7 @@ mod tests {
     /// A run's watch, taken a little after whatever was set up before it.
     fn start_run(ws: &Path) -> Watch {
         std::thread::sleep(std::time::Duration::from_millis(20));
-        let mut w = watch([ws.join(".git")], None);
+        let mut w = watch([ws.join(".git")]);
         snapshot(&mut w);
         w
     }
@@ -642,7 +613,7 @@ mod tests {
         assert!(std::process::Command::new("mkfifo").arg(ws.join("zz/.git")).status().unwrap().success());
         gitlink(&ws, "zz");
         let (tx, rx) = std::sync::mpsc::channel();
-        let w2 = watch([ws.join(".git")], None);
+        let w2 = watch([ws.join(".git")]);
         std::thread::spawn(move || {
             tx.send((codes(&check(&w)), {
                 std::fs::remove_file(w2.repos[0].git.join("index")).unwrap();
@@ -686,87 +657,12 @@ mod tests {
         std::fs::write(ws.join(".git/modules/old/HEAD"), "ref: refs/heads/main\n").unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
         let dirs = crate::host_facts::git_dirs(&ws).unwrap().unwrap();
-        let mut w = watch(dirs.watched(), None);
+        let mut w = watch(dirs.watched());
         snapshot(&mut w);
         assert_eq!(codes(&check(&w)), vec![]);
         std::fs::create_dir_all(ws.join(".git/modules/evil")).unwrap();
         std::fs::write(ws.join(".git/modules/evil/HEAD"), "ref: refs/heads/main\n").unwrap();
         assert_eq!(codes(&check(&w)), vec![("git_module_created".into(), ws.join(".git/modules/evil"))]);
         let _ = std::fs::remove_dir_all(&base);
-    }
-
-    /// The gitlinks of a large index come from the cache while the file is exactly the one
-    /// cached; an index changed in place (same size, mtime set back) is read again; a small
-    /// index is never cached.
-    #[test]
-    fn large_unchanged_indexes_come_from_the_gitlink_cache() {
-        if !crate::testutil::git_installed() {
-            return;
-        }
-        let (base, ws) = repo("cache");
-        // About 1.2 MB of index: 12,000 entries and one gitlink.
-        let mut info: String =
-            (0..12_000).map(|i| format!("100644 {OID}\tsrc/d{:03}/file-{i:06}.txt\n", i / 100)).collect();
-        info.push_str(&format!("160000 {OID}\tsub\n"));
-        let mut child = std::process::Command::new("git")
-            .args(["update-index", "--add", "--index-info"])
-            .current_dir(&ws)
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), info.as_bytes()).unwrap();
-        assert!(child.wait().unwrap().success());
-        let index = ws.join(".git/index");
-        assert!(std::fs::metadata(&index).unwrap().len() >= crate::gitlink_cache::MIN_INDEX_BYTES);
-        let state = base.join("state");
-        let cache = || GitlinkCache::new(Some(&state), std::iter::empty());
-        let before_links = |w: &Watch| w.repos[0].before.as_ref().unwrap().index.1.clone().unwrap();
-        // First run: read, then recorded while the command runs.
-        let mut w = watch([ws.join(".git")], cache());
-        snapshot(&mut w);
-        assert_eq!(before_links(&w), vec![PathBuf::from("sub")]);
-        assert_eq!(w.pending.len(), 1);
-        store_cache(&mut w);
-        assert!(w.pending.is_empty());
-        // Plant a distinguishable entry for exactly this index: the next run must use it.
-        let key =
-            Key { git: &ws.join(".git"), oid_len: 20, id: IndexId::of(&std::fs::symlink_metadata(&index).unwrap()) };
-        cache().unwrap().put(&key, &[PathBuf::from("from-the-cache")]);
-        let mut w = watch([ws.join(".git")], cache());
-        snapshot(&mut w);
-        assert_eq!(before_links(&w), vec![PathBuf::from("from-the-cache")]);
-        assert!(w.pending.is_empty());
-        // The same bytes written in place, and the mtime set back: the ctime moved, so the file
-        // is read again.
-        let m = std::fs::metadata(&index).unwrap();
-        let mtime = format!("@{}.{:09}", m.mtime(), m.mtime_nsec());
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        let bytes = std::fs::read(&index).unwrap();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&index)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, &bytes))
-            .unwrap();
-        let st = std::process::Command::new("touch").arg("-m").arg("-d").arg(&mtime).arg(&index).status();
-        assert!(st.unwrap().success());
-        let after = std::fs::metadata(&index).unwrap();
-        assert_eq!(
-            (after.mtime(), after.mtime_nsec(), after.len()),
-            (m.mtime(), m.mtime_nsec(), m.len()),
-            "only the ctime differs"
-        );
-        let mut w = watch([ws.join(".git")], cache());
-        snapshot(&mut w);
-        assert_eq!(before_links(&w), vec![PathBuf::from("sub")]);
-        assert_eq!(w.pending.len(), 1);
-        // A small index is parsed every time and never cached.
-        let (small_base, small) = repo("cache-small");
-        gitlink(&small, "sub");
-        let mut w = watch([small.join(".git")], cache());
-        snapshot(&mut w);
-        assert_eq!(before_links(&w), vec![PathBuf::from("sub")]);
-        assert!(w.pending.is_empty());
-        let _ = std::fs::remove_dir_all(&base);
-        let _ = std::fs::remove_dir_all(&small_base);
     }
 }

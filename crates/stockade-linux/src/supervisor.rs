@@ -64,20 +64,6 @@ pub fn rlimits(policy: &Policy, shared_uid_count: u64) -> (Vec<(u32, u64)>, Stri
 /// The limits layer's sentence about cgroup v2, made once the command has started: it reads
 /// `/sys`, which would otherwise wait on the lock the new network namespace's device
 /// registration holds while the run is prepared.
-/// The gitlink cache in stockade's state directory (located from the caller's environment, as
-/// the policy locates it), when the policy denies writes there and no writable root contains it.
-fn gitlink_cache(policy: &Policy, host_env: &[(OsString, OsString)]) -> Option<crate::gitlink_cache::GitlinkCache> {
-    let vars: std::collections::BTreeMap<String, String> =
-        host_env.iter().filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v.to_str()?.to_owned()))).collect();
-    let home = vars.get("HOME").or_else(|| vars.get("USERPROFILE")).map(PathBuf::from);
-    let env = stockade_policy::HostEnv { home, vars, cwd: PathBuf::new() };
-    let state = stockade_policy::Locations::linux(&env).state_dir?;
-    if !policy.filesystem.deny_write.iter().any(|d| state.starts_with(&d.value)) {
-        return None;
-    }
-    crate::gitlink_cache::GitlinkCache::new(Some(&state), policy.filesystem.writable_paths())
-}
-
 fn cgroup_v2_words() -> String {
     let (cg, cgw) = host_facts::cgroup_v2();
     if cg {
@@ -210,10 +196,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     };
     let placeholders = create_placeholders(&plan)?;
     let git_watch = crate::git_redirect::watch(facts.repositories.iter().cloned());
-    // Large indexes unchanged since an earlier run come from stockade's state directory, which
-    // the policy denies the command writes to.
-    let cache = gitlink_cache(policy, &cmd.host_env);
-    let mut nested_watch = crate::git_nested::watch(facts.repositories.iter().cloned(), cache);
+    let mut nested_watch = crate::git_nested::watch(facts.repositories.iter().cloned());
     // The pointer arrays point into the argv/envp strings, which move (not copy) into `Prepared`.
     let prepared = std::sync::Arc::new(Prepared {
         ops: prepare::child_ops(&plan)?,
@@ -273,7 +256,6 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
             crate::cgroup::sweep();
         }
         v2_words = Some(cgroup_v2_words());
-        crate::git_nested::store_cache(&mut nested_watch);
     };
     let waited = wait(Child::Init(&init), deadline, &signals, &report_r, pid, true, groups.as_ref(), &mut chores);
     let v2_words = v2_words.unwrap_or_else(cgroup_v2_words);
@@ -646,9 +628,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     let repos = policy.filesystem.writable_paths().filter_map(|r| host_facts::git_dirs(r).ok().flatten());
     let git_dirs: Vec<PathBuf> = repos.flat_map(|d| d.watched().collect::<Vec<_>>()).collect();
     let git_watch = crate::git_redirect::watch(git_dirs.iter().cloned());
-    // No gitlink cache here: protected paths are not enforced, so the state directory could be
-    // writable to the command.
-    let mut nested_watch = crate::git_nested::watch(git_dirs, None);
+    let mut nested_watch = crate::git_nested::watch(git_dirs);
     // Here the command starts as soon as it is cloned.
     crate::git_nested::snapshot(&mut nested_watch);
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
