@@ -251,10 +251,20 @@ fn the_backend_runs_a_command_end_to_end() {
     let second = stockade_windows::WindowsBackend.run(&policy, &cmd).unwrap();
     assert_eq!(second.status, ExitStatus::Exited { code: 5 });
     // Per-command overhead after the first run (ledger check, token, job, desktop), printed
-    // for the record; machines here are too noisy for a timed assertion.
+    // for the record; machines here are too noisy for a timed assertion. The two runs above
+    // are the checks. Here, Wine's CreateProcess has failed once with ERROR_INTERNAL_ERROR
+    // (1359) in about ninety calls (one CI run in seven): that run is repeated once, and said.
     let started = std::time::Instant::now();
     for _ in 0..5 {
-        stockade_windows::WindowsBackend.run(&policy, &cmd).unwrap();
+        match stockade_windows::WindowsBackend.run(&policy, &cmd) {
+            Err(stockade_windows::Error::Win32 { step: "create_process", code: 1359, .. }) if running_under_wine() => {
+                eprintln!("wine: create_process failed with ERROR_INTERNAL_ERROR (1359); running it again");
+                stockade_windows::WindowsBackend.run(&policy, &cmd).unwrap();
+            }
+            other => {
+                other.unwrap();
+            }
+        }
     }
     eprintln!("per-command wall time through the backend: {:?}", started.elapsed() / 5);
     let _ = std::fs::remove_dir_all(&base);
