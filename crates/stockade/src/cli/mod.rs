@@ -18,10 +18,10 @@ pub const EXIT_STOCKADE_FAILED: u8 = 125;
 /// Entry point: parse `argv` (the program name first), dispatch, map errors to exit 125 with
 /// hints. Returns the process's exit status.
 pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
-    if prelaunch_would_help(argv.iter().cloned()) {
+    if prelaunch_would_help(&argv) {
         stockade::prelaunch();
     }
-    let cli = match args::parse_run_only(argv.iter().cloned()).map_or_else(|| Cli::try_parse_from(&argv), Ok) {
+    let cli = match args::parse_run_only(&argv).map_or_else(|| Cli::try_parse_from(&argv), Ok) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -48,8 +48,9 @@ pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
 /// `stockade::prelaunch`): only for `run`, and not when its own options already show that the
 /// prelaunched sandbox would be discarded (another implementation, no sandbox, network on or an
 /// allowlist). Only speed depends on this guess; the run checks what it gets.
-fn prelaunch_would_help(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
-    let args: Vec<_> = args.skip(1).take_while(|a| a != "--").collect();
+fn prelaunch_would_help(argv: &[std::ffi::OsString]) -> bool {
+    let args = argv.get(1..).unwrap_or_default();
+    let args = &args[..args.iter().position(|a| a == "--").unwrap_or(args.len())];
     if args.first().is_none_or(|a| a != "run") {
         return false;
     }
@@ -195,7 +196,7 @@ mod tests {
     use super::prelaunch_would_help;
 
     fn helps(line: &str) -> bool {
-        prelaunch_would_help(line.split(' ').map(std::ffi::OsString::from))
+        prelaunch_would_help(&line.split(' ').map(std::ffi::OsString::from).collect::<Vec<_>>())
     }
 
     #[test]
