@@ -122,8 +122,8 @@ pub struct Prepared {
     pub envp_ptrs: Vec<*const libc::c_char>,
     /// Write end of the report pipe (close-on-exec).
     pub report_fd: RawFd,
-    /// The stack the command runs on between pid 1's `clone(CLONE_VM|CLONE_VFORK)` and `execve`
-    /// (sharing pid 1's memory avoids copying its page tables); unused by `landlock-only`.
+    /// The stack the command runs on between pid 1's `clone(CLONE_VM)` and `execve` (sharing
+    /// pid 1's memory avoids copying its page tables); unused by `landlock-only`.
     pub child_stack: Option<crate::sys::ChildStack>,
     /// `/dev/null` for `Stdio::Null`.
     pub stdio_null: Option<RawFd>,
@@ -148,6 +148,15 @@ pub struct Prepared {
     /// Pid 1's end of its go socket (namespaces only, else -1): where it waits, with
     /// `exit_with_supervisor`, to be released.
     pub go_fd: RawFd,
+    /// Set by pid 1 once the mount view is complete: the command, started before it, waits
+    /// for this before it looks at any path (namespaces only).
+    pub proceed: std::sync::atomic::AtomicU32,
+    /// The highest capability number this kernel knows: the command drops the bounding set up
+    /// to it, with calls that all succeed (see `sys::command_in_sandbox` for why that matters).
+    pub last_cap: libc::c_int,
+    /// The caller's CPU affinity, when the command is started while pid 1 mounts (namespaces):
+    /// pid 1 moves it to another of these CPUs, and it takes them all back before exec.
+    pub cpus: Option<libc::cpu_set_t>,
 }
 
 fn cstr(what: &str, s: &OsStr) -> Result<CString> {

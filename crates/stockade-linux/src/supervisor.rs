@@ -222,6 +222,9 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         bridge_port: BRIDGE_PORT,
         exit_with_supervisor: one_shot,
         go_fd,
+        proceed: Default::default(),
+        last_cap: sys::last_capability().map_err(|e| syscall("prctl(PR_CAPBSET_READ)", e))?,
+        cpus: sys::affinity(),
     });
     // The go message goes out before waiting for the clone's result, so that pid 1 does not
     // wait for this thread to be woken by the launching thread first. If the clone failed,
@@ -623,6 +626,9 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         bridge_port: 0,
         exit_with_supervisor: false,
         go_fd: -1,
+        proceed: Default::default(),
+        last_cap: sys::last_capability().map_err(|e| syscall("prctl(PR_CAPBSET_READ)", e))?,
+        cpus: None,
     };
     // Protected paths are not enforced here, so too many git directories only narrows the check.
     let repos = policy.filesystem.writable_paths().filter_map(|r| host_facts::git_dirs(r).ok().flatten());

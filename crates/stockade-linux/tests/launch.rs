@@ -144,6 +144,59 @@ fn early_launch_leaves_nothing_behind_and_keeps_affinity() {
     init_launch::discard();
     assert_no_children_soon("a discarded, unused prelaunch");
 
+    // The command is started before pid 1 builds the mount view (see `sys::init_run`). When
+    // a mount step fails, the command must never run and nothing may be left. (A command that
+    // did not wait for the view would mostly lose the race to this failure, which comes early
+    // in the plan; it is every other run of the suite, with its view checked, that catches
+    // one.) As root, a
+    // writable root owned by another user, mode 0700, with a `.git` in it does it: the
+    // supervisor (root on the host) can open that protected path, pid 1 (root only in its own
+    // namespace, where that owner is unmapped) cannot search the root to bind it read-only.
+    // SAFETY: geteuid has no arguments and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        let alien = base.join("alien");
+        std::fs::create_dir_all(alien.join(".git")).unwrap();
+        std::os::unix::fs::chown(&alien, Some(4242), Some(4242)).unwrap();
+        std::fs::set_permissions(&alien, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        let o =
+            Overrides { workspace: Some(ws.clone()), writable_roots: vec![out.clone(), alien], ..Overrides::default() };
+        let env = HostEnv { home: Some(home.clone()), vars: Default::default(), cwd: ws.clone() };
+        let p = stockade_policy::resolve(&o, None, &[], &env, &Locations::linux(&env)).unwrap();
+        let _ = std::fs::remove_file(out.join("out"));
+        let e = backend.run(&p, &spec("echo ran", &out)).unwrap_err();
+        assert_eq!(stockade_policy::Diagnose::code(&e), "sandbox_setup_failed", "{e}");
+        assert!(e.to_string().contains("alien/.git"), "pid 1's bind of the protected path failed: {e}");
+        assert!(!out.join("out").exists(), "the command ran although the mount view failed");
+        assert_no_children_soon("a run whose mount view failed");
+        // Control: the same run without that root runs the command.
+        let o = backend.run(&with_out, &spec("echo ran", &out)).unwrap();
+        assert_eq!(o.status.cli_code(), 0, "{o:?}");
+        assert_eq!(std::fs::read_to_string(out.join("out")).unwrap(), "ran\n");
+        assert_no_children_soon("the control run");
+    } else {
+        skip("root", "a failed mount step is provoked with another user's directory, which only root can create");
+    }
+
+    // The command, moved to another CPU while pid 1 mounts, takes back exactly the caller's
+    // set, not every CPU: here a caller confined to one. (The plain run above shows that it
+    // takes back the whole set.)
+    // SAFETY: a zeroed set is valid; the calls read and write this thread's affinity.
+    let (before, one) = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0);
+        let cpu = (0..libc::CPU_SETSIZE as usize).find(|&c| libc::CPU_ISSET(c, &set)).unwrap();
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut one);
+        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one), 0);
+        (set, cpu)
+    };
+    let o = backend.run(&with_out, &spec("grep Cpus_allowed_list /proc/self/status", &out));
+    // SAFETY: restores this thread's affinity from a set read above.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &before) };
+    assert_eq!(o.unwrap().status.cli_code(), 0);
+    assert_eq!(affinity_of(&std::fs::read_to_string(out.join("out")).unwrap()), one.to_string());
+    assert_no_children_soon("a run confined to one CPU");
+
     // Concurrent runs in one process, some abandoned: each pid 1 gets a copy of the others'
     // fds when it is cloned, so an abandoned run must not rely on its socket being closed.
     let bad_ws = base.join("bad-ws");

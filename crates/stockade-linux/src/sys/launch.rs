@@ -4,8 +4,9 @@
 //! sysctls) is the largest single cost of a run. So pid 1 is cloned first, from a dedicated
 //! thread, and enters its namespaces, maps its ids and brings loopback up on one core while
 //! the supervisor computes the mount plan, Landlock rules and seccomp program on the other.
-//! When [`LaunchedInit::go`] hands it the finished [`Prepared`], it builds the mount view and
-//! starts the command as before.
+//! When [`LaunchedInit::go`] hands it the finished [`Prepared`], it starts the command, which
+//! drops its privileges and installs its seccomp filter on the other core while pid 1 builds
+//! the mount view; the command then enters the view and execs (see `sys::init_run`).
 //!
 //! Pid 1 shares the supervisor's memory (`CLONE_VM`), so the [`Prepared`] it receives is the
 //! supervisor's own, read in place: no serialization, and it stays valid because the launching
@@ -30,6 +31,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
 use libc::{c_int, c_void};
@@ -62,6 +64,9 @@ pub struct InitStart {
     pub(super) cpus: Option<libc::cpu_set_t>,
     /// Pid 1's own stack, mapped by the launching thread.
     stack: Option<super::ChildStack>,
+    /// Set to the go message's address once it is on the go socket: pid 1 watches this for a
+    /// moment before it sleeps in `read` (see `sys::poll_briefly`).
+    pub(super) go_posted: Arc<AtomicUsize>,
 }
 
 impl InitStart {
@@ -72,7 +77,18 @@ impl InitStart {
 
     /// Bundles what pid 1 needs before the go message.
     pub fn new(uid_map: String, gid_map: String, netns: bool, sync_fd: RawFd, go_fd: RawFd, report_fd: RawFd) -> Self {
-        InitStart { uid_map, gid_map, netns, sync_fd, go_fd, report_fd, go_write_fd: -1, cpus: None, stack: None }
+        InitStart {
+            uid_map,
+            gid_map,
+            netns,
+            sync_fd,
+            go_fd,
+            report_fd,
+            go_write_fd: -1,
+            cpus: None,
+            stack: None,
+            go_posted: Arc::default(),
+        }
     }
 }
 
@@ -101,6 +117,7 @@ pub struct LaunchedInit {
     status: mpsc::Receiver<io::Result<c_int>>,
     keep: mpsc::Sender<(Option<Keep>, Option<AfterExit>)>,
     go: OwnedFd,
+    go_posted: Arc<AtomicUsize>,
     sent: bool,
     /// The supervisor's copies of the fds pid 1 uses: kept until pid 1 has been cloned, since
     /// their numbers must not name anything else when its fd table is copied.
@@ -114,6 +131,7 @@ pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<Owne
     start.go_write_fd = go.as_raw_fd();
     start.cpus = affinity();
     let cpus = start.cpus;
+    let go_posted = Arc::clone(&start.go_posted);
     let start = Box::new(start);
     let (pid_tx, pid_rx) = mpsc::sync_channel::<io::Result<(libc::pid_t, RawFd)>>(1);
     let (status_tx, status_rx) = mpsc::channel();
@@ -191,6 +209,7 @@ pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<Owne
         status: status_rx,
         keep: keep_tx,
         go,
+        go_posted,
         sent: false,
         held,
     })
@@ -221,7 +240,9 @@ impl LaunchedInit {
     /// returns first.
     pub fn go(&mut self, prepared: &Arc<Prepared>) {
         let _ = self.keep.send((Some(Arc::clone(prepared)), None));
-        self.send(Arc::as_ptr(prepared) as usize);
+        let addr = Arc::as_ptr(prepared) as usize;
+        self.send(addr);
+        self.go_posted.store(addr, Ordering::Release);
     }
 
     fn send(&mut self, addr: usize) {
@@ -272,7 +293,7 @@ impl Drop for LaunchedInit {
 }
 
 /// The calling thread's CPU affinity.
-fn affinity() -> Option<libc::cpu_set_t> {
+pub fn affinity() -> Option<libc::cpu_set_t> {
     // SAFETY: a zeroed cpu_set_t is valid; the size passed is its size.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();

@@ -27,11 +27,12 @@ use crate::mount_plan::{PlaceholderKind, PLACEHOLDER_NOTE};
 use crate::prepare::{ChildOp, Prepared};
 
 mod fd_pass;
+mod futex;
 mod launch;
 mod stack;
 use fd_pass::send_bridge_listener;
 pub use fd_pass::{recv_fd, seqpacket_pair};
-pub use launch::{launch_init, AfterExit, InitStart, LaunchedInit};
+pub use launch::{affinity, launch_init, AfterExit, InitStart, LaunchedInit};
 pub use stack::ChildStack;
 
 // ---- constants the libc crate may not carry on every version ----
@@ -1144,6 +1145,7 @@ fn init_entry(start: &InitStart) -> ! {
     if start.netns {
         check_fd(fd, step::LOOPBACK, loopback_up());
     }
+    poll_briefly(|| start.go_posted.load(Ordering::Acquire) != 0);
     let addr = next_go_message(start.go_fd);
     // go_fd stays open: a pid 1 that outlives its run waits on it to be released.
     if addr == [0u8; 8] {
@@ -1154,6 +1156,31 @@ fn init_entry(start: &InitStart) -> ! {
     // keeps alive until this process is reaped (see `launch`).
     let p = unsafe { &*(usize::from_ne_bytes(addr) as *const Prepared) };
     init_run(p)
+}
+
+/// How long [`poll_briefly`] looks before giving up.
+const POLL_BUDGET_NS: u64 = 500_000;
+
+/// Looks at `done` until it holds, for at most [`POLL_BUDGET_NS`], yielding the CPU between
+/// looks; the caller then sleeps until it holds. Pid 1 waits so for the go message and the
+/// command for the end of the mounts, both usually a fraction of a millisecond away. Woken
+/// from sleep, a process waits for its virtual CPU to leave the halted state, which took tens
+/// of microseconds here (the hypervisor has to deliver an interrupt to it); yielding instead
+/// keeps the CPU awake and still lets anything else on it run. Neither call fails, so neither
+/// touches the `errno` the sandbox's processes share.
+fn poll_briefly(done: impl Fn() -> bool) {
+    let start = monotonic_ns();
+    while !done() && monotonic_ns().saturating_sub(start) < POLL_BUDGET_NS {
+        // SAFETY: no arguments.
+        unsafe { libc::sched_yield() };
+    }
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// The next 8-byte message on pid 1's go socket. If the supervisor closed its end or gave up,
@@ -1176,19 +1203,11 @@ fn next_go_message(fd: c_int) -> [u8; 8] {
     msg
 }
 
-/// Pid 1 after the go message: joins the run's cgroups, builds the mount view, starts the
-/// command and reaps until it ends. Never returns.
+/// Pid 1 after the go message: joins the run's cgroups, starts the
+/// command, builds the mount view while the command restricts itself, lets it exec, and reaps
+/// until it ends. Never returns.
 fn init_run(p: &Prepared) -> ! {
     join_cgroups(p);
-    apply_mounts(p);
-    if p.bridge_fd >= 0 {
-        check(p, step::BRIDGE, send_bridge_listener(p.bridge_fd, p.bridge_port));
-        close(p.bridge_fd);
-    }
-    // The supervisor looks at the workspace's repositories before the command starts (see
-    // `git_nested`) and says when it is done: one more message on the go socket, usually
-    // queued long before the mounts are.
-    next_go_message(p.go_fd);
     // Block the signals we handle, so none is lost between fork and sigwaitinfo.
     // SAFETY: sigset manipulation on a local.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -1221,30 +1240,46 @@ fn init_run(p: &Prepared) -> ! {
     // SAFETY: valid set.
     unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 
-    // The command shares our memory until it execs (like posix_spawn), on its own stack;
-    // we are suspended meanwhile (CLONE_VFORK), so nothing races on the shared memory.
+    // The command is started now, before the mount view exists, so that it drops its
+    // privileges and installs its seccomp filter on the other core while pid 1 mounts; it
+    // waits for `proceed` before it looks at any path (see `command_in_sandbox`). It shares
+    // our memory until it execs (like posix_spawn), on its own stack.
     let Some(stack) = &p.child_stack else { fail(p, step::FORK) };
     // SAFETY: the stack is a mapping of its own that nothing else uses, alive as long as `p`;
-    // the callee never returns into our frames and only reads `p`.
+    // the callee never returns into our frames and only reads `p` (and sets nothing of ours
+    // but `errno`, see `command_in_sandbox`).
     let child = unsafe {
         libc::clone(
             command_trampoline,
             stack.top(),
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            libc::CLONE_VM | libc::SIGCHLD,
             p as *const Prepared as *mut c_void,
         )
     };
     if child < 0 {
         fail(p, step::FORK);
     }
-    // The command has its own copies of stdin, stdout and stderr now (it has exec'd, or
-    // failed and reported why). Pid 1 never uses them, and a caller reading the command's
-    // output through pipes waits for every copy to close: without this, its end of file would
-    // wait for pid 1's exit, after the supervisor's. (Rust's runtime opens 0 to 2 at start,
-    // so none of pid 1's own fds has those numbers; the check keeps that from mattering.)
+    if let Some(cpus) = &p.cpus {
+        move_to_another_cpu(child, cpus);
+    }
+    // The command has its own copies of stdin, stdout and stderr. Pid 1 never uses them, and a
+    // caller reading the command's output through pipes waits for every copy to close:
+    // without this, its end of file would wait for pid 1's exit, after the supervisor's.
+    // (Rust's runtime opens 0 to 2 at start, so none of pid 1's own fds has those numbers;
+    // the check keeps that from mattering.)
     for fd in (0..=2).filter(|&fd| fd != p.report_fd && fd != p.go_fd && Some(fd) != p.stdio_null) {
         close(fd);
     }
+    apply_mounts(p);
+    if p.bridge_fd >= 0 {
+        check(p, step::BRIDGE, send_bridge_listener(p.bridge_fd, p.bridge_port));
+        close(p.bridge_fd);
+    }
+    // The supervisor looks at the workspace's repositories before the command starts (see
+    // `git_nested`) and says when it is done: one more message on the go socket, usually
+    // queued long before the mounts are.
+    next_go_message(p.go_fd);
+    futex::set(&p.proceed, 1);
     report(p.report_fd, MSG_STARTED, 0, 0);
 
     loop {
@@ -1313,10 +1348,33 @@ fn reap_the_rest() {
     while unsafe { libc::waitpid(-1, &mut other, 0) } > 0 || errno() == libc::EINTR {}
 }
 
+/// Confines `pid` to the CPUs of `allowed` other than the caller's, if there are any. A new
+/// process starts on its parent's CPU, and the scheduler leaves it queued there for a while
+/// even when another CPU is idle; the command would then wait for pid 1's mounts instead of
+/// restricting itself beside them. It takes `allowed` back before it execs.
+fn move_to_another_cpu(pid: libc::pid_t, allowed: &libc::cpu_set_t) {
+    let mut here: libc::c_uint = 0;
+    // SAFETY: getcpu with a valid out-pointer and two NULLs; the set is a local copy of the
+    // size passed. (A raw call: glibc's `sched_getcpu` reads the calling thread's rseq area,
+    // and pid 1 runs with the launching thread's, which the kernel does not update for it.)
+    unsafe {
+        if libc::syscall(libc::SYS_getcpu, &mut here, std::ptr::null_mut::<c_void>(), std::ptr::null_mut::<c_void>())
+            < 0
+        {
+            return;
+        }
+        let mut others = *allowed;
+        libc::CPU_CLR(here as usize, &mut others);
+        if libc::CPU_COUNT(&others) > 0 {
+            libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &others);
+        }
+    }
+}
+
 extern "C" fn command_trampoline(arg: *mut c_void) -> c_int {
-    // SAFETY: `arg` is the `&Prepared` pid 1 passed to clone, alive (pid 1 is suspended).
+    // SAFETY: `arg` is the `&Prepared` pid 1 passed to clone, alive until pid 1 is reaped.
     let p = unsafe { &*(arg as *const Prepared) };
-    command_main(p)
+    command_in_sandbox(p)
 }
 
 /// Moves the calling process into the run's cgroups by writing `0` to each `tasks` file: only
@@ -1334,17 +1392,60 @@ fn join_cgroups(p: &Prepared) {
     }
 }
 
-/// Entry of the command process: restrict, then exec. Never returns.
+/// The command under pid 1 (namespaces implementation), started before the mount view is
+/// built: beside pid 1's mounts it becomes a fresh process, sets no_new_privs, drops its
+/// capabilities and installs the seccomp filter; it waits for `proceed`, then enters the view
+/// (working directory, Landlock) and execs. Never returns.
+///
+/// Until `proceed`, the view is unfinished, so nothing before it resolves a path. This process
+/// shares pid 1's memory and `errno`. None of its calls before `proceed` fails in a working run
+/// (the capability loop knows where to stop, see `drop_caps`), and a failure ends the run, so
+/// pid 1's mounts, which read `errno` after a failed call, never see a value set here. After
+/// `proceed`, pid 1 only reports and waits for signals. (A failure's report may carry a value
+/// the other process set meanwhile: only its wording can suffer.)
+fn command_in_sandbox(p: &Prepared) -> ! {
+    start_process(p);
+    no_new_privs(p);
+    drop_caps(p);
+    install_seccomp(p);
+    poll_briefly(|| p.proceed.load(Ordering::Acquire) != 0);
+    futex::wait_set(&p.proceed);
+    if let Some(cpus) = &p.cpus {
+        // Back to the caller's CPUs (see `move_to_another_cpu`). Best effort: a narrower set
+        // only costs speed.
+        // SAFETY: a valid set of the size passed.
+        unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), cpus) };
+    }
+    enter_cwd(p);
+    restrict_paths(p);
+    close_and_exec(p)
+}
+
+/// Entry of the `landlock-only` command, forked by the supervisor. Never returns. Here the
+/// working directory and the Landlock rules are resolved before the capabilities go: a root
+/// caller's command then starts in, and is allowed, what root can reach on the host.
 pub fn command_main(p: &Prepared) -> ! {
-    // Default dispositions and an empty mask, as a fresh process expects. Under pid 1 every
-    // disposition already is the default or a handler (init_entry), and `execve` resets
-    // handlers; a command forked from the supervisor (landlock-only) must drop what it
-    // inherited, such as Rust's ignored SIGPIPE.
-    if p.parent.is_some() {
-        for s in 1..32 {
-            if s != libc::SIGKILL && s != libc::SIGSTOP {
-                reset_signal(s);
-            }
+    start_process(p);
+    enter_cwd(p);
+    no_new_privs(p);
+    restrict_paths(p);
+    drop_caps(p);
+    install_seccomp(p);
+    close_and_exec(p)
+}
+
+/// Makes the command a fresh process: default signal dispositions and an empty mask, its own
+/// session, stdio, rlimits (and, for `landlock-only`, death with the supervisor and the run's
+/// cgroups).
+fn start_process(p: &Prepared) {
+    // Default dispositions first, with every signal still blocked (as inherited from pid 1, or
+    // reset here in a command forked from the supervisor, which inherited Rust's ignored
+    // SIGPIPE among others). Under pid 1 the command inherits its no-op handlers: a signal
+    // forwarded while pid 1 mounts would run one and be lost, where it must end the command
+    // as it would after exec. The raw call cannot fail, so no `errno` is written.
+    for s in 1..32 {
+        if s != libc::SIGKILL && s != libc::SIGSTOP {
+            reset_signal(s);
         }
     }
     // SAFETY: signal-safe calls on locals.
@@ -1375,11 +1476,30 @@ pub fn command_main(p: &Prepared) -> ! {
     for (res, val) in &p.rlimits {
         check(p, step::RLIMIT, set_rlimit(*res, *val));
     }
-    // SAFETY: valid C string.
-    check(p, step::CHDIR, unsafe { libc::chdir(p.cwd.as_ptr()) } as c_long);
+}
+
+fn no_new_privs(p: &Prepared) {
     // SAFETY: prctl with integer args.
     check(p, step::NNP, unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as c_long);
+}
 
+/// Installs the seccomp filter (which allows every call made after it here).
+fn install_seccomp(p: &Prepared) {
+    let prog = libc::sock_fprog { len: p.bpf.len() as u16, filter: p.bpf.as_ptr() as *mut libc::sock_filter };
+    // SAFETY: prog points at the prepared program, alive for the call.
+    check(p, step::SECCOMP, unsafe {
+        libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog as *const _ as usize, 0, 0)
+    } as c_long);
+}
+
+fn enter_cwd(p: &Prepared) {
+    // SAFETY: valid C string.
+    check(p, step::CHDIR, unsafe { libc::chdir(p.cwd.as_ptr()) } as c_long);
+}
+
+/// Landlock, if the kernel has it: the ruleset at the kernel's ABI, a rule per path opened in
+/// the command's view, then `landlock_restrict_self` (which needs no_new_privs first).
+fn restrict_paths(p: &Prepared) {
     if let Some(ll) = &p.landlock {
         let attr =
             RulesetAttr { handled_access_fs: ll.handled_fs, handled_access_net: ll.handled_net, scoped: ll.scoped };
@@ -1415,14 +1535,10 @@ pub fn command_main(p: &Prepared) -> ! {
         check(p, step::LANDLOCK_RESTRICT, unsafe { libc::syscall(SYS_LANDLOCK_RESTRICT_SELF, rs, 0u32) });
         close(rs);
     }
+}
 
-    drop_caps(p);
-
-    let prog = libc::sock_fprog { len: p.bpf.len() as u16, filter: p.bpf.as_ptr() as *mut libc::sock_filter };
-    // SAFETY: prog points at the prepared program, alive for the call.
-    check(p, step::SECCOMP, unsafe {
-        libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog as *const _ as usize, 0, 0)
-    } as c_long);
+/// Marks every fd but stdio close-on-exec and execs the first `PATH` candidate that works.
+fn close_and_exec(p: &Prepared) -> ! {
     // Everything but stdio (and the report pipe, until exec) is closed.
     // SAFETY: no pointers.
     check(p, step::CLOSE_FDS, unsafe { libc::syscall(SYS_CLOSE_RANGE, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) });
@@ -1447,17 +1563,39 @@ pub fn command_main(p: &Prepared) -> ! {
     unsafe { libc::_exit(127) }
 }
 
+/// The highest capability number of this kernel (what `/proc/sys/kernel/cap_last_cap`
+/// says): a binary search for the last number `PR_CAPBSET_READ` accepts, which is cheaper
+/// than reading the file. An error if it accepts none (a seccomp profile around stockade
+/// that refuses it): the command could then not be shown to drop its bounding set.
+pub fn last_capability() -> io::Result<c_int> {
+    // SAFETY: prctl with integer arguments; it only reads the caller's bounding set.
+    let known = |c: c_int| unsafe { libc::prctl(libc::PR_CAPBSET_READ, c, 0, 0, 0) } >= 0;
+    if !known(0) {
+        return Err(io::Error::last_os_error());
+    }
+    // Find the last `c` in 0..64 that exists.
+    let (mut lo, mut hi) = (0, 64);
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if known(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}
+
 fn drop_caps(p: &Prepared) {
     // SAFETY: prctl/capset with integer args and valid local structs.
     unsafe {
         // Root inside the namespace must not regain capabilities on exec.
         libc::prctl(libc::PR_SET_SECUREBITS, SECBIT_ALL_LOCKED_NOROOT, 0, 0, 0);
-        // Up to the last capability this kernel knows (the next number fails with EINVAL), not
-        // through all 64.
-        for cap in 0..64 {
-            if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno() == libc::EINVAL {
-                break;
-            }
+        // Up to the last capability this kernel knows, not through all 64, so that no call here
+        // fails (which `command_in_sandbox` relies on). A failure shows in capset's check below
+        // only for the other sets; the bounding set is defence in depth under no_new_privs.
+        for cap in 0..=p.last_cap {
+            libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
         }
         libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
         let hdr = CapHeader { version: 0x2008_0522, pid: 0 };
