@@ -26,6 +26,9 @@ pub struct InitLaunch {
     pub init: sys::LaunchedInit,
     /// Whether pid 1 got a private network namespace.
     pub netns: bool,
+    /// Whether pid 1 brings loopback up itself, before the go message; otherwise, with
+    /// `netns`, the command does (see `sys::command_in_sandbox`).
+    pub loopback_in_init: bool,
     /// The read end of the report pipe.
     pub report_r: OwnedFd,
     /// Pid 1's number for the write end of the report pipe.
@@ -39,9 +42,11 @@ pub struct InitLaunch {
 
 impl InitLaunch {
     /// Starts cloning pid 1 into new user, mount, pid, IPC and UTS namespaces (and network,
-    /// with `netns`). Every fd pid 1 will use must exist before this: it gets a copy of the fd
-    /// table when it is cloned.
-    pub fn new(netns: bool) -> Result<Self> {
+    /// with `netns`). With `loopback_in_init` pid 1 brings loopback up itself before the go
+    /// message (the allowlist bridge needs it there); otherwise the command does, later and off
+    /// the path the run waits for. Every fd pid 1 will use must exist before this: it gets a
+    /// copy of the fd table when it is cloned.
+    pub fn new(netns: bool, loopback_in_init: bool) -> Result<Self> {
         let syscall = |call, source| Error::Syscall { call, source };
         let (uid, gid) = sys::ids();
         let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
@@ -50,7 +55,7 @@ impl InitLaunch {
         let start = sys::InitStart::new(
             format!("{uid} {uid} 1\n"),
             format!("{gid} {gid} 1\n"),
-            netns,
+            netns && loopback_in_init,
             me.as_raw_fd(),
             go_r.as_raw_fd(),
             report_w.as_raw_fd(),
@@ -63,7 +68,7 @@ impl InitLaunch {
         let (report_fd, go_fd) = (report_w.as_raw_fd(), go_r.as_raw_fd());
         let init = sys::launch_init(flags as u64, start, go_w, vec![report_w, go_r, me])
             .map_err(|e| syscall("spawning a thread", e))?;
-        Ok(InitLaunch { init, netns, report_r, report_fd, go_fd, one_shot: false })
+        Ok(InitLaunch { init, netns, loopback_in_init, report_r, report_fd, go_fd, one_shot: false })
     }
 }
 
@@ -95,7 +100,7 @@ fn release_retired() {
 /// discarded (and exits) at the next [`take`] or [`discard`], or with the process.
 pub fn prelaunch() {
     release_retired();
-    if let Ok(mut launch) = InitLaunch::new(true) {
+    if let Ok(mut launch) = InitLaunch::new(true, false) {
         launch.one_shot = true;
         if let Ok(mut slot) = PRELAUNCHED.lock() {
             *slot = Some(launch);

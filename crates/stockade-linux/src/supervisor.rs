@@ -171,9 +171,9 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let devnull = stdin_devnull(cmd)?;
     let launch = match init_launch::take(netns, devnull.is_some() || bridge.is_some()) {
         Some(l) => l,
-        None => InitLaunch::new(netns)?,
+        None => InitLaunch::new(netns, bridge.is_some())?,
     };
-    let InitLaunch { mut init, report_r, report_fd, go_fd, one_shot, .. } = launch;
+    let InitLaunch { mut init, report_r, report_fd, go_fd, one_shot, loopback_in_init, .. } = launch;
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
     let started = Instant::now();
 
@@ -225,6 +225,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         proceed: Default::default(),
         last_cap: sys::last_capability().map_err(|e| syscall("prctl(PR_CAPBSET_READ)", e))?,
         cpus: sys::affinity(),
+        loopback: netns && !loopback_in_init,
     });
     // The go message goes out before waiting for the clone's result, so that pid 1 does not
     // wait for this thread to be woken by the launching thread first. If the clone failed,
@@ -629,6 +630,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         proceed: Default::default(),
         last_cap: sys::last_capability().map_err(|e| syscall("prctl(PR_CAPBSET_READ)", e))?,
         cpus: None,
+        loopback: false,
     };
     // Protected paths are not enforced here, so too many git directories only narrows the check.
     let repos = policy.filesystem.writable_paths().filter_map(|r| host_facts::git_dirs(r).ok().flatten());

@@ -2,7 +2,7 @@
 //!
 //! Creating the namespaces (above all the network namespace, which registers a few hundred
 //! sysctls) is the largest single cost of a run. So pid 1 is cloned first, from a dedicated
-//! thread, and enters its namespaces, maps its ids and brings loopback up on one core while
+//! thread, and enters its namespaces and maps its ids on one core while
 //! the supervisor computes the mount plan, Landlock rules and seccomp program on the other.
 //! When [`LaunchedInit::go`] hands it the finished [`Prepared`], it starts the command, which
 //! drops its privileges and installs its seccomp filter on the other core while pid 1 builds
@@ -48,8 +48,10 @@ pub struct InitStart {
     pub uid_map: String,
     /// `"G G 1\n"`.
     pub gid_map: String,
-    /// Whether a network namespace is created (bring `lo` up).
-    pub netns: bool,
+    /// Whether pid 1 brings `lo` up in its network namespace before the go message. Only when
+    /// it needs loopback itself (the allowlist bridge); otherwise the command does it, beside
+    /// the mounts (see `sys::command_in_sandbox`).
+    pub loopback: bool,
     /// A pidfd of the supervisor: pid 1 checks it right after arming `PR_SET_PDEATHSIG`.
     pub sync_fd: RawFd,
     /// Pid 1's end of the go socket: one 8-byte message, the address of the [`Prepared`];
@@ -76,11 +78,18 @@ impl InitStart {
     }
 
     /// Bundles what pid 1 needs before the go message.
-    pub fn new(uid_map: String, gid_map: String, netns: bool, sync_fd: RawFd, go_fd: RawFd, report_fd: RawFd) -> Self {
+    pub fn new(
+        uid_map: String,
+        gid_map: String,
+        loopback: bool,
+        sync_fd: RawFd,
+        go_fd: RawFd,
+        report_fd: RawFd,
+    ) -> Self {
         InitStart {
             uid_map,
             gid_map,
-            netns,
+            loopback,
             sync_fd,
             go_fd,
             report_fd,
