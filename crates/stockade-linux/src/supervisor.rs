@@ -224,7 +224,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         go_fd,
         proceed: Default::default(),
         last_cap: sys::last_capability().map_err(|e| syscall("prctl(PR_CAPBSET_READ)", e))?,
-        cpus: sys::affinity(),
+        cpus: init.cpus(),
         loopback: netns && !loopback_in_init,
     });
     // The go message goes out before waiting for the clone's result, so that pid 1 does not

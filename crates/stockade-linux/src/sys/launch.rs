@@ -127,6 +127,8 @@ pub struct LaunchedInit {
     keep: mpsc::Sender<(Option<Keep>, Option<AfterExit>)>,
     go: OwnedFd,
     go_posted: Arc<AtomicUsize>,
+    /// The caller's CPU affinity when pid 1 was launched, which pid 1 restores for itself.
+    cpus: Option<libc::cpu_set_t>,
     sent: bool,
     /// The supervisor's copies of the fds pid 1 uses: kept until pid 1 has been cloned, since
     /// their numbers must not name anything else when its fd table is copied.
@@ -219,6 +221,7 @@ pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<Owne
         keep: keep_tx,
         go,
         go_posted,
+        cpus,
         sent: false,
         held,
     })
@@ -238,6 +241,12 @@ impl LaunchedInit {
             self.pid = pid;
         }
         Ok(())
+    }
+
+    /// The caller's CPU affinity that pid 1 restored for itself (the command takes it back
+    /// too before it execs).
+    pub fn cpus(&self) -> Option<libc::cpu_set_t> {
+        self.cpus
     }
 
     /// The pidfd of pid 1 (after [`LaunchedInit::started`]).
@@ -302,7 +311,7 @@ impl Drop for LaunchedInit {
 }
 
 /// The calling thread's CPU affinity.
-pub fn affinity() -> Option<libc::cpu_set_t> {
+fn affinity() -> Option<libc::cpu_set_t> {
     // SAFETY: a zeroed cpu_set_t is valid; the size passed is its size.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -315,18 +324,12 @@ pub fn affinity() -> Option<libc::cpu_set_t> {
 /// Pid 1 restores `allowed` for itself (and so for the command).
 fn prefer_another_cpu(handle: &std::thread::JoinHandle<()>, allowed: libc::cpu_set_t) {
     use std::os::unix::thread::JoinHandleExt;
-    // SAFETY: sched_getcpu has no arguments; the cpu_set_t calls work on locals; the pthread_t
-    // is valid while the unjoined handle is held.
-    unsafe {
-        let here = libc::sched_getcpu();
-        if here < 0 {
-            return;
-        }
-        let mut others = allowed;
-        libc::CPU_CLR(here as usize, &mut others);
-        if libc::CPU_COUNT(&others) > 0 {
-            libc::pthread_setaffinity_np(handle.as_pthread_t() as _, std::mem::size_of::<libc::cpu_set_t>(), &others);
-        }
+    if let Some(others) = super::cpus_besides_current(&allowed) {
+        // SAFETY: a valid set of the size passed; the pthread_t is valid while the unjoined
+        // handle is held.
+        unsafe {
+            libc::pthread_setaffinity_np(handle.as_pthread_t() as _, std::mem::size_of::<libc::cpu_set_t>(), &others)
+        };
     }
 }
 

@@ -32,7 +32,7 @@ mod launch;
 mod stack;
 use fd_pass::send_bridge_listener;
 pub use fd_pass::{recv_fd, seqpacket_pair};
-pub use launch::{affinity, launch_init, AfterExit, InitStart, LaunchedInit};
+pub use launch::{launch_init, AfterExit, InitStart, LaunchedInit};
 pub use stack::ChildStack;
 
 // ---- constants the libc crate may not carry on every version ----
@@ -1353,21 +1353,27 @@ fn reap_the_rest() {
 /// even when another CPU is idle; the command would then wait for pid 1's mounts instead of
 /// restricting itself beside them. It takes `allowed` back before it execs.
 fn move_to_another_cpu(pid: libc::pid_t, allowed: &libc::cpu_set_t) {
+    if let Some(others) = cpus_besides_current(allowed) {
+        // SAFETY: a valid set of the size passed.
+        unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &others) };
+    }
+}
+
+/// `allowed` without the CPU the caller runs on, or `None` if that leaves none (or the CPU is
+/// unknown). A raw `getcpu`: glibc's `sched_getcpu` reads the calling thread's rseq area, and
+/// pid 1 runs with the launching thread's, which the kernel does not update for it.
+fn cpus_besides_current(allowed: &libc::cpu_set_t) -> Option<libc::cpu_set_t> {
     let mut here: libc::c_uint = 0;
-    // SAFETY: getcpu with a valid out-pointer and two NULLs; the set is a local copy of the
-    // size passed. (A raw call: glibc's `sched_getcpu` reads the calling thread's rseq area,
-    // and pid 1 runs with the launching thread's, which the kernel does not update for it.)
+    // SAFETY: getcpu with a valid out-pointer and two NULLs; the set is a local copy.
     unsafe {
         if libc::syscall(libc::SYS_getcpu, &mut here, std::ptr::null_mut::<c_void>(), std::ptr::null_mut::<c_void>())
             < 0
         {
-            return;
+            return None;
         }
         let mut others = *allowed;
         libc::CPU_CLR(here as usize, &mut others);
-        if libc::CPU_COUNT(&others) > 0 {
-            libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &others);
-        }
+        (libc::CPU_COUNT(&others) > 0).then_some(others)
     }
 }
 
