@@ -41,8 +41,8 @@ pub struct InitLaunch {
 }
 
 impl InitLaunch {
-    /// Starts cloning pid 1 into new user, mount, pid, IPC and UTS namespaces (and network,
-    /// with `netns`). With `loopback_in_init` pid 1 brings loopback up itself before the go
+    /// Starts cloning pid 1 into new user, mount and pid namespaces (and network, with
+    /// `netns`; the command makes its own IPC and UTS namespaces). With `loopback_in_init` pid 1 brings loopback up itself before the go
     /// message (the allowlist bridge needs it there); otherwise the command does, later and off
     /// the path the run waits for. Every fd pid 1 will use must exist before this: it gets a
     /// copy of the fd table when it is cloned.
@@ -60,8 +60,8 @@ impl InitLaunch {
             go_r.as_raw_fd(),
             report_w.as_raw_fd(),
         );
-        let mut flags =
-            libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+        // The command makes its own IPC and UTS namespaces (see `sys::command_in_sandbox`).
+        let mut flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID;
         if netns {
             flags |= libc::CLONE_NEWNET;
         }

@@ -482,6 +482,7 @@ fn step_name(p: &Prepared, plan: &MountPlan, ll_rules: &[(PathBuf, u64)], step: 
         UID_MAP => "writing /proc/self/uid_map".into(),
         GID_MAP => "writing /proc/self/gid_map".into(),
         HOSTNAME => "sethostname".into(),
+        IPC_UTS => "unshare(CLONE_NEWIPC|CLONE_NEWUTS) for the command".into(),
         LOOPBACK => "bringing up loopback (SIOCSIFFLAGS)".into(),
         FORK => "forking the command (clone)".into(),
         SETSID => "setsid".into(),
@@ -569,6 +570,7 @@ pub fn landlock_only_gaps(policy: &Policy) -> Vec<String> {
         "background processes that start their own session can outlive the run (no pid namespace)".into(),
         "the host's /tmp is not private; TMPDIR points to a private directory removed after the run".into(),
         "TCP servers on loopback cannot be used (no private network namespace; IP sockets are forbidden)".into(),
+        "System V IPC objects and POSIX message queues are shared with the host (no IPC namespace): the command can use those its user may access, and what it creates outlives the run".into(),
     ];
     if policy.process.max_processes.is_some() {
         g.push("the process limit counts all of this user's processes on the host (RLIMIT_NPROC), unless a cgroup applies it".into());

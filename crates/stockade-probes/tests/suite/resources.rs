@@ -90,6 +90,56 @@ probe_test!(r6_fd_exhaustion, |c: &mut Case| {
     c.expect_all_denied("R6", &[sv(&["fd-exhaust", "2000000"])], None, &[]);
 });
 
+/// A random System V IPC key (positive, never `IPC_PRIVATE`).
+fn ipc_key() -> i32 {
+    let mut b = [0u8; 4];
+    // SAFETY: valid buffer.
+    unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    (i32::from_ne_bytes(b) & 0x3fff_ffff) | 0x1000_0000
+}
+
+/// The host's id for the shared memory segment with `key`, if there is one.
+fn host_shm(key: i32) -> Option<i32> {
+    // SAFETY: shmget without flags only looks the segment up.
+    let id = unsafe { libc::shmget(key, 0, 0) };
+    (id >= 0).then_some(id)
+}
+
+fn remove_shm(id: i32) {
+    // SAFETY: removing a segment this test created or found by its random key.
+    unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
+}
+
+// R6 (IPC): System V objects are private to the sandbox and go with it. A segment the host
+// made is invisible inside (visible without the sandbox: the probe is not blind); one made
+// inside (the control: IPC works) is not on the host after the run.
+probe_test!(r6_sysv_ipc, |c: &mut Case| {
+    const GAP: &[&str] = &["System V IPC"];
+    let (outside, inside) = (ipc_key(), ipc_key());
+    // SAFETY: creating a one-page segment with a random key, readable by the run's user.
+    let host_id = unsafe { libc::shmget(outside, 4096, libc::IPC_CREAT | libc::IPC_EXCL | 0o644) };
+    assert!(host_id >= 0, "R6: creating the host's segment: {}", std::io::Error::last_os_error());
+    let (k_out, k_in) = (outside.to_string(), inside.to_string());
+    let neg = c.probe_unsandboxed(&["sysv-shm", &k_out]);
+    c.escapes("R6-negative (host segment visible without a sandbox)", &neg);
+    let o = c.batch(&[&["sysv-shm", &k_out], &["sysv-shm-create", &k_in], &["sysv-shm", &k_in]]);
+    c.denied_or_gap("R6 (host System V segment seen inside)", &o[0], GAP);
+    c.allowed("R6-control (create a segment inside)", &o[1]);
+    c.allowed("R6-control (see the segment made inside)", &o[2]);
+    remove_shm(host_id);
+    if let Some(id) = host_shm(inside) {
+        remove_shm(id);
+        match (c.imp, Case::gap_listed(&o[1].gaps, GAP)) {
+            (Impl::LandlockOnly, Some(g)) => {
+                c.note(format!("landlock-only: R6 the sandbox's segment is on the host (documented gap: {g})"))
+            }
+            _ => {
+                c.fail(format!("R6: a System V segment made in the sandbox is on the host after the run\n{}", o[1].ctx))
+            }
+        }
+    }
+});
+
 // R7: no core dumps handed to the host's core_pattern helper.
 probe_test!(r7_core, |c: &mut Case| {
     c.expect_all_denied("R7", &[sv(&["core-limit"])], None, &[0]);

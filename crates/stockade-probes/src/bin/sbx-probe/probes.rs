@@ -183,6 +183,8 @@ const LIST: &[&str] = &[
     "core-limit",
     "fork-bomb MAX",
     "fd-exhaust MAX",
+    "sysv-shm KEY",
+    "sysv-shm-create KEY",
     "hostname",
     "landlock-abi",
 ];
@@ -380,6 +382,8 @@ pub fn main(args: &[String]) -> i32 {
         "core-limit" => core_limit(),
         "fork-bomb" => fork_bomb(num(arg(a, 0, "MAX"), "MAX")),
         "fd-exhaust" => fd_exhaust(num(arg(a, 0, "MAX"), "MAX")),
+        "sysv-shm" => sysv_shm(num(arg(a, 0, "KEY"), "KEY")),
+        "sysv-shm-create" => sysv_shm_create(num(arg(a, 0, "KEY"), "KEY")),
         "hostname" => hostname(),
         "landlock-abi" => {
             // SAFETY: LANDLOCK_CREATE_RULESET_VERSION with a NULL attr and size 0.

@@ -350,3 +350,22 @@ pub(super) fn fd_exhaust(max: usize) -> Probe {
     }
     Ok(format!("opened {n} fds without hitting a limit"))
 }
+
+/// R6 (IPC): looks up the System V shared memory segment with `key`. Allowed: it is visible
+/// (a segment the host made must not be, inside an IPC namespace of the sandbox's own).
+pub(super) fn sysv_shm(key: i32) -> Probe {
+    // SAFETY: shmget with a key and no flags only looks the segment up.
+    let id = check(unsafe { libc::shmget(key, 0, 0) } as i64, "shmget")?;
+    Ok(format!("segment with key {key:#x} visible (id {id})"))
+}
+
+/// R6 (IPC control): creates a System V shared memory segment with `key` and leaves it in
+/// place, for the host to look for after the run.
+pub(super) fn sysv_shm_create(key: i32) -> Probe {
+    // SAFETY: shmget creating a one-page segment.
+    let id = check(
+        unsafe { libc::shmget(key, 4096, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) } as i64,
+        "shmget(IPC_CREAT)",
+    )?;
+    Ok(format!("created segment with key {key:#x} (id {id})"))
+}
