@@ -139,15 +139,19 @@ pub struct Prepared {
     pub bridge_fd: RawFd,
     /// The loopback port of that listener inside the sandbox.
     pub bridge_port: u16,
-    /// After reporting the command's exit, pid 1 waits until the supervisor process exits
-    /// (`PR_SET_PDEATHSIG`) or releases it (the next prelaunch), instead of exiting at once, so
-    /// that tearing its namespaces down does not compete with the supervisor's last work. Only
+    /// After reporting the command's exit, pid 1 waits until the supervisor process exits (end
+    /// of file on the go socket) or releases it (the next prelaunch), instead of exiting at
+    /// once, so that tearing its namespaces down does not compete with the supervisor's last
+    /// work; it lets the thread that launched it end first (see `sys::wait_for_release`). Only
     /// for a one-shot caller (the CLI's prelaunch): nothing of the sandbox runs any more at that
     /// point.
     pub exit_with_supervisor: bool,
     /// Pid 1's end of its go socket (namespaces only, else -1): where it waits, with
     /// `exit_with_supervisor`, to be released.
     pub go_fd: RawFd,
+    /// With `exit_with_supervisor`: where pid 1 tells the thread that launched it that it no
+    /// longer needs it (namespaces only, else -1; see `LaunchedInit` for why).
+    pub launcher_done_fd: RawFd,
     /// Set by pid 1 once the mount view is complete: the command, started before it, waits
     /// for this before it looks at any path (namespaces only).
     pub proceed: std::sync::atomic::AtomicU32,

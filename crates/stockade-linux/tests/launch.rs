@@ -241,6 +241,24 @@ fn early_launch_leaves_nothing_behind_and_keeps_affinity() {
     }
     let its_children = std::fs::read_to_string(format!("/proc/{pid1}/task/{pid1}/children")).unwrap();
     assert_eq!(its_children.trim(), "", "the command and what it started in the background are gone");
+    // The thread that launched it has ended (a sleeping thread would slow this process's
+    // exit), while pid 1, no longer tied to it by PR_SET_PDEATHSIG, lives on.
+    let launcher_threads = || {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter(|t| {
+                let comm = std::fs::read_to_string(t.as_ref().unwrap().path().join("comm")).unwrap_or_default();
+                comm.trim() == "stockade-init"
+            })
+            .count()
+    };
+    let start = Instant::now();
+    while launcher_threads() > 0 {
+        assert!(start.elapsed() < Duration::from_secs(5), "the launching thread of a one-shot run did not end");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(sleeping(), "pid 1 outlives the thread that launched it, asleep");
     // The next prelaunch (or a discard) releases it: a process that prelaunches for every run
     // keeps at most one.
     init_launch::prelaunch();

@@ -777,6 +777,45 @@ fn pid1_holds_no_copy_of_the_callers_stdout() {
     assert_eq!(pid1_still_holds, Some(false), "pid 1 ({pid1}) still holds a copy of the caller's stdout");
 }
 
+/// The CLI's pid 1 waits after the command, without the thread that launched it (and so
+/// without `PR_SET_PDEATHSIG`), until the CLI process exits: then it must end too. It is found
+/// as the parent of the command (`sleep`), alive while the command runs (the control).
+#[test]
+fn retired_pid1_ends_with_the_cli() {
+    if !userns() {
+        return;
+    }
+    let Some(bin) = stockade_bin() else { return };
+    let d = Dirs::new();
+    let mut child = Command::new(&bin)
+        .current_dir(&d.ws)
+        .args(["run", "--", "sleep", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::fs::File::from(std::os::fd::OwnedFd::from(child.stdout.take().unwrap()));
+    let ino = std::os::unix::fs::MetadataExt::ino(&out.metadata().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let pid1 = loop {
+        if let Some((_, parent)) = pipe_holder_named("sleep", ino) {
+            break parent;
+        }
+        assert!(std::time::Instant::now() < deadline, "control: the command (sleep) never showed up");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let state = |pid: &str| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next())
+    };
+    assert!(matches!(state(&pid1), Some('S' | 'R')), "control: pid 1 ({pid1}) is alive while the command runs");
+    assert!(child.wait().unwrap().success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while matches!(state(&pid1), Some(s) if s != 'Z') {
+        assert!(std::time::Instant::now() < deadline, "pid 1 ({pid1}) outlived the CLI by 5 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// landlock-only's private `TMPDIR` lives under the host's temp dir, which may lie below a
 /// symlink; it becomes a Landlock writable root (opened without following symlinks), so its
 /// path must be the canonical one, or every landlock-only run would be refused.

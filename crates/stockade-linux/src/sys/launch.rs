@@ -13,7 +13,8 @@
 //! thread keeps it alive until pid 1 is reaped. The launching thread is also pid 1's parent for
 //! `PR_SET_PDEATHSIG`, and pid 1 runs with that thread's TLS pointer; the thread therefore
 //! does nothing but wait for pid 1, with every signal blocked, so that nothing else writes the
-//! `errno` the two share.
+//! `errno` the two share. A one-shot run's pid 1 lets the thread end once it has reported the
+//! command's exit (see [`Wake::Done`]), so that the CLI exits with a single thread.
 //!
 //! Sharing memory must not let the command reach the supervisor through pid 1. The command
 //! runs in a fresh address space after `execve`; `ptrace`, `process_vm_*` and `/proc/1/mem`
@@ -30,7 +31,7 @@
 //! (`PR_SET_PDEATHSIG` follows the parent thread).
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
@@ -118,6 +119,8 @@ pub type AfterExit = Box<dyn FnOnce() + Send>;
 /// [`LaunchedInit::go`].
 pub struct LaunchedInit {
     started: Option<mpsc::Receiver<io::Result<(libc::pid_t, RawFd)>>>,
+    /// Pid 1's number for the write end of the launching thread's "done" pipe.
+    launcher_done_fd: RawFd,
     /// Its pid in the supervisor's pid namespace (once [`LaunchedInit::started`] succeeded).
     pub pid: libc::pid_t,
     /// A pidfd for it (from `CLONE_PIDFD`, so never a recycled pid), once
@@ -144,6 +147,10 @@ pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<Owne
     let cpus = start.cpus;
     let go_posted = Arc::clone(&start.go_posted);
     let start = Box::new(start);
+    let (done_r, done_w) = super::pipe()?;
+    let launcher_done_fd = done_w.as_raw_fd();
+    let mut held = held;
+    held.push(done_w);
     let (pid_tx, pid_rx) = mpsc::sync_channel::<io::Result<(libc::pid_t, RawFd)>>(1);
     let (status_tx, status_rx) = mpsc::channel();
     let (keep_tx, keep_rx) = mpsc::channel::<(Option<Keep>, Option<AfterExit>)>();
@@ -175,7 +182,19 @@ pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<Owne
             let _ = pid_tx.send(Err(io::Error::last_os_error()));
             return;
         }
+        // A copy of our own, taken before the run gets the pidfd: the run closes its copy when
+        // it is done with pid 1, which may be before pid 1 has exited. Without one, waiting in
+        // `waitpid` alone is still correct. (rustix does not set the `errno` shared with pid 1.)
+        // SAFETY: the pidfd clone just returned, still only ours.
+        let own = rustix::io::fcntl_dupfd_cloexec(unsafe { BorrowedFd::borrow_raw(pidfd) }, 0).ok();
         let _ = pid_tx.send(Ok((pid, pidfd)));
+        if own.is_some_and(|own| wait_for_exit_or_done(&own, &done_r) == Wake::Done) {
+            // Pid 1 runs on the stack `start` owns and with this thread's TLS, until the
+            // process exits; it no longer needs this thread (see `Wake::Done`).
+            std::mem::forget(start);
+            std::mem::forget(keep_rx);
+            return;
+        }
         let mut st: c_int = 0;
         // Signals are blocked, so no EINTR, and nothing else here touches the errno pid 1
         // shares until waitpid returns.
@@ -215,6 +234,7 @@ pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<Owne
     }
     Ok(LaunchedInit {
         started: Some(pid_rx),
+        launcher_done_fd,
         pid: 0,
         pidfd: None,
         status: status_rx,
@@ -249,6 +269,12 @@ impl LaunchedInit {
         self.cpus
     }
 
+    /// Pid 1's number for the pipe on which it lets the launching thread go (see
+    /// [`Wake::Done`]).
+    pub fn launcher_done_fd(&self) -> RawFd {
+        self.launcher_done_fd
+    }
+
     /// The pidfd of pid 1 (after [`LaunchedInit::started`]).
     pub fn pidfd(&self) -> RawFd {
         self.pidfd.as_ref().map_or(-1, |f| f.as_raw_fd())
@@ -281,9 +307,18 @@ impl LaunchedInit {
     }
 
     /// Ends a pid 1 that waits after its run (`Prepared::exit_with_supervisor`): a second
-    /// message on the go socket.
+    /// message on the go socket. It is reaped here, since the thread that launched it no
+    /// longer waits for it (see [`Wake::Done`]).
     pub fn release(&mut self) {
         self.send(0);
+        if let Some(fd) = &self.pidfd {
+            // SAFETY: a zeroed siginfo is a valid out-parameter; the pidfd is open. ECHILD
+            // (the launching thread reaped it after all) is fine.
+            unsafe {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                libc::waitid(libc::P_PIDFD, fd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED);
+            }
+        }
     }
 
     /// Runs `f` on the launching thread once pid 1 has been reaped.
@@ -330,6 +365,45 @@ fn prefer_another_cpu(handle: &std::thread::JoinHandle<()>, allowed: libc::cpu_s
         unsafe {
             libc::pthread_setaffinity_np(handle.as_pthread_t() as _, std::mem::size_of::<libc::cpu_set_t>(), &others)
         };
+    }
+}
+
+/// What woke the launching thread.
+#[derive(PartialEq, Eq)]
+enum Wake {
+    /// Pid 1 exited: reap it.
+    Exited,
+    /// Pid 1 of a one-shot run reported the command's exit and now waits only for the process
+    /// to exit: the thread may end. Exiting with a second, sleeping thread cost the CLI about
+    /// 0.1 ms here: `exit_group` has to wake it on its CPU and wait for it. Pid 1 disarmed
+    /// `PR_SET_PDEATHSIG` before it said so, and from then on touches nothing of this thread's,
+    /// such as its TLS, which goes with it (see `sys::wait_for_release`).
+    Done,
+}
+
+/// Waits until pid 1 exits or says it no longer needs this thread. No call here sets the
+/// `errno` this thread shares with pid 1 (rustix returns errors instead).
+fn wait_for_exit_or_done(pid1: &OwnedFd, done: &OwnedFd) -> Wake {
+    use rustix::event::{poll, PollFd, PollFlags};
+    use std::os::fd::AsFd;
+    loop {
+        let mut fds = [PollFd::new(pid1, PollFlags::IN), PollFd::new(done, PollFlags::IN)];
+        match poll(&mut fds, None) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return Wake::Exited,
+        }
+        if !fds[0].revents().is_empty() {
+            return Wake::Exited;
+        }
+        if !fds[1].revents().is_empty() {
+            let mut b = [0u8; 1];
+            // One byte: done. End of file: pid 1 exited (it held the last write end).
+            return match rustix::io::read(done.as_fd(), &mut b) {
+                Ok(1) => Wake::Done,
+                _ => Wake::Exited,
+            };
+        }
     }
 }
 

@@ -1298,11 +1298,7 @@ fn init_run(p: &Prepared) -> ! {
 
                     report(p.report_fd, MSG_EXIT, st, 0);
                     if p.exit_with_supervisor {
-                        // Until released (a message or end of file on the go socket, see
-                        // `LaunchedInit::release`) or killed by PDEATHSIG.
-                        let mut b = [0u8; 8];
-                        // SAFETY: valid buffer.
-                        while unsafe { libc::read(p.go_fd, b.as_mut_ptr().cast(), b.len()) } < 0 {}
+                        wait_for_release(p);
                     }
                     // SAFETY: always safe.
                     unsafe { libc::_exit(0) };
@@ -1375,6 +1371,30 @@ fn cpus_besides_current(allowed: &libc::cpu_set_t) -> Option<libc::cpu_set_t> {
         libc::CPU_CLR(here as usize, &mut others);
         (libc::CPU_COUNT(&others) > 0).then_some(others)
     }
+}
+
+/// Pid 1 of a one-shot run, after the command's end was reported: waits until the supervisor
+/// process exits or releases it (a message or end of file on the go socket, see
+/// `LaunchedInit::release`), without the thread that launched it, which it lets go.
+///
+/// That thread's TLS is the one this process runs with, and it goes away with the thread; so
+/// once the thread is told, nothing here may touch TLS: rustix's raw system calls leave `errno`
+/// alone, and `_exit` is a bare system call in both C libraries.
+fn wait_for_release(p: &Prepared) -> ! {
+    let (go, done) = (p.go_fd, p.launcher_done_fd);
+    // The thread's exit must not kill this process: end of file on the go socket stands in
+    // for PDEATHSIG, since the supervisor process holds the other end until it exits.
+    // SAFETY: prctl with integer args.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) } == 0 && done >= 0 {
+        // SAFETY: pid 1's copy of the pipe's write end, open until it exits.
+        let _ = rustix::io::write(unsafe { rustix::fd::BorrowedFd::borrow_raw(done) }, &[1]);
+    }
+    let mut b = [0u8; 8];
+    // SAFETY: pid 1's end of the go socket, open until it exits.
+    let go = unsafe { rustix::fd::BorrowedFd::borrow_raw(go) };
+    while let Err(rustix::io::Errno::INTR) = rustix::io::read(go, &mut b) {}
+    // SAFETY: always safe.
+    unsafe { libc::_exit(0) }
 }
 
 extern "C" fn command_trampoline(arg: *mut c_void) -> c_int {
