@@ -42,10 +42,10 @@ pub struct InitLaunch {
 
 impl InitLaunch {
     /// Starts cloning pid 1 into new user, mount and pid namespaces (and network, with
-    /// `netns`; the command makes its own IPC and UTS namespaces). With `loopback_in_init` pid 1 brings loopback up itself before the go
-    /// message (the allowlist bridge needs it there); otherwise the command does, later and off
-    /// the path the run waits for. Every fd pid 1 will use must exist before this: it gets a
-    /// copy of the fd table when it is cloned.
+    /// `netns`; the command makes its own IPC and UTS namespaces). With `loopback_in_init`
+    /// pid 1 brings loopback up itself before the go message (the allowlist bridge needs it
+    /// there); otherwise the command does, later and off the path the run waits for. Every fd
+    /// pid 1 will use must exist before this: it gets a copy of the fd table when it is cloned.
     pub fn new(netns: bool, loopback_in_init: bool) -> Result<Self> {
         let syscall = |call, source| Error::Syscall { call, source };
         let (uid, gid) = sys::ids();
@@ -67,7 +67,7 @@ impl InitLaunch {
         }
         let (report_fd, go_fd) = (report_w.as_raw_fd(), go_r.as_raw_fd());
         let init = sys::launch_init(flags as u64, start, go_w, vec![report_w, go_r, me])
-            .map_err(|e| syscall("spawning a thread", e))?;
+            .map_err(|e| syscall("launching pid 1 (pipe2, thread spawn)", e))?;
         Ok(InitLaunch { init, netns, loopback_in_init, report_r, report_fd, go_fd, one_shot: false })
     }
 }

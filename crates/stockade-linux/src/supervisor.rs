@@ -371,7 +371,8 @@ fn parse_records(buf: &[u8]) -> Vec<(u32, i32, i32)> {
 
 /// The process a run waits for.
 enum Child<'a> {
-    /// The sandbox's pid 1, reaped by its launching thread.
+    /// The sandbox's pid 1, reaped by its launching thread (or, for a one-shot run's pid 1,
+    /// after its release, see `LaunchedInit::release`).
     Init(&'a sys::LaunchedInit),
     /// The command itself (`landlock-only`), reaped here.
     Direct(libc::pid_t),
@@ -401,7 +402,7 @@ fn wait(
             (*pid, own_pidfd.as_raw_fd())
         }
     };
-    // Pid 1 is reaped by its launching thread, possibly while this loop runs, so it is
+    // Pid 1 is reaped by another thread, possibly while this loop runs, so it is
     // signalled through its pidfd (a reused pid is never hit); the landlock-only command is
     // reaped here, after the loop, so its process group can be signalled by id.
     let signal = |sig: i32| match &child {

@@ -778,8 +778,10 @@ fn pid1_holds_no_copy_of_the_callers_stdout() {
 }
 
 /// The CLI's pid 1 waits after the command, without the thread that launched it (and so
-/// without `PR_SET_PDEATHSIG`), until the CLI process exits: then it must end too. It is found
-/// as the parent of the command (`sleep`), alive while the command runs (the control).
+/// without `PR_SET_PDEATHSIG`), until the CLI process exits: then it must end too. Pid 1 is
+/// found as the parent of the command (`sleep`). With the CLI stopped, it must outlive the
+/// command, asleep (the control: this run used the prelaunched, one-shot pid 1); once the CLI
+/// is let go and exits, it must end. Watched through a pidfd, so a reused pid cannot fool it.
 #[test]
 fn retired_pid1_ends_with_the_cli() {
     if !userns() {
@@ -787,33 +789,52 @@ fn retired_pid1_ends_with_the_cli() {
     }
     let Some(bin) = stockade_bin() else { return };
     let d = Dirs::new();
+    let config = d.base.join("empty-config.toml");
+    std::fs::write(&config, "").unwrap();
     let mut child = Command::new(&bin)
         .current_dir(&d.ws)
-        .args(["run", "--", "sleep", "1"])
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .args(["--", "sleep", "1"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let out = std::fs::File::from(std::os::fd::OwnedFd::from(child.stdout.take().unwrap()));
     let ino = std::os::unix::fs::MetadataExt::ino(&out.metadata().unwrap());
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let pid1 = loop {
-        if let Some((_, parent)) = pipe_holder_named("sleep", ino) {
-            break parent;
+    let (command, pid1) = loop {
+        if let Some(found) = pipe_holder_named("sleep", ino) {
+            break found;
         }
         assert!(std::time::Instant::now() < deadline, "control: the command (sleep) never showed up");
         std::thread::sleep(Duration::from_millis(10));
     };
-    let state = |pid: &str| {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next())
-    };
-    assert!(matches!(state(&pid1), Some('S' | 'R')), "control: pid 1 ({pid1}) is alive while the command runs");
-    assert!(child.wait().unwrap().success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while matches!(state(&pid1), Some(s) if s != 'Z') {
-        assert!(std::time::Instant::now() < deadline, "pid 1 ({pid1}) outlived the CLI by 5 s");
+    let pidfd = stockade_linux::sys::pidfd_open(pid1.parse().unwrap()).expect("pid 1 is alive while the command runs");
+    let exited = |ms| stockade_linux::sys::poll_in(&[std::os::fd::AsRawFd::as_raw_fd(&pidfd)], ms)[0];
+    // SAFETY: stopping and resuming the CLI process this test spawned.
+    let signal = |sig| unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+    signal(libc::SIGSTOP);
+    let gone = std::time::Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{command}")).exists() {
+        if std::time::Instant::now() > gone {
+            signal(libc::SIGCONT);
+            panic!("the command (sleep 1, pid {command}) did not end");
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
+    let outlived = !exited(200);
+    signal(libc::SIGCONT);
+    assert!(child.wait().unwrap().success());
+    let ended = exited(5000);
+    if !ended {
+        // SAFETY: a pidfd of the stray pid 1, for the cleanup.
+        unsafe {
+            libc::syscall(libc::SYS_pidfd_send_signal, std::os::fd::AsRawFd::as_raw_fd(&pidfd), libc::SIGKILL, 0, 0)
+        };
+    }
+    assert!(outlived, "control: pid 1 ({pid1}) ended with the command, before the CLI (no one-shot pid 1?)");
+    assert!(ended, "pid 1 ({pid1}) outlived the CLI by 5 s");
 }
 
 /// landlock-only's private `TMPDIR` lives under the host's temp dir, which may lie below a

@@ -33,7 +33,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 
 use libc::{c_int, c_void};
 
@@ -115,6 +115,51 @@ type Keep = Arc<Prepared>;
 /// Work for the launching thread once pid 1 is reaped (removing the run's cgroups).
 pub type AfterExit = Box<dyn FnOnce() + Send>;
 
+/// What the launching thread hands over when pid 1 lets it go (see [`Wake::Done`]): pid 1
+/// still runs on the stack `start` owns, so these are freed, and the run's leftover work
+/// done, only once pid 1 is reaped, by whoever releases it.
+struct Leftovers {
+    start: Box<InitStart>,
+    keep: mpsc::Receiver<(Option<Keep>, Option<AfterExit>)>,
+    pidfd: OwnedFd,
+}
+
+impl Leftovers {
+    /// Waits for pid 1 to exit, reaps it, then frees what it used and runs the work left for
+    /// after its exit.
+    fn reap(self) {
+        loop {
+            // SAFETY: a zeroed siginfo is a valid out-parameter; the pidfd is ours.
+            let r = unsafe {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                libc::waitid(libc::P_PIDFD, self.pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED)
+            };
+            if r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                break;
+            }
+        }
+        drop(self.start);
+        for (keep, after) in self.keep.try_iter() {
+            drop(keep);
+            if let Some(f) = after {
+                f();
+            }
+        }
+    }
+}
+
+/// Who reaps pid 1 once it let its launching thread go: the thread, if the run released pid 1
+/// first; otherwise the run, with what the thread left.
+#[derive(Default)]
+struct Handoff {
+    released: bool,
+    leftovers: Option<Leftovers>,
+}
+
+fn lock(h: &Mutex<Handoff>) -> std::sync::MutexGuard<'_, Handoff> {
+    h.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A pid 1 that is being cloned or setting up its namespaces, and waits for
 /// [`LaunchedInit::go`].
 pub struct LaunchedInit {
@@ -136,9 +181,12 @@ pub struct LaunchedInit {
     /// The supervisor's copies of the fds pid 1 uses: kept until pid 1 has been cloned, since
     /// their numbers must not name anything else when its fd table is copied.
     held: Vec<OwnedFd>,
+    /// Shared with the launching thread, for a pid 1 that lets it go.
+    handoff: Arc<Mutex<Handoff>>,
 }
 
-/// Clones pid 1 with namespace `flags` from a new thread that then waits for it. `go` is the
+/// Clones pid 1 with namespace `flags` from a new thread that then waits for it (or, for a
+/// one-shot run, until pid 1 lets it go, see [`Wake::Done`]). `go` is the
 /// supervisor's end of the socket pair whose other end is `start.go_fd`; `held` are the fds
 /// whose numbers `start` names, closed here once pid 1 has its copies.
 pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<OwnedFd>) -> io::Result<LaunchedInit> {
@@ -154,6 +202,8 @@ pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<Owne
     let (pid_tx, pid_rx) = mpsc::sync_channel::<io::Result<(libc::pid_t, RawFd)>>(1);
     let (status_tx, status_rx) = mpsc::channel();
     let (keep_tx, keep_rx) = mpsc::channel::<(Option<Keep>, Option<AfterExit>)>();
+    let handoff = Arc::new(Mutex::new(Handoff::default()));
+    let theirs = Arc::clone(&handoff);
     let start_addr = Box::into_raw(start) as usize;
     let spawned = std::thread::Builder::new().name("stockade-init".into()).stack_size(64 * 1024).spawn(move || {
         // SAFETY: `start_addr` came from Box::into_raw above and is reclaimed only here.
@@ -188,12 +238,17 @@ pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<Owne
         // SAFETY: the pidfd clone just returned, still only ours.
         let own = rustix::io::fcntl_dupfd_cloexec(unsafe { BorrowedFd::borrow_raw(pidfd) }, 0).ok();
         let _ = pid_tx.send(Ok((pid, pidfd)));
-        if own.is_some_and(|own| wait_for_exit_or_done(&own, &done_r) == Wake::Done) {
-            // Pid 1 runs on the stack `start` owns and with this thread's TLS, until the
-            // process exits; it no longer needs this thread (see `Wake::Done`).
-            std::mem::forget(start);
-            std::mem::forget(keep_rx);
-            return;
+        if let Some(own) = own {
+            if wait_for_exit_or_done(&own, &done_r) == Wake::Done {
+                let mut h = lock(&theirs);
+                if !h.released {
+                    // Pid 1 still runs on the stack `start` owns: the run reaps it when it
+                    // releases it, then frees these (see `LaunchedInit::release`).
+                    h.leftovers = Some(Leftovers { start, keep: keep_rx, pidfd: own });
+                    return;
+                }
+                // Released already: pid 1 is on its way out; reap it here as usual.
+            }
         }
         let mut st: c_int = 0;
         // Signals are blocked, so no EINTR, and nothing else here touches the errno pid 1
@@ -244,6 +299,7 @@ pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<Owne
         cpus,
         sent: false,
         held,
+        handoff,
     })
 }
 
@@ -307,26 +363,49 @@ impl LaunchedInit {
     }
 
     /// Ends a pid 1 that waits after its run (`Prepared::exit_with_supervisor`): a second
-    /// message on the go socket. It is reaped here, since the thread that launched it no
-    /// longer waits for it (see [`Wake::Done`]).
+    /// message on the go socket.
     pub fn release(&mut self) {
+        let leftovers = self.let_go();
         self.send(0);
-        if let Some(fd) = &self.pidfd {
-            // SAFETY: a zeroed siginfo is a valid out-parameter; the pidfd is open. ECHILD
-            // (the launching thread reaped it after all) is fine.
-            unsafe {
-                let mut info: libc::siginfo_t = std::mem::zeroed();
-                libc::waitid(libc::P_PIDFD, fd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED);
+        Self::reap_later(leftovers);
+    }
+
+    /// From now on the launching thread, if it is still there, reaps pid 1 itself; what it
+    /// left if it is gone.
+    fn let_go(&self) -> Option<Leftovers> {
+        let mut h = lock(&self.handoff);
+        h.released = true;
+        h.leftovers.take()
+    }
+
+    /// Reaps a pid 1 whose launching thread has ended, on a thread of its own: pid 1 tears its
+    /// namespaces down before it can be reaped, which the caller need not wait for.
+    fn reap_later(leftovers: Option<Leftovers>) {
+        let Some(l) = leftovers else { return };
+        let slot = Arc::new(Mutex::new(Some(l)));
+        let theirs = Arc::clone(&slot);
+        let spawned = std::thread::Builder::new().name("stockade-reap".into()).spawn(move || {
+            if let Some(l) = theirs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+                l.reap();
+            }
+        });
+        // Without a thread (the closure, not the leftovers, is gone), here and now.
+        if spawned.is_err() {
+            if let Some(l) = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+                l.reap();
             }
         }
     }
 
-    /// Runs `f` on the launching thread once pid 1 has been reaped.
+    /// Runs `f` on the launching thread once pid 1 has been reaped (for a pid 1 that let that
+    /// thread go, on the thread that reaps it after its release).
     pub fn after_exit(&self, f: AfterExit) {
         let _ = self.keep.send((None, Some(f)));
     }
 
-    /// Pid 1's raw wait status, once its pidfd has reported that it exited.
+    /// Pid 1's raw wait status, once its pidfd has reported that it exited. (Not for a
+    /// one-shot run's pid 1 once it has reported the command's exit: it let the launching
+    /// thread go, and is reaped when released, see [`Wake::Done`].)
     pub fn status(&self) -> io::Result<c_int> {
         self.status.recv().map_err(|_| io::Error::other("the init launcher thread died"))?
     }
@@ -342,6 +421,8 @@ impl Drop for LaunchedInit {
         if !self.sent {
             self.send(0);
         }
+        // A pid 1 that let its launching thread go exits once `go` closes, just after this.
+        Self::reap_later(self.let_go());
     }
 }
 
@@ -398,7 +479,7 @@ fn wait_for_exit_or_done(pid1: &OwnedFd, done: &OwnedFd) -> Wake {
         }
         if !fds[1].revents().is_empty() {
             let mut b = [0u8; 1];
-            // One byte: done. End of file: pid 1 exited (it held the last write end).
+            // One byte: done. End of file: every write end is closed, so pid 1 has exited.
             return match rustix::io::read(done.as_fd(), &mut b) {
                 Ok(1) => Wake::Done,
                 _ => Wake::Exited,

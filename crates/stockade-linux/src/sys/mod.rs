@@ -1267,7 +1267,9 @@ fn init_run(p: &Prepared) -> ! {
     // without this, its end of file would wait for pid 1's exit, after the supervisor's.
     // (Rust's runtime opens 0 to 2 at start, so none of pid 1's own fds has those numbers;
     // the check keeps that from mattering.)
-    for fd in (0..=2).filter(|&fd| fd != p.report_fd && fd != p.go_fd && Some(fd) != p.stdio_null) {
+    for fd in
+        (0..=2).filter(|&fd| fd != p.report_fd && fd != p.go_fd && fd != p.launcher_done_fd && Some(fd) != p.stdio_null)
+    {
         close(fd);
     }
     apply_mounts(p);
@@ -1379,11 +1381,13 @@ fn cpus_besides_current(allowed: &libc::cpu_set_t) -> Option<libc::cpu_set_t> {
 ///
 /// That thread's TLS is the one this process runs with, and it goes away with the thread; so
 /// once the thread is told, nothing here may touch TLS: rustix's raw system calls leave `errno`
-/// alone, and `_exit` is a bare system call in both C libraries.
+/// alone, and `_exit` is a bare system call in both C libraries (bound at load time: Rust links
+/// with `-z now`, and the musl build is static).
 fn wait_for_release(p: &Prepared) -> ! {
     let (go, done) = (p.go_fd, p.launcher_done_fd);
     // The thread's exit must not kill this process: end of file on the go socket stands in
-    // for PDEATHSIG, since the supervisor process holds the other end until it exits.
+    // for PDEATHSIG. Its other end is close-on-exec and, in the CLI, held by no other process;
+    // a library caller that forks without exec keeps this process until its child closes it.
     // SAFETY: prctl with integer args.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) } == 0 && done >= 0 {
         // SAFETY: pid 1's copy of the pipe's write end, open until it exits.
