@@ -730,6 +730,23 @@ fn pipe_holder_named(name: &str, ino: u64) -> Option<(String, String)> {
     None
 }
 
+/// The read end of `child`'s stdout pipe (kept open, as a reading caller would), and the
+/// process named `name` that holds the pipe's other end with its parent, found within 5 s.
+fn command_on_stdout_of(child: &mut std::process::Child, name: &str) -> (std::fs::File, Option<(String, String)>) {
+    let out = std::fs::File::from(std::os::fd::OwnedFd::from(child.stdout.take().unwrap()));
+    let ino = std::os::unix::fs::MetadataExt::ino(&out.metadata().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(found) = pipe_holder_named(name, ino) {
+            return (out, Some(found));
+        }
+        if std::time::Instant::now() > deadline {
+            return (out, None);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// A caller that reads the command's output through pipes (as agents do) gets end of file when
 /// the command and stockade are done: the sandbox's pid 1, which outlives the CLI's run by a
 /// moment (see `init_launch::retire`), holds no copy of stdout once the command runs. The
@@ -749,18 +766,8 @@ fn pid1_holds_no_copy_of_the_callers_stdout() {
         .spawn()
         .unwrap();
     // Kept open (as a reading caller would) until the end.
-    let out = std::fs::File::from(std::os::fd::OwnedFd::from(child.stdout.take().unwrap()));
+    let (out, command) = command_on_stdout_of(&mut child, "sleep");
     let ino = std::os::unix::fs::MetadataExt::ino(&out.metadata().unwrap());
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let command = loop {
-        if let Some(found) = pipe_holder_named("sleep", ino) {
-            break Some(found);
-        }
-        if std::time::Instant::now() > deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
     // Pid 1 closes its copy right after the command's exec; give it a moment.
     let pid1_still_holds = command.as_ref().map(|(_, pid1)| {
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
@@ -800,16 +807,8 @@ fn retired_pid1_ends_with_the_cli() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let out = std::fs::File::from(std::os::fd::OwnedFd::from(child.stdout.take().unwrap()));
-    let ino = std::os::unix::fs::MetadataExt::ino(&out.metadata().unwrap());
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let (command, pid1) = loop {
-        if let Some(found) = pipe_holder_named("sleep", ino) {
-            break found;
-        }
-        assert!(std::time::Instant::now() < deadline, "control: the command (sleep) never showed up");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let (_out, found) = command_on_stdout_of(&mut child, "sleep");
+    let (command, pid1) = found.expect("control: the command (sleep) never showed up");
     let pidfd = stockade_linux::sys::pidfd_open(pid1.parse().unwrap()).expect("pid 1 is alive while the command runs");
     let exited = |ms| stockade_linux::sys::poll_in(&[std::os::fd::AsRawFd::as_raw_fd(&pidfd)], ms)[0];
     // SAFETY: stopping and resuming the CLI process this test spawned.
