@@ -186,7 +186,7 @@ pub struct LaunchedInit {
 }
 
 /// Clones pid 1 with namespace `flags` from a new thread that then waits for it (or, for a
-/// one-shot run, until pid 1 lets it go, see [`Wake::Done`]). `go` is the
+/// one-shot run, until pid 1 lets it go, see `Wake::Done`). `go` is the
 /// supervisor's end of the socket pair whose other end is `start.go_fd`; `held` are the fds
 /// whose numbers `start` names, closed here once pid 1 has its copies.
 pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<OwnedFd>) -> io::Result<LaunchedInit> {
@@ -326,7 +326,7 @@ impl LaunchedInit {
     }
 
     /// Pid 1's number for the pipe on which it lets the launching thread go (see
-    /// [`Wake::Done`]).
+    /// `Wake::Done`).
     pub fn launcher_done_fd(&self) -> RawFd {
         self.launcher_done_fd
     }
@@ -405,7 +405,7 @@ impl LaunchedInit {
 
     /// Pid 1's raw wait status, once its pidfd has reported that it exited. (Not for a
     /// one-shot run's pid 1 once it has reported the command's exit: it let the launching
-    /// thread go, and is reaped when released, see [`Wake::Done`].)
+    /// thread go, and is reaped when released, see `Wake::Done`.)
     pub fn status(&self) -> io::Result<c_int> {
         self.status.recv().map_err(|_| io::Error::other("the init launcher thread died"))?
     }
