@@ -421,8 +421,13 @@ impl Drop for LaunchedInit {
         if !self.sent {
             self.send(0);
         }
-        // A pid 1 that let its launching thread go exits once `go` closes, just after this.
-        Self::reap_later(self.let_go());
+        // A pid 1 that let its launching thread go, never released: end it now rather than
+        // when every copy of `go` is closed (a concurrent run's pid 1 may hold one), and reap it.
+        let leftovers = self.let_go();
+        if leftovers.is_some() {
+            self.send(0);
+        }
+        Self::reap_later(leftovers);
     }
 }
 

@@ -1436,10 +1436,10 @@ fn join_cgroups(p: &Prepared) {
 fn command_in_sandbox(p: &Prepared) -> ! {
     start_process(p);
     // Its own IPC and UTS namespaces, made here rather than when pid 1 was cloned: they cost
-    // about 0.1 ms, which pid 1's clone was waited for and this process is not. Pid 1 needs
-    // neither (it uses no System V IPC and never reads its host name), and every process of
-    // the run descends from this one.
-    // SAFETY: unshare and sethostname with constant arguments.
+    // about 0.1 ms, which every run waited for inside pid 1's clone, while this process has
+    // time to spare beside the mounts. Pid 1 needs neither (it uses no System V IPC and never
+    // reads its host name), and every process of the run descends from this one.
+    // SAFETY: unshare with constant flags.
     check(p, step::IPC_UTS, unsafe { libc::unshare(libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) } as c_long);
     // SAFETY: valid buffer of the length passed.
     check(p, step::HOSTNAME, unsafe { libc::sethostname(c"stockade".as_ptr(), 8) } as c_long);
