@@ -138,12 +138,19 @@ impl Leftovers {
                 break;
             }
         }
-        drop(self.start);
-        for (keep, after) in self.keep.try_iter() {
-            drop(keep);
-            if let Some(f) = after {
-                f();
-            }
+        // Released, the run hands over nothing more.
+        after_reaping(self.start, self.keep.try_iter());
+    }
+}
+
+/// Once pid 1 is reaped: nothing reads `start` or its stack any more, what the run handed over
+/// may be dropped, and the work it left (removing cgroups) be done.
+fn after_reaping(start: Box<InitStart>, handed_over: impl Iterator<Item = (Option<Keep>, Option<AfterExit>)>) {
+    drop(start);
+    for (keep, after) in handed_over {
+        drop(keep);
+        if let Some(f) = after {
+            f();
         }
     }
 }
@@ -265,16 +272,8 @@ pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<Owne
             }
         };
         let _ = status_tx.send(status);
-        // Pid 1 is gone: nothing reads `start` or its stack any more.
-        drop(start);
-        // Until the run drops its handle: what it handed over may be dropped now, and the
-        // work it left (removing cgroups) be done. A CLI exits before this, which is fine.
-        for (keep, after) in keep_rx.iter() {
-            drop(keep);
-            if let Some(f) = after {
-                f();
-            }
-        }
+        // Until the run drops its handle. A CLI exits before this, which is fine.
+        after_reaping(start, keep_rx.iter());
     });
     let handle = match spawned {
         Ok(h) => h,
