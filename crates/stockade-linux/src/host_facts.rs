@@ -4,13 +4,13 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 use stockade_policy::Policy;
 
-use crate::mount_plan::{HostFacts, PathState, Protected};
+use crate::mount_plan::{HostFacts, Identities, PathState, Protected};
 use crate::sys;
 
 /// Facts that `doctor` reports and `run` uses to choose an implementation.
@@ -96,18 +96,26 @@ pub fn cgroup_v2() -> (bool, String) {
     (false, "no cgroup2 hierarchy mounted".into())
 }
 
-fn state_below(root: &Path, rel: &Path) -> io::Result<(PathState, usize, PathBuf)> {
-    let rootfd = sys::open_path(None, root, sys::RESOLVE_NO_SYMLINKS)?;
+/// What is at `rel` below the root open as `rootfd` (whose path is `root`): the state, how
+/// many leading components exist, and the path to protect. Records in `ids` the identity of
+/// every component it opens that is not a symlink.
+fn state_below(
+    rootfd: &OwnedFd,
+    root: &Path,
+    rel: &Path,
+    ids: &mut Identities,
+) -> io::Result<(PathState, usize, PathBuf)> {
     let comps: Vec<Component<'_>> = rel.components().collect();
     let mut prefix = PathBuf::new();
     for (i, c) in comps.iter().enumerate() {
         prefix.push(c);
         match sys::open_path(Some(rootfd.as_raw_fd()), &prefix, sys::RESOLVE_NO_SYMLINKS | sys::RESOLVE_BENEATH) {
             Ok(fd) => {
-                let t = sys::file_type(&fd)?;
+                let (t, id) = sys::type_and_identity(&fd)?;
                 if t == libc::S_IFLNK {
                     return Ok((PathState::Symlink, i, prefix));
                 }
+                ids.record(root, &prefix, id);
                 if i + 1 == comps.len() {
                     let st = if t == libc::S_IFDIR { PathState::Dir } else { PathState::File };
                     return Ok((st, i + 1, prefix));
@@ -276,8 +284,10 @@ pub fn repositories(policy: &Policy) -> Result<Vec<GitDirs>, crate::Error> {
 
 /// The protected paths (and deny-write paths inside writable roots, and the git metadata of
 /// `repos`), each with its state.
-pub fn protected(policy: &Policy, repos: &[GitDirs]) -> Result<Vec<Protected>, crate::Error> {
+pub fn protected(policy: &Policy, repos: &[GitDirs], ids: &mut Identities) -> Result<Vec<Protected>, crate::Error> {
     let mut out = Vec::new();
+    // Each writable root is opened once for all the paths below it.
+    let mut roots: Vec<(&Path, OwnedFd)> = Vec::new();
     let deny_write_inside = policy
         .filesystem
         .deny_write
@@ -301,8 +311,16 @@ pub fn protected(policy: &Policy, repos: &[GitDirs]) -> Result<Vec<Protected>, c
         if rel.as_os_str().is_empty() || rel.components().any(|c| !matches!(c, Component::Normal(_))) {
             continue;
         }
-        let (state, existing, rel) =
-            state_below(root, rel).map_err(|source| crate::Error::OpenPath { path: path.clone(), source })?;
+        let open_error = |source| crate::Error::OpenPath { path: path.clone(), source };
+        let rootfd = match roots.iter().position(|(r, _)| *r == root) {
+            Some(i) => &roots[i].1,
+            None => {
+                let fd = sys::open_path(None, root, sys::RESOLVE_NO_SYMLINKS).map_err(open_error)?;
+                roots.push((root, fd));
+                &roots[roots.len() - 1].1
+            }
+        };
+        let (state, existing, rel) = state_below(rootfd, root, rel, ids).map_err(open_error)?;
         if state == PathState::Symlink {
             return Err(crate::Error::ProtectedSymlink { path: path.clone() });
         }
@@ -353,9 +371,11 @@ pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<
     hidden.extend(policy.filesystem.deny_read.iter().map(|d| d.value.clone()));
     let sockets = read_proc_net_unix().map(|t| unix_socket_paths(&t, &hidden)).unwrap_or_default();
     let repos = repositories(policy)?;
+    let mut identities = Identities::default();
     Ok(HostFacts {
         sockets,
-        protected: protected(policy, &repos)?,
+        protected: protected(policy, &repos, &mut identities)?,
+        identities,
         repositories: repos.iter().flat_map(GitDirs::watched).collect(),
         deny_read,
         socket_dirs,
@@ -472,5 +492,37 @@ mod tests {
         let got = unix_socket_paths(&bytes, &[PathBuf::from("/run")]);
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(got, vec![sock, odd]);
+    }
+
+    /// The probe records the identity of each protected path that exists and of the
+    /// directories on its way (which the plan pins), and nothing for a missing one, whose
+    /// placeholder is opened afresh once made.
+    #[test]
+    fn probe_records_identities_of_what_it_opened() {
+        use std::os::unix::fs::MetadataExt;
+        let ws = crate::testutil::scratch_dir("identities");
+        std::fs::create_dir_all(ws.join(".git/hooks")).unwrap();
+        std::fs::write(ws.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+        let mut policy = crate::testutil::policy(ws.to_str().unwrap());
+        for rel in [".git/hooks", ".codex"] {
+            policy
+                .filesystem
+                .protected
+                .push(stockade_policy::Sourced::new(ws.join(rel), stockade_policy::Source::Default));
+        }
+        let mut ids = Identities::default();
+        let found = protected(&policy, &[], &mut ids).unwrap();
+        let id_of = |rel: &str| {
+            let m = std::fs::symlink_metadata(ws.join(rel)).unwrap();
+            Some((m.dev(), m.ino()))
+        };
+        let want = (id_of(".git"), id_of(".git/hooks"));
+        let got = (ids.get(&ws, Path::new(".git")), ids.get(&ws, Path::new(".git/hooks")));
+        let missing = ids.get(&ws, Path::new(".codex"));
+        let states: Vec<PathState> = found.iter().map(|p| p.state).collect();
+        let _ = std::fs::remove_dir_all(&ws);
+        assert_eq!(states, vec![PathState::Dir, PathState::Missing]);
+        assert_eq!(got, want);
+        assert_eq!(missing, None);
     }
 }

@@ -15,6 +15,7 @@
 //! [open_tree(2)](https://man7.org/linux/man-pages/man2/open_tree.2.html),
 //! [mount_setattr(2)](https://man7.org/linux/man-pages/man2/mount_setattr.2.html).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -69,6 +70,30 @@ pub struct HostFacts {
     /// still see: each gets `/dev/null` bound over it, since a read-only mount does not stop
     /// `connect()` and Landlock mediates it only from ABI 9.
     pub sockets: Vec<PathBuf>,
+    /// The identity of every existing path the probe of the protected paths opened below a
+    /// writable root (see [`Identities`]).
+    #[serde(skip)]
+    pub identities: Identities,
+}
+
+/// `(st_dev, st_ino)` of paths below writable roots, keyed by `(root, rel)`, as the probe of
+/// the protected paths found them. Pid 1 re-checks a read-only bind's or a pin's identity
+/// before it mounts, and these spare the supervisor opening each path a second time for it
+/// (two `openat2`s and an `fstat` per path, on the path every run waits for). A path the probe
+/// did not open, such as a placeholder made after it, is not here and is opened afresh.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identities(HashMap<(PathBuf, PathBuf), (u64, u64)>);
+
+impl Identities {
+    /// Records the identity of `root/rel`.
+    pub fn record(&mut self, root: &Path, rel: &Path, id: (u64, u64)) {
+        self.0.insert((root.to_path_buf(), rel.to_path_buf()), id);
+    }
+
+    /// The recorded identity of `root/rel`, if the probe opened it.
+    pub fn get(&self, root: &Path, rel: &Path) -> Option<(u64, u64)> {
+        self.0.get(&(root.to_path_buf(), rel.to_path_buf())).copied()
+    }
 }
 
 /// How a missing protected path is kept from being created.
@@ -342,6 +367,7 @@ mod tests {
             var_tmp: true,
             sockets: vec!["/srv/daemon.sock".into()],
             repositories: vec![],
+            identities: Identities::default(),
         };
         let p = plan(&policy("/ws"), &facts);
         assert_eq!(

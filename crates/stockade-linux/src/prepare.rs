@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::landlock_rules::{self, LandlockPlan};
-use crate::mount_plan::{MountOp, MountPlan};
+use crate::mount_plan::{Identities, MountOp, MountPlan};
 use crate::seccomp_rules::Insn;
 
 /// At most this many writable roots (the child keeps their fds in a fixed array).
@@ -175,8 +175,12 @@ pub fn cpath(p: &Path) -> Result<CString> {
     cstr("path", p.as_os_str())
 }
 
-/// Resolves `root/rel` on the host without following symlinks and returns its identity.
-fn host_identity(root: &Path, rel: &Path) -> Result<(u64, u64)> {
+/// The identity of `root/rel`: as the probe of the protected paths recorded it, or else
+/// resolved now on the host without following symlinks (a placeholder made since).
+fn host_identity(ids: &Identities, root: &Path, rel: &Path) -> Result<(u64, u64)> {
+    if let Some(id) = ids.get(root, rel) {
+        return Ok(id);
+    }
     let err = |source| Error::OpenPath { path: root.join(rel), source };
     let rootfd = crate::sys::open_path(None, root, crate::sys::RESOLVE_NO_SYMLINKS).map_err(err)?;
     let fd = crate::sys::open_path(
@@ -185,15 +189,17 @@ fn host_identity(root: &Path, rel: &Path) -> Result<(u64, u64)> {
         crate::sys::RESOLVE_NO_SYMLINKS | crate::sys::RESOLVE_BENEATH,
     )
     .map_err(err)?;
-    if crate::sys::file_type(&fd).map_err(err)? == libc::S_IFLNK {
+    let (kind, id) = crate::sys::type_and_identity(&fd).map_err(err)?;
+    if kind == libc::S_IFLNK {
         return Err(Error::ProtectedSymlink { path: root.join(rel) });
     }
-    crate::sys::identity(&fd).map_err(err)
+    Ok(id)
 }
 
 /// Converts the mount plan (after placeholders exist), recording the identity of every path
-/// that gets a read-only bind or a pin, for the child to re-check.
-pub fn child_ops(plan: &MountPlan) -> Result<Vec<ChildOp>> {
+/// that gets a read-only bind or a pin, for the child to re-check (`ids`: those the probe of
+/// the host already found).
+pub fn child_ops(plan: &MountPlan, ids: &Identities) -> Result<Vec<ChildOp>> {
     let mut slot = 0;
     plan.ops
         .iter()
@@ -220,10 +226,10 @@ pub fn child_ops(plan: &MountPlan) -> Result<Vec<ChildOp>> {
                     ChildOp::BindWritable { path: cpath(p)?, slot: slot - 1 }
                 }
                 MountOp::BindReadOnly { root, rel } => {
-                    ChildOp::BindReadOnly { root: cpath(root)?, rel: cpath(rel)?, id: host_identity(root, rel)? }
+                    ChildOp::BindReadOnly { root: cpath(root)?, rel: cpath(rel)?, id: host_identity(ids, root, rel)? }
                 }
                 MountOp::Pin { root, rel } => {
-                    ChildOp::Pin { root: cpath(root)?, rel: cpath(rel)?, id: host_identity(root, rel)? }
+                    ChildOp::Pin { root: cpath(root)?, rel: cpath(rel)?, id: host_identity(ids, root, rel)? }
                 }
                 MountOp::Dev { shm_size } => ChildOp::Dev {
                     shm_opts: shm_size.map(|s| cstr("opts", format!("mode=1777,size={s}").as_ref())).transpose()?,

@@ -199,7 +199,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let mut nested_watch = crate::git_nested::watch(facts.repositories.iter().cloned());
     // The pointer arrays point into the argv/envp strings, which move (not copy) into `Prepared`.
     let prepared = std::sync::Arc::new(Prepared {
-        ops: prepare::child_ops(&plan)?,
+        ops: prepare::child_ops(&plan, &facts.identities)?,
         dev_nodes: ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
             .iter()
             .map(|s| std::ffi::CString::new(*s).map_err(|_| Error::Nul { what: (*s).into() }))

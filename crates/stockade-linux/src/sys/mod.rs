@@ -138,22 +138,14 @@ pub fn open_path(dirfd: Option<RawFd>, path: &Path, resolve: u64) -> io::Result<
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// `fstat` on an fd; returns the `st_mode` file type bits.
-pub fn file_type(fd: &OwnedFd) -> io::Result<u32> {
+/// One `fstat` of an fd: its `st_mode` file type bits, and `(st_dev, st_ino)`, the identity
+/// pid 1 re-checks before it mounts over or pins the path.
+pub fn type_and_identity(fd: &OwnedFd) -> io::Result<(u32, (u64, u64))> {
     // SAFETY: a zeroed `stat` is a valid out-parameter.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fd is open; st is a valid pointer.
     cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } as c_long)?;
-    Ok(st.st_mode & libc::S_IFMT)
-}
-
-/// `(st_dev, st_ino)` of an fd: the identity the child re-checks before mounting.
-pub fn identity(fd: &OwnedFd) -> io::Result<(u64, u64)> {
-    // SAFETY: a zeroed `stat` is a valid out-parameter.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is open; st is a valid pointer.
-    cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } as c_long)?;
-    Ok((st.st_dev, st.st_ino))
+    Ok((st.st_mode & libc::S_IFMT, (st.st_dev, st.st_ino)))
 }
 
 /// Creates a placeholder named `name` in `dir`, without following symlinks (see
