@@ -38,6 +38,9 @@ pub struct InitLaunch {
     /// Started by [`prelaunch`] for a one-shot caller: after the command's exit, pid 1 waits
     /// until the process exits or the next prelaunch releases it (see [`retire`]).
     pub one_shot: bool,
+    /// The cgroup controllers' roots, opened before the clone so that pid 1 and the command
+    /// have them too (see [`crate::cgroup::open_roots`]).
+    pub cgroup_roots: [Option<OwnedFd>; 2],
 }
 
 impl InitLaunch {
@@ -52,6 +55,7 @@ impl InitLaunch {
         let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
         let (go_w, go_r) = sys::seqpacket_pair().map_err(|e| syscall("socketpair", e))?;
         let me = sys::pidfd_open(std::process::id() as libc::pid_t).map_err(|e| syscall("pidfd_open", e))?;
+        let cgroup_roots = crate::cgroup::open_roots();
         let start = sys::InitStart::new(
             format!("{uid} {uid} 1\n"),
             format!("{gid} {gid} 1\n"),
@@ -68,7 +72,7 @@ impl InitLaunch {
         let (report_fd, go_fd) = (report_w.as_raw_fd(), go_r.as_raw_fd());
         let init = sys::launch_init(flags as u64, start, go_w, vec![report_w, go_r, me])
             .map_err(|e| syscall("launching pid 1 (pipe2, thread spawn)", e))?;
-        Ok(InitLaunch { init, netns, loopback_in_init, report_r, report_fd, go_fd, one_shot: false })
+        Ok(InitLaunch { init, netns, loopback_in_init, report_r, report_fd, go_fd, one_shot: false, cgroup_roots })
     }
 }
 

@@ -14,6 +14,9 @@ use crate::seccomp_rules::Insn;
 /// At most this many writable roots (the child keeps their fds in a fixed array).
 pub const MAX_WRITABLE_ROOTS: usize = 64;
 
+/// In [`Prepared::cgroups_ready`]: the supervisor has made what it could of the run's groups.
+pub const CGROUPS_DONE: u32 = 1 << 31;
+
 /// A mount step with its strings converted.
 #[derive(Debug)]
 pub enum ChildOp {
@@ -131,6 +134,17 @@ pub struct Prepared {
     /// moving only itself (no thread-group lock and RCU grace period, which writing a pid to
     /// `cgroup.procs` costs) before it forks anything.
     pub cgroup_tasks: Vec<CString>,
+    /// Under `namespaces`, the command joins the run's groups itself, beside pid 1's mounts:
+    /// each `tasks` file relative to the root of its controller (by slot in
+    /// [`crate::cgroup::CONTROLLERS`]). `cgroup_tasks` is then empty.
+    pub cgroup_joins: Vec<(usize, CString)>,
+    /// The controllers' roots on the host's mounts, opened before pid 1 was cloned (-1 where
+    /// there is none).
+    pub cgroup_roots: [RawFd; 2],
+    /// Set by the supervisor once it has made the groups, after the go message:
+    /// [`CGROUPS_DONE`] plus bit `slot` for each group that exists. The command waits for it
+    /// before it joins.
+    pub cgroups_ready: std::sync::atomic::AtomicU32,
     /// The supervisor's pid, when the command is its direct child (`landlock-only`).
     pub parent: Option<libc::pid_t>,
     /// The init's end of the network bridge socketpair (`network = "allow"`), or -1: pid 1

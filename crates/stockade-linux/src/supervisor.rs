@@ -173,7 +173,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         Some(l) => l,
         None => InitLaunch::new(netns, bridge.is_some())?,
     };
-    let InitLaunch { mut init, report_r, report_fd, go_fd, one_shot, loopback_in_init, .. } = launch;
+    let InitLaunch { mut init, report_r, report_fd, go_fd, one_shot, loopback_in_init, cgroup_roots, .. } = launch;
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
     let started = Instant::now();
 
@@ -189,9 +189,17 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     };
     let c = common(policy, cmd, &proxy_env, devnull)?;
     let (limits, mut limits_words) = rlimits(policy, 0);
-    let groups = crate::cgroup::create(policy);
-    let cgroup_tasks = match &groups {
-        Some(g) => g.task_paths().iter().map(|p| prepare::cpath(p)).collect::<Result<Vec<_>>>()?,
+    // The groups are made after the go message (see `cgroup::Planned`); the command joins
+    // those whose controller's root was opened before the clone.
+    let planned_groups = crate::cgroup::plan(policy);
+    let root_fds = cgroup_roots.each_ref().map(|r| r.as_ref().map_or(-1, |fd| fd.as_raw_fd()));
+    let cgroup_joins = match &planned_groups {
+        Some(g) => g
+            .tasks()
+            .into_iter()
+            .filter(|(slot, _)| root_fds[*slot] >= 0)
+            .map(|(slot, rel)| Ok((slot, prepare::cpath(&rel)?)))
+            .collect::<Result<Vec<_>>>()?,
         None => Vec::new(),
     };
     let placeholders = create_placeholders(&plan)?;
@@ -214,7 +222,10 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         argv_ptrs: c.argv_ptrs,
         envp_ptrs: c.envp_ptrs,
         report_fd,
-        cgroup_tasks,
+        cgroup_tasks: Vec::new(),
+        cgroup_joins,
+        cgroup_roots: root_fds,
+        cgroups_ready: Default::default(),
         child_stack: Some(sys::ChildStack::new(prepare::CHILD_STACK_SIZE).map_err(|e| syscall("mmap (stack)", e))?),
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
         parent: None,
@@ -235,6 +246,9 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     // While pid 1 builds the mount view; it starts the command only after `proceed`. Both come
     // before `started`, which may have to wait until pid 1 blocks: the launching thread that
     // reports the clone shares a CPU with it.
+    let groups = planned_groups.and_then(|g| g.create());
+    let made = groups.as_ref().map_or(0, |g| (0..2).filter(|&s| g.created[s]).fold(0, |bits, s| bits | 1 << s));
+    sys::announce(&prepared.cgroups_ready, prepare::CGROUPS_DONE | made);
     crate::git_nested::snapshot(&mut nested_watch);
     init.proceed();
     if let Err(e) = init.started() {
@@ -623,6 +637,9 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         envp_ptrs: c.envp_ptrs.clone(),
         report_fd: report_w.as_raw_fd(),
         cgroup_tasks,
+        cgroup_joins: Vec::new(),
+        cgroup_roots: [-1; 2],
+        cgroups_ready: Default::default(),
         child_stack: None,
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
         // SAFETY-free: getpid never fails.

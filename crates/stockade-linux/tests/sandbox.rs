@@ -558,6 +558,45 @@ fn env_scrubbed_caps_empty_nnp_set() {
     }
 }
 
+/// The command and everything it starts are in the run's `pids` group (the command joins it
+/// itself, through the controller's root opened before pid 1 was cloned), and the group is
+/// gone after the run. Root only, where the host mounts the cgroup v1 `pids` controller.
+#[test]
+fn command_tree_is_in_the_runs_pids_cgroup() {
+    if !userns() {
+        return;
+    }
+    if euid() != 0 || !Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists() {
+        let _ = writeln!(std::io::stderr(), "SKIP: per-run cgroups need root and cgroup v1 pids");
+        return;
+    }
+    let d = Dirs::new();
+    let mut p = policy(&d, |_| {});
+    p.process.max_processes = Some(50);
+    let outside = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    assert!(!outside.contains(":pids:/stockade-"), "control: the test itself is in no run's group: {outside}");
+    let o = run(
+        &p,
+        "grep ':pids:/stockade-' /proc/self/cgroup > own || exit 10; \
+         sh -c 'grep :pids: /proc/self/cgroup' > child || exit 11; cmp -s own child || exit 12; exit 0",
+    );
+    assert_eq!(code(&o), 0, "{o:?}");
+    let limits = o.enforcement.layers.iter().find(|l| l.layer == "limits").unwrap();
+    assert!(limits.detail.contains("pids.max=50"), "{limits:?}");
+    let group = std::fs::read_to_string(d.ws.join("own")).unwrap();
+    let name = group.trim().rsplit('/').next().unwrap().to_owned();
+    assert!(name.starts_with("stockade-"), "{group}");
+    // Removed once pid 1 is reaped, on the launching thread: give it a moment.
+    let dir = Path::new("/sys/fs/cgroup/pids").join(&name);
+    for _ in 0..200 {
+        if !dir.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
+
 #[test]
 fn git_status_and_commit_in_workspace_repo() {
     if !userns() {

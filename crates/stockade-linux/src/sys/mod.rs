@@ -148,6 +148,12 @@ pub fn type_and_identity(fd: &OwnedFd) -> io::Result<(u32, (u64, u64))> {
     Ok((st.st_mode & libc::S_IFMT, (st.st_dev, st.st_ino)))
 }
 
+/// Sets `word` to `value` (not 0) and wakes the sandbox process that waits for it (a word of
+/// [`Prepared`], which the supervisor shares with pid 1 and the command until they exec).
+pub fn announce(word: &std::sync::atomic::AtomicU32, value: u32) {
+    futex::set(word, value);
+}
+
 /// Creates a placeholder named `name` in `dir`, without following symlinks (see
 /// [`PlaceholderKind`]). `EEXIST` counts as success (a concurrent run made it, or the path
 /// appeared since it was probed); the caller re-verifies by opening it.
@@ -1195,11 +1201,11 @@ fn next_go_message(fd: c_int) -> [u8; 8] {
     msg
 }
 
-/// Pid 1 after the go message: joins the run's cgroups, starts the
-/// command, builds the mount view while the command restricts itself, lets it exec, and reaps
-/// until it ends. Never returns.
+/// Pid 1 after the go message: starts the command, builds the mount view while the command
+/// joins the run's cgroups and restricts itself, lets it exec, and reaps until it ends. Pid 1
+/// stays outside the run's cgroups: it only reaps, and joining was its first step, on the path
+/// the mounts wait for. Never returns.
 fn init_run(p: &Prepared) -> ! {
-    join_cgroups(p);
     // Block the signals we handle, so none is lost between fork and sigwaitinfo.
     // SAFETY: sigset manipulation on a local.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -1253,6 +1259,11 @@ fn init_run(p: &Prepared) -> ! {
     }
     if let Some(cpus) = &p.cpus {
         move_to_another_cpu(child, cpus);
+    }
+    for fd in p.cgroup_roots {
+        if fd >= 0 {
+            close(fd); // only the command uses them (see `join_cgroups_from_roots`)
+        }
     }
     // The command has its own copies of stdin, stdout and stderr. Pid 1 never uses them, and a
     // caller reading the command's output through pipes waits for every copy to close:
@@ -1414,6 +1425,34 @@ fn join_cgroups(p: &Prepared) {
     }
 }
 
+/// The command joins the run's groups (`namespaces`), once the supervisor has made them
+/// after the go message, through the controllers' roots on the host's mounts (see
+/// [`crate::cgroup::open_roots`]), then closes those roots. It has not forked yet, so all it
+/// starts is counted. Writing `0` to a v1 `tasks` file moves only the writer, without the
+/// thread-group lock that writing a pid takes.
+fn join_cgroups_from_roots(p: &Prepared) {
+    if !p.cgroup_joins.is_empty() {
+        poll_briefly(|| p.cgroups_ready.load(Ordering::Acquire) != 0);
+        let made = futex::wait_set(&p.cgroups_ready);
+        for (slot, rel) in &p.cgroup_joins {
+            if made & (1 << slot) == 0 {
+                continue; // not made (mkdir refused): the rlimits remain
+            }
+            let fd = openat2_raw(p.cgroup_roots[*slot], rel, libc::O_WRONLY, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH);
+            check(p, step::CGROUP, fd as c_long);
+            // SAFETY: valid buffer; "0" means the calling thread.
+            let r = unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } as c_long;
+            close(fd);
+            check(p, step::CGROUP, r);
+        }
+    }
+    for fd in p.cgroup_roots {
+        if fd >= 0 {
+            close(fd);
+        }
+    }
+}
+
 /// The command under pid 1 (namespaces implementation), started before the mount view is
 /// built: beside pid 1's mounts it becomes a fresh process, sets no_new_privs, drops its
 /// capabilities and installs the seccomp filter; it waits for `proceed`, then enters the view
@@ -1443,6 +1482,7 @@ fn command_in_sandbox(p: &Prepared) -> ! {
     no_new_privs(p);
     drop_caps(p);
     install_seccomp(p);
+    join_cgroups_from_roots(p);
     poll_briefly(|| p.proceed.load(Ordering::Acquire) != 0);
     futex::wait_set(&p.proceed);
     if let Some(cpus) = &p.cpus {
