@@ -51,6 +51,14 @@ impl InitLaunch {
     /// pid 1 will use must exist before this: it gets a copy of the fd table when it is cloned.
     pub fn new(netns: bool, loopback_in_init: bool) -> Result<Self> {
         let syscall = |call, source| Error::Syscall { call, source };
+        // The command makes its own IPC and UTS namespaces (see `sys::command_in_sandbox`).
+        let mut flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID;
+        if netns {
+            flags |= libc::CLONE_NEWNET;
+        }
+        // The thread first: it gets going on the other CPU while the fds are made here.
+        let launcher =
+            sys::spawn_launcher(flags as u64).map_err(|e| syscall("spawning pid 1's launching thread", e))?;
         let (uid, gid) = sys::ids();
         let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
         let (go_w, go_r) = sys::seqpacket_pair().map_err(|e| syscall("socketpair", e))?;
@@ -64,14 +72,10 @@ impl InitLaunch {
             go_r.as_raw_fd(),
             report_w.as_raw_fd(),
         );
-        // The command makes its own IPC and UTS namespaces (see `sys::command_in_sandbox`).
-        let mut flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID;
-        if netns {
-            flags |= libc::CLONE_NEWNET;
-        }
         let (report_fd, go_fd) = (report_w.as_raw_fd(), go_r.as_raw_fd());
-        let init = sys::launch_init(flags as u64, start, go_w, vec![report_w, go_r, me])
-            .map_err(|e| syscall("launching pid 1 (pipe2, thread spawn)", e))?;
+        let init = launcher
+            .launch(start, go_w, vec![report_w, go_r, me])
+            .map_err(|e| syscall("launching pid 1 (pipe2)", e))?;
         Ok(InitLaunch { init, netns, loopback_in_init, report_r, report_fd, go_fd, one_shot: false, cgroup_roots })
     }
 }

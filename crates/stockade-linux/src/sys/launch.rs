@@ -32,7 +32,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use libc::{c_int, c_void};
@@ -192,31 +192,59 @@ pub struct LaunchedInit {
     handoff: Arc<Mutex<Handoff>>,
 }
 
-/// Clones pid 1 with namespace `flags` from a new thread that then waits for it (or, for a
-/// one-shot run, until pid 1 lets it go, see `Wake::Done`). `go` is the
-/// supervisor's end of the socket pair whose other end is `start.go_fd`; `held` are the fds
-/// whose numbers `start` names, closed here once pid 1 has its copies.
-pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<OwnedFd>) -> io::Result<LaunchedInit> {
-    start.go_write_fd = go.as_raw_fd();
-    start.cpus = affinity();
-    let cpus = start.cpus;
-    let go_posted = Arc::clone(&start.go_posted);
-    let start = Box::new(start);
-    let (done_r, done_w) = super::pipe()?;
-    let launcher_done_fd = done_w.as_raw_fd();
-    let mut held = held;
-    held.push(done_w);
+/// A launching thread, already running on another CPU, that waits for what pid 1 needs
+/// ([`Launcher::launch`]) and then clones it. Spawning it before the caller creates pid 1's
+/// fds lets the thread's start (tens of microseconds until it runs on the other CPU) overlap
+/// that work: pid 1's path, the longer of the two before the go message, starts sooner.
+pub struct Launcher {
+    slot: Arc<Slot>,
+    parts: Option<LauncherParts>,
+}
+
+/// What [`Launcher::launch`] hands over to the [`LaunchedInit`].
+struct LauncherParts {
+    pid_rx: mpsc::Receiver<io::Result<(libc::pid_t, RawFd)>>,
+    status_rx: mpsc::Receiver<io::Result<c_int>>,
+    keep_tx: mpsc::Sender<(Option<Keep>, Option<AfterExit>)>,
+    handoff: Arc<Mutex<Handoff>>,
+    cpus: Option<libc::cpu_set_t>,
+}
+
+/// Where the caller leaves pid 1's start data for the launching thread: `state` is 0 until
+/// then, [`PUBLISHED`] once `data` holds it, [`ABANDONED`] if it never will.
+#[derive(Default)]
+struct Slot {
+    state: AtomicU32,
+    data: Mutex<Option<(Box<InitStart>, OwnedFd)>>,
+}
+
+const PUBLISHED: u32 = 1;
+const ABANDONED: u32 = 2;
+
+/// Spawns the thread that will clone pid 1 with namespace `flags` and then wait for it (or,
+/// for a one-shot run, until pid 1 lets it go, see `Wake::Done`), and moves it off the
+/// caller's CPU. It maps pid 1's stack and waits for [`Launcher::launch`].
+pub fn spawn_launcher(flags: u64) -> io::Result<Launcher> {
+    let cpus = affinity();
+    let slot = Arc::new(Slot::default());
     let (pid_tx, pid_rx) = mpsc::sync_channel::<io::Result<(libc::pid_t, RawFd)>>(1);
     let (status_tx, status_rx) = mpsc::channel();
     let (keep_tx, keep_rx) = mpsc::channel::<(Option<Keep>, Option<AfterExit>)>();
     let handoff = Arc::new(Mutex::new(Handoff::default()));
     let theirs = Arc::clone(&handoff);
-    let start_addr = Box::into_raw(start) as usize;
-    let spawned = std::thread::Builder::new().name("stockade-init".into()).stack_size(64 * 1024).spawn(move || {
-        // SAFETY: `start_addr` came from Box::into_raw above and is reclaimed only here.
-        let mut start = unsafe { Box::from_raw(start_addr as *mut InitStart) };
+    let ours = Arc::clone(&slot);
+    let handle = std::thread::Builder::new().name("stockade-init".into()).stack_size(64 * 1024).spawn(move || {
         block_all_signals();
-        let top = match super::ChildStack::new(INIT_STACK_SIZE) {
+        let stack = super::ChildStack::new(INIT_STACK_SIZE);
+        super::poll_briefly(|| ours.state.load(Ordering::Acquire) != 0);
+        if super::futex::wait_set(&ours.state) != PUBLISHED {
+            return; // the caller gave up before pid 1 was launched
+        }
+        let Some((mut start, done_r)) = ours.data.lock().ok().and_then(|mut d| d.take()) else {
+            let _ = pid_tx.send(Err(io::Error::other("pid 1's start data went missing")));
+            return;
+        };
+        let top = match stack {
             Ok(stack) => start.stack.insert(stack).top(),
             Err(e) => {
                 let _ = pid_tx.send(Err(e));
@@ -274,32 +302,55 @@ pub fn launch_init(flags: u64, mut start: InitStart, go: OwnedFd, held: Vec<Owne
         let _ = status_tx.send(status);
         // Until the run drops its handle. A CLI exits before this, which is fine.
         after_reaping(start, keep_rx.iter());
-    });
-    let handle = match spawned {
-        Ok(h) => h,
-        Err(e) => {
-            // SAFETY: the thread never started, so the box is still ours.
-            drop(unsafe { Box::from_raw(start_addr as *mut InitStart) });
-            return Err(e);
-        }
-    };
+    })?;
     if let Some(cpus) = cpus {
         prefer_another_cpu(&handle, cpus);
     }
-    Ok(LaunchedInit {
-        started: Some(pid_rx),
-        launcher_done_fd,
-        pid: 0,
-        pidfd: None,
-        status: status_rx,
-        keep: keep_tx,
-        go,
-        go_posted,
-        cpus,
-        sent: false,
-        held,
-        handoff,
-    })
+    Ok(Launcher { slot, parts: Some(LauncherParts { pid_rx, status_rx, keep_tx, handoff, cpus }) })
+}
+
+impl Launcher {
+    /// Hands pid 1's start data to the launching thread, which clones it right away. `go` is
+    /// the supervisor's end of the socket pair whose other end is `start.go_fd`; `held` are
+    /// the fds whose numbers `start` names, closed once pid 1 has its copies.
+    pub fn launch(mut self, mut start: InitStart, go: OwnedFd, held: Vec<OwnedFd>) -> io::Result<LaunchedInit> {
+        let (done_r, done_w) = super::pipe()?;
+        let Some(parts) = self.parts.take() else { return Err(io::Error::other("pid 1 was launched already")) };
+        start.go_write_fd = go.as_raw_fd();
+        start.cpus = parts.cpus;
+        let go_posted = Arc::clone(&start.go_posted);
+        let launcher_done_fd = done_w.as_raw_fd();
+        let mut held = held;
+        held.push(done_w);
+        if let Ok(mut d) = self.slot.data.lock() {
+            *d = Some((Box::new(start), done_r));
+        }
+        super::futex::set(&self.slot.state, PUBLISHED);
+        Ok(LaunchedInit {
+            started: Some(parts.pid_rx),
+            launcher_done_fd,
+            pid: 0,
+            pidfd: None,
+            status: parts.status_rx,
+            keep: parts.keep_tx,
+            go,
+            go_posted,
+            cpus: parts.cpus,
+            sent: false,
+            held,
+            handoff: parts.handoff,
+        })
+    }
+}
+
+impl Drop for Launcher {
+    /// A launcher never given pid 1's start data (the caller failed to create its fds) lets
+    /// its thread end.
+    fn drop(&mut self) {
+        if self.parts.is_some() {
+            super::futex::set(&self.slot.state, ABANDONED);
+        }
+    }
 }
 
 impl LaunchedInit {

@@ -32,7 +32,7 @@ mod launch;
 mod stack;
 use fd_pass::send_bridge_listener;
 pub use fd_pass::{recv_fd, seqpacket_pair};
-pub use launch::{launch_init, AfterExit, InitStart, LaunchedInit};
+pub use launch::{spawn_launcher, AfterExit, InitStart, LaunchedInit, Launcher};
 pub use stack::ChildStack;
 
 // ---- constants the libc crate may not carry on every version ----
