@@ -82,13 +82,15 @@ pub const CONTROLLERS: [&str; 2] = ["pids", "memory"];
 /// these, on the host's mounts. Through the sandbox's own copies it could not: they become
 /// read-only, and a file open for writing on one of them would make pid 1's recursive
 /// read-only `mount_setattr` of `/` fail with `EBUSY`.
+///
+/// No check that a root is a cgroup mount, as [`Planned::create`] makes: it costs a `stat`
+/// here, on the path every run waits for, and a root is only used for a group that was made.
 pub fn open_roots() -> [Option<OwnedFd>; 2] {
     CONTROLLERS.map(|ctl| {
-        let root = controller(ctl)?;
         let dir = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(root)
+            .open(Path::new("/sys/fs/cgroup").join(ctl))
             .ok()?;
         Some(OwnedFd::from(dir))
     })
