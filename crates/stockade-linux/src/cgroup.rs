@@ -142,25 +142,25 @@ impl Planned {
     /// Returns `None` when none could be made.
     pub fn create(&self) -> Option<RunGroups> {
         let mut g = RunGroups { dirs: Vec::new(), created: [false; 2], words: Vec::new(), pids: false, memory: false };
-        if let (Some(max), Some(ctl)) = (self.max_processes, controller(CONTROLLERS[0])) {
+        // By slot in CONTROLLERS: the limit file and its value.
+        let limits = [
+            self.max_processes.map(|n| ("pids.max", n.to_string())),
+            self.memory_bytes.map(|b| ("memory.limit_in_bytes", b.to_string())),
+        ];
+        for (slot, limit) in limits.into_iter().enumerate() {
+            let (Some((file, value)), Some(ctl)) = (limit, controller(CONTROLLERS[slot])) else { continue };
             let dir = ctl.join(&self.name);
-            if std::fs::create_dir(&dir).is_ok() {
-                g.dirs.push(dir.clone());
-                g.created[0] = true;
-                if std::fs::write(dir.join("pids.max"), max.to_string()).is_ok() {
-                    g.pids = true;
-                    g.words.push(format!("cgroup v1 pids.max={max} for the whole tree"));
-                }
+            if std::fs::create_dir(&dir).is_err() {
+                continue;
             }
-        }
-        if let (Some(bytes), Some(ctl)) = (self.memory_bytes, controller(CONTROLLERS[1])) {
-            let dir = ctl.join(&self.name);
-            if std::fs::create_dir(&dir).is_ok() {
-                g.dirs.push(dir.clone());
-                g.created[1] = true;
-                if std::fs::write(dir.join("memory.limit_in_bytes"), bytes.to_string()).is_ok() {
+            g.dirs.push(dir.clone());
+            g.created[slot] = true;
+            if std::fs::write(dir.join(file), &value).is_ok() {
+                g.words.push(format!("cgroup v1 {file}={value} for the whole tree"));
+                if slot == 0 {
+                    g.pids = true;
+                } else {
                     g.memory = true;
-                    g.words.push(format!("cgroup v1 memory.limit_in_bytes={bytes} for the whole tree"));
                 }
             }
         }
