@@ -124,7 +124,7 @@ pub fn plan(policy: &Policy) -> Option<Planned> {
 /// Creates the groups the policy needs, when the caller may and the controllers exist (see
 /// [`plan`] and [`Planned::create`]).
 pub fn create(policy: &Policy) -> Option<RunGroups> {
-    plan(policy)?.create()
+    plan(policy)?.create([true; 2])
 }
 
 impl Planned {
@@ -138,16 +138,18 @@ impl Planned {
             .collect()
     }
 
-    /// Creates the groups (root callers; elsewhere `mkdir` fails and the rlimits remain).
+    /// Creates the groups (root callers; elsewhere `mkdir` fails and the rlimits remain), for
+    /// the controllers whose slot in [`CONTROLLERS`] is `usable`: a group the command could
+    /// not join (its root failed to open) would only be reported as a limit that holds.
     /// Returns `None` when none could be made.
-    pub fn create(&self) -> Option<RunGroups> {
+    pub fn create(&self, usable: [bool; 2]) -> Option<RunGroups> {
         let mut g = RunGroups { dirs: Vec::new(), created: [false; 2], words: Vec::new(), pids: false, memory: false };
         // By slot in CONTROLLERS: the limit file and its value.
         let limits = [
             self.max_processes.map(|n| ("pids.max", n.to_string())),
             self.memory_bytes.map(|b| ("memory.limit_in_bytes", b.to_string())),
         ];
-        for (slot, limit) in limits.into_iter().enumerate() {
+        for (slot, limit) in limits.into_iter().enumerate().filter(|&(slot, _)| usable[slot]) {
             let (Some((file, value)), Some(ctl)) = (limit, controller(CONTROLLERS[slot])) else { continue };
             let dir = ctl.join(&self.name);
             if std::fs::create_dir(&dir).is_err() {

@@ -4,7 +4,7 @@
 //! Creating the namespaces costs more than anything else in a run (well over half a
 //! millisecond here, most of it the network namespace), and needs nothing from the policy but
 //! whether the network namespace is private. [`InitLaunch::new`] starts it on another thread
-//! right away (see `sys::launch_init`); the run prepares its mount plan, Landlock rules and
+//! right away (see `sys::spawn_launcher`); the run prepares its mount plan, Landlock rules and
 //! seccomp program meanwhile and hands them over with the go message.
 //!
 //! [`prelaunch`] goes one step further for a process that is about to run one command: it

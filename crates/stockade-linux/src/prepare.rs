@@ -130,7 +130,7 @@ pub struct Prepared {
     pub child_stack: Option<crate::sys::ChildStack>,
     /// `/dev/null` for `Stdio::Null`.
     pub stdio_null: Option<RawFd>,
-    /// The run's cgroup v1 `tasks` files: the first sandbox process writes `0` to each,
+    /// The run's cgroup v1 `tasks` files (`landlock-only`): the command writes `0` to each,
     /// moving only itself (no thread-group lock and RCU grace period, which writing a pid to
     /// `cgroup.procs` costs) before it forks anything.
     pub cgroup_tasks: Vec<CString>,

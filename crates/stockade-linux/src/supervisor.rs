@@ -243,10 +243,12 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     // wait for this thread to be woken by the launching thread first. If the clone failed,
     // nothing reads the messages and `started` says why.
     init.go(&prepared);
-    // While pid 1 builds the mount view; it starts the command only after `proceed`. Both come
-    // before `started`, which may have to wait until pid 1 blocks: the launching thread that
-    // reports the clone shares a CPU with it.
-    let groups = planned_groups.and_then(|g| g.create());
+    // While pid 1 builds the mount view and the command sets itself up: the run's cgroups,
+    // which the command waits for before it joins them, then the look at the repositories,
+    // which `proceed` ends (pid 1 lets the command exec only after it). Both come before
+    // `started`, which may have to wait until pid 1 blocks: the launching thread that reports
+    // the clone shares a CPU with it.
+    let groups = planned_groups.and_then(|g| g.create(root_fds.map(|fd| fd >= 0)));
     let made = groups.as_ref().map_or(0, |g| (0..2).filter(|&s| g.created[s]).fold(0, |bits, s| bits | 1 << s));
     sys::announce(&prepared.cgroups_ready, prepare::CGROUPS_DONE | made);
     crate::git_nested::snapshot(&mut nested_watch);

@@ -558,9 +558,10 @@ fn env_scrubbed_caps_empty_nnp_set() {
     }
 }
 
-/// The command and everything it starts are in the run's `pids` group (the command joins it
-/// itself, through the controller's root opened before pid 1 was cloned), and the group is
-/// gone after the run. Root only, where the host mounts the cgroup v1 `pids` controller.
+/// The command and everything it starts are in the run's `pids` group, pid 1 is not (the
+/// command joins it itself, through the controller's root opened before pid 1 was cloned),
+/// and the group is gone after the run. Root only, where the host mounts the cgroup v1 `pids`
+/// controller.
 #[test]
 fn command_tree_is_in_the_runs_pids_cgroup() {
     if !userns() {
@@ -578,7 +579,9 @@ fn command_tree_is_in_the_runs_pids_cgroup() {
     let o = run(
         &p,
         "grep ':pids:/stockade-' /proc/self/cgroup > own || exit 10; \
-         sh -c 'grep :pids: /proc/self/cgroup' > child || exit 11; cmp -s own child || exit 12; exit 0",
+         sh -c 'grep :pids: /proc/self/cgroup' > child || exit 11; cmp -s own child || exit 12; \
+         procs=/sys/fs/cgroup/pids$(sed -n 's/^[0-9]*:pids://p' own)/cgroup.procs; \
+         grep -qx $$ $procs || exit 13; grep -qx 1 $procs && exit 14; exit 0",
     );
     assert_eq!(code(&o), 0, "{o:?}");
     let limits = o.enforcement.layers.iter().find(|l| l.layer == "limits").unwrap();

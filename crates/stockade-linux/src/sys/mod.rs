@@ -2,7 +2,7 @@
 //! the code that runs in the forked children (sandbox init and command) between `clone` and
 //! `execve`.
 //!
-//! Rules for the child side: pid 1 shares the supervisor's memory (see [`launch_init`]) and the
+//! Rules for the child side: pid 1 shares the supervisor's memory (see [`spawn_launcher`]) and the
 //! command shares pid 1's until `execve`, while other supervisor threads run on, so the
 //! children must not allocate, take locks or unwind. Everything they touch (C strings, pointer
 //! arrays, the BPF program, Landlock masks) is prepared by [`crate::prepare`] and only read; the
@@ -1106,7 +1106,7 @@ fn loopback_up() -> c_long {
 
 extern "C" fn noop_handler(_: c_int) {}
 
-/// Entry of the sandbox's pid 1 (namespaces implementation), cloned by [`launch_init`] into
+/// Entry of the sandbox's pid 1 (namespaces implementation), cloned by the thread of [`spawn_launcher`] into
 /// its new namespaces: it maps its ids (and brings loopback up if it needs it) while the supervisor prepares
 /// the run, then waits for the go message and continues in [`init_run`]. Never returns.
 fn init_entry(start: &InitStart) -> ! {
@@ -1455,12 +1455,14 @@ fn join_cgroups_from_roots(p: &Prepared) {
 
 /// The command under pid 1 (namespaces implementation), started before the mount view is
 /// built: beside pid 1's mounts it becomes a fresh process, sets no_new_privs, drops its
-/// capabilities and installs the seccomp filter; it waits for `proceed`, then enters the view
-/// (working directory, Landlock) and execs. Never returns.
+/// capabilities, installs the seccomp filter and joins the run's cgroups; it waits for
+/// `proceed`, then enters the view (working directory, Landlock) and execs. Never returns.
 ///
-/// Until `proceed`, the view is unfinished, so nothing before it resolves a path. This process
-/// shares pid 1's memory and `errno`. None of its calls before `proceed` fails in a working run
-/// (the capability loop knows where to stop, see `drop_caps`), and a failure ends the run, so
+/// Until `proceed`, the view is unfinished, so nothing before it resolves a path in it (the
+/// cgroup join goes through the host's controller roots). This process shares pid 1's memory
+/// and `errno`. None of its calls before `proceed` fails in a working run (the capability loop
+/// knows where to stop, see `drop_caps`; its futex waits write no `errno`, see `futex`), and a
+/// failure ends the run, so
 /// pid 1's mounts, which read `errno` after a failed call, never see a value set here. After
 /// `proceed`, pid 1 only reports and waits for signals. (A failure's report may carry a value
 /// the other process set meanwhile: only its wording can suffer.)
