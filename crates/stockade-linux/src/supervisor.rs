@@ -254,6 +254,11 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     crate::git_nested::snapshot(&mut nested_watch);
     init.proceed();
     if let Err(e) = init.started() {
+        // No pid 1, so nothing joined the groups: remove them now (a fallback to
+        // `landlock-only` makes its own).
+        if let Some(g) = groups {
+            g.remove();
+        }
         return match e.raw_os_error() {
             Some(libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EUSERS | libc::EACCES) => Ok(Attempt::Unavailable(
                 host_facts::userns_restriction().unwrap_or_else(|| format!("clone(CLONE_NEWUSER|...) failed: {e}")),
