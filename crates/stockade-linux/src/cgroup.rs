@@ -3,9 +3,9 @@
 //! uid 0 in the initial user namespace, and a root caller maps 0 to 0).
 //!
 //! A run gets its own `stockade-<pid>-<n>` group under each controller; the command moves
-//! itself in (writing `0` to `tasks`) before it forks, so every descendant is counted (under
-//! `namespaces`, through the controller roots of [`open_roots`], once the supervisor has made
-//! the groups after the go message; pid 1 stays outside). The group is removed when the tree
+//! itself in (writing `0` to `tasks`, through the controller roots of [`open_roots`]) before it
+//! forks, so every descendant is counted (under `namespaces` once the supervisor has made the
+//! groups after the go message; pid 1 stays outside). The group is removed when the tree
 //! is gone, by the thread that reaped pid 1, or by the next run's [`sweep`] when the caller
 //! exited first.
 //!
@@ -77,9 +77,9 @@ pub const CONTROLLERS: [&str; 2] = ["pids", "memory"];
 
 /// Opens each controller's root directory (`O_PATH`), or `None` where it is not mounted.
 ///
-/// The `namespaces` implementation opens them before pid 1 is cloned: the command, which joins
-/// the run's groups itself while pid 1 builds the mount view, reaches its `tasks` files through
-/// these, on the host's mounts. Through the sandbox's own copies it could not: they become
+/// Both implementations open them before the sandbox's first process exists, and the command
+/// reaches its `tasks` files through them. Under `namespaces` that happens before pid 1 is
+/// cloned, and the command joins while pid 1 builds the mount view, on the host's mounts. Through the sandbox's own copies it could not: they become
 /// read-only, and a file open for writing on one of them would make pid 1's recursive
 /// read-only `mount_setattr` of `/` fail with `EBUSY`.
 ///
@@ -119,12 +119,6 @@ pub fn plan(policy: &Policy) -> Option<Planned> {
         max_processes: policy.process.max_processes,
         memory_bytes: policy.process.memory_bytes,
     })
-}
-
-/// Creates the groups the policy needs, when the caller may and the controllers exist (see
-/// [`plan`] and [`Planned::create`]).
-pub fn create(policy: &Policy) -> Option<RunGroups> {
-    plan(policy)?.create([true; 2])
 }
 
 impl Planned {
@@ -175,9 +169,9 @@ impl Planned {
 }
 
 impl RunGroups {
-    /// Every group's `tasks` file, for the sandbox's first process to join by writing `0`.
-    pub fn task_paths(&self) -> Vec<PathBuf> {
-        self.dirs.iter().map(|d| d.join("tasks")).collect()
+    /// Bit `slot` for each controller of [`CONTROLLERS`] that got a group.
+    pub fn made_mask(&self) -> u32 {
+        (0..CONTROLLERS.len()).filter(|&slot| self.created[slot]).fold(0, |bits, slot| bits | 1 << slot)
     }
 
     /// Removes the groups once their tasks are gone (retrying while the kernel finishes).

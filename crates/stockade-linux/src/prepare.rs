@@ -130,20 +130,16 @@ pub struct Prepared {
     pub child_stack: Option<crate::sys::ChildStack>,
     /// `/dev/null` for `Stdio::Null`.
     pub stdio_null: Option<RawFd>,
-    /// The run's cgroup v1 `tasks` files (`landlock-only`): the command writes `0` to each,
-    /// moving only itself (no thread-group lock and RCU grace period, which writing a pid to
-    /// `cgroup.procs` costs) before it forks anything.
-    pub cgroup_tasks: Vec<CString>,
-    /// Under `namespaces`, the command joins the run's groups itself, beside pid 1's mounts:
-    /// each `tasks` file relative to the root of its controller (by slot in
-    /// [`crate::cgroup::CONTROLLERS`]). `cgroup_tasks` is then empty.
+    /// The run's cgroup v1 groups the command joins itself (under `namespaces` beside pid 1's
+    /// mounts), before it forks anything: each `tasks` file relative to the root of its
+    /// controller (by slot in [`crate::cgroup::CONTROLLERS`]).
     pub cgroup_joins: Vec<(usize, CString)>,
-    /// The controllers' roots on the host's mounts, opened before pid 1 was cloned (-1 where
-    /// there is none).
+    /// The controllers' roots on the host's mounts, opened before the sandbox's processes were
+    /// made (-1 where there is none).
     pub cgroup_roots: [RawFd; 2],
-    /// Set by the supervisor once it has made the groups, after the go message:
-    /// [`CGROUPS_DONE`] plus bit `slot` for each group that exists. The command waits for it
-    /// before it joins.
+    /// Set by the supervisor once it has made the groups (under `namespaces`, after the go
+    /// message): [`CGROUPS_DONE`] plus bit `slot` for each group that exists. The command
+    /// waits for it before it joins.
     pub cgroups_ready: std::sync::atomic::AtomicU32,
     /// The supervisor's pid, when the command is its direct child (`landlock-only`).
     pub parent: Option<libc::pid_t>,

@@ -1,9 +1,9 @@
 //! The supervisor: prepares a run, forks the sandbox, waits with the timeout while forwarding
 //! signals, and turns what the children reported into an [`Outcome`].
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -103,6 +103,22 @@ fn common(
     Ok(Common { env, argv, envp, argv_ptrs, envp_ptrs, candidates, cwd, devnull })
 }
 
+/// The raw numbers of the cgroup controllers' roots (-1 where none is open).
+fn raw_fds(roots: &[Option<OwnedFd>; 2]) -> [RawFd; 2] {
+    roots.each_ref().map(|r| r.as_ref().map_or(-1, |fd| fd.as_raw_fd()))
+}
+
+/// The `tasks` files the command joins: each planned group's, relative to its controller's
+/// root, for the controllers whose root is open.
+fn cgroup_joins(planned: Option<&crate::cgroup::Planned>, roots: [RawFd; 2]) -> Result<Vec<(usize, CString)>> {
+    let Some(g) = planned else { return Ok(Vec::new()) };
+    g.tasks()
+        .into_iter()
+        .filter(|(slot, _)| roots[*slot] >= 0)
+        .map(|(slot, rel)| Ok((slot, prepare::cpath(&rel)?)))
+        .collect()
+}
+
 /// `/dev/null` for a command whose stdio is [`Stdio::Null`] (opened by the supervisor, before
 /// the children that use it are created).
 fn stdin_devnull(cmd: &CommandSpec) -> Result<Option<OwnedFd>> {
@@ -189,19 +205,10 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     };
     let c = common(policy, cmd, &proxy_env, devnull)?;
     let (limits, mut limits_words) = rlimits(policy, 0);
-    // The groups are made after the go message (see `cgroup::Planned`); the command joins
-    // those whose controller's root was opened before the clone.
+    // The groups are made after the go message (see `cgroup::Planned`).
     let planned_groups = crate::cgroup::plan(policy);
-    let root_fds = cgroup_roots.each_ref().map(|r| r.as_ref().map_or(-1, |fd| fd.as_raw_fd()));
-    let cgroup_joins = match &planned_groups {
-        Some(g) => g
-            .tasks()
-            .into_iter()
-            .filter(|(slot, _)| root_fds[*slot] >= 0)
-            .map(|(slot, rel)| Ok((slot, prepare::cpath(&rel)?)))
-            .collect::<Result<Vec<_>>>()?,
-        None => Vec::new(),
-    };
+    let root_fds = raw_fds(&cgroup_roots);
+    let cgroup_joins = cgroup_joins(planned_groups.as_ref(), root_fds)?;
     let placeholders = create_placeholders(&plan)?;
     let git_watch = crate::git_redirect::watch(facts.repositories.iter().cloned());
     let mut nested_watch = crate::git_nested::watch(facts.repositories.iter().cloned());
@@ -222,7 +229,6 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         argv_ptrs: c.argv_ptrs,
         envp_ptrs: c.envp_ptrs,
         report_fd,
-        cgroup_tasks: Vec::new(),
         cgroup_joins,
         cgroup_roots: root_fds,
         cgroups_ready: Default::default(),
@@ -249,7 +255,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     // `started`, which may have to wait until pid 1 blocks: the launching thread that reports
     // the clone shares a CPU with it.
     let groups = planned_groups.and_then(|g| g.create(root_fds.map(|fd| fd >= 0)));
-    let made = groups.as_ref().map_or(0, |g| (0..2).filter(|&s| g.created[s]).fold(0, |bits, s| bits | 1 << s));
+    let made = groups.as_ref().map_or(0, crate::cgroup::RunGroups::made_mask);
     sys::announce(&prepared.cgroups_ready, prepare::CGROUPS_DONE | made);
     crate::git_nested::snapshot(&mut nested_watch);
     init.proceed();
@@ -622,11 +628,13 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         ["TMPDIR", "TMP", "TEMP"].iter().map(|k| (OsString::from(k), tmp.clone().into_os_string())).collect();
     let c = common(policy, cmd, &tmp_env, stdin_devnull(cmd)?)?;
     let (uid, _) = sys::ids();
-    let groups = crate::cgroup::create(policy);
-    let cgroup_tasks = match &groups {
-        Some(g) => g.task_paths().iter().map(|p| prepare::cpath(p)).collect::<Result<Vec<_>>>()?,
-        None => Vec::new(),
-    };
+    // Made before the command is forked; it joins them as under `namespaces`.
+    let cgroup_roots = crate::cgroup::open_roots();
+    let root_fds = raw_fds(&cgroup_roots);
+    let planned_groups = crate::cgroup::plan(policy);
+    let groups = planned_groups.as_ref().and_then(|g| g.create(root_fds.map(|fd| fd >= 0)));
+    let cgroup_joins = cgroup_joins(planned_groups.as_ref(), root_fds)?;
+    let made = groups.as_ref().map_or(0, crate::cgroup::RunGroups::made_mask);
     let (limits, mut limits_words) =
         rlimits(policy, if policy.process.max_processes.is_some() { host_facts::processes_of_uid(uid) } else { 0 });
     let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
@@ -643,10 +651,9 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         argv_ptrs: c.argv_ptrs.clone(),
         envp_ptrs: c.envp_ptrs.clone(),
         report_fd: report_w.as_raw_fd(),
-        cgroup_tasks,
-        cgroup_joins: Vec::new(),
-        cgroup_roots: [-1; 2],
-        cgroups_ready: Default::default(),
+        cgroup_joins,
+        cgroup_roots: root_fds,
+        cgroups_ready: std::sync::atomic::AtomicU32::new(prepare::CGROUPS_DONE | made),
         child_stack: None,
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
         // SAFETY-free: getpid never fails.

@@ -236,8 +236,7 @@ pub fn spawn_launcher(flags: u64) -> io::Result<Launcher> {
     let handle = std::thread::Builder::new().name("stockade-init".into()).stack_size(64 * 1024).spawn(move || {
         block_all_signals();
         let stack = super::ChildStack::new(INIT_STACK_SIZE);
-        super::poll_briefly(|| ours.state.load(Ordering::Acquire) != 0);
-        if super::futex::wait_set(&ours.state) != PUBLISHED {
+        if super::wait_for_word(&ours.state) != PUBLISHED {
             return; // the caller gave up before pid 1 was launched
         }
         let Some((mut start, done_r)) = ours.data.lock().ok().and_then(|mut d| d.take()) else {

@@ -1174,6 +1174,12 @@ fn poll_briefly(done: impl Fn() -> bool) {
     }
 }
 
+/// Waits until `word` is no longer 0 (looking first, see [`poll_briefly`]) and returns it.
+fn wait_for_word(word: &std::sync::atomic::AtomicU32) -> u32 {
+    poll_briefly(|| word.load(Ordering::Acquire) != 0);
+    futex::wait_set(word)
+}
+
 fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: a valid out-pointer.
@@ -1262,7 +1268,7 @@ fn init_run(p: &Prepared) -> ! {
     }
     for fd in p.cgroup_roots {
         if fd >= 0 {
-            close(fd); // only the command uses them (see `join_cgroups_from_roots`)
+            close(fd); // only the command uses them (see `join_cgroups`)
         }
     }
     // The command has its own copies of stdin, stdout and stderr. Pid 1 never uses them, and a
@@ -1410,30 +1416,14 @@ extern "C" fn command_trampoline(arg: *mut c_void) -> c_int {
     command_in_sandbox(p)
 }
 
-/// Moves the calling process into the run's cgroups by writing `0` to each `tasks` file: only
-/// the caller moves, which spares the thread-group lock and RCU grace period that writing a pid
-/// costs. Runs before anything is forked, so every descendant is counted.
-fn join_cgroups(p: &Prepared) {
-    for path in &p.cgroup_tasks {
-        // SAFETY: valid C string.
-        let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
-        check(p, step::CGROUP, fd as c_long);
-        // SAFETY: valid buffer; "0" means the calling thread.
-        let r = unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } as c_long;
-        close(fd);
-        check(p, step::CGROUP, r);
-    }
-}
-
-/// The command joins the run's groups (`namespaces`), once the supervisor has made them
-/// after the go message, through the controllers' roots on the host's mounts (see
+/// The command joins the run's groups, once the supervisor has made them (under `namespaces`
+/// after the go message), through the controllers' roots opened before the sandbox existed (see
 /// [`crate::cgroup::open_roots`]), then closes those roots. It has not forked yet, so all it
 /// starts is counted. Writing `0` to a v1 `tasks` file moves only the writer, without the
-/// thread-group lock that writing a pid takes.
-fn join_cgroups_from_roots(p: &Prepared) {
+/// thread-group lock and RCU grace period that writing a pid costs.
+fn join_cgroups(p: &Prepared) {
     if !p.cgroup_joins.is_empty() {
-        poll_briefly(|| p.cgroups_ready.load(Ordering::Acquire) != 0);
-        let made = futex::wait_set(&p.cgroups_ready);
+        let made = wait_for_word(&p.cgroups_ready);
         for (slot, rel) in &p.cgroup_joins {
             if made & (1 << slot) == 0 {
                 continue; // not made (mkdir refused): the rlimits remain
@@ -1484,9 +1474,8 @@ fn command_in_sandbox(p: &Prepared) -> ! {
     no_new_privs(p);
     drop_caps(p);
     install_seccomp(p);
-    join_cgroups_from_roots(p);
-    poll_briefly(|| p.proceed.load(Ordering::Acquire) != 0);
-    futex::wait_set(&p.proceed);
+    join_cgroups(p);
+    wait_for_word(&p.proceed);
     if let Some(cpus) = &p.cpus {
         // Back to the caller's CPUs (see `move_to_another_cpu`). Best effort: a narrower set
         // only costs speed.
