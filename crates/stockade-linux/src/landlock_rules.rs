@@ -55,12 +55,40 @@ pub struct Rule {
     /// writes on wherever it points (THREATS F15). The system trees (`/bin` is a link to
     /// `usr/bin` on merged-`/usr` systems) are followed as they are.
     pub no_symlinks: bool,
+    /// Open `path` only once the mount view is finished (see [`needs_finished_view`]); the
+    /// other rules are added while pid 1 still builds it.
+    pub in_finished_view: bool,
 }
 
 impl Rule {
     fn new(path: impl Into<PathBuf>, rights: u64, no_symlinks: bool) -> Rule {
-        Rule { path: path.into(), rights, no_symlinks }
+        Rule { path: path.into(), rights, no_symlinks, in_finished_view: false }
     }
+}
+
+/// The namespaces view's own `/dev`: a tmpfs that pid 1 fills (device nodes bound from the
+/// host onto files it creates there, `devpts`, `shm`).
+const VIEW_DEV: &str = "/dev";
+
+/// Whether a rule of the namespaces view must wait until the view is finished, rather than be
+/// added while pid 1 still mounts (which takes the rules off the path from the end of the
+/// mounts to the command's `execve`).
+///
+/// A Landlock rule holds an inode, and the kernel checks an access by walking from the file up
+/// through each mount to the root, looking for rules on the way. While pid 1 mounts, a path
+/// resolves to the host's inode there or to what the view has already mounted there. Both are
+/// on the walk from anything below the path whenever the view only adds mounts on top of host
+/// directories: the read-only root is the host's own, and a fresh `/tmp` or a hidden tree is a
+/// mount whose walk crosses the host directory it covers. Two kinds differ:
+///
+/// - paths below the view's `/dev`: while pid 1 fills it, `/dev/null` can be the empty file a
+///   device is about to be bound onto, and `/dev/shm` a directory of that tmpfs, neither of
+///   which is on the walk once the view is done;
+/// - the writable roots (`no_symlinks`): their rule must hold the very directory pid 1 bound
+///   there, which the finished view's path resolves to, whereas on the host a concurrent
+///   rename could have put another directory at that path in the meantime.
+pub fn needs_finished_view(rule: &Rule) -> bool {
+    rule.no_symlinks || (rule.path.starts_with(VIEW_DEV) && rule.path != Path::new(VIEW_DEV))
 }
 
 fn bits(f: landlock::BitFlags<AccessFs>) -> u64 {
@@ -108,6 +136,11 @@ pub fn plan(policy: &Policy, abi: i32, flavor: Flavor, inputs: &LandlockInputs) 
     rules.extend(inputs.extra_writable.iter().map(|p| Rule::new(p, all, true)));
     for d in ["/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/pts", "/dev/ptmx"] {
         rules.push(Rule::new(d, dev, false));
+    }
+    if flavor == Flavor::Namespaces {
+        for r in &mut rules {
+            r.in_finished_view = needs_finished_view(r);
+        }
     }
     let handled_net = match (flavor, policy.network.mode) {
         // No network namespace: TCP bind/connect are denied here (UDP and the rest by seccomp).
@@ -174,9 +207,30 @@ mod tests {
         assert_eq!(lp.handled_net, 0, "netns handles network; loopback must work");
         assert_eq!(lp.scoped, 3);
         assert_eq!(lp.rules[0], Rule::new("/", bits(AccessFs::from_read(ABI::V5)), false));
-        assert!(lp.rules.contains(&Rule::new("/ws", lp.handled_fs, true)), "writable roots never via a symlink");
+        let ws = Rule { in_finished_view: true, ..Rule::new("/ws", lp.handled_fs, true) };
+        assert!(lp.rules.contains(&ws), "writable roots never via a symlink");
         assert!(lp.rules.contains(&Rule::new("/tmp", lp.handled_fs, false)));
         assert!(plan(&p, 0, Flavor::Namespaces, &LandlockInputs::default()).is_none());
+    }
+
+    /// Only the writable roots and the paths inside the view's own `/dev` wait for the finished
+    /// view; `landlock-only` has no view to wait for.
+    #[test]
+    fn rules_that_wait_for_the_finished_view() {
+        let p = policy("/ws");
+        let lp = plan(&p, 7, Flavor::Namespaces, &LandlockInputs::default()).unwrap();
+        let late: Vec<&Path> = lp.rules.iter().filter(|r| r.in_finished_view).map(|r| r.path.as_path()).collect();
+        let mut want = vec![Path::new("/ws"), Path::new("/dev/shm")];
+        want.extend(["/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/pts", "/dev/ptmx"].map(Path::new));
+        assert_eq!(late, want);
+        for early in ["/", "/tmp", "/var/tmp"] {
+            assert!(lp.rules.iter().any(|r| r.path == Path::new(early) && !r.in_finished_view), "{early}");
+        }
+        let inputs = LandlockInputs { read_roots: vec!["/usr".into()], extra_writable: vec!["/tmp/stockade-1".into()] };
+        let lp = plan(&p, 7, Flavor::LandlockOnly, &inputs).unwrap();
+        assert!(lp.rules.iter().all(|r| !r.in_finished_view));
+        let rule = |p: &str| Rule::new(p, 0, false);
+        assert!(!needs_finished_view(&rule("/dev")) && !needs_finished_view(&rule("/devices")));
     }
 
     #[test]

@@ -90,9 +90,21 @@ pub struct ChildLandlock {
     pub file_rights: u64,
     /// Size of the attr struct for this ABI.
     pub attr_size: usize,
-    /// Rules: path, rights, and whether to open the path with `RESOLVE_NO_SYMLINKS` (see
-    /// [`crate::landlock_rules::Rule`]).
-    pub rules: Vec<(CString, u64, bool)>,
+    /// The rules, in the plan's order.
+    pub rules: Vec<ChildRule>,
+}
+
+/// One Landlock rule as the child uses it (see [`crate::landlock_rules::Rule`]).
+#[derive(Debug)]
+pub struct ChildRule {
+    /// The tree.
+    pub path: CString,
+    /// The rights granted below it.
+    pub rights: u64,
+    /// Open the path with `RESOLVE_NO_SYMLINKS`.
+    pub no_symlinks: bool,
+    /// Add the rule only once the mount view is finished.
+    pub in_finished_view: bool,
 }
 
 /// Size of [`Prepared::child_stack`].
@@ -258,7 +270,18 @@ pub fn child_landlock(plan: &LandlockPlan) -> Result<ChildLandlock> {
         scoped: plan.scoped,
         file_rights: plan.file_rights,
         attr_size: landlock_rules::attr_size(plan.abi),
-        rules: plan.rules.iter().map(|r| Ok((cpath(&r.path)?, r.rights, r.no_symlinks))).collect::<Result<_>>()?,
+        rules: plan
+            .rules
+            .iter()
+            .map(|r| {
+                Ok(ChildRule {
+                    path: cpath(&r.path)?,
+                    rights: r.rights,
+                    no_symlinks: r.no_symlinks,
+                    in_finished_view: r.in_finished_view,
+                })
+            })
+            .collect::<Result<_>>()?,
     })
 }
 

@@ -533,7 +533,7 @@ fn decode(p: &Prepared, plan: &MountPlan, w: &Waited, policy: &Policy) -> Result
     let ll_rules: Vec<(PathBuf, u64)> = p
         .landlock
         .as_ref()
-        .map(|l| l.rules.iter().map(|(c, a, _)| (PathBuf::from(c.to_string_lossy().into_owned()), *a)).collect())
+        .map(|l| l.rules.iter().map(|r| (PathBuf::from(r.path.to_string_lossy().into_owned()), r.rights)).collect())
         .unwrap_or_default();
     for &(kind, a, b) in &w.records {
         if kind == sys::MSG_SETUP {

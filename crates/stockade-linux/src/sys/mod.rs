@@ -1445,17 +1445,20 @@ fn join_cgroups(p: &Prepared) {
 
 /// The command under pid 1 (namespaces implementation), started before the mount view is
 /// built: beside pid 1's mounts it becomes a fresh process, sets no_new_privs, drops its
-/// capabilities, installs the seccomp filter and joins the run's cgroups; it waits for
-/// `proceed`, then enters the view (working directory, Landlock) and execs. Never returns.
+/// capabilities, installs the seccomp filter, joins the run's cgroups and adds the Landlock
+/// rules whose trees are the same before and after the view is built; it waits for
+/// `proceed`, then enters the view (working directory, the remaining Landlock rules) and execs.
+/// Never returns.
 ///
-/// Until `proceed`, the view is unfinished, so nothing before it resolves a path in it (the
-/// cgroup join goes through the host's controller roots). This process shares pid 1's memory
-/// and `errno`. None of its calls before `proceed` fails in a working run (the capability loop
-/// knows where to stop, see `drop_caps`; its futex waits write no `errno`, see `futex`), and a
-/// failure ends the run, so
-/// pid 1's mounts, which read `errno` after a failed call, never see a value set here. After
-/// `proceed`, pid 1 only reports and waits for signals. (A failure's report may carry a value
-/// the other process set meanwhile: only its wording can suffer.)
+/// Until `proceed`, the view is unfinished, so nothing before it resolves a path whose answer
+/// the view changes (the cgroup join goes through the host's controller roots; for the early
+/// Landlock rules see [`crate::landlock_rules::needs_finished_view`]). This process shares
+/// pid 1's memory and `errno`. None of its calls before `proceed` fails in a working run, or
+/// they return their error rather than store it (the capability loop knows where to stop, see
+/// `drop_caps`; its futex waits and Landlock opens go through rustix), and a failure ends the
+/// run, so pid 1's mounts, which read `errno` after a failed call, never see a value set here.
+/// After `proceed`, pid 1 only reports and waits for signals. (A failure's report may carry a
+/// value the other process set meanwhile: only its wording can suffer.)
 fn command_in_sandbox(p: &Prepared) -> ! {
     start_process(p);
     // Its own IPC and UTS namespaces, made here rather than when pid 1 was cloned: they cost
@@ -1475,6 +1478,7 @@ fn command_in_sandbox(p: &Prepared) -> ! {
     drop_caps(p);
     install_seccomp(p);
     join_cgroups(p);
+    let ruleset = landlock_begin(p);
     wait_for_word(&p.proceed);
     if let Some(cpus) = &p.cpus {
         // Back to the caller's CPUs (see `move_to_another_cpu`). Best effort: a narrower set
@@ -1483,7 +1487,7 @@ fn command_in_sandbox(p: &Prepared) -> ! {
         unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), cpus) };
     }
     enter_cwd(p);
-    restrict_paths(p);
+    landlock_finish(p, ruleset);
     close_and_exec(p)
 }
 
@@ -1494,7 +1498,8 @@ pub fn command_main(p: &Prepared) -> ! {
     start_process(p);
     enter_cwd(p);
     no_new_privs(p);
-    restrict_paths(p);
+    let ruleset = landlock_begin(p);
+    landlock_finish(p, ruleset);
     drop_caps(p);
     install_seccomp(p);
     close_and_exec(p)
@@ -1563,43 +1568,64 @@ fn enter_cwd(p: &Prepared) {
     check(p, step::CHDIR, unsafe { libc::chdir(p.cwd.as_ptr()) } as c_long);
 }
 
-/// Landlock, if the kernel has it: the ruleset at the kernel's ABI, a rule per path opened in
-/// the command's view, then `landlock_restrict_self` (which needs no_new_privs first).
-fn restrict_paths(p: &Prepared) {
-    if let Some(ll) = &p.landlock {
-        let attr =
-            RulesetAttr { handled_access_fs: ll.handled_fs, handled_access_net: ll.handled_net, scoped: ll.scoped };
-        // SAFETY: valid struct of the size we pass.
-        let rs = unsafe { libc::syscall(SYS_LANDLOCK_CREATE_RULESET, &attr, ll.attr_size, 0u32) } as c_int;
-        if rs < 0 {
-            fail(p, step::LANDLOCK_CREATE);
+/// Landlock's first part: the ruleset at the kernel's ABI, with the rules that need no finished
+/// mount view (all of them for `landlock-only`; see
+/// [`crate::landlock_rules::needs_finished_view`]). Returns the ruleset, or -1 without Landlock.
+/// In the namespaces implementation this runs while pid 1 mounts, so no call here that can fail
+/// in a working run writes `errno` (see `command_in_sandbox`): the paths are opened through
+/// rustix, which returns the error.
+fn landlock_begin(p: &Prepared) -> c_int {
+    let Some(ll) = &p.landlock else { return -1 };
+    let attr = RulesetAttr { handled_access_fs: ll.handled_fs, handled_access_net: ll.handled_net, scoped: ll.scoped };
+    // SAFETY: valid struct of the size we pass.
+    let rs = unsafe { libc::syscall(SYS_LANDLOCK_CREATE_RULESET, &attr, ll.attr_size, 0u32) } as c_int;
+    if rs < 0 {
+        fail(p, step::LANDLOCK_CREATE);
+    }
+    add_rules(p, ll, rs, false);
+    rs
+}
+
+/// Landlock's second part, in the finished view: the remaining rules, then
+/// `landlock_restrict_self` (which needs no_new_privs first).
+fn landlock_finish(p: &Prepared, rs: c_int) {
+    let Some(ll) = &p.landlock else { return };
+    add_rules(p, ll, rs, true);
+    // SAFETY: valid ruleset fd.
+    check(p, step::LANDLOCK_RESTRICT, unsafe { libc::syscall(SYS_LANDLOCK_RESTRICT_SELF, rs, 0u32) });
+    close(rs);
+}
+
+/// Adds to `rs` the rules whose `in_finished_view` is `late`, each on the tree its path opens
+/// to now. A path absent from the view gets no rule: there is nothing there to allow.
+fn add_rules(p: &Prepared, ll: &crate::prepare::ChildLandlock, rs: c_int, late: bool) {
+    use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+    for (k, r) in ll.rules.iter().enumerate().filter(|(_, r)| r.in_finished_view == late) {
+        let resolve = if r.no_symlinks { ResolveFlags::NO_SYMLINKS } else { ResolveFlags::empty() };
+        let opened = rustix::fs::openat2(
+            rustix::fs::CWD,
+            r.path.as_c_str(),
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            resolve,
+        );
+        let fd = match opened {
+            Ok(fd) => fd,
+            // A writable root swapped for a link since the policy was resolved.
+            Err(e) if r.no_symlinks && e == rustix::io::Errno::LOOP => fail(p, step::LANDLOCK_PATH_LINK + k as i32),
+            Err(_) => continue,
+        };
+        let dir = rustix::fs::fstat(&fd).is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
+        let pb = PathBeneathAttr {
+            allowed_access: if dir { r.rights } else { r.rights & ll.file_rights },
+            parent_fd: fd.as_raw_fd(),
+        };
+        // SAFETY: valid struct.
+        let added = unsafe { libc::syscall(SYS_LANDLOCK_ADD_RULE, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0u32) };
+        drop(fd);
+        if added < 0 {
+            fail(p, step::LANDLOCK_RULE + k as i32);
         }
-        for (k, (path, access, no_symlinks)) in ll.rules.iter().enumerate() {
-            // openat2 for both: musl's open() adds an fcntl call for O_CLOEXEC.
-            let resolve = if *no_symlinks { RESOLVE_NO_SYMLINKS } else { 0 };
-            let fd = openat2_raw(libc::AT_FDCWD, path, libc::O_PATH, resolve);
-            if fd < 0 {
-                if *no_symlinks && errno() == libc::ELOOP {
-                    fail(p, step::LANDLOCK_PATH_LINK + k as i32); // swapped for a link since resolution
-                }
-                continue; // absent in this view: nothing to allow
-            }
-            // SAFETY: zeroed stat is a valid out-parameter.
-            let mut st: libc::stat = unsafe { std::mem::zeroed() };
-            // SAFETY: valid fd and pointer.
-            unsafe { libc::fstat(fd, &mut st) };
-            let allowed = if st.st_mode & libc::S_IFMT == libc::S_IFDIR { *access } else { *access & ll.file_rights };
-            let pb = PathBeneathAttr { allowed_access: allowed, parent_fd: fd };
-            // SAFETY: valid struct.
-            let r = unsafe { libc::syscall(SYS_LANDLOCK_ADD_RULE, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0u32) };
-            close(fd);
-            if r < 0 {
-                fail(p, step::LANDLOCK_RULE + k as i32);
-            }
-        }
-        // SAFETY: valid ruleset fd.
-        check(p, step::LANDLOCK_RESTRICT, unsafe { libc::syscall(SYS_LANDLOCK_RESTRICT_SELF, rs, 0u32) });
-        close(rs);
     }
 }
 
