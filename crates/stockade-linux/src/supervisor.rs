@@ -61,20 +61,6 @@ pub fn rlimits(policy: &Policy, shared_uid_count: u64) -> (Vec<(u32, u64)>, Stri
     (v, words.join("; "))
 }
 
-/// The run's cache of index gitlinks (see `gitlinks_cache`), in the caller's state directory
-/// (from its environment, as the policy's locations are), off where the run could write it.
-fn gitlinks_cache(policy: &Policy, cmd: &CommandSpec) -> crate::gitlinks_cache::Cache {
-    let vars: std::collections::BTreeMap<String, String> = cmd
-        .host_env
-        .iter()
-        .filter(|(k, _)| k == "HOME" || k == "XDG_STATE_HOME")
-        .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v.to_str()?.to_owned())))
-        .collect();
-    let env = stockade_policy::HostEnv { home: vars.get("HOME").map(PathBuf::from), vars, cwd: PathBuf::from("/") };
-    let writable: Vec<&Path> = policy.filesystem.writable_paths().collect();
-    crate::gitlinks_cache::Cache::load(stockade_policy::Locations::linux(&env).state_dir.as_deref(), &writable)
-}
-
 /// The limits layer's sentence about cgroup v2, made once the command has started: it reads
 /// `/sys`, which would otherwise wait on the lock the new network namespace's device
 /// registration holds while the run is prepared.
@@ -271,7 +257,6 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let groups = planned_groups.and_then(|g| g.create(root_fds.map(|fd| fd >= 0)));
     let made = groups.as_ref().map_or(0, crate::cgroup::RunGroups::made_mask);
     sys::announce(&prepared.cgroups_ready, prepare::CGROUPS_DONE | made);
-    nested_watch = nested_watch.with_cache(|| gitlinks_cache(policy, cmd));
     crate::git_nested::snapshot(&mut nested_watch);
     init.proceed();
     if let Err(e) = init.started() {
@@ -367,7 +352,6 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let mut outcome = Outcome::new(status, duration, "namespaces", enforcement);
     outcome.warnings = crate::git_redirect::check(&git_watch);
     outcome.warnings.extend(crate::git_nested::check(&nested_watch));
-    crate::git_nested::save_cache(&nested_watch);
     Ok(Attempt::Done(outcome))
 }
 
@@ -688,7 +672,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     let repos = policy.filesystem.writable_paths().filter_map(|r| host_facts::git_dirs(r).ok().flatten());
     let git_dirs: Vec<PathBuf> = repos.flat_map(|d| d.watched().collect::<Vec<_>>()).collect();
     let git_watch = crate::git_redirect::watch(git_dirs.iter().cloned());
-    let mut nested_watch = crate::git_nested::watch(git_dirs).with_cache(|| gitlinks_cache(policy, cmd));
+    let mut nested_watch = crate::git_nested::watch(git_dirs);
     // Here the command starts as soon as it is cloned.
     crate::git_nested::snapshot(&mut nested_watch);
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
@@ -735,7 +719,6 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     let mut outcome = Outcome::new(status, duration, "landlock-only", enforcement);
     outcome.warnings = crate::git_redirect::check(&git_watch);
     outcome.warnings.extend(crate::git_nested::check(&nested_watch));
-    crate::git_nested::save_cache(&nested_watch);
     Ok(Attempt::Done(outcome))
 }
 

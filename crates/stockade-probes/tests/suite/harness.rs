@@ -591,8 +591,6 @@ pub const SECRET_ENV: &[(&str, &str)] = &[
 ];
 
 pub const SECRET_MARK: &str = "SBX-CANARY-SECRET";
-/// stockade's state directory below the case's `$HOME` (`XDG_STATE_HOME` is `.local/state`).
-pub const STATE_DIR: &str = ".local/state/stockade";
 
 fn write(p: &Path, s: &str) {
     if let Some(d) = p.parent() {
@@ -662,9 +660,6 @@ impl Case {
         write(&home.join(".local/bin/tool"), "#!/bin/sh\necho tool\n");
         std::fs::create_dir_all(home.join(".config/autostart")).unwrap();
         std::fs::create_dir_all(home.join(".cargo")).unwrap();
-        // stockade's own state directory, where the supervisor caches index gitlinks (see
-        // `host_clean`).
-        std::fs::create_dir_all(home.join(STATE_DIR)).unwrap();
         if acc.uid != 0 {
             for d in [&ws, &out, &home, &reports] {
                 chown_tree(d, acc.uid, acc.gid);
@@ -1028,25 +1023,12 @@ impl Case {
         gaps.iter().find(|g| gap_words.iter().any(|w| g.to_lowercase().contains(&w.to_lowercase()))).cloned()
     }
 
-    /// Host-side checks after the sandboxed runs: out/ and home/ unchanged (but for stockade's
-    /// own gitlinks cache in [`STATE_DIR`]), sentinel alive,
+    /// Host-side checks after the sandboxed runs: out/ and home/ unchanged, sentinel alive,
     /// listeners reached by nobody.
     pub fn host_clean(&mut self, what: &str) {
         let d1 = snapshot_diff(&self.before_out, &snapshot(&self.out));
         let d2 = snapshot_diff(&self.before_home, &snapshot(&self.home));
-        // The supervisor, outside the sandbox, keeps its cache of index gitlinks in the state
-        // directory (a file the sandbox cannot write: the probes for writes in $HOME cover it).
-        // Writing it changes the directory's times too; any other file there still shows.
-        let cache = [
-            format!("{STATE_DIR}/gitlinks-cache"),
-            format!("{STATE_DIR}/.gitlinks-cache."),
-            format!("{STATE_DIR}: dir "),
-        ];
-        let d: Vec<String> = d1
-            .into_iter()
-            .chain(d2)
-            .filter(|l| !l.contains("sbx-daemon-") && !cache.iter().any(|c| l.contains(c.as_str())))
-            .collect();
+        let d: Vec<String> = d1.into_iter().chain(d2).filter(|l| !l.contains("sbx-daemon-")).collect();
         if !d.is_empty() {
             self.fail(format!("{what}: host files outside the workspace changed: {d:#?}"));
         }
