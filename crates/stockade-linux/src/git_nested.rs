@@ -26,6 +26,10 @@
 //! the namespaces implementation takes it after the go message, while pid 1 builds the mount
 //! view, and pid 1 starts the command only once told the snapshot is done.
 //!
+//! A version of an index whose gitlinks an earlier run read is not read again: they come from
+//! `gitlinks_cache` (see [`Watch::with_cache`]), which keeps reading the index off the launch
+//! of every command.
+//!
 //! Every file is read only if it is a regular file (a FIFO or device would block or never end),
 //! without following symlinks, and up to a size limit.
 
@@ -36,6 +40,7 @@ use std::path::{Path, PathBuf};
 use stockade_policy::Warning;
 
 use crate::git_index;
+use crate::gitlinks_cache::{self, Cache};
 use crate::sys;
 
 /// Most submodule repositories looked at in one check (all levels together): each costs a
@@ -55,6 +60,8 @@ const MAX_HOOKS: usize = 256;
 pub struct Watch {
     start: (i64, i64),
     repos: Vec<Watched>,
+    /// Gitlinks of index versions read before (off unless [`Watch::with_cache`]).
+    cache: std::cell::RefCell<Cache>,
 }
 
 #[derive(Debug)]
@@ -94,6 +101,11 @@ struct IndexId {
 }
 
 impl IndexId {
+    fn key(self, oid_len: usize, checksum: Vec<u8>) -> gitlinks_cache::Key {
+        let IndexId { dev, ino, size, mtime, ctime } = self;
+        gitlinks_cache::Key { dev, ino, size, mtime, ctime, oid_len, checksum }
+    }
+
     fn of(m: &std::fs::Metadata) -> Self {
         IndexId {
             dev: m.dev(),
@@ -118,14 +130,32 @@ pub fn watch(git_dirs: impl IntoIterator<Item = PathBuf>) -> Watch {
             Some(Watched { root: git.parent()?.to_path_buf(), git: git.clone(), modules, before: None })
         })
         .collect();
-    Watch { start: sys::coarse_realtime(), repos }
+    Watch { start: sys::coarse_realtime(), repos, cache: Default::default() }
+}
+
+impl Watch {
+    /// Looks up and records the gitlinks of the indexes it reads in the cache `load` gives
+    /// (see `gitlinks_cache`): a version of an index an earlier run read is not read again.
+    /// Without repositories to watch, no cache is loaded.
+    pub fn with_cache(mut self, load: impl FnOnce() -> Cache) -> Watch {
+        if !self.repos.is_empty() {
+            self.cache = std::cell::RefCell::new(load());
+        }
+        self
+    }
+}
+
+/// Writes back what the watch added to its cache (see [`Watch::with_cache`]); call after
+/// [`check`].
+pub fn save_cache(w: &Watch) {
+    w.cache.borrow().save();
 }
 
 /// Reads the watched indexes and which gitlinks are checked out. Must run before the command
 /// starts (what [`check`] calls added is what differs from this).
 pub fn snapshot(w: &mut Watch) {
     for r in &mut w.repos {
-        let index = read_gitlinks(&r.git);
+        let index = read_gitlinks(&r.git, &w.cache);
         let recorded: Option<HashSet<PathBuf>> = index.1.as_ref().ok().map(|l| l.iter().cloned().collect());
         let checked_out = recorded.iter().flatten().filter(|p| has_dotgit(&r.root.join(p))).cloned().collect();
         r.before = Some(Before { index, recorded, checked_out });
@@ -144,7 +174,7 @@ pub fn check(w: &Watch) -> Vec<Warning> {
     let mut todo: std::collections::VecDeque<(PathBuf, PathBuf, usize, Option<&Before>)> =
         w.repos.iter().map(|r| (r.root.clone(), r.git.clone(), 0, r.before.as_ref())).collect();
     while let Some((root, git, depth, before)) = todo.pop_front() {
-        let links = match current_gitlinks(&git, before.map(|b| &b.index)) {
+        let links = match current_gitlinks(&git, before.map(|b| &b.index), &w.cache) {
             Ok(l) => l,
             Err(why) => {
                 out.push(unchecked(&git.join("index"), &why));
@@ -272,7 +302,11 @@ fn inspect(wt: &Path, start: (i64, i64), out: &mut Vec<Warning>) -> Option<PathB
 }
 
 /// The gitlinks of `git`'s index: from `before` if the file is the one read then.
-fn current_gitlinks(git: &Path, before: Option<&Snapshot>) -> Result<Vec<PathBuf>, String> {
+fn current_gitlinks(
+    git: &Path,
+    before: Option<&Snapshot>,
+    cache: &std::cell::RefCell<Cache>,
+) -> Result<Vec<PathBuf>, String> {
     let id = match std::fs::symlink_metadata(git.join("index")) {
         Ok(m) => Some(IndexId::of(&m)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -280,7 +314,7 @@ fn current_gitlinks(git: &Path, before: Option<&Snapshot>) -> Result<Vec<PathBuf
     };
     match before {
         Some((was, links)) if *was == id => links.clone(),
-        _ => read_gitlinks(git).1,
+        _ => read_gitlinks(git, cache).1,
     }
 }
 
@@ -289,7 +323,11 @@ fn current_gitlinks(git: &Path, before: Option<&Snapshot>) -> Result<Vec<PathBuf
 /// through a small buffer, so the supervisor's memory does not grow with it (and no large
 /// buffer is freed during the run: an unmap would interrupt the CPUs running pid 1 or the
 /// command, which share the supervisor's address space).
-fn read_gitlinks(git: &Path) -> Snapshot {
+///
+/// A version whose gitlinks `cache` holds is not read past its checksum. What is read goes into
+/// the cache, unless the index is split (its shared index is another file, which the key does
+/// not cover) or changed while it was read.
+fn read_gitlinks(git: &Path, cache: &std::cell::RefCell<Cache>) -> Snapshot {
     let (m, file) = match open_regular(&git.join("index"), MAX_INDEX_BYTES) {
         Ok(opened) => opened,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (None, Ok(Vec::new())),
@@ -299,8 +337,15 @@ fn read_gitlinks(git: &Path) -> Snapshot {
         }
     };
     let oid_len = oid_len(git);
-    let links = git_index::gitlinks_from(file, m.size(), oid_len).map_err(|e| e.to_string()).and_then(|mut links| {
+    let id = IndexId::of(&m);
+    let key = checksum(&file, m.size(), oid_len).map(|sum| id.key(oid_len, sum));
+    if let Some(links) = key.as_ref().and_then(|k| cache.borrow().get(k)) {
+        return (Some(id), Ok(links));
+    }
+    let mut split = false;
+    let links = git_index::gitlinks_from(&file, m.size(), oid_len).map_err(|e| e.to_string()).and_then(|mut links| {
         if let Some(name) = links.shared_index.take() {
+            split = true;
             if !name.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(format!("odd shared index name {name}"));
             }
@@ -319,7 +364,20 @@ fn read_gitlinks(git: &Path) -> Snapshot {
         }
         Ok(links.gitlinks)
     });
-    (Some(IndexId::of(&m)), links)
+    let unchanged = file.metadata().is_ok_and(|after| IndexId::of(&after) == id);
+    if let (Ok(l), false, true, Some(k)) = (&links, split, unchanged, key) {
+        cache.borrow_mut().put(k, l.clone());
+    }
+    (Some(id), links)
+}
+
+/// The index's trailing checksum (git's hash of everything before it), or `None` when git
+/// wrote none (`index.skipHash`: all zero bytes) or it cannot be read.
+fn checksum(file: &std::fs::File, size: u64, oid_len: usize) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut sum = vec![0u8; oid_len];
+    file.read_exact_at(&mut sum, size.checked_sub(oid_len as u64)?).ok()?;
+    sum.iter().any(|&b| b != 0).then_some(sum)
 }
 
 /// Opens `p` if it is a regular file of at most `max` bytes: without following a symlink, and
@@ -470,6 +528,50 @@ mod tests {
         std::fs::write(ws.join(".git/index"), b"DIRC\0\0\0\x09").unwrap();
         let got = codes(&check(&later));
         assert_eq!(got, vec![("git_nested_unchecked".into(), ws.join(".git/index"))]);
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    /// With a cache, a version of the index read before is not read again: a list planted in
+    /// the cache for the current version stands in for the file (which shows the lookup), and
+    /// a new version is read, and cached.
+    #[test]
+    fn an_index_read_before_comes_from_the_cache() {
+        if !crate::testutil::git_installed() {
+            return;
+        }
+        let name = crate::testutil::keyring_test_key("git-nested");
+        if !Cache::load(name).is_on() {
+            eprintln!("skipped: the user keyring cannot be used here");
+            return;
+        }
+        let (base, ws) = repo("cache");
+        let recorded = |w: &Watch| w.repos[0].before.as_ref().and_then(|b| b.recorded.clone()).unwrap();
+        let cached_watch = || watch([ws.join(".git")]).with_cache(|| Cache::load(name));
+        let current_key = || {
+            let f = std::fs::File::open(ws.join(".git/index")).unwrap();
+            let m = f.metadata().unwrap();
+            IndexId::of(&m).key(20, checksum(&f, m.size(), 20).unwrap())
+        };
+
+        let mut w = cached_watch();
+        snapshot(&mut w);
+        assert!(recorded(&w).is_empty());
+        save_cache(&w);
+        assert_eq!(Cache::load(name).get(&current_key()), Some(vec![]), "read once, then cached");
+        let mut planted = Cache::load(name);
+        planted.put(current_key(), vec!["ghost".into()]);
+        planted.save();
+        let mut w = cached_watch();
+        snapshot(&mut w);
+        assert_eq!(recorded(&w), HashSet::from([PathBuf::from("ghost")]), "the cached list, not the file");
+
+        gitlink(&ws, "sub");
+        let mut w = cached_watch();
+        snapshot(&mut w);
+        assert_eq!(recorded(&w), HashSet::from([PathBuf::from("sub")]), "a new version is read");
+        save_cache(&w);
+        assert_eq!(Cache::load(name).get(&current_key()), Some(vec![PathBuf::from("sub")]));
+        let _ = sys::keyring::remove_user_key(name);
         let _ = std::fs::remove_dir_all(&base);
     }
 

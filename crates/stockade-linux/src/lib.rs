@@ -41,6 +41,7 @@ pub mod error;
 pub mod git_index;
 pub mod git_nested;
 pub mod git_redirect;
+pub mod gitlinks_cache;
 pub mod host_facts;
 pub mod init_launch;
 pub mod landlock_rules;

@@ -257,6 +257,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let groups = planned_groups.and_then(|g| g.create(root_fds.map(|fd| fd >= 0)));
     let made = groups.as_ref().map_or(0, crate::cgroup::RunGroups::made_mask);
     sys::announce(&prepared.cgroups_ready, prepare::CGROUPS_DONE | made);
+    nested_watch = nested_watch.with_cache(|| crate::gitlinks_cache::Cache::load(crate::gitlinks_cache::KEY_NAME));
     crate::git_nested::snapshot(&mut nested_watch);
     init.proceed();
     if let Err(e) = init.started() {
@@ -352,6 +353,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let mut outcome = Outcome::new(status, duration, "namespaces", enforcement);
     outcome.warnings = crate::git_redirect::check(&git_watch);
     outcome.warnings.extend(crate::git_nested::check(&nested_watch));
+    crate::git_nested::save_cache(&nested_watch);
     Ok(Attempt::Done(outcome))
 }
 
@@ -672,7 +674,8 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     let repos = policy.filesystem.writable_paths().filter_map(|r| host_facts::git_dirs(r).ok().flatten());
     let git_dirs: Vec<PathBuf> = repos.flat_map(|d| d.watched().collect::<Vec<_>>()).collect();
     let git_watch = crate::git_redirect::watch(git_dirs.iter().cloned());
-    let mut nested_watch = crate::git_nested::watch(git_dirs);
+    let mut nested_watch = crate::git_nested::watch(git_dirs)
+        .with_cache(|| crate::gitlinks_cache::Cache::load(crate::gitlinks_cache::KEY_NAME));
     // Here the command starts as soon as it is cloned.
     crate::git_nested::snapshot(&mut nested_watch);
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
@@ -719,6 +722,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     let mut outcome = Outcome::new(status, duration, "landlock-only", enforcement);
     outcome.warnings = crate::git_redirect::check(&git_watch);
     outcome.warnings.extend(crate::git_nested::check(&nested_watch));
+    crate::git_nested::save_cache(&nested_watch);
     Ok(Attempt::Done(outcome))
 }
 

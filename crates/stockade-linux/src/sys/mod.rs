@@ -28,6 +28,7 @@ use crate::prepare::{ChildOp, Prepared};
 
 mod fd_pass;
 mod futex;
+pub mod keyring;
 mod launch;
 mod stack;
 use fd_pass::send_bridge_listener;

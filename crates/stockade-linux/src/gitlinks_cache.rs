@@ -1,0 +1,256 @@
+//! A cache of the submodule entries (gitlinks) read from git index files, so that a run whose
+//! index is a version an earlier run read does not read it again.
+//!
+//! `git_nested` needs each watched repository's gitlinks from before the command starts,
+//! which meant reading the whole index on every launch: about 0.1 ms for 3,000 files, on the
+//! way to the command's `execve`, and milliseconds for the largest repositories. Between an
+//! agent's commands the index rarely changes, so the lists of the last few versions are kept.
+//!
+//! What the cache says decides what `git_nested` believes a repository recorded, so a command
+//! that could write it could hide the submodule it records, in a later run. A file is no place
+//! for it: an earlier run with another policy (writable roots over the state directory,
+//! `landlock-only`, which does not enforce deny-write inside a writable root) could have
+//! rewritten it. The cache is one key in the caller's user keyring instead
+//! ([`sys::keyring`]): the seccomp filter of both implementations denies the keyring system
+//! calls, so no sandboxed command of any run can write it. (A command run with no sandboxing
+//! at all, `danger-full-access`, could; it could as well plant hooks that git runs.)
+//!
+//! A version of an index is named by its device, inode, size, modification and change times
+//! (a command can set the first time, not the second), the object name length it was read
+//! with, and its trailing checksum, git's hash of everything before it: two versions that
+//! differ but share the rest (a change time repeated on a filesystem whose clock is coarse)
+//! still differ there. An index without a checksum (`index.skipHash`) is not cached. Where
+//! keyrings are unavailable (a container's seccomp profile often denies them), every index is
+//! read as before.
+
+use std::ffi::CStr;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+use crate::sys;
+
+/// What identifies one version of an index file, and how it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+    /// `st_size`.
+    pub size: u64,
+    /// Modification time (seconds, nanoseconds).
+    pub mtime: (i64, i64),
+    /// Change time (seconds, nanoseconds).
+    pub ctime: (i64, i64),
+    /// Object name length in bytes (20 for SHA-1, 32 for SHA-256).
+    pub oid_len: usize,
+    /// The index's trailing checksum (`oid_len` bytes, not all zero).
+    pub checksum: Vec<u8>,
+}
+
+/// The cache of one run: read when the run starts, written back at its end if anything was
+/// added.
+#[derive(Debug, Default)]
+pub struct Cache {
+    /// The keyring key, when keyrings work here (`None`: the cache is off).
+    key_name: Option<&'static CStr>,
+    /// Most recently added first.
+    entries: Vec<(Key, Vec<PathBuf>)>,
+    changed: bool,
+}
+
+/// The keyring key runs use.
+pub const KEY_NAME: &CStr = c"stockade:gitlinks-cache:1";
+/// First line of the payload; another means another format, read as empty.
+const HEADER: &str = "stockade gitlinks cache 1";
+/// Index versions kept (one per repository is what a run needs).
+const MAX_ENTRIES: usize = 8;
+/// Largest payload written or read: a tenth of the 20,000 bytes of keys the kernel lets an
+/// unprivileged user keep by default (`kernel.keys.maxbytes`), which other programs share.
+const MAX_PAYLOAD: usize = 2048;
+/// Seconds an unused cache stays in the keyring.
+const TTL_SECS: u32 = 7 * 24 * 3600;
+
+impl Cache {
+    /// A cache that never hits and is never written.
+    pub fn off() -> Cache {
+        Cache::default()
+    }
+
+    /// The cache in the keyring key `name` (usually [`KEY_NAME`]); off where the keyring
+    /// cannot be used.
+    pub fn load(name: &'static CStr) -> Cache {
+        match sys::keyring::read_user_key(name, MAX_PAYLOAD) {
+            Ok(payload) => {
+                Cache { key_name: Some(name), entries: payload.map(|p| decode(&p)).unwrap_or_default(), changed: false }
+            }
+            Err(_) => Cache::off(),
+        }
+    }
+
+    /// Whether the keyring could be read (when not, nothing is cached).
+    pub fn is_on(&self) -> bool {
+        self.key_name.is_some()
+    }
+
+    /// The gitlinks cached for `key`.
+    pub fn get(&self, key: &Key) -> Option<Vec<PathBuf>> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, links)| links.clone())
+    }
+
+    /// Caches `links` for `key` (nothing when the cache is off).
+    pub fn put(&mut self, key: Key, links: Vec<PathBuf>) {
+        if self.key_name.is_none() || self.get(&key).as_ref() == Some(&links) {
+            return;
+        }
+        self.entries.retain(|(k, _)| *k != key);
+        self.entries.insert(0, (key, links));
+        self.entries.truncate(MAX_ENTRIES);
+        self.changed = true;
+    }
+
+    /// Writes the cache back if anything was added, dropping the oldest versions until it
+    /// fits its bound (2 KiB). Best effort: a cache that could not be written only costs a
+    /// later run a read of its index.
+    pub fn save(&self) {
+        let Some(name) = self.key_name.filter(|_| self.changed) else { return };
+        let mut kept = self.entries.len();
+        let payload = loop {
+            let p = encode(&self.entries[..kept]);
+            if p.len() <= MAX_PAYLOAD || kept == 0 {
+                break p;
+            }
+            kept -= 1;
+        };
+        let _ = sys::keyring::write_user_key(name, &payload, TTL_SECS);
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    s.as_bytes().chunks(2).map(|h| std::str::from_utf8(h).ok().and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
+}
+
+/// The payload: [`HEADER`], then per entry a line of the key (the checksum in hex) and the
+/// number of gitlinks, and a line per gitlink path in hex (paths are bytes, newlines included).
+fn encode(entries: &[(Key, Vec<PathBuf>)]) -> Vec<u8> {
+    let mut out = format!("{HEADER}\n");
+    for (k, links) in entries {
+        out.push_str(&format!(
+            "{} {} {} {} {} {} {} {} {} {}\n",
+            k.dev,
+            k.ino,
+            k.size,
+            k.mtime.0,
+            k.mtime.1,
+            k.ctime.0,
+            k.ctime.1,
+            k.oid_len,
+            hex(&k.checksum),
+            links.len()
+        ));
+        for l in links {
+            out.push_str(&hex(l.as_os_str().as_bytes()));
+            out.push('\n');
+        }
+    }
+    out.into_bytes()
+}
+
+/// The entries of a payload [`encode`] wrote; none if anything does not fit.
+fn decode(data: &[u8]) -> Vec<(Key, Vec<PathBuf>)> {
+    fn parse(text: &str) -> Option<Vec<(Key, Vec<PathBuf>)>> {
+        let mut lines = text.lines();
+        if lines.next()? != HEADER {
+            return None;
+        }
+        let mut out = Vec::new();
+        while let Some(line) = lines.next() {
+            let f: Vec<&str> = line.split(' ').collect();
+            let [dev, ino, size, ms, mns, cs, cns, oid_len, checksum, count] = f[..] else { return None };
+            let key = Key {
+                dev: dev.parse().ok()?,
+                ino: ino.parse().ok()?,
+                size: size.parse().ok()?,
+                mtime: (ms.parse().ok()?, mns.parse().ok()?),
+                ctime: (cs.parse().ok()?, cns.parse().ok()?),
+                oid_len: oid_len.parse().ok()?,
+                checksum: unhex(checksum)?,
+            };
+            let count: usize = count.parse().ok()?;
+            let mut links = Vec::new();
+            for _ in 0..count {
+                links.push(PathBuf::from(std::ffi::OsString::from_vec(unhex(lines.next()?)?)));
+            }
+            out.push((key, links));
+        }
+        Some(out)
+    }
+    std::str::from_utf8(data).ok().and_then(parse).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn key(ino: u64) -> Key {
+        Key {
+            dev: 2049,
+            ino,
+            size: 265_030,
+            mtime: (1_700_000_000, 5),
+            ctime: (1_700_000_001, 999),
+            oid_len: 20,
+            checksum: vec![0xab; 20],
+        }
+    }
+
+    #[test]
+    fn entries_survive_a_round_trip_and_garbage_reads_as_empty() {
+        let odd = PathBuf::from(std::ffi::OsString::from_vec(b"a b\nc\xff".to_vec()));
+        let entries = vec![(key(1), vec![PathBuf::from("sub"), odd]), (key(2), vec![])];
+        assert_eq!(decode(&encode(&entries)), entries);
+        assert_eq!(decode(b"stockade gitlinks cache 2\n"), vec![]);
+        assert_eq!(decode(b"stockade gitlinks cache 1\n1 2 3\n"), vec![]);
+        let mut truncated = encode(&entries);
+        truncated.truncate(truncated.len() - 3);
+        assert_eq!(decode(&truncated), vec![]);
+    }
+
+    /// Through the keyring, under a key of the test's own: what one run saves the next reads,
+    /// another version of the file misses, and the payload stays within its bound.
+    #[test]
+    fn a_saved_cache_is_read_back_from_the_keyring() {
+        let name = crate::testutil::keyring_test_key("cache-round-trip");
+        let mut c = Cache::load(name);
+        if !c.is_on() {
+            eprintln!("skipped: the user keyring cannot be used here");
+            return;
+        }
+        c.put(key(1), vec!["sub".into()]);
+        c.save();
+        let again = Cache::load(name);
+        assert_eq!(again.get(&key(1)), Some(vec![PathBuf::from("sub")]));
+        assert_eq!(again.get(&key(2)), None, "another version of the file");
+        let mut changed = key(1);
+        changed.checksum[0] = 0;
+        assert_eq!(again.get(&changed), None, "another checksum");
+
+        let mut big = Cache::load(name);
+        for i in 0..20 {
+            big.put(key(100 + i), (0..10).map(|j| PathBuf::from(format!("module-{i}-{j}"))).collect());
+        }
+        big.save();
+        let read = sys::keyring::read_user_key(name, 1 << 16).unwrap().unwrap();
+        assert!(read.len() <= MAX_PAYLOAD, "{}", read.len());
+        assert_eq!(Cache::load(name).get(&key(119)).map(|l| l.len()), Some(10), "the newest is kept");
+        let _ = sys::keyring::remove_user_key(name);
+    }
+}
