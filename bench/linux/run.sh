@@ -14,8 +14,9 @@
 # `--spacing` seconds (default 0.02) before each timed run, as commands arrive from an agent.
 #
 # `git status` itself varies from run to run far more than `/bin/true` here (an interquartile
-# range of 1 to 2 ms, against about 0.15), so it gets `--git-runs` runs (default three times
-# `--runs`).
+# range of 1 to 2 ms, against about 0.15), so it gets `--git-runs` runs (default five times
+# `--runs`). The speed of this machine also drifts within seconds, so the tools take turns in
+# `--rounds` short rounds (default 15): each tool's median then spans the same stretch of time.
 #
 # Usage: bench/linux/run.sh [--runs N] [--git-runs N] [--rounds N] [--files N] [--spacing SECONDS]
 # Env:   STOCKADE_BIN         a release `stockade` to use (default: build one with cargo)
@@ -26,7 +27,7 @@ set -euo pipefail
 RUNS=50
 GIT_RUNS=
 FILES=3000
-ROUNDS=5
+ROUNDS=15
 SPACING=0.02
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -40,7 +41,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-GIT_RUNS="${GIT_RUNS:-$(( RUNS * 3 ))}"
+GIT_RUNS="${GIT_RUNS:-$(( RUNS * 5 ))}"
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -155,8 +156,8 @@ measure() {
                 [ -n "${OK[$name]:-}" ] || continue
                 out="$base/$mode-$work-$name-$round.json"
                 cmd="${CMD[$name]} $payload"
-                (cd "$WS" && hyperfine -N ${prep[@]+"${prep[@]}"} --warmup 3 --runs "$per" --export-json "$out" "$cmd" >/dev/null 2>&1) \
-                    || (cd "$WS" && hyperfine ${prep[@]+"${prep[@]}"} --warmup 3 --runs "$per" --export-json "$out" "$cmd" >/dev/null)
+                (cd "$WS" && hyperfine -N ${prep[@]+"${prep[@]}"} --warmup 2 --runs "$per" --export-json "$out" "$cmd" >/dev/null 2>&1) \
+                    || (cd "$WS" && hyperfine ${prep[@]+"${prep[@]}"} --warmup 2 --runs "$per" --export-json "$out" "$cmd" >/dev/null)
             done
         done
         for name in "${ORDER[@]}"; do
