@@ -14,6 +14,11 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
+/// The version of what this reader finds in an index: bump it when a change makes it find
+/// other gitlinks in some index, so that lists the old reader left in `gitlinks_cache` are
+/// not used.
+pub const READER_VERSION: u32 = 1;
+
 /// Mode bits of a gitlink (`160000`): the object type field is `1110`.
 const GITLINK_TYPE: u32 = 0o160000;
 const TYPE_MASK: u32 = 0o170000;

@@ -62,6 +62,8 @@ pub struct Watch {
     repos: Vec<Watched>,
     /// Gitlinks of index versions read before (off unless [`Watch::with_cache`]).
     cache: std::cell::RefCell<Cache>,
+    /// The wall clock in seconds, for the age of an index version (tests move it).
+    clock: fn() -> i64,
 }
 
 #[derive(Debug)]
@@ -130,7 +132,7 @@ pub fn watch(git_dirs: impl IntoIterator<Item = PathBuf>) -> Watch {
             Some(Watched { root: git.parent()?.to_path_buf(), git: git.clone(), modules, before: None })
         })
         .collect();
-    Watch { start: sys::coarse_realtime(), repos, cache: Default::default() }
+    Watch { start: sys::coarse_realtime(), repos, cache: Default::default(), clock: || sys::coarse_realtime().0 }
 }
 
 impl Watch {
@@ -155,7 +157,7 @@ pub fn save_cache(w: &Watch) {
 /// starts (what [`check`] calls added is what differs from this).
 pub fn snapshot(w: &mut Watch) {
     for r in &mut w.repos {
-        let index = read_gitlinks(&r.git, &w.cache);
+        let index = read_gitlinks(&r.git, &w.cache, Some((w.clock)()));
         let recorded: Option<HashSet<PathBuf>> = index.1.as_ref().ok().map(|l| l.iter().cloned().collect());
         let checked_out = recorded.iter().flatten().filter(|p| has_dotgit(&r.root.join(p))).cloned().collect();
         r.before = Some(Before { index, recorded, checked_out });
@@ -314,7 +316,7 @@ fn current_gitlinks(
     };
     match before {
         Some((was, links)) if *was == id => links.clone(),
-        _ => read_gitlinks(git, cache).1,
+        _ => read_gitlinks(git, cache, None).1,
     }
 }
 
@@ -324,10 +326,13 @@ fn current_gitlinks(
 /// buffer is freed during the run: an unmap would interrupt the CPUs running pid 1 or the
 /// command, which share the supervisor's address space).
 ///
-/// A version whose gitlinks `cache` holds is not read past its checksum. What is read goes into
-/// the cache, unless the index is split (its shared index is another file, which the key does
-/// not cover) or changed while it was read.
-fn read_gitlinks(git: &Path, cache: &std::cell::RefCell<Cache>) -> Snapshot {
+/// A version whose gitlinks `cache` holds is not read past its checksum, as long as nobody has
+/// the file open for writing. Given the time `now` (before the run; what the run wrote is left
+/// to the next one), what is read goes into the cache if nobody had the file open for writing, it
+/// did not change while it was read, its times are older than [`gitlinks_cache::RACY_SECS`]
+/// and the index is not split (its shared index is another file, which the key does not
+/// cover). See `gitlinks_cache` for why each.
+fn read_gitlinks(git: &Path, cache: &std::cell::RefCell<Cache>, now: Option<i64>) -> Snapshot {
     let (m, file) = match open_regular(&git.join("index"), MAX_INDEX_BYTES) {
         Ok(opened) => opened,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (None, Ok(Vec::new())),
@@ -338,8 +343,12 @@ fn read_gitlinks(git: &Path, cache: &std::cell::RefCell<Cache>) -> Snapshot {
     };
     let oid_len = oid_len(git);
     let id = IndexId::of(&m);
-    let key = checksum(&file, m.size(), oid_len).map(|sum| id.key(oid_len, sum));
-    if let Some(links) = key.as_ref().and_then(|k| cache.borrow().get(k)) {
+    let key =
+        if cache.borrow().is_on() { checksum(&file, m.size(), oid_len).map(|sum| id.key(oid_len, sum)) } else { None };
+    let hit = key.as_ref().and_then(|k| cache.borrow().get(k));
+    // Asked once, before reading: a writer that shows up later moves the file's times.
+    let no_writers = key.is_some() && sys::lease::no_writers(&file);
+    if let (Some(links), true) = (hit, no_writers) {
         return (Some(id), Ok(links));
     }
     let mut split = false;
@@ -364,11 +373,20 @@ fn read_gitlinks(git: &Path, cache: &std::cell::RefCell<Cache>) -> Snapshot {
         }
         Ok(links.gitlinks)
     });
-    let unchanged = file.metadata().is_ok_and(|after| IndexId::of(&after) == id);
-    if let (Ok(l), false, true, Some(k)) = (&links, split, unchanged, key) {
+    let cacheable = no_writers
+        && !split
+        && now.is_some_and(|now| settled(&id, now))
+        && file.metadata().is_ok_and(|after| IndexId::of(&after) == id);
+    if let (Ok(l), true, Some(k)) = (&links, cacheable, key) {
         cache.borrow_mut().put(k, l.clone());
     }
     (Some(id), links)
+}
+
+/// Whether a version's times are old enough that any later change to the file moves them
+/// (see [`gitlinks_cache::RACY_SECS`]): both before `now` (seconds) by more than that.
+fn settled(id: &IndexId, now: i64) -> bool {
+    id.mtime.0 < now - gitlinks_cache::RACY_SECS && id.ctime.0 < now - gitlinks_cache::RACY_SECS
 }
 
 /// The index's trailing checksum (git's hash of everything before it), or `None` when git
@@ -532,46 +550,61 @@ mod tests {
     }
 
     /// With a cache, a version of the index read before is not read again: a list planted in
-    /// the cache for the current version stands in for the file (which shows the lookup), and
-    /// a new version is read, and cached.
+    /// the cache for the current version stands in for the file (which shows the lookup), but
+    /// not while someone has the file open for writing; a version is cached only once its times
+    /// are old enough, and never while a writer has it open; a new version is read.
     #[test]
     fn an_index_read_before_comes_from_the_cache() {
         if !crate::testutil::git_installed() {
             return;
         }
-        let name = crate::testutil::keyring_test_key("git-nested");
-        if !Cache::load(name).is_on() {
-            eprintln!("skipped: the user keyring cannot be used here");
+        let (ring, name) = (sys::keyring::THREAD_KEYRING, gitlinks_cache::KEY_NAME);
+        if !Cache::load(ring, name).is_on() {
+            eprintln!("skipped: keyrings cannot be used here");
             return;
         }
         let (base, ws) = repo("cache");
+        let index = ws.join(".git/index");
         let recorded = |w: &Watch| w.repos[0].before.as_ref().and_then(|b| b.recorded.clone()).unwrap();
-        let cached_watch = || watch([ws.join(".git")]).with_cache(|| Cache::load(name));
+        let watch_at = |clock: fn() -> i64| {
+            let mut w = watch([ws.join(".git")]).with_cache(|| Cache::load(ring, name));
+            w.clock = clock;
+            snapshot(&mut w);
+            save_cache(&w);
+            w
+        };
+        let later: fn() -> i64 = || sys::coarse_realtime().0 + 60;
         let current_key = || {
-            let f = std::fs::File::open(ws.join(".git/index")).unwrap();
+            let f = std::fs::File::open(&index).unwrap();
             let m = f.metadata().unwrap();
             IndexId::of(&m).key(20, checksum(&f, m.size(), 20).unwrap())
         };
 
-        let mut w = cached_watch();
-        snapshot(&mut w);
+        watch_at(|| sys::coarse_realtime().0);
+        assert_eq!(Cache::load(ring, name).get(&current_key()), None, "just written: not settled");
+        let writer = std::fs::OpenOptions::new().append(true).open(&index).unwrap();
+        watch_at(later);
+        assert_eq!(Cache::load(ring, name).get(&current_key()), None, "open for writing: not cached");
+        drop(writer);
+        let w = watch_at(later);
         assert!(recorded(&w).is_empty());
-        save_cache(&w);
-        assert_eq!(Cache::load(name).get(&current_key()), Some(vec![]), "read once, then cached");
-        let mut planted = Cache::load(name);
+        assert_eq!(Cache::load(ring, name).get(&current_key()), Some(vec![]), "settled, no writer: cached");
+
+        let mut planted = Cache::load(ring, name);
         planted.put(current_key(), vec!["ghost".into()]);
         planted.save();
-        let mut w = cached_watch();
-        snapshot(&mut w);
+        let w = watch_at(later);
         assert_eq!(recorded(&w), HashSet::from([PathBuf::from("ghost")]), "the cached list, not the file");
+        let writer = std::fs::OpenOptions::new().append(true).open(&index).unwrap();
+        let w = watch_at(later);
+        assert!(recorded(&w).is_empty(), "while a writer has it open, the file is read");
+        drop(writer);
 
         gitlink(&ws, "sub");
-        let mut w = cached_watch();
-        snapshot(&mut w);
+        let w = watch_at(later);
         assert_eq!(recorded(&w), HashSet::from([PathBuf::from("sub")]), "a new version is read");
-        save_cache(&w);
-        assert_eq!(Cache::load(name).get(&current_key()), Some(vec![PathBuf::from("sub")]));
-        let _ = sys::keyring::remove_user_key(name);
+        assert_eq!(Cache::load(ring, name).get(&current_key()), Some(vec![PathBuf::from("sub")]));
+        let _ = sys::keyring::remove_user_key(ring, name);
         let _ = std::fs::remove_dir_all(&base);
     }
 

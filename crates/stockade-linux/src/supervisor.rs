@@ -257,7 +257,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let groups = planned_groups.and_then(|g| g.create(root_fds.map(|fd| fd >= 0)));
     let made = groups.as_ref().map_or(0, crate::cgroup::RunGroups::made_mask);
     sys::announce(&prepared.cgroups_ready, prepare::CGROUPS_DONE | made);
-    nested_watch = nested_watch.with_cache(|| crate::gitlinks_cache::Cache::load(crate::gitlinks_cache::KEY_NAME));
+    nested_watch = nested_watch.with_cache(crate::gitlinks_cache::Cache::for_runs);
     crate::git_nested::snapshot(&mut nested_watch);
     init.proceed();
     if let Err(e) = init.started() {
@@ -674,8 +674,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     let repos = policy.filesystem.writable_paths().filter_map(|r| host_facts::git_dirs(r).ok().flatten());
     let git_dirs: Vec<PathBuf> = repos.flat_map(|d| d.watched().collect::<Vec<_>>()).collect();
     let git_watch = crate::git_redirect::watch(git_dirs.iter().cloned());
-    let mut nested_watch = crate::git_nested::watch(git_dirs)
-        .with_cache(|| crate::gitlinks_cache::Cache::load(crate::gitlinks_cache::KEY_NAME));
+    let mut nested_watch = crate::git_nested::watch(git_dirs).with_cache(crate::gitlinks_cache::Cache::for_runs);
     // Here the command starts as soon as it is cloned.
     crate::git_nested::snapshot(&mut nested_watch);
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;

@@ -27,12 +27,6 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A user keyring key name of a test's own (never the one runs use), for the process's life.
-pub fn keyring_test_key(name: &str) -> &'static std::ffi::CStr {
-    let s = std::ffi::CString::new(format!("stockade-test:{name}:{}", std::process::id())).unwrap();
-    Box::leak(s.into_boxed_c_str())
-}
-
 /// An object name for gitlink entries (git does not look for the object).
 pub const GITLINK_OID: &str = "1111111111111111111111111111111111111111";
 

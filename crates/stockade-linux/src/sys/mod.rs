@@ -30,6 +30,7 @@ mod fd_pass;
 mod futex;
 pub mod keyring;
 mod launch;
+pub mod lease;
 mod stack;
 use fd_pass::send_bridge_listener;
 pub use fd_pass::{recv_fd, seqpacket_pair};
