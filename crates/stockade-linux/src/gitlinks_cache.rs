@@ -24,9 +24,12 @@
 //! writing when it was read ([`sys::lease`]; a write through a mapping made earlier can skip
 //! the time update), the file did not change while it was read, and its times are at least
 //! [`RACY_SECS`] old, past the granule of any filesystem clock (git's own rule for racily clean
-//! entries); and a cached list is used only while nobody has the file open for writing. Where
-//! leases or keyrings are unavailable (NFS, FUSE, files of another owner, a container's seccomp
-//! profile), every index is read as before.
+//! entries); and a cached list is used only while nobody has the file open for writing. All
+//! of that holds only where every change moves a file's times and a lease sees every writer:
+//! ext4, XFS and Btrfs (on tmpfs a write through a shared mapping moves no time; a network or
+//! FUSE filesystem has writers and clocks a local lease does not see), so indexes elsewhere are
+//! never cached. Where leases or keyrings are unavailable (files of another owner, a
+//! container's seccomp profile), every index is read as before.
 
 use std::ffi::CStr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -259,7 +262,7 @@ mod tests {
         let (ring, name) = (sys::keyring::THREAD_KEYRING, KEY_NAME);
         let mut c = Cache::load(ring, name);
         if !c.is_on() {
-            eprintln!("skipped: the user keyring cannot be used here");
+            eprintln!("skipped: keyrings cannot be used here");
             return;
         }
         c.put(key(1), vec!["sub".into()]);

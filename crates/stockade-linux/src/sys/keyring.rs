@@ -12,7 +12,8 @@ use std::io;
 
 /// The user keyring, shared by every process of the caller's uid.
 pub const USER_KEYRING: libc::c_long = -4;
-/// The calling thread's own keyring, gone with the thread (tests use it).
+/// The calling thread's own keyring, gone with the thread (writes go through it; tests keep
+/// their keys there).
 pub const THREAD_KEYRING: libc::c_long = -1;
 const KEYCTL_SETPERM: libc::c_long = 5;
 const KEYCTL_LINK: libc::c_long = 8;
