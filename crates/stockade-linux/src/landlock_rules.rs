@@ -55,14 +55,27 @@ pub struct Rule {
     /// writes on wherever it points (THREATS F15). The system trees (`/bin` is a link to
     /// `usr/bin` on merged-`/usr` systems) are followed as they are.
     pub no_symlinks: bool,
-    /// Open `path` only once the mount view is finished (see [`needs_finished_view`]); the
-    /// other rules are added while pid 1 still builds it.
-    pub in_finished_view: bool,
+    /// When the command adds it (see [`rule_time`]).
+    pub when: RuleTime,
+}
+
+/// When the command of the namespaces view adds a rule: as early as the path names the same
+/// Landlock walk as in the finished view, which takes the rules off the path from the end of
+/// pid 1's mounts to the command's `execve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RuleTime {
+    /// While pid 1 still mounts (and every rule of `landlock-only`).
+    WhileMounting,
+    /// Once pid 1 has built the view's `/dev`, which no later step changes (see
+    /// [`crate::mount_plan::MountOp::Dev`]).
+    AfterDev,
+    /// Once the view is finished.
+    InFinishedView,
 }
 
 impl Rule {
     fn new(path: impl Into<PathBuf>, rights: u64, no_symlinks: bool) -> Rule {
-        Rule { path: path.into(), rights, no_symlinks, in_finished_view: false }
+        Rule { path: path.into(), rights, no_symlinks, when: RuleTime::WhileMounting }
     }
 }
 
@@ -70,9 +83,7 @@ impl Rule {
 /// host onto files it creates there, `devpts`, `shm`).
 const VIEW_DEV: &str = "/dev";
 
-/// Whether a rule of the namespaces view must wait until the view is finished, rather than be
-/// added while pid 1 still mounts (which takes the rules off the path from the end of the
-/// mounts to the command's `execve`).
+/// When the command of the namespaces view adds `rule`.
 ///
 /// A Landlock rule holds an inode, and the kernel checks an access by walking from the file up
 /// through each mount to the root, looking for rules on the way. While pid 1 mounts, a path
@@ -83,12 +94,19 @@ const VIEW_DEV: &str = "/dev";
 ///
 /// - paths below the view's `/dev`: while pid 1 fills it, `/dev/null` can be the empty file a
 ///   device is about to be bound onto, and `/dev/shm` a directory of that tmpfs, neither of
-///   which is on the walk once the view is done;
+///   which is on the walk once the view is done. They wait until pid 1 has finished `/dev`,
+///   the last step but one;
 /// - the writable roots (`no_symlinks`): their rule must hold the very directory pid 1 bound
 ///   there, which the finished view's path resolves to, whereas on the host a concurrent
 ///   rename could have put another directory at that path in the meantime.
-pub fn needs_finished_view(rule: &Rule) -> bool {
-    rule.no_symlinks || (rule.path.starts_with(VIEW_DEV) && rule.path != Path::new(VIEW_DEV))
+pub fn rule_time(rule: &Rule) -> RuleTime {
+    if rule.no_symlinks {
+        RuleTime::InFinishedView
+    } else if rule.path.starts_with(VIEW_DEV) && rule.path != Path::new(VIEW_DEV) {
+        RuleTime::AfterDev
+    } else {
+        RuleTime::WhileMounting
+    }
 }
 
 fn bits(f: landlock::BitFlags<AccessFs>) -> u64 {
@@ -139,7 +157,7 @@ pub fn plan(policy: &Policy, abi: i32, flavor: Flavor, inputs: &LandlockInputs) 
     }
     if flavor == Flavor::Namespaces {
         for r in &mut rules {
-            r.in_finished_view = needs_finished_view(r);
+            r.when = rule_time(r);
         }
     }
     let handled_net = match (flavor, policy.network.mode) {
@@ -207,30 +225,31 @@ mod tests {
         assert_eq!(lp.handled_net, 0, "netns handles network; loopback must work");
         assert_eq!(lp.scoped, 3);
         assert_eq!(lp.rules[0], Rule::new("/", bits(AccessFs::from_read(ABI::V5)), false));
-        let ws = Rule { in_finished_view: true, ..Rule::new("/ws", lp.handled_fs, true) };
+        let ws = Rule { when: RuleTime::InFinishedView, ..Rule::new("/ws", lp.handled_fs, true) };
         assert!(lp.rules.contains(&ws), "writable roots never via a symlink");
         assert!(lp.rules.contains(&Rule::new("/tmp", lp.handled_fs, false)));
         assert!(plan(&p, 0, Flavor::Namespaces, &LandlockInputs::default()).is_none());
     }
 
-    /// Only the writable roots and the paths inside the view's own `/dev` wait for the finished
-    /// view; `landlock-only` has no view to wait for.
+    /// The writable roots wait for the finished view and the paths inside the view's own
+    /// `/dev` for that `/dev`; `landlock-only` has no view to wait for.
     #[test]
-    fn rules_that_wait_for_the_finished_view() {
+    fn rules_wait_for_what_they_name() {
         let p = policy("/ws");
         let lp = plan(&p, 7, Flavor::Namespaces, &LandlockInputs::default()).unwrap();
-        let late: Vec<&Path> = lp.rules.iter().filter(|r| r.in_finished_view).map(|r| r.path.as_path()).collect();
-        let mut want = vec![Path::new("/ws"), Path::new("/dev/shm")];
-        want.extend(["/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/pts", "/dev/ptmx"].map(Path::new));
-        assert_eq!(late, want);
-        for early in ["/", "/tmp", "/var/tmp"] {
-            assert!(lp.rules.iter().any(|r| r.path == Path::new(early) && !r.in_finished_view), "{early}");
-        }
+        let at =
+            |t: RuleTime| -> Vec<&Path> { lp.rules.iter().filter(|r| r.when == t).map(|r| r.path.as_path()).collect() };
+        assert_eq!(at(RuleTime::InFinishedView), [Path::new("/ws")]);
+        let dev = ["/dev/shm", "/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/pts", "/dev/ptmx"];
+        assert_eq!(at(RuleTime::AfterDev), dev.map(Path::new));
+        assert_eq!(at(RuleTime::WhileMounting), ["/", "/tmp", "/var/tmp"].map(Path::new));
         let inputs = LandlockInputs { read_roots: vec!["/usr".into()], extra_writable: vec!["/tmp/stockade-1".into()] };
         let lp = plan(&p, 7, Flavor::LandlockOnly, &inputs).unwrap();
-        assert!(lp.rules.iter().all(|r| !r.in_finished_view));
+        assert!(lp.rules.iter().all(|r| r.when == RuleTime::WhileMounting));
         let rule = |p: &str| Rule::new(p, 0, false);
-        assert!(!needs_finished_view(&rule("/dev")) && !needs_finished_view(&rule("/devices")));
+        assert_eq!(rule_time(&rule("/dev")), RuleTime::WhileMounting);
+        assert_eq!(rule_time(&rule("/devices")), RuleTime::WhileMounting);
+        assert_eq!(rule_time(&Rule::new("/dev/shm/ws", 0, true)), RuleTime::InFinishedView);
     }
 
     #[test]

@@ -184,7 +184,9 @@ pub enum MountOp {
         rel: PathBuf,
     },
     /// A minimal `/dev` on tmpfs: null zero full random urandom tty bound from the host,
-    /// a private devpts, `ptmx`, `fd`/`stdin`/`stdout`/`stderr` links, and `/dev/shm`.
+    /// a private devpts, `ptmx`, `fd`/`stdin`/`stdout`/`stderr` links, and `/dev/shm`. Always
+    /// the last step but [`MountOp::Proc`]: the command adds its Landlock rules below `/dev`
+    /// as soon as this step is done, so nothing after it may mount below `/dev`.
     Dev {
         /// Size of `/dev/shm`, or `None` for no `/dev/shm`.
         shm_size: Option<u64>,

@@ -103,8 +103,8 @@ pub struct ChildRule {
     pub rights: u64,
     /// Open the path with `RESOLVE_NO_SYMLINKS`.
     pub no_symlinks: bool,
-    /// Add the rule only once the mount view is finished.
-    pub in_finished_view: bool,
+    /// When the command adds it.
+    pub when: landlock_rules::RuleTime,
 }
 
 /// Size of [`Prepared::child_stack`].
@@ -177,6 +177,9 @@ pub struct Prepared {
     /// Set by pid 1 once the mount view is complete: the command, started before it, waits
     /// for this before it looks at any path (namespaces only).
     pub proceed: std::sync::atomic::AtomicU32,
+    /// Set by pid 1 once it has built the view's `/dev` (or, at the latest, with `proceed`):
+    /// the command then adds its Landlock rules below `/dev` (namespaces only).
+    pub dev_ready: std::sync::atomic::AtomicU32,
     /// The highest capability number this kernel knows: the command drops the bounding set up
     /// to it, with calls that all succeed (see `sys::command_in_sandbox` for why that matters).
     pub last_cap: libc::c_int,
@@ -274,12 +277,7 @@ pub fn child_landlock(plan: &LandlockPlan) -> Result<ChildLandlock> {
             .rules
             .iter()
             .map(|r| {
-                Ok(ChildRule {
-                    path: cpath(&r.path)?,
-                    rights: r.rights,
-                    no_symlinks: r.no_symlinks,
-                    in_finished_view: r.in_finished_view,
-                })
+                Ok(ChildRule { path: cpath(&r.path)?, rights: r.rights, no_symlinks: r.no_symlinks, when: r.when })
             })
             .collect::<Result<_>>()?,
     })

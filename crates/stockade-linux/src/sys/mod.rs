@@ -23,6 +23,7 @@ use std::path::Path;
 
 use libc::{c_int, c_long, c_void};
 
+use crate::landlock_rules::RuleTime;
 use crate::mount_plan::{PlaceholderKind, PLACEHOLDER_NOTE};
 use crate::prepare::{ChildOp, Prepared};
 
@@ -1023,6 +1024,9 @@ fn apply_mounts(p: &Prepared) {
                 if let Some(opts) = shm_opts {
                     check(p, i32i, mount_raw(c"tmpfs", c"/dev/shm", c"tmpfs", ns, Some(opts)));
                 }
+                // `/dev` is done (no later step mounts below it): the command may add its
+                // Landlock rules there while the rest is built.
+                futex::set(&p.dev_ready, 1);
             }
             ChildOp::Proc => {
                 // hidepid=ptraceable (Linux 5.8+) hides the processes the caller cannot
@@ -1292,6 +1296,7 @@ fn init_run(p: &Prepared) -> ! {
     // `git_nested`) and says when it is done: one more message on the go socket, usually
     // queued long before the mounts are.
     next_go_message(p.go_fd);
+    futex::set(&p.dev_ready, 1); // a plan without `/dev` still lets the command on
     futex::set(&p.proceed, 1);
     report(p.report_fd, MSG_STARTED, 0, 0);
 
@@ -1448,13 +1453,13 @@ fn join_cgroups(p: &Prepared) {
 /// The command under pid 1 (namespaces implementation), started before the mount view is
 /// built: beside pid 1's mounts it becomes a fresh process, sets no_new_privs, drops its
 /// capabilities, installs the seccomp filter, joins the run's cgroups and adds the Landlock
-/// rules whose trees are the same before and after the view is built; it waits for
-/// `proceed`, then enters the view (working directory, the remaining Landlock rules) and execs.
-/// Never returns.
+/// rules whose trees are the same before and after the view is built, then, once pid 1 has
+/// built `/dev`, those below it; it waits for `proceed`, then enters the view (working
+/// directory, the writable roots' Landlock rules) and execs. Never returns.
 ///
 /// Until `proceed`, the view is unfinished, so nothing before it resolves a path whose answer
 /// the view changes (the cgroup join goes through the host's controller roots; for the early
-/// Landlock rules see [`crate::landlock_rules::needs_finished_view`]). This process shares
+/// Landlock rules see [`crate::landlock_rules::rule_time`]). This process shares
 /// pid 1's memory and `errno`. None of its calls before `proceed` fails in a working run, or
 /// they return their error rather than store it (the capability loop knows where to stop, see
 /// `drop_caps`; its futex waits and Landlock opens go through rustix), and a failure ends the
@@ -1481,6 +1486,8 @@ fn command_in_sandbox(p: &Prepared) -> ! {
     install_seccomp(p);
     join_cgroups(p);
     let ruleset = landlock_begin(p);
+    wait_for_word(&p.dev_ready);
+    add_rules_at(p, ruleset, RuleTime::AfterDev);
     wait_for_word(&p.proceed);
     if let Some(cpus) = &p.cpus {
         // Back to the caller's CPUs (see `move_to_another_cpu`). Best effort: a narrower set
@@ -1501,6 +1508,7 @@ pub fn command_main(p: &Prepared) -> ! {
     enter_cwd(p);
     no_new_privs(p);
     let ruleset = landlock_begin(p);
+    add_rules_at(p, ruleset, RuleTime::AfterDev);
     landlock_finish(p, ruleset);
     drop_caps(p);
     install_seccomp(p);
@@ -1571,8 +1579,8 @@ fn enter_cwd(p: &Prepared) {
 }
 
 /// Landlock's first part: the ruleset at the kernel's ABI, with the rules that need no finished
-/// mount view (all of them for `landlock-only`; see
-/// [`crate::landlock_rules::needs_finished_view`]). Returns the ruleset, or -1 without Landlock.
+/// mount view (all of them for `landlock-only`; see [`crate::landlock_rules::rule_time`]).
+/// Returns the ruleset, or -1 without Landlock.
 /// In the namespaces implementation this runs while pid 1 mounts, so no call here that can fail
 /// in a working run writes `errno` (see `command_in_sandbox`): the paths are opened through
 /// rustix, which returns the error.
@@ -1584,25 +1592,32 @@ fn landlock_begin(p: &Prepared) -> c_int {
     if rs < 0 {
         fail(p, step::LANDLOCK_CREATE);
     }
-    add_rules(p, ll, rs, false);
+    add_rules(p, ll, rs, RuleTime::WhileMounting);
     rs
+}
+
+/// Adds the rules of time `when` to the ruleset `rs` (nothing without Landlock).
+fn add_rules_at(p: &Prepared, rs: c_int, when: RuleTime) {
+    if let Some(ll) = &p.landlock {
+        add_rules(p, ll, rs, when);
+    }
 }
 
 /// Landlock's second part, in the finished view: the remaining rules, then
 /// `landlock_restrict_self` (which needs no_new_privs first).
 fn landlock_finish(p: &Prepared, rs: c_int) {
     let Some(ll) = &p.landlock else { return };
-    add_rules(p, ll, rs, true);
+    add_rules(p, ll, rs, RuleTime::InFinishedView);
     // SAFETY: valid ruleset fd.
     check(p, step::LANDLOCK_RESTRICT, unsafe { libc::syscall(SYS_LANDLOCK_RESTRICT_SELF, rs, 0u32) });
     close(rs);
 }
 
-/// Adds to `rs` the rules whose `in_finished_view` is `late`, each on the tree its path opens
-/// to now. A path absent from the view gets no rule: there is nothing there to allow.
-fn add_rules(p: &Prepared, ll: &crate::prepare::ChildLandlock, rs: c_int, late: bool) {
+/// Adds to `rs` the rules of time `when`, each on the tree its path opens to now. A path absent
+/// from the view gets no rule: there is nothing there to allow.
+fn add_rules(p: &Prepared, ll: &crate::prepare::ChildLandlock, rs: c_int, when: RuleTime) {
     use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
-    for (k, r) in ll.rules.iter().enumerate().filter(|(_, r)| r.in_finished_view == late) {
+    for (k, r) in ll.rules.iter().enumerate().filter(|(_, r)| r.when == when) {
         let resolve = if r.no_symlinks { ResolveFlags::NO_SYMLINKS } else { ResolveFlags::empty() };
         let opened = rustix::fs::openat2(
             rustix::fs::CWD,
