@@ -326,9 +326,10 @@ fn current_gitlinks(
 /// buffer is freed during the run: an unmap would interrupt the CPUs running pid 1 or the
 /// command, which share the supervisor's address space).
 ///
-/// A version whose gitlinks `cache` holds is not read past its checksum, as long as nobody has
-/// the file open for writing. Given the time `now` (before the run; what the run wrote is left
-/// to the next one), what is read goes into the cache if nobody had the file open for writing, it
+/// Given the time `now` (before the run; after it, the index is what the run wrote, which no
+/// earlier run can have cached and which is left to the next one), the cache is used: a version
+/// whose gitlinks `cache` holds is not read past its checksum, as long as nobody has the file
+/// open for writing, and what is read goes into the cache if nobody had the file open for writing, it
 /// did not change while it was read, its times are older than [`gitlinks_cache::RACY_SECS`]
 /// and the index is not split (its shared index is another file, which the key does not
 /// cover). Only indexes on a filesystem whose times follow every write are looked up or cached.
@@ -344,7 +345,7 @@ fn read_gitlinks(git: &Path, cache: &std::cell::RefCell<Cache>, now: Option<i64>
     };
     let oid_len = oid_len(git);
     let id = IndexId::of(&m);
-    let key = (cache.borrow().is_on() && sys::lease::times_follow_writes(&file))
+    let key = (now.is_some() && cache.borrow().is_on() && sys::lease::times_follow_writes(&file))
         .then(|| checksum(&file, m.size(), oid_len).map(|sum| id.key(oid_len, sum)))
         .flatten();
     let hit = key.as_ref().and_then(|k| cache.borrow().get(k));

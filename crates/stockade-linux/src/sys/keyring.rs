@@ -100,7 +100,8 @@ pub fn write_user_key(keyring: libc::c_long, desc: &CStr, payload: &[u8], ttl_se
     result
 }
 
-/// Unlinks the `user` key `desc` from `keyring`.
+/// Unlinks the `user` key `desc` from `keyring` (tests clean up with it).
+#[cfg(test)]
 pub fn remove_user_key(keyring: libc::c_long, desc: &CStr) -> io::Result<()> {
     let id = search(keyring, desc)?;
     // SAFETY: integer arguments.
