@@ -35,6 +35,9 @@ pub struct InitLaunch {
     pub report_fd: RawFd,
     /// Pid 1's number for its end of the go socket.
     pub go_fd: RawFd,
+    /// Pid 1's number for its copy of a pidfd of this process (see
+    /// `Prepared::supervisor_pidfd`).
+    pub supervisor_pidfd: RawFd,
     /// Started by [`prelaunch`] for a one-shot caller: after the command's exit, pid 1 waits
     /// until the process exits or the next prelaunch releases it (see [`retire`]).
     pub one_shot: bool,
@@ -72,11 +75,21 @@ impl InitLaunch {
             go_r.as_raw_fd(),
             report_w.as_raw_fd(),
         );
-        let (report_fd, go_fd) = (report_w.as_raw_fd(), go_r.as_raw_fd());
+        let (report_fd, go_fd, supervisor_pidfd) = (report_w.as_raw_fd(), go_r.as_raw_fd(), me.as_raw_fd());
         let init = launcher
             .launch(start, go_w, vec![report_w, go_r, me])
             .map_err(|e| syscall("launching pid 1 (pipe2)", e))?;
-        Ok(InitLaunch { init, netns, loopback_in_init, report_r, report_fd, go_fd, one_shot: false, cgroup_roots })
+        Ok(InitLaunch {
+            init,
+            netns,
+            loopback_in_init,
+            report_r,
+            report_fd,
+            go_fd,
+            supervisor_pidfd,
+            one_shot: false,
+            cgroup_roots,
+        })
     }
 }
 

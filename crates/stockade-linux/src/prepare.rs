@@ -171,6 +171,10 @@ pub struct Prepared {
     /// Pid 1's end of its go socket (namespaces only, else -1): where it waits, with
     /// `exit_with_supervisor`, to be released.
     pub go_fd: RawFd,
+    /// Pid 1's copy of a pidfd of the supervisor (namespaces only, else -1): with
+    /// `exit_with_supervisor`, pid 1 exits once it reports the supervisor gone (see
+    /// `sys::wait_for_release` for why not at the end of file on `go_fd`).
+    pub supervisor_pidfd: RawFd,
     /// With `exit_with_supervisor`: where pid 1 tells the thread that launched it that it no
     /// longer needs it (namespaces only, else -1; see `LaunchedInit` for why).
     pub launcher_done_fd: RawFd,

@@ -189,7 +189,17 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         Some(l) => l,
         None => InitLaunch::new(netns, bridge.is_some())?,
     };
-    let InitLaunch { mut init, report_r, report_fd, go_fd, one_shot, loopback_in_init, cgroup_roots, .. } = launch;
+    let InitLaunch {
+        mut init,
+        report_r,
+        report_fd,
+        go_fd,
+        supervisor_pidfd,
+        one_shot,
+        loopback_in_init,
+        cgroup_roots,
+        ..
+    } = launch;
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
     let started = Instant::now();
 
@@ -239,6 +249,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         bridge_port: BRIDGE_PORT,
         exit_with_supervisor: one_shot,
         go_fd,
+        supervisor_pidfd,
         launcher_done_fd: init.launcher_done_fd(),
         proceed: Default::default(),
         dev_ready: Default::default(),
@@ -665,6 +676,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         bridge_port: 0,
         exit_with_supervisor: false,
         go_fd: -1,
+        supervisor_pidfd: -1,
         launcher_done_fd: -1,
         proceed: Default::default(),
         dev_ready: Default::default(),
