@@ -6,13 +6,15 @@
 #![cfg_attr(all(target_os = "linux", not(test)), no_main)]
 
 mod cli;
+#[cfg(all(target_os = "linux", target_env = "musl"))]
+mod musl_alloc;
 #[cfg(all(target_os = "linux", not(test)))]
 mod process_start;
 
-/// The static musl build's allocator (see the `dlmalloc` entry in Cargo.toml for why).
+/// The static musl build's allocator (see `musl_alloc` for why).
 #[cfg(all(target_os = "linux", target_env = "musl"))]
 #[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOCATOR: musl_alloc::LockedDlmalloc = musl_alloc::LockedDlmalloc;
 
 /// The C entry point, called by the C runtime with the process's arguments. The exit status
 /// leaves through `std::process::exit`, which flushes stdout as returning from a Rust `main`
