@@ -16,6 +16,8 @@ use landlock::{Access, AccessFs, AccessNet, Scope, ABI};
 use serde::Serialize;
 use stockade_policy::{NetworkMode, Policy, Readable};
 
+use crate::mount_plan::Cover;
+
 /// Which implementation the rules are for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Flavor {
@@ -61,12 +63,12 @@ pub struct Rule {
 
 /// When the command of the namespaces view adds a rule: as early as the path names the same
 /// Landlock walk as in the finished view, which takes the rules off the path from the end of
-/// pid 1's mounts to the command's `execve`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// pid 1's mounts to the command's `execve`. The order of the variants is the order in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum RuleTime {
     /// While pid 1 still mounts (and every rule of `landlock-only`).
     WhileMounting,
-    /// Once pid 1 has built the view's `/dev`, which no later step changes (see
+    /// Once pid 1 has built the view's `/dev`, the last step but `/proc` (see
     /// [`crate::mount_plan::MountOp::Dev`]).
     AfterDev,
     /// Once the view is finished.
@@ -79,34 +81,33 @@ impl Rule {
     }
 }
 
-/// The namespaces view's own `/dev`: a tmpfs that pid 1 fills (device nodes bound from the
-/// host onto files it creates there, `devpts`, `shm`).
-const VIEW_DEV: &str = "/dev";
-
-/// When the command of the namespaces view adds `rule`.
+/// When the command of the namespaces view adds `rule`, given what the mount plan mounts over.
 ///
 /// A Landlock rule holds an inode, and the kernel checks an access by walking from the file up
-/// through each mount to the root, looking for rules on the way. While pid 1 mounts, a path
-/// resolves to the host's inode there or to what the view has already mounted there. Both are
-/// on the walk from anything below the path whenever the view only adds mounts on top of host
-/// directories: the read-only root is the host's own, and a fresh `/tmp` or a hidden tree is a
-/// mount whose walk crosses the host directory it covers. Two kinds differ:
+/// to the root, looking for rules on the way; at a mount's root it goes on from the parent of
+/// the directory the mount covers, skipping that directory itself. So a rule added while pid 1
+/// still mounts holds the right inode only for a path that no step mounts over, at the path or
+/// above it: the host inode there is the view's. The others wait:
 ///
-/// - paths below the view's `/dev`: while pid 1 fills it, `/dev/null` can be the empty file a
-///   device is about to be bound onto, and `/dev/shm` a directory of that tmpfs, neither of
-///   which is on the walk once the view is done. They wait until pid 1 has finished `/dev`,
-///   the last step but one;
-/// - the writable roots (`no_symlinks`): their rule must hold the very directory pid 1 bound
+/// - paths at or below a [`Cover`] that is done by the time `/dev` is (the private `/tmp` and
+///   `/var/tmp`, `/dev` and what pid 1 builds inside it, hidden trees): until pid 1 has built
+///   `/dev`. A rule for `/tmp` taken before its tmpfs was mounted held the host's `/tmp`, and
+///   creating a socket in the view's `/tmp` then failed with `EACCES` in the runs where the
+///   command got there first;
+/// - paths at or below a later cover (`/proc`), and the writable roots (`no_symlinks`): until
+///   the view is finished. A writable root's rule must hold the very directory pid 1 bound
 ///   there, which the finished view's path resolves to, whereas on the host a concurrent
 ///   rename could have put another directory at that path in the meantime.
-pub fn rule_time(rule: &Rule) -> RuleTime {
+pub fn rule_time(rule: &Rule, covers: &[Cover]) -> RuleTime {
     if rule.no_symlinks {
-        RuleTime::InFinishedView
-    } else if rule.path.starts_with(VIEW_DEV) && rule.path != Path::new(VIEW_DEV) {
-        RuleTime::AfterDev
-    } else {
-        RuleTime::WhileMounting
+        return RuleTime::InFinishedView;
     }
+    covers
+        .iter()
+        .filter(|c| rule.path.starts_with(&c.path))
+        .map(|c| if c.by_dev { RuleTime::AfterDev } else { RuleTime::InFinishedView })
+        .max()
+        .unwrap_or(RuleTime::WhileMounting)
 }
 
 fn bits(f: landlock::BitFlags<AccessFs>) -> u64 {
@@ -116,6 +117,9 @@ fn bits(f: landlock::BitFlags<AccessFs>) -> u64 {
 /// Inputs beyond the policy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LandlockInputs {
+    /// What the namespaces view mounts over (from its mount plan), which decides when each
+    /// rule is added (see [`rule_time`]).
+    pub covers: Vec<Cover>,
     /// Trees readable in `landlock-only` (the readable set minus deny-read, see [`carve`]).
     pub read_roots: Vec<PathBuf>,
     /// Extra writable directories (the private temp dir of `landlock-only`).
@@ -157,7 +161,7 @@ pub fn plan(policy: &Policy, abi: i32, flavor: Flavor, inputs: &LandlockInputs) 
     }
     if flavor == Flavor::Namespaces {
         for r in &mut rules {
-            r.when = rule_time(r);
+            r.when = rule_time(r, &inputs.covers);
         }
     }
     let handled_net = match (flavor, policy.network.mode) {
@@ -203,6 +207,7 @@ pub fn attr_size(abi: i32) -> usize {
 mod tests {
     use super::*;
     use crate::testutil::policy;
+    use stockade_policy::{Source, Sourced};
 
     #[test]
     fn carve_skips_only_denied_trees() {
@@ -231,31 +236,79 @@ mod tests {
         assert!(plan(&p, 0, Flavor::Namespaces, &LandlockInputs::default()).is_none());
     }
 
-    /// The writable roots wait for the finished view and the paths inside the view's own
-    /// `/dev` for that `/dev`; `landlock-only` has no view to wait for.
+    /// The covers of the default layout (see `mount_plan::tests::golden_default_layout`).
+    fn default_covers() -> Vec<Cover> {
+        let cover = |p: &str, by_dev| Cover { path: p.into(), by_dev };
+        vec![
+            cover("/run", true),
+            cover("/tmp", true),
+            cover("/var/tmp", true),
+            cover("/home/u/.ssh", true),
+            cover("/dev", true),
+            cover("/proc", false),
+        ]
+    }
+
+    /// A rule waits for every step that mounts over its path or above it (Landlock's walk skips
+    /// a directory a mount covers), and the writable roots for the finished view; `/` never
+    /// waits, and `landlock-only` has no view to wait for.
     #[test]
     fn rules_wait_for_what_they_name() {
         let p = policy("/ws");
-        let lp = plan(&p, 7, Flavor::Namespaces, &LandlockInputs::default()).unwrap();
+        let inputs = LandlockInputs { covers: default_covers(), ..LandlockInputs::default() };
+        let lp = plan(&p, 7, Flavor::Namespaces, &inputs).unwrap();
         let at =
             |t: RuleTime| -> Vec<&Path> { lp.rules.iter().filter(|r| r.when == t).map(|r| r.path.as_path()).collect() };
         assert_eq!(at(RuleTime::InFinishedView), [Path::new("/ws")]);
-        let dev = ["/dev/shm", "/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/pts", "/dev/ptmx"];
-        assert_eq!(at(RuleTime::AfterDev), dev.map(Path::new));
-        assert_eq!(at(RuleTime::WhileMounting), ["/", "/tmp", "/var/tmp"].map(Path::new));
-        let inputs = LandlockInputs { read_roots: vec!["/usr".into()], extra_writable: vec!["/tmp/stockade-1".into()] };
+        let after_dev = [
+            "/tmp",
+            "/var/tmp",
+            "/dev/shm",
+            "/dev/null",
+            "/dev/zero",
+            "/dev/full",
+            "/dev/tty",
+            "/dev/pts",
+            "/dev/ptmx",
+        ];
+        assert_eq!(at(RuleTime::AfterDev), after_dev.map(Path::new));
+        assert_eq!(at(RuleTime::WhileMounting), [Path::new("/")]);
+
+        // Readable roots: `/dev` and `/proc` themselves are mounted over too.
+        let mut roots = policy("/ws");
+        roots.filesystem.readable = Readable::Roots(vec![Sourced::new("/srv".into(), Source::Default)]);
+        let lp = plan(&roots, 7, Flavor::Namespaces, &inputs).unwrap();
+        let when = |path: &str| lp.rules.iter().find(|r| r.path == Path::new(path)).map(|r| r.when);
+        assert_eq!(when("/srv"), Some(RuleTime::WhileMounting));
+        assert_eq!(when("/usr"), Some(RuleTime::WhileMounting));
+        assert_eq!(when("/dev"), Some(RuleTime::AfterDev));
+        assert_eq!(when("/proc"), Some(RuleTime::InFinishedView));
+
+        let inputs = LandlockInputs {
+            read_roots: vec!["/usr".into()],
+            extra_writable: vec!["/tmp/stockade-1".into()],
+            covers: default_covers(),
+        };
         let lp = plan(&p, 7, Flavor::LandlockOnly, &inputs).unwrap();
         assert!(lp.rules.iter().all(|r| r.when == RuleTime::WhileMounting));
+
         let rule = |p: &str| Rule::new(p, 0, false);
-        assert_eq!(rule_time(&rule("/dev")), RuleTime::WhileMounting);
-        assert_eq!(rule_time(&rule("/devices")), RuleTime::WhileMounting);
-        assert_eq!(rule_time(&Rule::new("/dev/shm/ws", 0, true)), RuleTime::InFinishedView);
+        let covers = default_covers();
+        assert_eq!(rule_time(&rule("/devices"), &covers), RuleTime::WhileMounting, "components, not string prefixes");
+        assert_eq!(rule_time(&rule("/tmp/x/y"), &covers), RuleTime::AfterDev, "below a cover");
+        assert_eq!(rule_time(&rule("/proc/self"), &covers), RuleTime::InFinishedView);
+        assert_eq!(rule_time(&Rule::new("/dev/shm/ws", 0, true), &covers), RuleTime::InFinishedView);
+        assert_eq!(rule_time(&rule("/tmp"), &[]), RuleTime::WhileMounting, "nothing mounted over it");
     }
 
     #[test]
     fn landlock_only_handles_tcp_and_has_no_shared_tmp() {
         let p = policy("/ws");
-        let inputs = LandlockInputs { read_roots: vec!["/usr".into()], extra_writable: vec!["/tmp/stockade-1".into()] };
+        let inputs = LandlockInputs {
+            read_roots: vec!["/usr".into()],
+            extra_writable: vec!["/tmp/stockade-1".into()],
+            covers: Vec::new(),
+        };
         let lp = plan(&p, 7, Flavor::LandlockOnly, &inputs).unwrap();
         assert_ne!(lp.handled_net, 0);
         assert!(lp.rules.contains(&Rule::new("/ws", lp.handled_fs, true)));

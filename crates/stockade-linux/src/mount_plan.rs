@@ -185,8 +185,9 @@ pub enum MountOp {
     },
     /// A minimal `/dev` on tmpfs: null zero full random urandom tty bound from the host,
     /// a private devpts, `ptmx`, `fd`/`stdin`/`stdout`/`stderr` links, and `/dev/shm`. Always
-    /// the last step but [`MountOp::Proc`]: the command adds its Landlock rules below `/dev`
-    /// as soon as this step is done, so nothing after it may mount below `/dev`.
+    /// the last step but [`MountOp::Proc`]: once it is done, the command adds the Landlock
+    /// rules for paths that the steps up to here mount over (see [`covers`]), so no later step
+    /// may mount over anything but `/proc`.
     Dev {
         /// Size of `/dev/shm`, or `None` for no `/dev/shm`.
         shm_size: Option<u64>,
@@ -202,6 +203,44 @@ pub struct MountPlan {
     pub ops: Vec<MountOp>,
     /// How each missing protected path is handled.
     pub missing: Vec<Missing>,
+}
+
+/// A path the view mounts something else over: a fresh tmpfs, a hidden tree or file, `/dev`,
+/// `/proc`. A Landlock rule added for it (or for a path below it) before that step would hold
+/// the host's inode there, which the finished view no longer reaches: Landlock's walk up from a
+/// file skips a directory that a mount covers (it goes from the mount's root straight to the
+/// covered directory's parent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cover {
+    /// Where the mount goes.
+    pub path: PathBuf,
+    /// Whether the step is done by the time [`MountOp::Dev`] is (every step but
+    /// [`MountOp::Proc`]).
+    pub by_dev: bool,
+}
+
+/// The paths `plan` mounts over, in order (see [`Cover`]). Binds of a path onto itself
+/// ([`MountOp::BindWritable`], [`MountOp::BindReadOnly`], [`MountOp::Pin`]) are not covers:
+/// the same inodes stay at and below the path.
+pub fn covers(plan: &MountPlan) -> Vec<Cover> {
+    let dev_step = plan.ops.iter().position(|op| matches!(op, MountOp::Dev { .. }));
+    plan.ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| {
+            let path = match op {
+                MountOp::HideDir(p) | MountOp::HideFile(p) | MountOp::Tmpfs { path: p, .. } => p.clone(),
+                MountOp::Dev { .. } => "/dev".into(),
+                MountOp::Proc => "/proc".into(),
+                MountOp::MakePrivate
+                | MountOp::ReadOnlyRoot
+                | MountOp::BindWritable(_)
+                | MountOp::BindReadOnly { .. }
+                | MountOp::Pin { .. } => return None,
+            };
+            Some(Cover { path, by_dev: dev_step.is_some_and(|d| i <= d) })
+        })
+        .collect()
 }
 
 /// Size of each private tmpfs (`/tmp`, `/var/tmp`, `/dev/shm`) unless the memory limit is lower.
@@ -394,6 +433,21 @@ mod tests {
         assert_eq!(
             p.missing,
             vec![Missing::Placeholder { root: "/ws".into(), rel: ".codex".into(), kind: PlaceholderKind::EmptyDir }]
+        );
+        let cover = |p: &str, by_dev| Cover { path: p.into(), by_dev };
+        assert_eq!(
+            covers(&p),
+            vec![
+                cover("/run", true),
+                cover("/tmp", true),
+                cover("/var/tmp", true),
+                cover("/home/u/.ssh", true),
+                cover("/home/u/.netrc", true),
+                cover("/srv/daemon.sock", true),
+                cover("/dev", true),
+                cover("/proc", false),
+            ],
+            "self-binds are no covers; everything but /proc is mounted by the time /dev is"
         );
     }
 

@@ -206,7 +206,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let facts = host_facts::host_facts(policy, &cmd.host_env)?;
     let plan = mount_plan::plan(policy, &facts);
     let abi = sys::landlock_abi();
-    let inputs = LandlockInputs::default();
+    let inputs = LandlockInputs { covers: mount_plan::covers(&plan), ..LandlockInputs::default() };
     let ll = landlock_rules::plan(policy, abi, Flavor::Namespaces, &inputs);
     let bpf = seccomp_rules::build(&SeccompPlan { arch: Arch::native(), sockets: SocketRule::UnixIpRoute });
     let proxy_env: Vec<(OsString, OsString)> = match &bridge {
@@ -632,7 +632,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     };
     let tmp = private_tmp_dir()?;
     let _cleanup = RemoveOnDrop(tmp.clone());
-    let inputs = LandlockInputs { read_roots, extra_writable: vec![tmp.clone()] };
+    let inputs = LandlockInputs { read_roots, extra_writable: vec![tmp.clone()], covers: Vec::new() };
     let Some(ll) = landlock_rules::plan(policy, abi, Flavor::LandlockOnly, &inputs) else {
         return Ok(Attempt::Unavailable("Landlock is not available".into()));
     };

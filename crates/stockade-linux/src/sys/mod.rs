@@ -1764,6 +1764,7 @@ pub fn exit_now(code: c_int) -> ! {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use std::cell::Cell;
+    use std::ffi::CString;
 
     use super::*;
 
@@ -1823,5 +1824,104 @@ mod tests {
             -1
         });
         assert_eq!((r, errno(), opens.get()), (-1, libc::ENOENT, 4));
+    }
+
+    /// Prints why a test skips, or fails it when `STOCKADE_TEST_REQUIRE` lists the feature.
+    fn skip(feature: &str, why: &str) {
+        let required = std::env::var("STOCKADE_TEST_REQUIRE").unwrap_or_default();
+        assert!(!required.split(',').any(|r| r == feature), "{feature} is required by STOCKADE_TEST_REQUIRE: {why}");
+        eprintln!("SKIP: needs {feature}: {why}");
+    }
+
+    /// The kernel behaviour `landlock_rules::rule_time` rests on: a Landlock rule taken on a
+    /// directory before a mount covers it does not apply inside that mount (the walk up from the
+    /// mount's root goes on from the covered directory's parent), while a rule taken after the
+    /// mount, on the mount's root, does. A child in its own user and mount namespaces takes a rule
+    /// allowing file creation on `early` and then mounts a tmpfs over it, mounts one over `late`
+    /// and then takes the same rule there, restricts itself, and creates a file in each.
+    #[test]
+    fn landlock_skips_a_directory_that_a_mount_covers() {
+        if landlock_abi() < 1 {
+            return skip("landlock", "the kernel has no Landlock");
+        }
+        let dir = crate::testutil::scratch_dir("landlock-cover");
+        let cstr = |p: std::path::PathBuf| CString::new(p.into_os_string().into_encoded_bytes()).unwrap();
+        let (early, late) = (dir.join("early"), dir.join("late"));
+        std::fs::create_dir(&early).unwrap();
+        std::fs::create_dir(&late).unwrap();
+        let (early_file, late_file) = (cstr(early.join("f")), cstr(late.join("f")));
+        let (early, late) = (cstr(early), cstr(late));
+        let (uid_map, gid_map) = (format!("{0} {0} 1", ids().0), format!("{0} {0} 1", ids().1));
+        const MAKE_REG: u64 = 1 << 8;
+        // The child makes only system calls, on what was prepared above (this process has
+        // other threads, so it must not allocate or take locks).
+        let child = || -> c_int {
+            // SAFETY: raw system calls on valid C strings, buffers and structs.
+            unsafe {
+                if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) != 0 {
+                    return 100;
+                }
+                for (file, text) in [
+                    (c"/proc/self/setgroups", b"deny".as_slice()),
+                    (c"/proc/self/uid_map", uid_map.as_bytes()),
+                    (c"/proc/self/gid_map", gid_map.as_bytes()),
+                ] {
+                    let fd = libc::open(file.as_ptr(), libc::O_WRONLY);
+                    if fd < 0 || libc::write(fd, text.as_ptr().cast(), text.len()) < 0 {
+                        return 101;
+                    }
+                    libc::close(fd);
+                }
+                let none = std::ptr::null();
+                libc::mount(c"none".as_ptr(), c"/".as_ptr(), none, libc::MS_REC | libc::MS_PRIVATE, std::ptr::null());
+                let attr = RulesetAttr { handled_access_fs: MAKE_REG, handled_access_net: 0, scoped: 0 };
+                let rs = libc::syscall(SYS_LANDLOCK_CREATE_RULESET, &attr, 8usize, 0u32) as c_int;
+                let rule = |path: &CString| {
+                    let fd = libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+                    let pb = PathBeneathAttr { allowed_access: MAKE_REG, parent_fd: fd };
+                    libc::syscall(SYS_LANDLOCK_ADD_RULE, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0u32) == 0
+                };
+                let tmpfs = |path: &CString| {
+                    libc::mount(c"tmpfs".as_ptr(), path.as_ptr(), c"tmpfs".as_ptr(), 0, std::ptr::null()) == 0
+                };
+                if rs < 0 || !rule(&early) || !tmpfs(&early) || !tmpfs(&late) || !rule(&late) {
+                    return 102;
+                }
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                    || libc::syscall(SYS_LANDLOCK_RESTRICT_SELF, rs, 0u32) != 0
+                {
+                    return 103;
+                }
+                let create = |path: &CString| {
+                    let fd = libc::open(path.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o600);
+                    if fd >= 0 {
+                        libc::close(fd);
+                        0
+                    } else {
+                        *libc::__errno_location()
+                    }
+                };
+                match (create(&early_file), create(&late_file)) {
+                    (libc::EACCES, 0) => 0,
+                    (0, _) => 1, // the early rule applied after all
+                    _ => 2,
+                }
+            }
+        };
+        // SAFETY: the child runs `child` and exits without returning into the test harness.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: ends the child.
+            unsafe { libc::_exit(child()) };
+        }
+        let mut status = 0;
+        // SAFETY: our own child; a valid out-pointer.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(libc::WIFEXITED(status), "child status {status:#x}");
+        match libc::WEXITSTATUS(status) {
+            100 => skip("userns", "unshare(CLONE_NEWUSER | CLONE_NEWNS) failed"),
+            code => assert_eq!(code, 0, "1: a rule taken before the mount applied inside it; 2 or more: setup failed"),
+        }
     }
 }
