@@ -352,9 +352,17 @@ pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<
     if let Some((_, h)) = host_env.iter().find(|(k, _)| k == "HOME") {
         socket_dirs.push(Path::new(h).join(".docker/run"));
     }
-    let socket_dirs: Vec<PathBuf> = socket_dirs
+    // Canonical, since pid 1 opens each without following symlinks and finds nothing to hide
+    // at a path through one (a home directory below a symlinked `/home`, `/var/run` -> `/run`).
+    let mut canonical: Vec<PathBuf> = Vec::new();
+    for d in socket_dirs.iter().filter(|d| d.is_absolute()).filter_map(|d| std::fs::canonicalize(d).ok()) {
+        if !canonical.contains(&d) {
+            canonical.push(d);
+        }
+    }
+    let socket_dirs: Vec<PathBuf> = canonical
         .into_iter()
-        .filter(|d| d.is_absolute() && lstat_dir(d) == Some(true) && !inside_writable(d))
+        .filter(|d| lstat_dir(d) == Some(true) && !inside_writable(d))
         .filter(|d| !(d.starts_with("/run") && d != Path::new("/run")))
         .collect();
     let deny_read = policy
@@ -395,7 +403,9 @@ fn read_proc_net_unix() -> io::Result<Vec<u8>> {
 }
 
 /// Pathname sockets listed in `/proc/net/unix` (its bytes) that exist as sockets (not
-/// symlinks) and are not already under a `hidden` tree. At most 1024, deduplicated.
+/// symlinks) and are not already under a `hidden` tree, by their canonical paths (pid 1 opens
+/// each without following symlinks, so a path through a symlinked directory would hide
+/// nothing). At most 1024, deduplicated.
 pub fn unix_socket_paths(proc_net_unix: &[u8], hidden: &[PathBuf]) -> Vec<PathBuf> {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::FileTypeExt;
@@ -413,12 +423,20 @@ pub fn unix_socket_paths(proc_net_unix: &[u8], hidden: &[PathBuf]) -> Vec<PathBu
             continue; // unnamed or abstract (`@...`): not a filesystem object
         }
         let p = PathBuf::from(std::ffi::OsStr::from_bytes(path));
-        if hidden.iter().any(|h| p.starts_with(h)) || out.contains(&p) {
+        if hidden.iter().any(|h| p.starts_with(h))
+            || !std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_socket())
+        {
             continue;
         }
-        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_socket()) {
-            out.push(p);
+        let Some(real) =
+            p.parent().and_then(|d| std::fs::canonicalize(d).ok()).zip(p.file_name()).map(|(d, n)| d.join(n))
+        else {
+            continue;
+        };
+        if hidden.iter().any(|h| real.starts_with(h)) || out.contains(&real) {
+            continue;
         }
+        out.push(real);
         if out.len() >= 1024 {
             break;
         }
@@ -468,6 +486,7 @@ mod tests {
     fn parses_proc_net_unix_paths_and_skips_hidden_abstract_and_missing() {
         let dir = std::env::temp_dir().join(format!("stockade-sock-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        let dir = std::fs::canonicalize(&dir).unwrap();
         let sock = dir.join("with space.sock");
         let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
         let text = format!(
@@ -490,8 +509,39 @@ mod tests {
         bytes.extend_from_slice(odd.as_os_str().as_bytes());
         bytes.push(b'\n');
         let got = unix_socket_paths(&bytes, &[PathBuf::from("/run")]);
+        assert_eq!(got, vec![sock.clone(), odd.clone()]);
+        // Through a symlinked directory: listed by its canonical path (pid 1 opens it without
+        // following symlinks), once, and skipped when that path is hidden.
+        let link = dir.with_file_name(format!("stockade-sock-link-{}", std::process::id()));
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        let mut bytes = bytes.clone();
+        bytes.extend_from_slice(b"0000: 00000002 00000000 00010000 0001 01 17 ");
+        bytes.extend_from_slice(link.join("with space.sock").as_os_str().as_bytes());
+        bytes.push(b'\n');
+        let got = unix_socket_paths(&bytes, &[PathBuf::from("/run")]);
+        assert_eq!(got, vec![sock.clone(), odd.clone()], "the link's path is the same socket");
+        let got = unix_socket_paths(&bytes, &[PathBuf::from("/run"), dir.clone()]);
+        let _ = std::fs::remove_file(&link);
         let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(got, vec![sock, odd]);
+        assert_eq!(got, Vec::<PathBuf>::new(), "hidden by its canonical path");
+    }
+
+    /// A socket directory reached through a symlink (a home directory below a symlinked
+    /// `/home`) is planned by its real path: pid 1 opens it without following symlinks.
+    #[test]
+    fn socket_dirs_are_found_by_their_canonical_paths() {
+        let base = crate::testutil::scratch_dir("socket-dirs");
+        let base = std::fs::canonicalize(&base).unwrap();
+        std::fs::create_dir_all(base.join("real/.docker/run")).unwrap();
+        std::fs::create_dir_all(base.join("ws")).unwrap();
+        std::os::unix::fs::symlink(base.join("real"), base.join("home")).unwrap();
+        let policy = crate::testutil::policy(base.join("ws").to_str().unwrap());
+        let env = [(OsString::from("HOME"), base.join("home").into_os_string())];
+        let facts = host_facts(&policy, &env).unwrap();
+        let _ = std::fs::remove_dir_all(&base);
+        assert!(facts.socket_dirs.contains(&base.join("real/.docker/run")), "{:?}", facts.socket_dirs);
+        assert!(!facts.socket_dirs.iter().any(|d| d.starts_with(base.join("home"))), "{:?}", facts.socket_dirs);
     }
 
     /// The probe records the identity of each protected path that exists and of the

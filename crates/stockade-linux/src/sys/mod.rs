@@ -1282,9 +1282,8 @@ fn init_run(p: &Prepared) -> ! {
     // without this, its end of file would wait for pid 1's exit, after the supervisor's.
     // (Rust's runtime opens 0 to 2 at start, so none of pid 1's own fds has those numbers;
     // the check keeps that from mattering.)
-    for fd in
-        (0..=2).filter(|&fd| fd != p.report_fd && fd != p.go_fd && fd != p.launcher_done_fd && Some(fd) != p.stdio_null)
-    {
+    let keep = [p.report_fd, p.go_fd, p.launcher_done_fd, p.supervisor_pidfd];
+    for fd in (0..=2).filter(|fd| !keep.contains(fd) && Some(*fd) != p.stdio_null) {
         close(fd);
     }
     apply_mounts(p);
@@ -1844,6 +1843,9 @@ mod tests {
         if landlock_abi() < 1 {
             return skip("landlock", "the kernel has no Landlock");
         }
+        if let Err(why) = crate::host_facts::probe_userns() {
+            return skip("userns", &why);
+        }
         let dir = crate::testutil::scratch_dir("landlock-cover");
         let cstr = |p: std::path::PathBuf| CString::new(p.into_os_string().into_encoded_bytes()).unwrap();
         let (early, late) = (dir.join("early"), dir.join("late"));
@@ -1910,6 +1912,7 @@ mod tests {
         };
         // SAFETY: the child runs `child` and exits without returning into the test harness.
         let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
         if pid == 0 {
             // SAFETY: ends the child.
             unsafe { libc::_exit(child()) };
