@@ -226,7 +226,14 @@ fn early_launch_leaves_nothing_behind_and_keeps_affinity() {
     let o = backend.run(&with_out, &spec("(echo used; sleep 30 & echo bg)", &out)).unwrap();
     assert_eq!(o.status.cli_code(), 0, "{o:?}");
     assert_eq!(std::fs::read_to_string(out.join("out")).unwrap(), "used\nbg\n");
-    let left = children();
+    // Read until it settles: the launching thread ends about now, and pid 1, its child, moves
+    // to another thread of this process, whose `children` file may have been read already.
+    let start = Instant::now();
+    let mut left = children();
+    while left.len() != 1 && start.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(5));
+        left = children();
+    }
     assert_eq!(left.len(), 1, "only the prelaunched pid 1 stays: {left:?}");
     let pid1 = &left[0];
     // The run returns once pid 1 reported; it may take a moment to reach its pause.
