@@ -157,7 +157,7 @@ pub fn save_cache(w: &Watch) {
 /// starts (what [`check`] calls added is what differs from this).
 pub fn snapshot(w: &mut Watch) {
     for r in &mut w.repos {
-        let index = read_gitlinks(&r.git, &w.cache, Some((w.clock)()));
+        let index = read_gitlinks(&r.git, Some((&w.cache, (w.clock)())));
         let recorded: Option<HashSet<PathBuf>> = index.1.as_ref().ok().map(|l| l.iter().cloned().collect());
         let checked_out = recorded.iter().flatten().filter(|p| has_dotgit(&r.root.join(p))).cloned().collect();
         r.before = Some(Before { index, recorded, checked_out });
@@ -176,7 +176,7 @@ pub fn check(w: &Watch) -> Vec<Warning> {
     let mut todo: std::collections::VecDeque<(PathBuf, PathBuf, usize, Option<&Before>)> =
         w.repos.iter().map(|r| (r.root.clone(), r.git.clone(), 0, r.before.as_ref())).collect();
     while let Some((root, git, depth, before)) = todo.pop_front() {
-        let links = match current_gitlinks(&git, before.map(|b| &b.index), &w.cache) {
+        let links = match current_gitlinks(&git, before.map(|b| &b.index)) {
             Ok(l) => l,
             Err(why) => {
                 out.push(unchecked(&git.join("index"), &why));
@@ -304,11 +304,7 @@ fn inspect(wt: &Path, start: (i64, i64), out: &mut Vec<Warning>) -> Option<PathB
 }
 
 /// The gitlinks of `git`'s index: from `before` if the file is the one read then.
-fn current_gitlinks(
-    git: &Path,
-    before: Option<&Snapshot>,
-    cache: &std::cell::RefCell<Cache>,
-) -> Result<Vec<PathBuf>, String> {
+fn current_gitlinks(git: &Path, before: Option<&Snapshot>) -> Result<Vec<PathBuf>, String> {
     let id = match std::fs::symlink_metadata(git.join("index")) {
         Ok(m) => Some(IndexId::of(&m)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -316,7 +312,7 @@ fn current_gitlinks(
     };
     match before {
         Some((was, links)) if *was == id => links.clone(),
-        _ => read_gitlinks(git, cache, None).1,
+        _ => read_gitlinks(git, None).1,
     }
 }
 
@@ -326,15 +322,15 @@ fn current_gitlinks(
 /// buffer is freed during the run: an unmap would interrupt the CPUs running pid 1 or the
 /// command, which share the supervisor's address space).
 ///
-/// Given the time `now` (before the run; after it, the index is what the run wrote, which no
-/// earlier run can have cached and which is left to the next one), the cache is used: a version
-/// whose gitlinks `cache` holds is not read past its checksum, as long as nobody has the file
+/// With `cached`, a cache and the time now (only before the run; after it, the index is what
+/// the run wrote, which no earlier run can have cached and which is left to the next one): a
+/// version whose gitlinks the cache holds is not read past its checksum, as long as nobody has the file
 /// open for writing, and what is read goes into the cache if nobody had the file open for writing, it
 /// did not change while it was read, its times are older than [`gitlinks_cache::RACY_SECS`]
 /// and the index is not split (its shared index is another file, which the key does not
 /// cover). Only indexes on a filesystem whose times follow every write are looked up or cached.
 /// See `gitlinks_cache` for why each.
-fn read_gitlinks(git: &Path, cache: &std::cell::RefCell<Cache>, now: Option<i64>) -> Snapshot {
+fn read_gitlinks(git: &Path, cached: Option<(&std::cell::RefCell<Cache>, i64)>) -> Snapshot {
     let (m, file) = match open_regular(&git.join("index"), MAX_INDEX_BYTES) {
         Ok(opened) => opened,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (None, Ok(Vec::new())),
@@ -345,10 +341,9 @@ fn read_gitlinks(git: &Path, cache: &std::cell::RefCell<Cache>, now: Option<i64>
     };
     let oid_len = oid_len(git);
     let id = IndexId::of(&m);
-    let key = (now.is_some() && cache.borrow().is_on() && sys::lease::times_follow_writes(&file))
-        .then(|| checksum(&file, m.size(), oid_len).map(|sum| id.key(oid_len, sum)))
-        .flatten();
-    let hit = key.as_ref().and_then(|k| cache.borrow().get(k));
+    let cached = cached.filter(|(cache, _)| cache.borrow().is_on() && sys::lease::times_follow_writes(&file));
+    let key = cached.and_then(|_| checksum(&file, m.size(), oid_len)).map(|sum| id.key(oid_len, sum));
+    let hit = cached.zip(key.as_ref()).and_then(|((cache, _), k)| cache.borrow().get(k));
     // Asked once, before reading: a writer that shows up later moves the file's times.
     let no_writers = key.is_some() && sys::lease::no_writers(&file);
     if let (Some(links), true) = (hit, no_writers) {
@@ -378,9 +373,9 @@ fn read_gitlinks(git: &Path, cache: &std::cell::RefCell<Cache>, now: Option<i64>
     });
     let cacheable = no_writers
         && !split
-        && now.is_some_and(|now| settled(&id, now))
+        && cached.is_some_and(|(_, now)| settled(&id, now))
         && file.metadata().is_ok_and(|after| IndexId::of(&after) == id);
-    if let (Ok(l), true, Some(k)) = (&links, cacheable, key) {
+    if let (Ok(l), true, Some((cache, _)), Some(k)) = (&links, cacheable, cached, key) {
         cache.borrow_mut().put(k, l.clone());
     }
     (Some(id), links)
