@@ -1546,7 +1546,6 @@ pub fn command_main(p: &Prepared) -> ! {
     enter_cwd(p);
     no_new_privs(p);
     let ruleset = landlock_begin(p);
-    add_rules_at(p, ruleset, RuleTime::AfterDev);
     landlock_finish(p, ruleset);
     drop_caps(p);
     install_seccomp(p);
@@ -1875,7 +1874,7 @@ mod tests {
                     libc::close(fd);
                 }
                 let none = std::ptr::null();
-                libc::mount(c"none".as_ptr(), c"/".as_ptr(), none, libc::MS_REC | libc::MS_PRIVATE, std::ptr::null());
+                libc::mount(c"none".as_ptr(), c"/".as_ptr(), none, libc::MS_REC | libc::MS_PRIVATE, none.cast());
                 let attr = RulesetAttr { handled_access_fs: MAKE_REG, handled_access_net: 0, scoped: 0 };
                 let rs = libc::syscall(SYS_LANDLOCK_CREATE_RULESET, &attr, 8usize, 0u32) as c_int;
                 let rule = |path: &CString| {
