@@ -26,8 +26,8 @@ pub struct InitLaunch {
     pub init: sys::LaunchedInit,
     /// Whether pid 1 got a private network namespace.
     pub netns: bool,
-    /// Whether pid 1 brings loopback up itself, before the go message; otherwise, with
-    /// `netns`, the command does (see `sys::command_in_sandbox`).
+    /// Whether pid 1 brings loopback up before the go message; otherwise, with `netns`, it
+    /// does so after its mounts (see `Prepared::loopback`).
     pub loopback_in_init: bool,
     /// The read end of the report pipe.
     pub report_r: OwnedFd,
@@ -49,8 +49,8 @@ pub struct InitLaunch {
 impl InitLaunch {
     /// Starts cloning pid 1 into new user, mount and pid namespaces (and network, with
     /// `netns`; the command makes its own IPC and UTS namespaces). With `loopback_in_init`
-    /// pid 1 brings loopback up itself before the go message (the allowlist bridge needs it
-    /// there); otherwise the command does, later and off the path the run waits for. Every fd
+    /// pid 1 brings loopback up before the go message (the allowlist bridge needs it there);
+    /// otherwise it does so after its mounts, off the path the run waits for. Every fd
     /// pid 1 will use must exist before this: it gets a copy of the fd table when it is cloned.
     pub fn new(netns: bool, loopback_in_init: bool) -> Result<Self> {
         let syscall = |call, source| Error::Syscall { call, source };

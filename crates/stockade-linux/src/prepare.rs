@@ -190,8 +190,9 @@ pub struct Prepared {
     /// The caller's CPU affinity, when the command is started while pid 1 mounts (namespaces):
     /// pid 1 moves it to another of these CPUs, and it takes them all back before exec.
     pub cpus: Option<libc::cpu_set_t>,
-    /// The command brings loopback up in the sandbox's network namespace, while pid 1 mounts
-    /// (namespaces, unless pid 1 did it for the allowlist bridge).
+    /// Pid 1 brings loopback up in the sandbox's network namespace after its mounts, before it
+    /// lets the command exec (namespaces, unless it did so before the go message for the
+    /// allowlist bridge).
     pub loopback: bool,
 }
 

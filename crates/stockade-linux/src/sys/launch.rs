@@ -50,8 +50,8 @@ pub struct InitStart {
     /// `"G G 1\n"`.
     pub gid_map: String,
     /// Whether pid 1 brings `lo` up in its network namespace before the go message. Only when
-    /// it needs loopback itself (the allowlist bridge); otherwise the command does it, beside
-    /// the mounts (see `sys::command_in_sandbox`).
+    /// it needs loopback itself (the allowlist bridge); otherwise it does so after its mounts
+    /// (see `Prepared::loopback`).
     pub loopback: bool,
     /// A pidfd of the supervisor: pid 1 checks it right after arming `PR_SET_PDEATHSIG`.
     pub sync_fd: RawFd,
