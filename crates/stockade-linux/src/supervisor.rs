@@ -525,7 +525,7 @@ fn step_name(p: &Prepared, plan: &MountPlan, ll_rules: &[(PathBuf, u64)], step: 
         UID_MAP => "writing /proc/self/uid_map".into(),
         GID_MAP => "writing /proc/self/gid_map".into(),
         HOSTNAME => "sethostname".into(),
-        IPC_UTS => "unshare(CLONE_NEWIPC|CLONE_NEWUTS) for the command".into(),
+        IPC_UTS => "unshare(CLONE_NEWIPC|CLONE_NEWUTS) in pid 1, for the command".into(),
         LOOPBACK => "bringing up loopback (SIOCSIFFLAGS)".into(),
         FORK => "forking the command (clone)".into(),
         SETSID => "setsid".into(),

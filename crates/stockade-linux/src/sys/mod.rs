@@ -1149,6 +1149,15 @@ fn init_entry(start: &InitStart) -> ! {
     if start.loopback {
         check_fd(fd, step::LOOPBACK, loopback_up());
     }
+    // The IPC and UTS namespaces, made here rather than in the clone, which every run waits
+    // for, and before the command is cloned, which inherits them: pid 1 usually waits for the
+    // go message now (the supervisor's preparation is the longer path), where the command's
+    // set-up after it is the path the run waits for. Pid 1 uses neither (no System V IPC; it
+    // never reads its host name).
+    // SAFETY: unshare with constant flags.
+    check_fd(fd, step::IPC_UTS, unsafe { libc::unshare(libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) } as c_long);
+    // SAFETY: valid buffer of the length passed.
+    check_fd(fd, step::HOSTNAME, unsafe { libc::sethostname(c"stockade".as_ptr(), 8) } as c_long);
     poll_briefly(|| start.go_posted.load(Ordering::Acquire) != 0);
     let addr = next_go_message(start.go_fd);
     // go_fd stays open: a pid 1 that outlives its run waits on it to be released.
@@ -1511,14 +1520,6 @@ fn join_cgroups(p: &Prepared) {
 /// value the other process set meanwhile: only its wording can suffer.)
 fn command_in_sandbox(p: &Prepared) -> ! {
     start_process(p);
-    // Its own IPC and UTS namespaces, made here rather than when pid 1 was cloned: they cost
-    // about 0.1 ms, which every run waited for inside pid 1's clone, while this process has
-    // time to spare beside the mounts. Pid 1 needs neither (it uses no System V IPC and never
-    // reads its host name), and every process of the run descends from this one.
-    // SAFETY: unshare with constant flags.
-    check(p, step::IPC_UTS, unsafe { libc::unshare(libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) } as c_long);
-    // SAFETY: valid buffer of the length passed.
-    check(p, step::HOSTNAME, unsafe { libc::sethostname(c"stockade".as_ptr(), 8) } as c_long);
     no_new_privs(p);
     drop_caps(p);
     install_seccomp(p);
