@@ -190,6 +190,14 @@ pub struct LaunchedInit {
     held: Vec<OwnedFd>,
     /// Shared with the launching thread, for a pid 1 that lets it go.
     handoff: Arc<Mutex<Handoff>>,
+    /// The launching thread's handle, held so that the thread stays joinable while this lives.
+    /// A detached thread unmaps its own stack as it ends, and a one-shot run's thread ends at
+    /// the end of the run, when pid 1 lets it go: that `munmap` had to flush the TLB of every
+    /// CPU that uses this address space (pid 1's among them), just as the CLI exits. A joinable
+    /// thread leaves its stack to whoever joins or detaches it; a retired one-shot `LaunchedInit`
+    /// is never dropped, so the stack goes with the process. Dropping this detaches the
+    /// thread, and the C library frees the stack of a thread that has already ended.
+    _thread: std::thread::JoinHandle<()>,
 }
 
 /// A launching thread, already running on another CPU, that waits for what pid 1 needs
@@ -208,6 +216,8 @@ struct LauncherParts {
     keep_tx: mpsc::Sender<(Option<Keep>, Option<AfterExit>)>,
     handoff: Arc<Mutex<Handoff>>,
     cpus: Option<libc::cpu_set_t>,
+    /// The launching thread (see `LaunchedInit::_thread`).
+    thread: std::thread::JoinHandle<()>,
 }
 
 /// Where the caller leaves pid 1's start data for the launching thread: `state` is 0 until
@@ -305,7 +315,7 @@ pub fn spawn_launcher(flags: u64) -> io::Result<Launcher> {
     if let Some(cpus) = cpus {
         prefer_another_cpu(&handle, cpus);
     }
-    Ok(Launcher { slot, parts: Some(LauncherParts { pid_rx, status_rx, keep_tx, handoff, cpus }) })
+    Ok(Launcher { slot, parts: Some(LauncherParts { pid_rx, status_rx, keep_tx, handoff, cpus, thread: handle }) })
 }
 
 impl Launcher {
@@ -338,6 +348,7 @@ impl Launcher {
             sent: false,
             held,
             handoff: parts.handoff,
+            _thread: parts.thread,
         })
     }
 }
