@@ -48,13 +48,13 @@ pub struct InitLaunch {
 
 impl InitLaunch {
     /// Starts cloning pid 1 into new user, mount and pid namespaces (and network, with
-    /// `netns`; the command makes its own IPC and UTS namespaces). With `loopback_in_init`
+    /// `netns`; pid 1 makes the IPC and UTS namespaces itself, see `sys::init_entry`). With `loopback_in_init`
     /// pid 1 brings loopback up before the go message (the allowlist bridge needs it there);
     /// otherwise it does so after its mounts, off the path the run waits for. Every fd
     /// pid 1 will use must exist before this: it gets a copy of the fd table when it is cloned.
     pub fn new(netns: bool, loopback_in_init: bool) -> Result<Self> {
         let syscall = |call, source| Error::Syscall { call, source };
-        // The command makes its own IPC and UTS namespaces (see `sys::command_in_sandbox`).
+        // Pid 1 makes the IPC and UTS namespaces after the clone (see `sys::init_entry`).
         let mut flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID;
         if netns {
             flags |= libc::CLONE_NEWNET;

@@ -191,12 +191,14 @@ pub struct LaunchedInit {
     /// Shared with the launching thread, for a pid 1 that lets it go.
     handoff: Arc<Mutex<Handoff>>,
     /// The launching thread's handle, held so that the thread stays joinable while this lives.
-    /// A detached thread unmaps its own stack as it ends, and a one-shot run's thread ends at
-    /// the end of the run, when pid 1 lets it go: that `munmap` had to flush the TLB of every
-    /// CPU that uses this address space (pid 1's among them), just as the CLI exits. A joinable
-    /// thread leaves its stack to whoever joins or detaches it; a retired one-shot `LaunchedInit`
-    /// is never dropped, so the stack goes with the process. Dropping this detaches the
-    /// thread, and the C library frees the stack of a thread that has already ended.
+    /// With musl, a detached thread unmaps its own stack as it ends, and a one-shot run's
+    /// thread ends at the end of the run, when pid 1 lets it go: that `munmap` had to flush
+    /// the TLB of every CPU that uses this address space (pid 1's among them), just as the CLI
+    /// exits. A joinable thread leaves its stack to whoever joins or detaches it. The CLI never
+    /// drops its retired `LaunchedInit`, so the stack goes with the process; a library caller's
+    /// next `prelaunch`, `take` or `discard` drops it, which detaches the thread, and the C
+    /// library then frees the stack of a thread that has already ended. (glibc keeps a
+    /// detached thread's stack in its cache rather than unmapping it; only musl was measured.)
     _thread: std::thread::JoinHandle<()>,
 }
 

@@ -560,7 +560,7 @@ pub mod step {
     pub const CGROUP: i32 = 1018;
     /// Creating and handing over the network bridge listener.
     pub const BRIDGE: i32 = 1019;
-    /// The command's own IPC and UTS namespaces (unshare).
+    /// The IPC and UTS namespaces pid 1 makes for the command (unshare).
     pub const IPC_UTS: i32 = 1020;
     /// Landlock rules start here (+ index).
     pub const LANDLOCK_RULE: i32 = 2000;
@@ -1113,8 +1113,9 @@ fn loopback_up() -> c_long {
 extern "C" fn noop_handler(_: c_int) {}
 
 /// Entry of the sandbox's pid 1 (namespaces implementation), cloned by the thread of [`spawn_launcher`] into
-/// its new namespaces: it maps its ids (and brings loopback up if it needs it) while the supervisor prepares
-/// the run, then waits for the go message and continues in [`init_run`]. Never returns.
+/// its new namespaces: while the supervisor prepares the run, it maps its ids, brings loopback up if the
+/// allowlist bridge needs it, and makes the IPC and UTS namespaces (and the host name) that the command will
+/// inherit; then it waits for the go message and continues in [`init_run`]. Never returns.
 fn init_entry(start: &InitStart) -> ! {
     let fd = start.report_fd;
     // Pid 1 copied the supervisor's signal handlers when it was cloned, and shares its memory:
@@ -1515,7 +1516,8 @@ fn join_cgroups(p: &Prepared) {
 /// pid 1's memory and `errno`. None of its calls before `proceed` fails in a working run, or
 /// they return their error rather than store it (the capability loop knows where to stop, see
 /// `drop_caps`; its futex waits and Landlock opens go through rustix), and a failure ends the
-/// run, so pid 1's mounts, which read `errno` after a failed call, never see a value set here.
+/// run, so pid 1's mounts and its loopback step, which read `errno` after a failed call, never
+/// see a value set here.
 /// After `proceed`, pid 1 only reports and waits for signals. (A failure's report may carry a
 /// value the other process set meanwhile: only its wording can suffer.)
 fn command_in_sandbox(p: &Prepared) -> ! {
