@@ -297,6 +297,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     // While the command runs, this thread would only wait: it does what can wait until then.
     let mut v2_words = None;
     let mut chores = || {
+        init.unpin_launcher();
         if groups.is_some() {
             crate::cgroup::sweep();
         }

@@ -199,7 +199,7 @@ pub struct LaunchedInit {
     /// next `prelaunch`, `take` or `discard` drops it, which detaches the thread, and the C
     /// library then frees the stack of a thread that has already ended. (glibc keeps a
     /// detached thread's stack in its cache rather than unmapping it; only musl was measured.)
-    _thread: std::thread::JoinHandle<()>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 /// A launching thread, already running on another CPU, that waits for what pid 1 needs
@@ -218,7 +218,7 @@ struct LauncherParts {
     keep_tx: mpsc::Sender<(Option<Keep>, Option<AfterExit>)>,
     handoff: Arc<Mutex<Handoff>>,
     cpus: Option<libc::cpu_set_t>,
-    /// The launching thread (see `LaunchedInit::_thread`).
+    /// The launching thread (see `LaunchedInit::thread`).
     thread: std::thread::JoinHandle<()>,
 }
 
@@ -350,7 +350,7 @@ impl Launcher {
             sent: false,
             held,
             handoff: parts.handoff,
-            _thread: parts.thread,
+            thread: parts.thread,
         })
     }
 }
@@ -385,6 +385,27 @@ impl LaunchedInit {
     /// too before it execs).
     pub fn cpus(&self) -> Option<libc::cpu_set_t> {
         self.cpus
+    }
+
+    /// Lets the launching thread run on any of the caller's CPUs again. It was moved off the
+    /// caller's CPU to clone pid 1 beside the supervisor's work; left there, its exit at the
+    /// end of a one-shot run, which the CLI's own exit waits for, waited for that one CPU even
+    /// when it was busy. Unpinned, it wakes where pid 1 releases it. Best effort. (Should the
+    /// thread have ended already, the C library has cleared the thread id it keeps, and the
+    /// call sets the calling thread to the caller's CPUs, which it already has.)
+    pub fn unpin_launcher(&self) {
+        use std::os::unix::thread::JoinHandleExt;
+        if let Some(cpus) = &self.cpus {
+            // SAFETY: a valid set of the size passed; the pthread_t is valid while the unjoined
+            // handle is held.
+            unsafe {
+                libc::pthread_setaffinity_np(
+                    self.thread.as_pthread_t() as _,
+                    std::mem::size_of::<libc::cpu_set_t>(),
+                    cpus,
+                )
+            };
+        }
     }
 
     /// Pid 1's number for the pipe on which it lets the launching thread go (see
