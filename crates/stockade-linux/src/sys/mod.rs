@@ -1150,11 +1150,10 @@ fn init_entry(start: &InitStart) -> ! {
     if start.loopback {
         check_fd(fd, step::LOOPBACK, loopback_up());
     }
-    // The IPC and UTS namespaces, made here rather than in the clone, which every run waits
-    // for, and before the command is cloned, which inherits them: pid 1 usually waits for the
-    // go message now (the supervisor's preparation is the longer path), where the command's
-    // set-up after it is the path the run waits for. Pid 1 uses neither (no System V IPC; it
-    // never reads its host name).
+    // The IPC and UTS namespaces, made here rather than in the clone, and before the command is
+    // cloned, which inherits them: here they run beside the supervisor's preparation, where in
+    // the command, after the go message, they were on the path the run waits for. Pid 1 uses
+    // neither (no System V IPC; it never reads its host name).
     // SAFETY: unshare with constant flags.
     check_fd(fd, step::IPC_UTS, unsafe { libc::unshare(libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) } as c_long);
     // SAFETY: valid buffer of the length passed.
