@@ -409,6 +409,9 @@ fn read_proc_net_unix() -> io::Result<Vec<u8>> {
 pub fn unix_socket_paths(proc_net_unix: &[u8], hidden: &[PathBuf]) -> Vec<PathBuf> {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::FileTypeExt;
+    // Sockets gather in a few directories: each component is looked at once, not once per
+    // socket as `realpath` would.
+    let mut dirs = stockade_policy::paths::Canonicalizer::default();
     let trim_start = |s: &[u8]| -> usize { s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len()) };
     let mut out: Vec<PathBuf> = Vec::new();
     for line in proc_net_unix.split(|&b| b == b'\n').skip(1) {
@@ -428,9 +431,7 @@ pub fn unix_socket_paths(proc_net_unix: &[u8], hidden: &[PathBuf]) -> Vec<PathBu
         {
             continue;
         }
-        let Some(real) =
-            p.parent().and_then(|d| std::fs::canonicalize(d).ok()).zip(p.file_name()).map(|(d, n)| d.join(n))
-        else {
+        let Some(real) = p.parent().and_then(|d| dirs.existing(d)).zip(p.file_name()).map(|(d, n)| d.join(n)) else {
             continue;
         };
         if hidden.iter().any(|h| real.starts_with(h)) || out.contains(&real) {
