@@ -6,8 +6,9 @@
 //! itself in (writing `0` to `tasks`, through the controller roots of [`open_roots`]) before it
 //! forks, so every descendant is counted (under `namespaces` once the supervisor has made the
 //! groups after the go message; pid 1 stays outside). The group is removed when the tree
-//! is gone, by the thread that reaped pid 1, or by the next run's [`sweep`] when the caller
-//! exited first.
+//! is gone: by the thread that reaped pid 1, or, for a one-shot caller (the CLI), which exits
+//! before that, by pid 1 itself once the caller is gone (`sys::remove_run_groups`). A later
+//! run's [`sweep`] takes what a killed supervisor left.
 //!
 //! References: [cgroups(7)](https://man7.org/linux/man-pages/man7/cgroups.7.html),
 //! [Documentation/admin-guide/cgroup-v1/pids.rst](https://docs.kernel.org/admin-guide/cgroup-v1/pids.html).
@@ -38,9 +39,9 @@ fn controller(name: &str) -> Option<PathBuf> {
     p.join("cgroup.procs").exists().then_some(p)
 }
 
-/// Removes groups left by earlier runs whose supervisor is gone (a CLI exits right after its
-/// run, before the thread that reaps pid 1 could remove the group). Only empty groups can be removed,
-/// so a group still in use is never touched.
+/// Removes groups left by earlier runs whose supervisor is gone and whose pid 1 did not remove
+/// them (both were killed, or the host crashed). Only empty groups can be removed, so a group
+/// still in use is never touched.
 ///
 /// A run calls it once pid 1 reports that the command started, while the supervisor would
 /// otherwise only wait: before that it would delay the launch (an `rmdir` here and the command
@@ -122,6 +123,11 @@ pub fn plan(policy: &Policy) -> Option<Planned> {
 }
 
 impl Planned {
+    /// The group's name, the same under every controller: the directory below each root.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Each group's `tasks` file relative to its controller's root, with the controller's slot
     /// in [`CONTROLLERS`]: what the command joins once [`Planned::create`] made it.
     pub fn tasks(&self) -> Vec<(usize, PathBuf)> {
@@ -189,7 +195,9 @@ impl RunGroups {
 fn remove_dirs(dirs: &[PathBuf]) {
     for d in dirs {
         for _ in 0..20 {
-            if std::fs::remove_dir(d).is_ok() {
+            // Gone already: a one-shot run's pid 1 removes its groups itself (see
+            // `sys::remove_run_groups`).
+            if std::fs::remove_dir(d).map_or_else(|e| e.kind() == std::io::ErrorKind::NotFound, |()| true) {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(1));

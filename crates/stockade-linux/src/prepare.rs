@@ -146,6 +146,9 @@ pub struct Prepared {
     /// mounts), before it forks anything: each `tasks` file relative to the root of its
     /// controller (by slot in [`crate::cgroup::CONTROLLERS`]).
     pub cgroup_joins: Vec<(usize, CString)>,
+    /// The run's group name (its directory below each controller's root), for the groups of
+    /// [`Prepared::cgroup_joins`]: a one-shot run's pid 1 removes them before it exits.
+    pub cgroup_name: Option<CString>,
     /// The controllers' roots on the host's mounts, opened before the sandbox's processes were
     /// made (-1 where there is none).
     pub cgroup_roots: [RawFd; 2],

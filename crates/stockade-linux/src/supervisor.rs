@@ -240,6 +240,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         envp_ptrs: c.envp_ptrs,
         report_fd,
         cgroup_joins,
+        cgroup_name: planned_groups.as_ref().map(|g| prepare::cpath(Path::new(g.name()))).transpose()?,
         cgroup_roots: root_fds,
         cgroups_ready: Default::default(),
         child_stack: Some(sys::ChildStack::new(prepare::CHILD_STACK_SIZE).map_err(|e| syscall("mmap (stack)", e))?),
@@ -667,6 +668,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         envp_ptrs: c.envp_ptrs.clone(),
         report_fd: report_w.as_raw_fd(),
         cgroup_joins,
+        cgroup_name: None, // the supervisor removes them: it reaps the command itself
         cgroup_roots: root_fds,
         cgroups_ready: std::sync::atomic::AtomicU32::new(prepare::CGROUPS_DONE | made),
         child_stack: None,

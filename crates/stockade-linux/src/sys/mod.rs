@@ -1281,9 +1281,11 @@ fn init_run(p: &Prepared) -> ! {
     if let Some(cpus) = &p.cpus {
         move_to_another_cpu(child, cpus);
     }
-    for fd in p.cgroup_roots {
-        if fd >= 0 {
-            close(fd); // only the command uses them (see `join_cgroups`)
+    if !p.exit_with_supervisor {
+        for fd in p.cgroup_roots {
+            if fd >= 0 {
+                close(fd); // the command joins through its own copies (see `join_cgroups`)
+            }
         }
     }
     // The command has its own copies of stdin, stdout and stderr. Pid 1 never uses them, and a
@@ -1461,8 +1463,28 @@ fn wait_for_release(p: &Prepared) -> ! {
             _ => break, // released
         }
     }
+    remove_run_groups(p);
     // SAFETY: always safe.
     unsafe { libc::_exit(0) }
+}
+
+/// Removes the run's cgroups (root callers, see `cgroup`), which only the command's tree used,
+/// all of it reaped by now. A one-shot caller (the CLI) exits before the thread that reaps pid
+/// 1 could remove them; the next run's sweep did, while that run's command ran (`git status`
+/// ran 36 to 71 µs slower in A/B runs with the sweep than without). Done here, after the
+/// caller is gone, the sweep normally finds nothing. The controllers' roots are pid 1's copies
+/// of the host's mounts (see `join_cgroups`). Raw calls: nothing here writes `errno`.
+fn remove_run_groups(p: &Prepared) {
+    let Some(name) = &p.cgroup_name else { return };
+    let made = p.cgroups_ready.load(Ordering::Acquire);
+    for (slot, _) in &p.cgroup_joins {
+        let root = p.cgroup_roots[*slot];
+        if root >= 0 && made & (1 << *slot) != 0 {
+            // SAFETY: pid 1's copy of the controller's root, open until it exits.
+            let root = unsafe { rustix::fd::BorrowedFd::borrow_raw(root) };
+            let _ = rustix::fs::unlinkat(root, name.as_c_str(), rustix::fs::AtFlags::REMOVEDIR);
+        }
+    }
 }
 
 /// How long a retired pid 1 waits for the supervisor's exit once the go socket reached end of
