@@ -8,7 +8,7 @@
 //! groups after the go message; pid 1 stays outside). The group is removed when the tree
 //! is gone: by the thread that reaped pid 1, or, for a one-shot caller (the CLI), which exits
 //! before that, by pid 1 itself once the caller is gone (`sys::remove_run_groups`). A later
-//! run's [`sweep`] takes what a killed supervisor left.
+//! run's [`sweep`] takes what is left when pid 1 does not get that far.
 //!
 //! References: [cgroups(7)](https://man7.org/linux/man-pages/man7/cgroups.7.html),
 //! [Documentation/admin-guide/cgroup-v1/pids.rst](https://docs.kernel.org/admin-guide/cgroup-v1/pids.html).
@@ -39,9 +39,10 @@ fn controller(name: &str) -> Option<PathBuf> {
     p.join("cgroup.procs").exists().then_some(p)
 }
 
-/// Removes groups left by earlier runs whose supervisor is gone and whose pid 1 did not remove
-/// them (both were killed, or the host crashed). Only empty groups can be removed, so a group
-/// still in use is never touched.
+/// Removes groups left by earlier runs whose supervisor is gone and whose pid 1 did not get to
+/// remove them: a run that timed out or was killed (pid 1 killed with it), one whose set-up
+/// failed, a supervisor that exec'd. Only empty groups can be removed, so a group still in use
+/// is never touched.
 ///
 /// A run calls it once pid 1 reports that the command started, while the supervisor would
 /// otherwise only wait: before that it would delay the launch (an `rmdir` here and the command

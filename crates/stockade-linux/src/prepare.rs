@@ -150,7 +150,9 @@ pub struct Prepared {
     /// [`Prepared::cgroup_joins`]: a one-shot run's pid 1 removes them before it exits.
     pub cgroup_name: Option<CString>,
     /// The controllers' roots on the host's mounts, opened before the sandbox's processes were
-    /// made (-1 where there is none).
+    /// made (-1 where there is none). The command closes its copies before it execs; pid 1
+    /// closes its own once it has started the command, except, with `exit_with_supervisor`,
+    /// those of the groups it removes at the end.
     pub cgroup_roots: [RawFd; 2],
     /// Set by the supervisor once it has made the groups (under `namespaces`, after the go
     /// message): [`CGROUPS_DONE`] plus bit `slot` for each group that exists. The command
@@ -164,12 +166,12 @@ pub struct Prepared {
     pub bridge_fd: RawFd,
     /// The loopback port of that listener inside the sandbox.
     pub bridge_port: u16,
-    /// After reporting the command's exit, pid 1 waits until the supervisor process exits (end
-    /// of file on the go socket) or releases it (the next prelaunch), instead of exiting at
-    /// once, so that tearing its namespaces down does not compete with the supervisor's last
-    /// work; it lets the thread that launched it end first (see `sys::wait_for_release`). Only
-    /// for a one-shot caller (the CLI's prelaunch): nothing of the sandbox runs any more at that
-    /// point.
+    /// After reporting the command's exit, pid 1 waits until the supervisor process exits (its
+    /// pidfd turns readable) or releases it (the next prelaunch), instead of exiting at once,
+    /// so that tearing its namespaces down does not compete with the supervisor's last work; it
+    /// lets the thread that launched it end first, and removes the run's cgroups just before
+    /// it exits (see `sys::wait_for_release`). Only for a one-shot caller (the CLI's
+    /// prelaunch): nothing of the sandbox runs any more at that point.
     pub exit_with_supervisor: bool,
     /// Pid 1's end of its go socket (namespaces only, else -1): where it waits, with
     /// `exit_with_supervisor`, to be released.

@@ -134,6 +134,7 @@ impl Leftovers {
                 let mut info: libc::siginfo_t = std::mem::zeroed();
                 libc::waitid(libc::P_PIDFD, self.pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED)
             };
+            // `P_PIDFD` is Linux 5.4; `namespaces` needs 5.12 (see docs/linux.md).
             if r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
                 break;
             }

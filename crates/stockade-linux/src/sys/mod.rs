@@ -1281,11 +1281,14 @@ fn init_run(p: &Prepared) -> ! {
     if let Some(cpus) = &p.cpus {
         move_to_another_cpu(child, cpus);
     }
-    if !p.exit_with_supervisor {
-        for fd in p.cgroup_roots {
-            if fd >= 0 {
-                close(fd); // the command joins through its own copies (see `join_cgroups`)
-            }
+    // The command joins through its own copies (see `join_cgroups`). A one-shot run's pid 1
+    // keeps the roots of the groups it will remove at the end (`remove_run_groups`), and only
+    // those: the command cannot reach pid 1's fds (it may not ptrace pid 1, which `/proc` also
+    // hides from it), but what pid 1 does not hold cannot leak.
+    for (slot, fd) in p.cgroup_roots.iter().enumerate() {
+        let kept = p.exit_with_supervisor && p.cgroup_name.is_some() && p.cgroup_joins.iter().any(|(s, _)| *s == slot);
+        if *fd >= 0 && !kept {
+            close(*fd);
         }
     }
     // The command has its own copies of stdin, stdout and stderr. Pid 1 never uses them, and a
@@ -1443,37 +1446,43 @@ fn wait_for_release(p: &Prepared) -> ! {
     let (go, sup) =
         unsafe { (rustix::fd::BorrowedFd::borrow_raw(go), rustix::fd::BorrowedFd::borrow_raw(p.supervisor_pidfd)) };
     let mut go_open = true;
-    loop {
+    // Whether the run is over for sure: the supervisor process is gone, or it released pid 1
+    // (its next run's groups get other names). A supervisor that exec'd keeps its pid, and its
+    // new image numbers its groups from 0 again: those are left to the sweep.
+    let over = loop {
         let grace = Timespec { tv_sec: 0, tv_nsec: RELEASE_GRACE_MS * 1_000_000 };
         let mut both = [PollFd::new(&sup, PollFlags::IN), PollFd::new(&go, PollFlags::IN)];
         let fds = if go_open { &mut both[..] } else { &mut both[..1] };
         match poll(fds, (!go_open).then_some(&grace)) {
-            Ok(0) => break, // end of file long ago, and the supervisor still there: it exec'd
+            Ok(0) => break false, // end of file long ago, and the supervisor still there: it exec'd
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => continue,
-            Err(_) => break,
+            Err(_) => break false,
         }
         if !fds[0].revents().is_empty() {
-            break;
+            break true;
         }
         let mut b = [0u8; 8];
         match rustix::io::read(go, &mut b) {
             Ok(0) => go_open = false,
             Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
-            _ => break, // released
+            Ok(_) => break true, // released
+            Err(_) => break false,
         }
+    };
+    if over {
+        remove_run_groups(p);
     }
-    remove_run_groups(p);
     // SAFETY: always safe.
     unsafe { libc::_exit(0) }
 }
 
 /// Removes the run's cgroups (root callers, see `cgroup`), which only the command's tree used,
 /// all of it reaped by now. A one-shot caller (the CLI) exits before the thread that reaps pid
-/// 1 could remove them; the next run's sweep did, while that run's command ran (`git status`
-/// ran 36 to 71 µs slower in A/B runs with the sweep than without). Done here, after the
-/// caller is gone, the sweep normally finds nothing. The controllers' roots are pid 1's copies
-/// of the host's mounts (see `join_cgroups`). Raw calls: nothing here writes `errno`.
+/// 1 could remove them; the next run's sweep did, while that run's command ran (in A/B runs,
+/// `git status` took 45 to 79 µs longer that way). Done here, after the caller is gone, the
+/// sweep normally finds nothing. The controllers' roots are pid 1's copies of the host's
+/// mounts, kept for this (see `init_run`). Raw calls: nothing here writes `errno`.
 fn remove_run_groups(p: &Prepared) {
     let Some(name) = &p.cgroup_name else { return };
     let made = p.cgroups_ready.load(Ordering::Acquire);
