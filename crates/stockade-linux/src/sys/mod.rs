@@ -1487,7 +1487,8 @@ fn remove_run_groups(p: &Prepared) {
     let Some(name) = &p.cgroup_name else { return };
     let made = p.cgroups_ready.load(Ordering::Acquire);
     for (slot, _) in &p.cgroup_joins {
-        let root = p.cgroup_roots[*slot];
+        // No indexing that could panic: the thread whose TLS a panic would use is gone.
+        let root = p.cgroup_roots.get(*slot).copied().unwrap_or(-1);
         if root >= 0 && made & (1 << *slot) != 0 {
             // SAFETY: pid 1's copy of the controller's root, open until it exits.
             let root = unsafe { rustix::fd::BorrowedFd::borrow_raw(root) };
