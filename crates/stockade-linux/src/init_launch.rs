@@ -67,17 +67,12 @@ impl InitLaunch {
         let (go_w, go_r) = sys::seqpacket_pair().map_err(|e| syscall("socketpair", e))?;
         let me = sys::pidfd_open(std::process::id() as libc::pid_t).map_err(|e| syscall("pidfd_open", e))?;
         let cgroup_roots = crate::cgroup::open_roots();
-        let start = sys::InitStart::new(
-            format!("{uid} {uid} 1\n"),
-            format!("{gid} {gid} 1\n"),
-            netns && loopback_in_init,
-            me.as_raw_fd(),
-            go_r.as_raw_fd(),
-            report_w.as_raw_fd(),
-        );
+        let start =
+            sys::InitStart::new(netns && loopback_in_init, me.as_raw_fd(), go_r.as_raw_fd(), report_w.as_raw_fd());
+        let maps = sys::IdMaps { uid: format!("{uid} {uid} 1\n"), gid: format!("{gid} {gid} 1\n") };
         let (report_fd, go_fd, supervisor_pidfd) = (report_w.as_raw_fd(), go_r.as_raw_fd(), me.as_raw_fd());
         let init = launcher
-            .launch(start, go_w, vec![report_w, go_r, me])
+            .launch(start, maps, go_w, vec![report_w, go_r, me])
             .map_err(|e| syscall("launching pid 1 (pipe2)", e))?;
         Ok(InitLaunch {
             init,

@@ -258,27 +258,9 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         cpus: init.cpus(),
         loopback: netns && !loopback_in_init,
     });
-    // The go message goes out before waiting for the clone's result, so that pid 1 does not
-    // wait for this thread to be woken by the launching thread first. If the clone failed,
-    // nothing reads the messages and `started` says why.
-    init.go(&prepared);
-    // While pid 1 builds the mount view and the command sets itself up: the run's cgroups,
-    // which the command waits for before it joins them, then the look at the repositories,
-    // which `proceed` ends (pid 1 lets the command exec only after it). Both come before
-    // `started`, which may have to wait until pid 1 blocks: the launching thread that reports
-    // the clone shares a CPU with it.
-    let groups = planned_groups.and_then(|g| g.create(root_fds.map(|fd| fd >= 0)));
-    let made = groups.as_ref().map_or(0, crate::cgroup::RunGroups::made_mask);
-    sys::announce(&prepared.cgroups_ready, prepare::CGROUPS_DONE | made);
-    nested_watch = nested_watch.with_cache(crate::gitlinks_cache::Cache::for_runs);
-    crate::git_nested::snapshot(&mut nested_watch);
-    init.proceed();
+    // The clone's result first: this thread maps pid 1's ids before the go message, which pid 1
+    // waits for before anything that needs them (see `LaunchedInit::map_ids`).
     if let Err(e) = init.started() {
-        // No pid 1, so nothing joined the groups: remove them now (a fallback to
-        // `landlock-only` makes its own).
-        if let Some(g) = groups {
-            g.remove();
-        }
         return match e.raw_os_error() {
             Some(libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EUSERS | libc::EACCES) => Ok(Attempt::Unavailable(
                 host_facts::userns_restriction().unwrap_or_else(|| format!("clone(CLONE_NEWUSER|...) failed: {e}")),
@@ -286,6 +268,17 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
             _ => Err(syscall("clone", e)),
         };
     }
+    init.map_ids().map_err(|e| syscall("writing pid 1's setgroups, uid_map and gid_map", e))?;
+    init.go(&prepared);
+    // While pid 1 builds the mount view and the command sets itself up: the run's cgroups,
+    // which the command waits for before it joins them, then the look at the repositories,
+    // which `proceed` ends (pid 1 lets the command exec only after it).
+    let groups = planned_groups.and_then(|g| g.create(root_fds.map(|fd| fd >= 0)));
+    let made = groups.as_ref().map_or(0, crate::cgroup::RunGroups::made_mask);
+    sys::announce(&prepared.cgroups_ready, prepare::CGROUPS_DONE | made);
+    nested_watch = nested_watch.with_cache(crate::gitlinks_cache::Cache::for_runs);
+    crate::git_nested::snapshot(&mut nested_watch);
+    init.proceed();
     let deadline = policy.process.timeout.map(|t| Instant::now() + t);
     let pid = init.pid;
     let forwarder = bridge.map(|(b, (ours, child))| {
@@ -523,9 +516,6 @@ fn step_name(p: &Prepared, plan: &MountPlan, ll_rules: &[(PathBuf, u64)], step: 
             })
         }
         PDEATHSIG => "prctl(PR_SET_PDEATHSIG)".into(),
-        SETGROUPS => "writing /proc/self/setgroups".into(),
-        UID_MAP => "writing /proc/self/uid_map".into(),
-        GID_MAP => "writing /proc/self/gid_map".into(),
         HOSTNAME => "sethostname".into(),
         IPC_UTS => "unshare(CLONE_NEWIPC|CLONE_NEWUTS) in pid 1, for the command".into(),
         LOOPBACK => "bringing up loopback (SIOCSIFFLAGS)".into(),

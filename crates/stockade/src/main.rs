@@ -8,6 +8,8 @@
 mod cli;
 #[cfg(all(target_os = "linux", target_env = "musl"))]
 mod musl_alloc;
+#[cfg(all(target_os = "linux", target_arch = "x86_64", any(target_env = "musl", test)))]
+mod musl_mem;
 #[cfg(all(target_os = "linux", not(test)))]
 mod process_start;
 

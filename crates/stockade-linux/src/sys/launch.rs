@@ -2,8 +2,8 @@
 //!
 //! Creating the namespaces (above all the network namespace, which registers a few hundred
 //! sysctls) is the largest single cost of a run. So pid 1 is cloned first, from a dedicated
-//! thread, and enters its namespaces and maps its ids on one core while
-//! the supervisor computes the mount plan, Landlock rules and seccomp program on the other.
+//! thread, and enters its namespaces on one core while the supervisor computes the mount plan,
+//! Landlock rules and seccomp program on the other, and then maps pid 1's ids.
 //! When [`LaunchedInit::go`] hands it the finished [`Prepared`], it starts the command, which
 //! drops its privileges and installs its seccomp filter on the other core while pid 1 builds
 //! the mount view; the command then enters the view and execs (see `sys::init_run`).
@@ -45,10 +45,6 @@ const INIT_STACK_SIZE: usize = 256 * 1024;
 /// What pid 1 needs before the run is prepared.
 #[derive(Debug)]
 pub struct InitStart {
-    /// `"U U 1\n"`.
-    pub uid_map: String,
-    /// `"G G 1\n"`.
-    pub gid_map: String,
     /// Whether pid 1 brings `lo` up in its network namespace before the go message. Only when
     /// it needs loopback itself (the allowlist bridge); otherwise it does so after its mounts
     /// (see `Prepared::loopback`).
@@ -79,17 +75,8 @@ impl InitStart {
     }
 
     /// Bundles what pid 1 needs before the go message.
-    pub fn new(
-        uid_map: String,
-        gid_map: String,
-        loopback: bool,
-        sync_fd: RawFd,
-        go_fd: RawFd,
-        report_fd: RawFd,
-    ) -> Self {
+    pub fn new(loopback: bool, sync_fd: RawFd, go_fd: RawFd, report_fd: RawFd) -> Self {
         InitStart {
-            uid_map,
-            gid_map,
             loopback,
             sync_fd,
             go_fd,
@@ -201,6 +188,17 @@ pub struct LaunchedInit {
     /// library then frees the stack of a thread that has already ended. (glibc keeps a
     /// detached thread's stack in its cache rather than unmapping it; only musl was measured.)
     thread: std::thread::JoinHandle<()>,
+    /// Pid 1's uid and gid maps, which [`LaunchedInit::map_ids`] writes.
+    maps: IdMaps,
+}
+
+/// The uid and gid maps of pid 1's user namespace: `"U U 1\n"` and `"G G 1\n"`, the caller's
+/// ids mapped to themselves.
+pub struct IdMaps {
+    /// The `uid_map` line.
+    pub uid: String,
+    /// The `gid_map` line.
+    pub gid: String,
 }
 
 /// A launching thread, already running on another CPU, that waits for what pid 1 needs
@@ -325,7 +323,13 @@ impl Launcher {
     /// Hands pid 1's start data to the launching thread, which clones it right away. `go` is
     /// the supervisor's end of the socket pair whose other end is `start.go_fd`; `held` are
     /// the fds whose numbers `start` names, closed once pid 1 has its copies.
-    pub fn launch(mut self, mut start: InitStart, go: OwnedFd, held: Vec<OwnedFd>) -> io::Result<LaunchedInit> {
+    pub fn launch(
+        mut self,
+        mut start: InitStart,
+        maps: IdMaps,
+        go: OwnedFd,
+        held: Vec<OwnedFd>,
+    ) -> io::Result<LaunchedInit> {
         let (done_r, done_w) = super::pipe()?;
         let Some(parts) = self.parts.take() else { return Err(io::Error::other("pid 1 was launched already")) };
         start.go_write_fd = go.as_raw_fd();
@@ -352,6 +356,7 @@ impl Launcher {
             held,
             handoff: parts.handoff,
             thread: parts.thread,
+            maps,
         })
     }
 }
@@ -378,6 +383,34 @@ impl LaunchedInit {
             // SAFETY: CLONE_PIDFD returned a fresh fd that nothing else owns.
             self.pidfd = Some(unsafe { OwnedFd::from_raw_fd(pidfd) });
             self.pid = pid;
+        }
+        Ok(())
+    }
+
+    /// Maps pid 1's ids (after [`LaunchedInit::started`]): `deny` to its `setgroups`, then its
+    /// `uid_map` and `gid_map`, written from here, before the go message, which is what pid 1
+    /// waits for before anything that needs them (its mounts). Pid 1 used to write them itself
+    /// while the supervisor prepared the run; its path was the longer one before the go message,
+    /// and moving this work to the supervisor's made a run shorter (see docs/linux.md, "A
+    /// twelfth session"). The supervisor may: it is in the parent user namespace and has the
+    /// ids it maps.
+    pub fn map_ids(&self) -> io::Result<()> {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        use rustix::fs::{open, openat, Mode, OFlags};
+        let pidfd = self.pidfd.as_ref().ok_or_else(|| io::Error::other("pid 1 was not started"))?;
+        let dir =
+            open(format!("/proc/{}", self.pid), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        // The directory is pid 1's if pid 1 is still alive once it is open: a pid is only
+        // reused after its process has been reaped.
+        let mut alive = [PollFd::new(pidfd, PollFlags::IN)];
+        if poll(&mut alive, Some(&Timespec { tv_sec: 0, tv_nsec: 0 }))? != 0 {
+            return Err(io::Error::other("pid 1 exited before its ids were mapped"));
+        }
+        for (name, line) in
+            [("setgroups", "deny"), ("uid_map", self.maps.uid.as_str()), ("gid_map", self.maps.gid.as_str())]
+        {
+            let file = openat(&dir, name, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+            rustix::io::write(&file, line.as_bytes())?;
         }
         Ok(())
     }

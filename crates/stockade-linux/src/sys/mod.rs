@@ -35,7 +35,7 @@ pub mod lease;
 mod stack;
 use fd_pass::send_bridge_listener;
 pub use fd_pass::{recv_fd, seqpacket_pair};
-pub use launch::{spawn_launcher, AfterExit, InitStart, LaunchedInit, Launcher};
+pub use launch::{spawn_launcher, AfterExit, IdMaps, InitStart, LaunchedInit, Launcher};
 pub use stack::ChildStack;
 
 // ---- constants the libc crate may not carry on every version ----
@@ -524,12 +524,6 @@ pub const MSG_STARTED: u32 = 4;
 pub mod step {
     /// Reading the "go" byte / PR_SET_PDEATHSIG.
     pub const PDEATHSIG: i32 = 1001;
-    /// Writing /proc/self/setgroups.
-    pub const SETGROUPS: i32 = 1002;
-    /// Writing uid_map.
-    pub const UID_MAP: i32 = 1003;
-    /// Writing gid_map.
-    pub const GID_MAP: i32 = 1004;
     /// sethostname.
     pub const HOSTNAME: i32 = 1005;
     /// Bringing loopback up.
@@ -664,23 +658,6 @@ fn check(p: &Prepared, step: i32, r: c_long) {
 fn check_fd(report_fd: RawFd, step: i32, r: c_long) {
     if r < 0 {
         fail_fd(report_fd, step);
-    }
-}
-
-fn write_file(path: &CStr, data: &[u8]) -> c_long {
-    // SAFETY: valid C string.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return -1;
-    }
-    // SAFETY: valid buffer.
-    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-    // SAFETY: fd is ours.
-    unsafe { libc::close(fd) };
-    if n < 0 {
-        -1
-    } else {
-        0
     }
 }
 
@@ -1113,9 +1090,10 @@ fn loopback_up() -> c_long {
 extern "C" fn noop_handler(_: c_int) {}
 
 /// Entry of the sandbox's pid 1 (namespaces implementation), cloned by the thread of [`spawn_launcher`] into
-/// its new namespaces: while the supervisor prepares the run, it maps its ids, brings loopback up if the
-/// allowlist bridge needs it, and makes the IPC and UTS namespaces (and the host name) that the command will
-/// inherit; then it waits for the go message and continues in [`init_run`]. Never returns.
+/// its new namespaces: while the supervisor prepares the run (and maps pid 1's ids, see
+/// `LaunchedInit::map_ids`), it brings loopback up if the allowlist bridge needs it, and makes the
+/// IPC and UTS namespaces (and the host name) that the command will inherit; then it waits for the
+/// go message and continues in [`init_run`]. Never returns.
 fn init_entry(start: &InitStart) -> ! {
     let fd = start.report_fd;
     // Pid 1 copied the supervisor's signal handlers when it was cloned, and shares its memory:
@@ -1144,9 +1122,8 @@ fn init_entry(start: &InitStart) -> ! {
     }
     // `sync_fd` stays open: a pid 1 that outlives its run waits on it (`wait_for_release`).
     close(start.go_write_fd());
-    check_fd(fd, step::SETGROUPS, write_file(c"/proc/self/setgroups", b"deny"));
-    check_fd(fd, step::UID_MAP, write_file(c"/proc/self/uid_map", start.uid_map.as_bytes()));
-    check_fd(fd, step::GID_MAP, write_file(c"/proc/self/gid_map", start.gid_map.as_bytes()));
+    // Its uid and gid maps are written by the supervisor before the go message
+    // (`LaunchedInit::map_ids`).
     if start.loopback {
         check_fd(fd, step::LOOPBACK, loopback_up());
     }
