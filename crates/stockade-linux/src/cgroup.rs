@@ -1,17 +1,30 @@
-//! Tree-wide limits through cgroup v1 `pids` and `memory` controllers, for root callers on
-//! hosts that mount them (this is where `RLIMIT_NPROC` fails: the kernel never applies it to
-//! uid 0 in the initial user namespace, and a root caller maps 0 to 0).
+//! Tree-wide limits through cgroups, where the rlimits fall short: `RLIMIT_NPROC` is never
+//! applied to uid 0 of the initial user namespace (and a root caller maps 0 to 0), and
+//! `RLIMIT_AS` limits one process's address space, not a tree's memory.
 //!
-//! A run gets its own `stockade-<pid>-<n>` group under each controller; the command moves
-//! itself in (writing `0` to `tasks`, through the controller roots of [`open_roots`]) before it
-//! forks, so every descendant is counted (under `namespaces` once the supervisor has made the
-//! groups after the go message; pid 1 stays outside). The group is removed when the tree
-//! is gone: by the thread that reaped pid 1, or, for a one-shot caller (the CLI), which exits
-//! before that, by pid 1 itself once the caller is gone (`sys::remove_run_groups`). A later
-//! run's [`sweep`] takes what is left when pid 1 does not get that far.
+//! Two kinds of host, and each controller is on exactly one of them:
+//! - **cgroup v1** `pids` and `memory` mounted (this project's test host; root callers): a run
+//!   gets its own `stockade-<pid>-<n>` group under each controller; the command moves itself in
+//!   (writing `0` to `tasks`, through the controller roots of [`open_roots`]) before it forks, so
+//!   every descendant is counted (under `namespaces` once the supervisor has made the groups
+//!   after the go message; pid 1 stays outside).
+//! - **cgroup v2**, for a caller in the root group of the hierarchy it sees (root on a host or VM
+//!   without systemd, for one) whose root enables the controllers for the groups below it: a
+//!   run's group is made below the caller's own group ([`V2Parent`] says why nowhere else), and
+//!   the command is cloned straight into it (`CLONE_INTO_CGROUP`, see `sys::clone3`): moving a
+//!   process later would wait for an RCU grace period. The group is made before the go
+//!   message, since the command is cloned right after it. Where the clone into it fails, the
+//!   command starts without it and the run says so (`Prepared::cgroup2_missed`).
+//!
+//! Groups are removed when the tree is gone: by the thread that reaped pid 1, or, for a one-shot
+//! caller (the CLI), which exits before that, by pid 1 itself once the caller is gone
+//! (`sys::remove_run_groups`). A later run's [`sweep`] takes what is left when pid 1 does not get
+//! that far.
 //!
 //! References: [cgroups(7)](https://man7.org/linux/man-pages/man7/cgroups.7.html),
-//! [Documentation/admin-guide/cgroup-v1/pids.rst](https://docs.kernel.org/admin-guide/cgroup-v1/pids.html).
+//! [Documentation/admin-guide/cgroup-v1/pids.rst](https://docs.kernel.org/admin-guide/cgroup-v1/pids.html),
+//! [Documentation/admin-guide/cgroup-v2.rst](https://docs.kernel.org/admin-guide/cgroup-v2.html)
+//! ("Delegation", "No Internal Process Constraint").
 
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
@@ -32,6 +45,8 @@ pub struct RunGroups {
     pub pids: bool,
     /// Whether the memory limit is enforced tree-wide.
     pub memory: bool,
+    /// The run's cgroup v2 group, which the command is cloned into (see [`Planned::create_v2`]).
+    pub v2_dir: Option<PathBuf>,
 }
 
 fn controller(name: &str) -> Option<PathBuf> {
@@ -49,12 +64,12 @@ fn controller(name: &str) -> Option<PathBuf> {
 /// joining its groups take the same cgroup lock), and on a thread of its own it cost more
 /// than the sweep itself (the thread's exit unmaps its stack, which interrupts every CPU
 /// running pid 1 or the command, since they share the supervisor's address space).
-pub fn sweep() {
+pub fn sweep(v2_parent: Option<&Path>) {
     // A few per run: each `rmdir` may wait on the cgroup lock, and the run's wait starts after
     // this. Leftovers are taken by the next runs.
     let mut budget = MAX_SWEPT;
-    for ctl in ["pids", "memory"] {
-        let Some(dir) = controller(ctl) else { continue };
+    let dirs = CONTROLLERS.iter().filter_map(|ctl| controller(ctl)).chain(v2_parent.map(Path::to_path_buf));
+    for dir in dirs {
         for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             if budget == 0 {
                 return;
@@ -62,7 +77,18 @@ pub fn sweep() {
             let name = e.file_name();
             let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("stockade-")) else { continue };
             let Some(pid) = rest.split('-').next() else { continue };
-            if !Path::new("/proc").join(pid).exists() {
+            // A supervisor in another pid namespace looks gone from here: its group is left
+            // alone while it is young, since it is empty between its making and its command's
+            // start (a cgroup v2 group for longer: it is made before the go message). The
+            // cgroup filesystem dates a directory when its inode is made: at `mkdir`, or later
+            // if the kernel dropped the inode meanwhile, when a stale group only waits longer.
+            let young = e
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_none_or(|age| age < MIN_SWEPT_AGE);
+            if !young && !Path::new("/proc").join(pid).exists() {
                 budget -= 1;
                 let _ = std::fs::remove_dir(e.path());
             }
@@ -72,6 +98,9 @@ pub fn sweep() {
 
 /// Most stale groups one [`sweep`] tries to remove.
 const MAX_SWEPT: usize = 4;
+
+/// How old a group must be before [`sweep`] considers it stale.
+const MIN_SWEPT_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The cgroup v1 controllers stockade limits with, in the order of the slots of
 /// [`open_roots`] and [`Planned::tasks`].
@@ -144,7 +173,14 @@ impl Planned {
     /// not join (its root failed to open) would only be reported as a limit that holds.
     /// Returns `None` when none could be made.
     pub fn create(&self, usable: [bool; 2]) -> Option<RunGroups> {
-        let mut g = RunGroups { dirs: Vec::new(), created: [false; 2], words: Vec::new(), pids: false, memory: false };
+        let mut g = RunGroups {
+            dirs: Vec::new(),
+            created: [false; 2],
+            words: Vec::new(),
+            pids: false,
+            memory: false,
+            v2_dir: None,
+        };
         // By slot in CONTROLLERS: the limit file and its value.
         let limits = [
             self.max_processes.map(|n| ("pids.max", n.to_string())),
@@ -175,7 +211,241 @@ impl Planned {
     }
 }
 
+impl Planned {
+    /// Makes the run's cgroup v2 group in `parent` for the limits that no cgroup v1 group covers
+    /// (`v1_usable`, by slot in [`CONTROLLERS`]) and that `parent` enables for its children (its
+    /// `cgroup.subtree_control`). `None` when there are none, or when the group cannot be made
+    /// (a parent the caller may not write to): the rlimits remain, and the run's words say so.
+    /// The command is to be cloned into [`RunGroups::v2_dir`] (see `sys::clone3`).
+    pub fn create_v2(&self, parent: &V2Parent, v1_usable: [bool; 2]) -> Option<RunGroups> {
+        use rustix::fs::{mkdirat, openat, Mode, OFlags};
+        // By slot in CONTROLLERS: the limit file and its value.
+        let limits = [
+            self.max_processes.map(|n| ("pids.max", n.to_string())),
+            self.memory_bytes.map(|b| ("memory.max", b.to_string())),
+        ];
+        if limits.iter().zip(v1_usable).all(|(l, v1)| l.is_none() || v1) {
+            return None;
+        }
+        let enabled = enabled(&read_at(&parent.fd, "cgroup.subtree_control")?);
+        let slots: Vec<usize> = (0..CONTROLLERS.len())
+            .filter(|&slot| !v1_usable[slot] && limits[slot].is_some() && enabled[slot])
+            .collect();
+        if slots.is_empty() {
+            return None;
+        }
+        mkdirat(&parent.fd, self.name.as_str(), Mode::from_raw_mode(0o755)).ok()?;
+        let dir = parent.path.join(&self.name);
+        let mut g = RunGroups {
+            dirs: vec![dir.clone()],
+            created: [false; 2],
+            words: Vec::new(),
+            pids: false,
+            memory: false,
+            v2_dir: Some(dir),
+        };
+        for slot in slots {
+            let Some((file, value)) = &limits[slot] else { continue };
+            let written = openat(
+                &parent.fd,
+                format!("{}/{file}", self.name).as_str(),
+                OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .and_then(|f| rustix::io::write(&f, value.as_bytes()))
+            .is_ok();
+            if written {
+                g.words.push(format!("cgroup v2 {file}={value} for the whole tree"));
+                if slot == 0 {
+                    g.pids = true;
+                } else {
+                    g.memory = true;
+                }
+            }
+        }
+        if g.words.is_empty() {
+            // A group without a limit would only be reported as one.
+            g.remove();
+            return None;
+        }
+        Some(g)
+    }
+}
+
+/// A small file below `dir` (cgroup interface files are a line or two).
+fn read_at(dir: &OwnedFd, name: &str) -> Option<String> {
+    use rustix::fs::{openat, Mode, OFlags};
+    let f = openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let mut buf = [0u8; 512];
+    let n = rustix::io::read(&f, &mut buf).ok()?;
+    String::from_utf8(buf[..n].to_vec()).ok()
+}
+
+/// Where cgroup v2 is mounted: alone at `/sys/fs/cgroup`, or beside cgroup v1 (a "hybrid"
+/// host such as this project's test machine) at `/sys/fs/cgroup/unified`. Only its root has a
+/// `cgroup.controllers` file there.
+const V2_MOUNTS: [&str; 2] = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"];
+
+/// The cgroup v2 group a run's group is made in: the caller's own group, and only when that is
+/// the root of the hierarchy it sees (a caller in the root group, such as root on a host or VM
+/// without systemd). Below any other group the run's group could not have controllers: a group
+/// other than the root that holds processes (the caller) cannot enable them for the groups below
+/// it. And beside the caller's group, in its parent, the command would leave the caller's unit:
+/// its limits (`TasksMax=`, `MemoryMax=`), its accounting, and the kill when the unit stops
+/// would no longer cover it. On a systemd host the way is a scope of its own with `Delegate=yes`,
+/// asked of systemd; stockade does not do that yet, and uses the rlimits there.
+#[derive(Debug)]
+pub struct V2Parent {
+    /// The group's directory (for the sweep and for removal by path).
+    pub path: PathBuf,
+    /// It, opened `O_PATH` before the sandbox's first process exists: the supervisor makes the
+    /// run's group through it, and pid 1 clones the command into that group and removes it
+    /// through its copy, when its own mounts have made its view of `/sys` read-only.
+    pub fd: OwnedFd,
+}
+
+/// Finds and opens the [`V2Parent`], only when `v1` lacks a controller's root: a controller
+/// mounted under cgroup v1 cannot also be on v2, so on a host where both v1 roots opened there
+/// is nothing to look for, and this makes no system call.
+pub fn open_v2_parent(v1: &[Option<OwnedFd>; 2]) -> Option<V2Parent> {
+    if v1.iter().all(Option::is_some) {
+        return None;
+    }
+    let path = locate_v2().ok()?;
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(&path)
+        .ok()?;
+    Some(V2Parent { path, fd: OwnedFd::from(dir) })
+}
+
+/// The directory of the caller's own cgroup v2 group when it may hold a run's group (see
+/// [`V2Parent`]), or why not.
+fn locate_v2() -> Result<PathBuf, String> {
+    let mount = V2_MOUNTS
+        .iter()
+        .map(Path::new)
+        .find(|m| m.join("cgroup.controllers").exists())
+        .ok_or("no cgroup v2 hierarchy is mounted")?;
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
+    if mount_root(&mountinfo, mount) != Some("/") {
+        return Err(format!("{} does not show the root of this process's cgroup namespace", mount.display()));
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
+    match own_v2_path(&own) {
+        Some("/") => Ok(mount.to_path_buf()),
+        Some(own) => Err(format!(
+            "the caller's cgroup v2 group {own} holds processes, so no group below it can have controllers, \
+             and a group beside it would take the command out of the caller's unit"
+        )),
+        None => Err("/proc/self/cgroup has no cgroup v2 line".into()),
+    }
+}
+
+/// The root field (the mounted directory of its filesystem) of the cgroup2 mount at `at`, from
+/// the text of `/proc/self/mountinfo`.
+fn mount_root<'a>(mountinfo: &'a str, at: &Path) -> Option<&'a str> {
+    mountinfo.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        let sep = f.iter().position(|x| *x == "-")?;
+        (f.get(4).map(Path::new) == Some(at) && f.get(sep + 1) == Some(&"cgroup2")).then(|| f[3])
+    })
+}
+
+/// What `stockade doctor` says about limits: whether a run here gets a group for both limits
+/// (process count and memory), and in words what it would use.
+pub fn describe() -> (bool, String) {
+    let writable = |p: &Path| rustix::fs::access(p, rustix::fs::Access::WRITE_OK).is_ok();
+    let v1 = open_roots();
+    let v1_ok: Vec<bool> = CONTROLLERS
+        .iter()
+        .zip(&v1)
+        .map(|(c, r)| r.is_some() && writable(&Path::new("/sys/fs/cgroup").join(c)))
+        .collect();
+    let mut words = Vec::new();
+    let names = |on: &dyn Fn(usize) -> bool| -> Vec<&str> {
+        (0..CONTROLLERS.len()).filter(|&s| on(s)).map(|s| CONTROLLERS[s]).collect()
+    };
+    let v1_names = names(&|s| v1_ok[s]);
+    if !v1_names.is_empty() {
+        words.push(format!("cgroup v1 groups per run for {}", v1_names.join(" and ")));
+    } else if v1.iter().any(Option::is_some) {
+        words.push("the cgroup v1 controllers are not writable by this user".into());
+    }
+    let mut covered = v1_names.len();
+    if v1.iter().any(Option::is_none) {
+        match locate_v2() {
+            Err(why) => words.push(format!("no cgroup v2 group: {why}")),
+            Ok(path) => {
+                let on =
+                    std::fs::read_to_string(path.join("cgroup.subtree_control")).map_or([false; 2], |t| enabled(&t));
+                let v2_names = names(&|s| v1[s].is_none() && on[s]);
+                let at = path.display();
+                if v2_names.is_empty() {
+                    words.push(format!(
+                        "no cgroup v2 group: {at} does not enable pids or memory for the groups below it"
+                    ));
+                } else if !writable(&path) {
+                    words.push(format!("no cgroup v2 group: {at} is not writable by this user"));
+                } else if !crate::sys::CLONE3_VM {
+                    words.push(format!(
+                        "cgroup v2 groups in {at} for landlock-only runs only (namespaces needs x86-64 for them)"
+                    ));
+                } else {
+                    words.push(format!("cgroup v2 groups per run in {at} for {}", v2_names.join(" and ")));
+                    covered += v2_names.len();
+                }
+            }
+        }
+    }
+    (covered == CONTROLLERS.len(), words.join("; "))
+}
+
+/// Why a run here has no cgroup v2 group, in words for its `limits` layer.
+pub fn v2_unused_words() -> String {
+    match locate_v2() {
+        Err(why) => why,
+        Ok(path) => match std::fs::read_to_string(path.join("cgroup.subtree_control")) {
+            Ok(t) if enabled(&t).contains(&true) => {
+                format!("{} enables a controller for the groups below it, but none was needed, or this user may not make one", path.display())
+            }
+            _ => format!("{} does not enable pids or memory for the groups below it", path.display()),
+        },
+    }
+}
+
+/// The caller's cgroup v2 path, from the text of `/proc/self/cgroup` (its `0::` line).
+fn own_v2_path(text: &str) -> Option<&str> {
+    text.lines().find_map(|l| l.strip_prefix("0::")).filter(|p| p.starts_with('/'))
+}
+
+/// Which of [`CONTROLLERS`] a `cgroup.subtree_control` text enables for the groups below.
+fn enabled(subtree_control: &str) -> [bool; 2] {
+    CONTROLLERS.map(|c| subtree_control.split_whitespace().any(|x| x == c))
+}
+
 impl RunGroups {
+    /// `a` and `b` as one: a run may have cgroup v1 groups for some controllers and a cgroup v2
+    /// group for the others.
+    pub fn merge(a: Option<RunGroups>, b: Option<RunGroups>) -> Option<RunGroups> {
+        match (a, b) {
+            (Some(mut a), Some(b)) => {
+                a.dirs.extend(b.dirs);
+                a.words.extend(b.words);
+                for slot in 0..CONTROLLERS.len() {
+                    a.created[slot] |= b.created[slot];
+                }
+                a.pids |= b.pids;
+                a.memory |= b.memory;
+                a.v2_dir = a.v2_dir.or(b.v2_dir);
+                Some(a)
+            }
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Bit `slot` for each controller of [`CONTROLLERS`] that got a group.
     pub fn made_mask(&self) -> u32 {
         (0..CONTROLLERS.len()).filter(|&slot| self.created[slot]).fold(0, |bits, slot| bits | 1 << slot)
@@ -203,5 +473,64 @@ fn remove_dirs(dirs: &[PathBuf]) {
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_path_is_the_v2_line() {
+        let hybrid = "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/x\n0::/\n";
+        assert_eq!(own_v2_path(hybrid), Some("/"));
+        let v2 = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/vte-spawn-1.scope\n";
+        assert_eq!(own_v2_path(v2), Some("/user.slice/user-1000.slice/user@1000.service/app.slice/vte-spawn-1.scope"));
+        assert_eq!(own_v2_path("4:memory:/x\n"), None);
+        assert_eq!(own_v2_path("0::relative\n"), None);
+    }
+
+    #[test]
+    fn mount_root_is_read_for_the_cgroup2_mount_only() {
+        let info = "31 24 0:27 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755\n\
+                    39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids\n\
+                    40 31 0:37 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw\n";
+        assert_eq!(mount_root(info, Path::new("/sys/fs/cgroup/unified")), Some("/"));
+        assert_eq!(mount_root(info, Path::new("/sys/fs/cgroup")), None, "a tmpfs there is no cgroup2 mount");
+        // A host's hierarchy mounted in a container: its root is the container's group, not `/`.
+        let container = "50 40 0:30 /system.slice/docker-1.scope /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n";
+        assert_eq!(mount_root(container, Path::new("/sys/fs/cgroup")), Some("/system.slice/docker-1.scope"));
+    }
+
+    #[test]
+    fn enabled_reads_whole_words() {
+        assert_eq!(enabled("cpuset cpu io memory pids\n"), [true, true]);
+        assert_eq!(enabled("memory hugetlb\n"), [false, true]);
+        assert_eq!(enabled("\n"), [false, false]);
+        assert_eq!(enabled("pids_extra"), [false, false]);
+    }
+
+    #[test]
+    fn merge_keeps_both_kinds() {
+        let v1 = RunGroups {
+            dirs: vec!["/sys/fs/cgroup/pids/a".into()],
+            created: [true, false],
+            words: vec!["v1".into()],
+            pids: true,
+            memory: false,
+            v2_dir: None,
+        };
+        let v2 = RunGroups {
+            dirs: vec!["/sys/fs/cgroup/unified/a".into()],
+            created: [false, false],
+            words: vec!["v2".into()],
+            pids: false,
+            memory: true,
+            v2_dir: Some("/sys/fs/cgroup/unified/a".into()),
+        };
+        let m = RunGroups::merge(Some(v1), Some(v2)).unwrap();
+        assert_eq!((m.pids, m.memory, m.made_mask(), m.dirs.len()), (true, true, 1, 2));
+        assert_eq!(m.v2_dir.as_deref(), Some(Path::new("/sys/fs/cgroup/unified/a")));
+        assert!(RunGroups::merge(None, None).is_none());
     }
 }

@@ -44,6 +44,9 @@ pub struct InitLaunch {
     /// The cgroup controllers' roots, opened before the clone so that pid 1 and the command
     /// have them too (see [`crate::cgroup::open_roots`]).
     pub cgroup_roots: [Option<OwnedFd>; 2],
+    /// Where a cgroup v2 group for the run can be made, on a host without those v1 roots,
+    /// opened before the clone for the same reason (see [`crate::cgroup::open_v2_parent`]).
+    pub cgroup2: Option<crate::cgroup::V2Parent>,
 }
 
 impl InitLaunch {
@@ -67,6 +70,7 @@ impl InitLaunch {
         let (go_w, go_r) = sys::seqpacket_pair().map_err(|e| syscall("socketpair", e))?;
         let me = sys::pidfd_open(std::process::id() as libc::pid_t).map_err(|e| syscall("pidfd_open", e))?;
         let cgroup_roots = crate::cgroup::open_roots();
+        let cgroup2 = crate::cgroup::open_v2_parent(&cgroup_roots);
         let start =
             sys::InitStart::new(netns && loopback_in_init, me.as_raw_fd(), go_r.as_raw_fd(), report_w.as_raw_fd());
         let maps = sys::IdMaps { uid: format!("{uid} {uid} 1\n"), gid: format!("{gid} {gid} 1\n") };
@@ -84,6 +88,7 @@ impl InitLaunch {
             supervisor_pidfd,
             one_shot: false,
             cgroup_roots,
+            cgroup2,
         })
     }
 }

@@ -154,6 +154,18 @@ pub struct Prepared {
     /// closes its own once it has started the command, except, with `exit_with_supervisor`,
     /// those of the groups it removes at the end.
     pub cgroup_roots: [RawFd; 2],
+    /// The parent of the run's cgroup v2 group, opened before the sandbox's processes were made
+    /// (-1 where there is none; see [`crate::cgroup::V2Parent`]).
+    pub cgroup2_parent: RawFd,
+    /// The run's cgroup v2 group, relative to [`Prepared::cgroup2_parent`], made before the go
+    /// message: pid 1 clones the command into it (`CLONE_INTO_CGROUP`), and a one-shot run's
+    /// pid 1 removes it before it exits.
+    pub cgroup2_name: Option<CString>,
+    /// The error (`errno`) with which cloning the command into that group failed, 0 if it did
+    /// not: the command then starts without the group (a kernel before 5.7, or a seccomp filter
+    /// around stockade that refuses `clone3`, as Docker's default and stockade's own do), and
+    /// the run's `limits` layer says so instead of claiming the group's limits.
+    pub cgroup2_missed: std::sync::atomic::AtomicI32,
     /// Set by the supervisor once it has made the groups (under `namespaces`, after the go
     /// message): [`CGROUPS_DONE`] plus bit `slot` for each group that exists. The command
     /// waits for it before it joins.

@@ -61,13 +61,17 @@ pub fn rlimits(policy: &Policy, shared_uid_count: u64) -> (Vec<(u32, u64)>, Stri
     (v, words.join("; "))
 }
 
-/// The limits layer's sentence about cgroup v2, made once the command has started: it reads
+/// The limits layer's sentence about cgroup v2 when the run has no cgroup v2 group (`used`
+/// says it has: its words say what it limits), made once the command has started: it reads
 /// `/sys`, which would otherwise wait on the lock the new network namespace's device
 /// registration holds while the run is prepared.
-fn cgroup_v2_words() -> String {
+fn cgroup_v2_words(used: bool) -> String {
+    if used {
+        return String::new();
+    }
     let (cg, cgw) = host_facts::cgroup_v2();
     if cg {
-        "; cgroup v2 controllers exist but this version applies rlimits only".into()
+        format!("; no cgroup v2 group: {}", crate::cgroup::v2_unused_words())
     } else {
         format!("; no cgroup v2 delegation: {cgw}")
     }
@@ -198,6 +202,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         one_shot,
         loopback_in_init,
         cgroup_roots,
+        cgroup2,
         ..
     } = launch;
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
@@ -215,10 +220,18 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     };
     let c = common(policy, cmd, &proxy_env, devnull)?;
     let (limits, mut limits_words) = rlimits(policy, 0);
-    // The groups are made after the go message (see `cgroup::Planned`).
+    // The cgroup v1 groups are made after the go message (see `cgroup::Planned`); a cgroup v2
+    // group now, since pid 1 clones the command into it right after the go message (here this
+    // thread would otherwise wait for the clone of pid 1).
     let planned_groups = crate::cgroup::plan(policy);
     let root_fds = raw_fds(&cgroup_roots);
     let cgroup_joins = cgroup_joins(planned_groups.as_ref(), root_fds)?;
+    let v2_groups = match (&planned_groups, &cgroup2) {
+        (Some(g), Some(parent)) if sys::CLONE3_VM => g.create_v2(parent, root_fds.map(|fd| fd >= 0)),
+        _ => None,
+    };
+    // Removes that group if the run ends before pid 1 has the go message.
+    let mut v2_guard = RemoveGroupsOnDrop(v2_groups);
     let placeholders = create_placeholders(&plan)?;
     let git_watch = crate::git_redirect::watch(facts.repositories.iter().cloned());
     let mut nested_watch = crate::git_nested::watch(facts.repositories.iter().cloned());
@@ -242,6 +255,12 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         cgroup_joins,
         cgroup_name: planned_groups.as_ref().map(|g| prepare::cpath(Path::new(g.name()))).transpose()?,
         cgroup_roots: root_fds,
+        cgroup2_parent: cgroup2.as_ref().map_or(-1, |p| p.fd.as_raw_fd()),
+        cgroup2_name: match (&v2_guard.0, &planned_groups) {
+            (Some(_), Some(g)) => Some(prepare::cpath(Path::new(g.name()))?),
+            _ => None,
+        },
+        cgroup2_missed: Default::default(),
         cgroups_ready: Default::default(),
         child_stack: Some(sys::ChildStack::new(prepare::CHILD_STACK_SIZE).map_err(|e| syscall("mmap (stack)", e))?),
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
@@ -270,10 +289,13 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     }
     init.map_ids().map_err(|e| syscall("writing pid 1's setgroups, uid_map and gid_map", e))?;
     init.go(&prepared);
+    let v2_groups = v2_guard.0.take();
     // While pid 1 builds the mount view and the command sets itself up: the run's cgroups,
     // which the command waits for before it joins them, then the look at the repositories,
     // which `proceed` ends (pid 1 lets the command exec only after it).
-    let groups = planned_groups.and_then(|g| g.create(root_fds.map(|fd| fd >= 0)));
+    let v1_groups = planned_groups.and_then(|g| g.create(root_fds.map(|fd| fd >= 0)));
+    let v1_summary = summary(v1_groups.as_ref());
+    let groups = crate::cgroup::RunGroups::merge(v1_groups, v2_groups);
     let made = groups.as_ref().map_or(0, crate::cgroup::RunGroups::made_mask);
     sys::announce(&prepared.cgroups_ready, prepare::CGROUPS_DONE | made);
     nested_watch = nested_watch.with_cache(crate::gitlinks_cache::Cache::for_runs);
@@ -293,12 +315,12 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let mut chores = || {
         init.unpin_launcher();
         if groups.is_some() {
-            crate::cgroup::sweep();
+            crate::cgroup::sweep(cgroup2.as_ref().map(|p| p.path.as_path()));
         }
-        v2_words = Some(cgroup_v2_words());
+        v2_words = Some(cgroup_v2_words(groups.as_ref().is_some_and(|g| g.v2_dir.is_some())));
     };
     let waited = wait(Child::Init(&init), deadline, &signals, &report_r, pid, true, groups.as_ref(), &mut chores);
-    let v2_words = v2_words.unwrap_or_else(cgroup_v2_words);
+    let v2_words = v2_words.unwrap_or_else(|| cgroup_v2_words(groups.as_ref().is_some_and(|g| g.v2_dir.is_some())));
     if let Some(f) = forwarder {
         f.stop();
     }
@@ -308,7 +330,13 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         // prelaunch): its teardown then does not compete with the caller's last work.
         init_launch::retire(init);
     }
-    let (limits_status, limits_extra) = limits_status(policy, &waited.groups_words);
+    let (groups_words, v2_words) = without_missed_group(
+        waited.groups_words.clone(),
+        v1_summary,
+        v2_words,
+        prepared.cgroup2_missed.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    let (limits_status, limits_extra) = limits_status(policy, &groups_words);
     limits_words = format!("{limits_extra}{limits_words}{v2_words}");
     let duration = started.elapsed();
     drop(signals);
@@ -382,6 +410,29 @@ struct Waited {
     records: Vec<(u32, i32, i32)>,
     /// What the run's cgroups limited: words, pids, memory.
     groups_words: Option<(Vec<String>, bool, bool)>,
+}
+
+/// What a run's groups limit: words, and whether they hold the process count and the memory.
+type GroupsSummary = Option<(Vec<String>, bool, bool)>;
+
+fn summary(groups: Option<&crate::cgroup::RunGroups>) -> GroupsSummary {
+    groups.map(|g| (g.words.clone(), g.pids, g.memory))
+}
+
+/// The run's groups as applied: all of them (`all`), or, when the command could not be started
+/// in its cgroup v2 group (`missed` is the error), only the cgroup v1 ones (`v1`), with words
+/// that say so in place of `v2_words`.
+fn without_missed_group(
+    all: GroupsSummary,
+    v1: GroupsSummary,
+    v2_words: String,
+    missed: i32,
+) -> (GroupsSummary, String) {
+    if missed == 0 {
+        return (all, v2_words);
+    }
+    let why = io::Error::from_raw_os_error(missed);
+    (v1, format!("; no cgroup v2 group: starting the command in it failed ({why}); the rlimits hold"))
 }
 
 /// The `limits` layer's status and the cgroup part of its detail.
@@ -634,13 +685,23 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         ["TMPDIR", "TMP", "TEMP"].iter().map(|k| (OsString::from(k), tmp.clone().into_os_string())).collect();
     let c = common(policy, cmd, &tmp_env, stdin_devnull(cmd)?)?;
     let (uid, _) = sys::ids();
-    // Made before the command is forked; it joins them as under `namespaces`.
+    // Made before the command is forked; it joins the cgroup v1 groups as under `namespaces`,
+    // and is forked into a cgroup v2 group.
     let cgroup_roots = crate::cgroup::open_roots();
+    let cgroup2 = crate::cgroup::open_v2_parent(&cgroup_roots);
     let root_fds = raw_fds(&cgroup_roots);
     let planned_groups = crate::cgroup::plan(policy);
-    let groups = planned_groups.as_ref().and_then(|g| g.create(root_fds.map(|fd| fd >= 0)));
+    let usable = root_fds.map(|fd| fd >= 0);
+    // Removed at the end, or on the way out of an error before.
+    let v1_groups = planned_groups.as_ref().and_then(|g| g.create(usable));
+    let v1_summary = summary(v1_groups.as_ref());
+    let groups_guard = RemoveGroupsOnDrop(crate::cgroup::RunGroups::merge(
+        v1_groups,
+        planned_groups.as_ref().zip(cgroup2.as_ref()).and_then(|(g, parent)| g.create_v2(parent, usable)),
+    ));
+    let groups = groups_guard.0.as_ref();
     let cgroup_joins = cgroup_joins(planned_groups.as_ref(), root_fds)?;
-    let made = groups.as_ref().map_or(0, crate::cgroup::RunGroups::made_mask);
+    let made = groups.map_or(0, crate::cgroup::RunGroups::made_mask);
     let (limits, mut limits_words) =
         rlimits(policy, if policy.process.max_processes.is_some() { host_facts::processes_of_uid(uid) } else { 0 });
     let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
@@ -660,6 +721,9 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         cgroup_joins,
         cgroup_name: None, // the supervisor removes them: it reaps the command itself
         cgroup_roots: root_fds,
+        cgroup2_parent: -1, // the command is forked into its group, below
+        cgroup2_name: None,
+        cgroup2_missed: Default::default(),
         cgroups_ready: std::sync::atomic::AtomicU32::new(prepare::CGROUPS_DONE | made),
         child_stack: None,
         stdio_null: c.devnull.as_ref().map(|f| f.as_raw_fd()),
@@ -686,25 +750,45 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     crate::git_nested::snapshot(&mut nested_watch);
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
     let started = Instant::now();
-    let pid = match sys::clone_process(0) {
+    let v2_group = match groups.and_then(|g| g.v2_dir.as_ref()) {
+        Some(dir) => Some(
+            std::os::unix::fs::OpenOptionsExt::custom_flags(
+                std::fs::OpenOptions::new().read(true),
+                libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            )
+            .open(dir)
+            .map_err(|e| syscall("open (the run's cgroup v2 group)", e))?,
+        ),
+        None => None,
+    };
+    // Into the cgroup v2 group, or, where that fails (see `Prepared::cgroup2_missed`), without it.
+    let mut missed = 0;
+    let forked = match &v2_group {
+        Some(dir) => sys::clone3_fork(0, dir.as_raw_fd()).or_else(|e| {
+            missed = e.raw_os_error().unwrap_or(libc::EINVAL);
+            sys::clone_process(0)
+        }),
+        None => sys::clone_process(0),
+    };
+    let pid = match forked {
         Ok(0) => sys::command_main(&prepared),
         Ok(pid) => pid,
         Err(e) => return Err(syscall("clone", e)),
     };
+    drop(v2_group);
     drop(report_w);
     let deadline = policy.process.timeout.map(|t| Instant::now() + t);
     if groups.is_some() {
-        crate::cgroup::sweep();
+        crate::cgroup::sweep(cgroup2.as_ref().map(|p| p.path.as_path()));
     }
-    let v2_words = cgroup_v2_words();
-    let waited = wait(Child::Direct(pid), deadline, &signals, &report_r, -pid, false, groups.as_ref(), &mut || {});
+    let v2_words = cgroup_v2_words(groups.is_some_and(|g| g.v2_dir.is_some()));
+    let waited = wait(Child::Direct(pid), deadline, &signals, &report_r, -pid, false, groups, &mut || {});
     // Whatever stayed in the command's process group goes with it (before its cgroups).
     sys::kill(-pid, libc::SIGKILL);
-    if let Some(g) = groups {
-        g.remove();
-    }
+    drop(groups_guard);
     let waited = waited?;
-    let (limits_status, limits_extra) = limits_status(policy, &waited.groups_words);
+    let (groups_words, v2_words) = without_missed_group(waited.groups_words.clone(), v1_summary, v2_words, missed);
+    let (limits_status, limits_extra) = limits_status(policy, &groups_words);
     limits_words = format!("{limits_extra}{limits_words}{v2_words}");
     let duration = started.elapsed();
     drop(signals);
@@ -763,6 +847,18 @@ fn private_tmp_dir() -> Result<PathBuf> {
 }
 
 struct RemoveOnDrop(PathBuf);
+
+/// Removes a run's groups when dropped, unless they were taken: a cgroup v2 group made before
+/// the go message, should the run end before pid 1 has it.
+struct RemoveGroupsOnDrop(Option<crate::cgroup::RunGroups>);
+
+impl Drop for RemoveGroupsOnDrop {
+    fn drop(&mut self) {
+        if let Some(g) = self.0.take() {
+            g.remove();
+        }
+    }
+}
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {

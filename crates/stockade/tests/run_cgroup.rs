@@ -77,3 +77,89 @@ fn the_runs_cgroups_are_gone_once_the_cli_has_exited() {
         assert!(!path.exists(), "{} still there {:?} after the CLI exited", path.display(), start.elapsed());
     }
 }
+
+/// The cgroup v2 group a run's group would go in, if this host gives runs one (see
+/// `cgroup::V2Parent`: this process in the root group of a cgroup v2 hierarchy whose root
+/// enables `pids` for the groups below it); `Err` says why not.
+fn v2_parent_with_pids() -> Result<std::path::PathBuf, String> {
+    if Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists() {
+        return Err("pids is a cgroup v1 controller on this host, so cgroup v2 cannot have it".into());
+    }
+    let mount = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .find(|m| Path::new(m).join("cgroup.controllers").exists())
+        .ok_or("no cgroup v2 hierarchy is mounted")?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own = own.lines().find_map(|l| l.strip_prefix("0::")).ok_or("no cgroup v2 line in /proc/self/cgroup")?;
+    if own != "/" {
+        return Err(format!("this process is in cgroup v2 group {own}, not the root: runs get no group"));
+    }
+    let control = std::fs::read_to_string(Path::new(mount).join("cgroup.subtree_control")).unwrap_or_default();
+    if !control.split_whitespace().any(|c| c == "pids") {
+        return Err(format!("{mount} does not enable pids for the groups below it"));
+    }
+    if rustix::fs::access(mount, rustix::fs::Access::WRITE_OK).is_err() {
+        return Err(format!("{mount} is not writable by this user"));
+    }
+    Ok(mount.into())
+}
+
+/// Where this host gives runs a cgroup v2 group (a caller in the root group of a cgroup v2
+/// hierarchy that enables `pids` below it; not this project's hybrid test host, where `pids` is
+/// a cgroup v1 controller), the command starts in a group of its own whose `pids.max` holds the
+/// whole tree: 4 children start (the control), a burst of 12 more hits the limit (the group's
+/// `pids.events` counts the refused forks), and the group is gone once the CLI has exited.
+#[test]
+fn a_cgroup_v2_group_holds_the_run_where_the_host_gives_one() {
+    let parent = match v2_parent_with_pids() {
+        Ok(p) => p,
+        Err(why) => return skip("cgroup-v2-pids", &why),
+    };
+    if let Err(why) = stockade_linux::host_facts::probe_userns() {
+        return skip("userns", &format!("user namespaces unavailable: {why}"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ws, home) = (dir.path().join("ws"), dir.path().join("home"));
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::create_dir_all(home.join(".config")).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[process]\nmax_processes = 8\n").unwrap();
+    // Prints the group, its limit, whether 4 children run, and the forks refused in a burst of
+    // 12 more (in a subshell: a shell that cannot fork exits).
+    let script = format!(
+        "g=$(sed -n 's/^0:://p' /proc/self/cgroup); d={}$g; echo \"$g\"; cat $d/pids.max; \
+         sleep 5 & a=$!; sleep 5 & b=$!; sleep 5 & c=$!; sleep 5 & e=$!; \
+         kill -0 $a $b $c $e && echo running=4; \
+         (for i in $(seq 12); do sleep 5 & done) 2>/dev/null; \
+         sed -n 's/^max //p' $d/pids.events; kill $a $b $c $e 2>/dev/null; true",
+        parent.display()
+    );
+    let o = Command::new(common::stockade_bin())
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .args(["--", "sh", "-c", &script])
+        .current_dir(&ws)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.len() >= 4, "{o:?}");
+    let group = lines[0].rsplit('/').next().unwrap_or_default();
+    assert!(group.starts_with("stockade-"), "the command's cgroup v2 group: {}; {o:?}", lines[0]);
+    assert_eq!(lines[1], "8", "pids.max; {o:?}");
+    assert_eq!(lines[2], "running=4", "the control: children under the limit; {o:?}");
+    let refused: u64 = lines[3].trim().parse().unwrap_or(0);
+    assert!(refused > 0, "no fork over the limit was refused (pids.events max {}); {o:?}", lines[3]);
+    let path = parent.join(group);
+    let start = Instant::now();
+    while path.exists() && start.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!path.exists(), "{} still there {:?} after the CLI exited", path.display(), start.elapsed());
+}

@@ -27,12 +27,14 @@ use crate::landlock_rules::RuleTime;
 use crate::mount_plan::{PlaceholderKind, PLACEHOLDER_NOTE};
 use crate::prepare::{ChildOp, Prepared};
 
+mod clone3;
 mod fd_pass;
 mod futex;
 pub mod keyring;
 mod launch;
 pub mod lease;
 mod stack;
+pub use clone3::{clone3_fork, clone3_vm, CLONE3_VM};
 use fd_pass::send_bridge_listener;
 pub use fd_pass::{recv_fd, seqpacket_pair};
 pub use launch::{spawn_launcher, AfterExit, IdMaps, InitStart, LaunchedInit, Launcher};
@@ -1241,16 +1243,38 @@ fn init_run(p: &Prepared) -> ! {
     // waits for `proceed` before it looks at any path (see `command_in_sandbox`). It shares
     // our memory until it execs (like posix_spawn), on its own stack.
     let Some(stack) = &p.child_stack else { fail(p, step::FORK) };
-    // SAFETY: the stack is a mapping of its own that nothing else uses, alive as long as `p`;
-    // the callee never returns into our frames and only reads `p` (and sets nothing of ours
-    // but `errno`, see `command_in_sandbox`).
-    let child = unsafe {
-        libc::clone(
-            command_trampoline,
-            stack.top(),
-            libc::CLONE_VM | libc::SIGCHLD,
-            p as *const Prepared as *mut c_void,
-        )
+    // Straight into the run's cgroup v2 group, if it has one (see `clone3`): the command could
+    // not move itself there cheaply, as it joins v1 groups. Where that fails, without it.
+    let into_group = p.cgroup2_name.as_ref().and_then(|name| {
+        let group = openat2_raw(
+            p.cgroup2_parent,
+            name,
+            libc::O_RDONLY | libc::O_DIRECTORY,
+            RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH,
+        );
+        if group < 0 {
+            p.cgroup2_missed.store(errno(), Ordering::Relaxed);
+            return None;
+        }
+        let (base, len) = stack.region();
+        // SAFETY: as for `clone` below; `clone3_vm` writes no `errno`.
+        let r = unsafe { clone3_vm(0, command_trampoline, p as *const Prepared as *mut c_void, base, len, group) };
+        close(group);
+        r.map_err(|e| p.cgroup2_missed.store(e.raw_os_error().unwrap_or(libc::EINVAL), Ordering::Relaxed)).ok()
+    });
+    let child = match into_group {
+        Some(pid) => pid,
+        // SAFETY: the stack is a mapping of its own that nothing else uses, alive as long as
+        // `p`; the callee never returns into our frames and only reads `p` (and sets nothing
+        // of ours but `errno`, see `command_in_sandbox`).
+        None => unsafe {
+            libc::clone(
+                command_trampoline,
+                stack.top(),
+                libc::CLONE_VM | libc::SIGCHLD,
+                p as *const Prepared as *mut c_void,
+            )
+        },
     };
     if child < 0 {
         fail(p, step::FORK);
@@ -1267,6 +1291,9 @@ fn init_run(p: &Prepared) -> ! {
         if *fd >= 0 && !kept {
             close(*fd);
         }
+    }
+    if !(p.exit_with_supervisor && p.cgroup2_name.is_some()) {
+        close(p.cgroup2_parent);
     }
     // The command has its own copies of stdin, stdout and stderr. Pid 1 never uses them, and a
     // caller reading the command's output through pipes waits for every copy to close:
@@ -1461,6 +1488,11 @@ fn wait_for_release(p: &Prepared) -> ! {
 /// sweep normally finds nothing. The controllers' roots are pid 1's copies of the host's
 /// mounts, kept for this (see `init_run`). Raw calls: nothing here writes `errno`.
 fn remove_run_groups(p: &Prepared) {
+    if let (Some(name), true) = (&p.cgroup2_name, p.cgroup2_parent >= 0) {
+        // SAFETY: pid 1's copy of the group's parent, open until it exits.
+        let parent = unsafe { rustix::fd::BorrowedFd::borrow_raw(p.cgroup2_parent) };
+        let _ = rustix::fs::unlinkat(parent, name.as_c_str(), rustix::fs::AtFlags::REMOVEDIR);
+    }
     let Some(name) = &p.cgroup_name else { return };
     let made = p.cgroups_ready.load(Ordering::Acquire);
     for (slot, _) in &p.cgroup_joins {
@@ -1840,6 +1872,111 @@ mod tests {
         let required = std::env::var("STOCKADE_TEST_REQUIRE").unwrap_or_default();
         assert!(!required.split(',').any(|r| r == feature), "{feature} is required by STOCKADE_TEST_REQUIRE: {why}");
         eprintln!("SKIP: needs {feature}: {why}");
+    }
+
+    /// Set by [`clone3_child`]: it shares the test's memory.
+    static CLONE3_CHILD_RAN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    /// The address of a local of [`clone3_child`]: on the stack it was given.
+    static CLONE3_CHILD_STACK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// A child of `clone3_vm`: notes that it ran and where its stack is, and waits for end of
+    /// file on the pipe whose read end `arg` points at, then exits with 7. Raw calls only: it
+    /// runs on the test thread's thread pointer.
+    extern "C" fn clone3_child(arg: *mut c_void) -> c_int {
+        let local = 0u8;
+        CLONE3_CHILD_STACK.store(std::ptr::addr_of!(local) as usize, Ordering::SeqCst);
+        CLONE3_CHILD_RAN.store(1, Ordering::SeqCst);
+        // SAFETY: `arg` is the test's read end, alive until the child is reaped.
+        wait_for_eof(unsafe { *(arg as *const c_int) });
+        7
+    }
+
+    /// Reads `fd` until end of file: the children here share the test's fd table
+    /// (`CLONE_FILES`), so the test's close of the write end is theirs too. (With copies of the
+    /// table they would also hold every fd other tests of this process have open at the time,
+    /// such as a file another test opened for writing and checks has no writer left.)
+    fn wait_for_eof(fd: c_int) {
+        let mut b = [0u8; 1];
+        // SAFETY: a raw read into a valid buffer.
+        unsafe { while libc::syscall(libc::SYS_read, fd, b.as_mut_ptr(), 1) > 0 {} }
+    }
+
+    /// What `/proc/<pid>/cgroup` says of `pid`'s cgroup v2 group.
+    fn v2_group_of(pid: libc::pid_t) -> String {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        text.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or_default().to_string()
+    }
+
+    /// `clone3_vm` and `clone3_fork` start their child inside the cgroup v2 group they are
+    /// given, which is how a run's command gets into a cgroup v2 group (`cgroup::create_v2`),
+    /// and `clone3_vm` runs its child on the stack given, sharing our memory, as `clone` does
+    /// for the command otherwise. No controller is needed to place a process, so a host whose
+    /// cgroup v2 hierarchy has none (such as a hybrid one) still shows it. Needs root (to make
+    /// a group) and a cgroup v2 mount.
+    #[test]
+    fn clone3_children_start_in_the_cgroup_v2_group() {
+        let Some(mount) = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+            .into_iter()
+            .find(|m| Path::new(m).join("cgroup.controllers").exists())
+        else {
+            return skip("cgroup-v2", "no cgroup v2 hierarchy is mounted");
+        };
+        if !CLONE3_VM {
+            return skip("clone3-vm", "clone3_vm exists on x86-64 only");
+        }
+        let name = format!("stockade-test-clone3-{}", std::process::id());
+        let dir = Path::new(mount).join(&name);
+        if let Err(e) = std::fs::create_dir(&dir) {
+            return skip("root", &format!("cannot make {}: {e}", dir.display()));
+        }
+        let group = std::fs::File::open(&dir).unwrap();
+        let stack = ChildStack::new(64 * 1024).unwrap();
+        let (base, len) = stack.region();
+        let files = libc::CLONE_FILES as u64;
+        for into in [true, false] {
+            let (r, w) = pipe().unwrap();
+            let read_end = r.as_raw_fd();
+            CLONE3_CHILD_RAN.store(0, Ordering::SeqCst);
+            let cg = if into { group.as_raw_fd() } else { -1 };
+            // SAFETY: the stack is ours and idle; the child uses raw calls only and `read_end`
+            // outlives it (it is reaped below).
+            let pid =
+                unsafe { clone3_vm(files, clone3_child, &read_end as *const c_int as *mut c_void, base, len, cg) }
+                    .unwrap();
+            let there = v2_group_of(pid);
+            drop(w);
+            let status = wait_pid(pid).unwrap();
+            assert_eq!(there == format!("/{name}"), into, "clone3_vm child's group: {there}");
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 7, "status {status:#x}");
+            assert_eq!(CLONE3_CHILD_RAN.load(Ordering::SeqCst), 1, "the child shares our memory");
+            let at = CLONE3_CHILD_STACK.load(Ordering::SeqCst);
+            assert!(
+                (base as usize..base as usize + len).contains(&at),
+                "the child's local at {at:#x}: not on its stack"
+            );
+        }
+        for into in [true, false] {
+            let (r, w) = pipe().unwrap();
+            let pid = clone3_fork(files, if into { group.as_raw_fd() } else { -1 }).unwrap();
+            if pid == 0 {
+                wait_for_eof(r.as_raw_fd());
+                // SAFETY: the forked child ends here.
+                unsafe { libc::_exit(8) };
+            }
+            let there = v2_group_of(pid);
+            drop(w);
+            let status = wait_pid(pid).unwrap();
+            assert_eq!(there == format!("/{name}"), into, "clone3_fork child's group: {there}");
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 8, "status {status:#x}");
+        }
+        drop(group);
+        for _ in 0..100 {
+            if std::fs::remove_dir(&dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{} outlived its children", dir.display());
     }
 
     /// The kernel behaviour `landlock_rules::rule_time` rests on: a Landlock rule taken on a

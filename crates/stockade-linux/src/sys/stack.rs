@@ -50,6 +50,12 @@ impl ChildStack {
     pub fn top(&self) -> *mut c_void {
         (self.base as usize + self.len) as *mut c_void
     }
+
+    /// The lowest address and the size of the mapping, guard page included, as `clone3` takes
+    /// a stack (it starts the child at their sum, [`ChildStack::top`]).
+    pub fn region(&self) -> (*mut c_void, usize) {
+        (self.base, self.len)
+    }
 }
 
 impl Drop for ChildStack {
