@@ -282,8 +282,9 @@ fn read_at(dir: &OwnedFd, name: &str) -> Option<String> {
 }
 
 /// Where cgroup v2 is mounted: alone at `/sys/fs/cgroup`, or beside cgroup v1 (a "hybrid"
-/// host such as this project's test machine) at `/sys/fs/cgroup/unified`. Only its root has a
-/// `cgroup.controllers` file there.
+/// host such as this project's test machine) at `/sys/fs/cgroup/unified`. Of the two, only the
+/// one where cgroup v2 is mounted has a `cgroup.controllers` file (a cgroup v1 mount or the
+/// tmpfs that holds the v1 mounts has none).
 const V2_MOUNTS: [&str; 2] = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"];
 
 /// The cgroup v2 group a run's group is made in: the caller's own group, and only when that is
@@ -323,6 +324,19 @@ pub fn open_v2_parent(v1: &[Option<OwnedFd>; 2]) -> Option<V2Parent> {
 /// The directory of the caller's own cgroup v2 group when it may hold a run's group (see
 /// [`V2Parent`]), or why not.
 fn locate_v2() -> Result<PathBuf, String> {
+    // The caller's group first: it is not the root on most hosts (on systemd's, never), which
+    // then need read nothing more on the path a launch waits for.
+    let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
+    match own_v2_path(&own) {
+        Some("/") => {}
+        Some(own) => {
+            return Err(format!(
+                "the caller's cgroup v2 group {own} holds processes, so no group below it can have controllers, \
+                 and a group beside it would take the command out of the caller's unit"
+            ))
+        }
+        None => return Err("/proc/self/cgroup has no cgroup v2 line".into()),
+    }
     let mount = V2_MOUNTS
         .iter()
         .map(Path::new)
@@ -333,21 +347,15 @@ fn locate_v2() -> Result<PathBuf, String> {
     if mount_root(&mountinfo, mount) != Some("/") {
         return Err(format!("{} does not show the root of this process's cgroup namespace", mount.display()));
     }
-    let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
-    match own_v2_path(&own) {
-        Some("/") => Ok(mount.to_path_buf()),
-        Some(own) => Err(format!(
-            "the caller's cgroup v2 group {own} holds processes, so no group below it can have controllers, \
-             and a group beside it would take the command out of the caller's unit"
-        )),
-        None => Err("/proc/self/cgroup has no cgroup v2 line".into()),
-    }
+    Ok(mount.to_path_buf())
 }
 
 /// The root field (the mounted directory of its filesystem) of the cgroup2 mount at `at`, from
-/// the text of `/proc/self/mountinfo`.
+/// the text of `/proc/self/mountinfo`: of the last one listed there, the one on top when
+/// several are stacked. (`at` is compared as listed: the kernel escapes spaces and the like in
+/// mount points, which the two places looked at do not have.)
 fn mount_root<'a>(mountinfo: &'a str, at: &Path) -> Option<&'a str> {
-    mountinfo.lines().find_map(|l| {
+    mountinfo.lines().rev().find_map(|l| {
         let f: Vec<&str> = l.split(' ').collect();
         let sep = f.iter().position(|x| *x == "-")?;
         (f.get(4).map(Path::new) == Some(at) && f.get(sep + 1) == Some(&"cgroup2")).then(|| f[3])
@@ -403,16 +411,28 @@ pub fn describe() -> (bool, String) {
     (covered == CONTROLLERS.len(), words.join("; "))
 }
 
-/// Why a run here has no cgroup v2 group, in words for its `limits` layer.
-pub fn v2_unused_words() -> String {
+/// Why a run here has no cgroup v2 group, in words for its `limits` layer; `needs_vm` for a
+/// `namespaces` run, which needs [`crate::sys::CLONE3_VM`] to start its command in one.
+pub fn v2_unused_words(needs_vm: bool) -> String {
+    if needs_vm && !crate::sys::CLONE3_VM {
+        return "namespaces starts its command in a cgroup v2 group on x86-64 only".into();
+    }
     match locate_v2() {
         Err(why) => why,
-        Ok(path) => match std::fs::read_to_string(path.join("cgroup.subtree_control")) {
-            Ok(t) if enabled(&t).contains(&true) => {
-                format!("{} enables a controller for the groups below it, but none was needed, or this user may not make one", path.display())
+        Ok(path) => {
+            let on = std::fs::read_to_string(path.join("cgroup.subtree_control")).map_or([false; 2], |t| enabled(&t));
+            let names: Vec<&str> = (0..CONTROLLERS.len()).filter(|&s| on[s]).map(|s| CONTROLLERS[s]).collect();
+            if names.is_empty() {
+                format!("{} does not enable pids or memory for the groups below it", path.display())
+            } else {
+                format!(
+                    "{} enables {} for the groups below it, which is not what the policy's limits need, \
+                     or this user may not make a group there",
+                    path.display(),
+                    names.join(" and ")
+                )
             }
-            _ => format!("{} does not enable pids or memory for the groups below it", path.display()),
-        },
+        }
     }
 }
 
@@ -500,6 +520,10 @@ mod tests {
         // A host's hierarchy mounted in a container: its root is the container's group, not `/`.
         let container = "50 40 0:30 /system.slice/docker-1.scope /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n";
         assert_eq!(mount_root(container, Path::new("/sys/fs/cgroup")), Some("/system.slice/docker-1.scope"));
+        // Stacked at the same place: the one on top (listed last) is what the path shows.
+        let stacked = "40 31 0:37 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n\
+                       60 40 0:37 /a.slice /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(mount_root(stacked, Path::new("/sys/fs/cgroup")), Some("/a.slice"));
     }
 
     #[test]

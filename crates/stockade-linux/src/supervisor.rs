@@ -65,13 +65,13 @@ pub fn rlimits(policy: &Policy, shared_uid_count: u64) -> (Vec<(u32, u64)>, Stri
 /// says it has: its words say what it limits), made once the command has started: it reads
 /// `/sys`, which would otherwise wait on the lock the new network namespace's device
 /// registration holds while the run is prepared.
-fn cgroup_v2_words(used: bool) -> String {
+fn cgroup_v2_words(used: bool, needs_vm: bool) -> String {
     if used {
         return String::new();
     }
     let (cg, cgw) = host_facts::cgroup_v2();
     if cg {
-        format!("; no cgroup v2 group: {}", crate::cgroup::v2_unused_words())
+        format!("; no cgroup v2 group: {}", crate::cgroup::v2_unused_words(needs_vm))
     } else {
         format!("; no cgroup v2 delegation: {cgw}")
     }
@@ -317,10 +317,11 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         if groups.is_some() {
             crate::cgroup::sweep(cgroup2.as_ref().map(|p| p.path.as_path()));
         }
-        v2_words = Some(cgroup_v2_words(groups.as_ref().is_some_and(|g| g.v2_dir.is_some())));
+        v2_words = Some(cgroup_v2_words(groups.as_ref().is_some_and(|g| g.v2_dir.is_some()), true));
     };
     let waited = wait(Child::Init(&init), deadline, &signals, &report_r, pid, true, groups.as_ref(), &mut chores);
-    let v2_words = v2_words.unwrap_or_else(|| cgroup_v2_words(groups.as_ref().is_some_and(|g| g.v2_dir.is_some())));
+    let v2_words =
+        v2_words.unwrap_or_else(|| cgroup_v2_words(groups.as_ref().is_some_and(|g| g.v2_dir.is_some()), true));
     if let Some(f) = forwarder {
         f.stop();
     }
@@ -432,7 +433,13 @@ fn without_missed_group(
         return (all, v2_words);
     }
     let why = io::Error::from_raw_os_error(missed);
-    (v1, format!("; no cgroup v2 group: starting the command in it failed ({why}); the rlimits hold"))
+    (
+        v1,
+        format!(
+            "; no cgroup v2 group: starting the command in it failed ({why}), so no group limits the tree \
+             (the kernel applies no RLIMIT_NPROC to uid 0, and RLIMIT_AS limits each process)"
+        ),
+    )
 }
 
 /// The `limits` layer's status and the cgroup part of its detail.
@@ -750,19 +757,17 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     crate::git_nested::snapshot(&mut nested_watch);
     let signals = sys::SignalForward::install().map_err(|e| syscall("sigaction", e))?;
     let started = Instant::now();
-    let v2_group = match groups.and_then(|g| g.v2_dir.as_ref()) {
-        Some(dir) => Some(
-            std::os::unix::fs::OpenOptionsExt::custom_flags(
-                std::fs::OpenOptions::new().read(true),
-                libc::O_DIRECTORY | libc::O_NOFOLLOW,
-            )
-            .open(dir)
-            .map_err(|e| syscall("open (the run's cgroup v2 group)", e))?,
-        ),
-        None => None,
-    };
     // Into the cgroup v2 group, or, where that fails (see `Prepared::cgroup2_missed`), without it.
     let mut missed = 0;
+    let v2_group = groups.and_then(|g| g.v2_dir.as_ref()).and_then(|dir| {
+        std::os::unix::fs::OpenOptionsExt::custom_flags(
+            std::fs::OpenOptions::new().read(true),
+            libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        )
+        .open(dir)
+        .map_err(|e| missed = e.raw_os_error().unwrap_or(libc::EINVAL))
+        .ok()
+    });
     let forked = match &v2_group {
         Some(dir) => sys::clone3_fork(0, dir.as_raw_fd()).or_else(|e| {
             missed = e.raw_os_error().unwrap_or(libc::EINVAL);
@@ -781,7 +786,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     if groups.is_some() {
         crate::cgroup::sweep(cgroup2.as_ref().map(|p| p.path.as_path()));
     }
-    let v2_words = cgroup_v2_words(groups.is_some_and(|g| g.v2_dir.is_some()));
+    let v2_words = cgroup_v2_words(groups.is_some_and(|g| g.v2_dir.is_some()), false);
     let waited = wait(Child::Direct(pid), deadline, &signals, &report_r, -pid, false, groups, &mut || {});
     // Whatever stayed in the command's process group goes with it (before its cgroups).
     sys::kill(-pid, libc::SIGKILL);
