@@ -195,12 +195,7 @@ impl Planned {
             g.dirs.push(dir.clone());
             g.created[slot] = true;
             if std::fs::write(dir.join(file), &value).is_ok() {
-                g.words.push(format!("cgroup v1 {file}={value} for the whole tree"));
-                if slot == 0 {
-                    g.pids = true;
-                } else {
-                    g.memory = true;
-                }
+                g.holds(slot, format!("cgroup v1 {file}={value} for the whole tree"));
             }
         }
         if g.dirs.is_empty() {
@@ -255,12 +250,7 @@ impl Planned {
             .and_then(|f| rustix::io::write(&f, value.as_bytes()))
             .is_ok();
             if written {
-                g.words.push(format!("cgroup v2 {file}={value} for the whole tree"));
-                if slot == 0 {
-                    g.pids = true;
-                } else {
-                    g.memory = true;
-                }
+                g.holds(slot, format!("cgroup v2 {file}={value} for the whole tree"));
             }
         }
         if g.words.is_empty() {
@@ -447,6 +437,17 @@ fn enabled(subtree_control: &str) -> [bool; 2] {
 }
 
 impl RunGroups {
+    /// Notes that the groups hold the limit of the controller in `slot` of [`CONTROLLERS`],
+    /// said in `words`.
+    fn holds(&mut self, slot: usize, words: String) {
+        self.words.push(words);
+        if slot == 0 {
+            self.pids = true;
+        } else {
+            self.memory = true;
+        }
+    }
+
     /// `a` and `b` as one: a run may have cgroup v1 groups for some controllers and a cgroup v2
     /// group for the others.
     pub fn merge(a: Option<RunGroups>, b: Option<RunGroups>) -> Option<RunGroups> {

@@ -11,6 +11,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
@@ -23,6 +24,23 @@ fn skip(feature: &str, why: &str) {
     let listed = required.split(',').map(str::trim).any(|r| r == feature || r == "all");
     assert!(!listed, "{feature} is required by STOCKADE_TEST_REQUIRE: {why}");
     eprintln!("SKIP: {why}");
+}
+
+/// `stockade run` with `options` of `sh -c script` in `ws`, with `home` as the only home and a
+/// bare environment.
+fn run(ws: &Path, home: &Path, options: &[&OsStr], script: &str) -> std::process::Output {
+    Command::new(common::stockade_bin())
+        .arg("run")
+        .args(options)
+        .args(["--", "sh", "-c", script])
+        .current_dir(ws)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -50,19 +68,7 @@ fn the_runs_cgroups_are_gone_once_the_cli_has_exited() {
     let script = "for c in pids memory; do \
                   g=$(sed -n \"s/^[0-9]*:$c:.*\\///p\" /proc/self/cgroup); \
                   case $g in stockade-*) test -d /sys/fs/cgroup/$c/$g && echo $c/$g;; esac; done";
-    let o = Command::new(common::stockade_bin())
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .args(["--", "sh", "-c", script])
-        .current_dir(&ws)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("XDG_STATE_HOME", home.join(".local/state"))
-        .output()
-        .unwrap();
+    let o = run(&ws, &home, &[OsStr::new("--config"), config.as_os_str()], script);
     assert!(o.status.success(), "{o:?}");
     let groups: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().map(str::to_owned).collect();
     // Control: during the run, the command was in groups of its own, which existed.
@@ -136,21 +142,8 @@ fn a_cgroup_v2_group_holds_the_run_where_the_host_gives_one() {
          sed -n 's/^max //p' $d/pids.events; kill $a $b $c $e 2>/dev/null; true",
         parent.display()
     );
-    let o = Command::new(common::stockade_bin())
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .arg("--report")
-        .arg(&report)
-        .args(["--", "sh", "-c", &script])
-        .current_dir(&ws)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("XDG_STATE_HOME", home.join(".local/state"))
-        .output()
-        .unwrap();
+    let options = [OsStr::new("--config"), config.as_os_str(), OsStr::new("--report"), report.as_os_str()];
+    let o = run(&ws, &home, &options, &script);
     // Where something around this test refuses `clone3` (as Docker's default seccomp profile
     // does), the run starts the command without the group and says so: not this test's subject.
     let outcome = std::fs::read_to_string(&report).unwrap_or_default();
