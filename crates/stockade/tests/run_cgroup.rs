@@ -23,7 +23,8 @@ fn skip(feature: &str, why: &str) {
     let required = std::env::var("STOCKADE_TEST_REQUIRE").unwrap_or_default();
     let listed = required.split(',').map(str::trim).any(|r| r == feature || r == "all");
     assert!(!listed, "{feature} is required by STOCKADE_TEST_REQUIRE: {why}");
-    eprintln!("SKIP: {why}");
+    // Straight to stderr: libtest captures `eprintln!`, and CI counts these lines.
+    let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("SKIP: {why}\n"));
 }
 
 /// `stockade run` with `options` of `sh -c script` in `ws`, with `home` as the only home and a
