@@ -173,19 +173,8 @@ impl Planned {
     /// not join (its root failed to open) would only be reported as a limit that holds.
     /// Returns `None` when none could be made.
     pub fn create(&self, usable: [bool; 2]) -> Option<RunGroups> {
-        let mut g = RunGroups {
-            dirs: Vec::new(),
-            created: [false; 2],
-            words: Vec::new(),
-            pids: false,
-            memory: false,
-            v2_dir: None,
-        };
-        // By slot in CONTROLLERS: the limit file and its value.
-        let limits = [
-            self.max_processes.map(|n| ("pids.max", n.to_string())),
-            self.memory_bytes.map(|b| ("memory.limit_in_bytes", b.to_string())),
-        ];
+        let mut g = RunGroups::new(None);
+        let limits = self.limits("memory.limit_in_bytes");
         for (slot, limit) in limits.into_iter().enumerate().filter(|&(slot, _)| usable[slot]) {
             let (Some((file, value)), Some(ctl)) = (limit, controller(CONTROLLERS[slot])) else { continue };
             let dir = ctl.join(&self.name);
@@ -204,9 +193,16 @@ impl Planned {
             Some(g)
         }
     }
-}
 
-impl Planned {
+    /// By slot in [`CONTROLLERS`]: the file that holds each limit the policy sets, and its
+    /// value (the memory limit's file is `memory_file`, which cgroup v1 and v2 name apart).
+    fn limits(&self, memory_file: &'static str) -> [Option<(&'static str, String)>; 2] {
+        [
+            self.max_processes.map(|n| ("pids.max", n.to_string())),
+            self.memory_bytes.map(|b| (memory_file, b.to_string())),
+        ]
+    }
+
     /// Makes the run's cgroup v2 group in `parent` for the limits that no cgroup v1 group covers
     /// (`v1_usable`, by slot in [`CONTROLLERS`]) and that `parent` enables for its children (its
     /// `cgroup.subtree_control`). `None` when there are none, or when the group cannot be made
@@ -214,11 +210,7 @@ impl Planned {
     /// The command is to be cloned into [`RunGroups::v2_dir`] (see `sys::clone3`).
     pub fn create_v2(&self, parent: &V2Parent, v1_usable: [bool; 2]) -> Option<RunGroups> {
         use rustix::fs::{mkdirat, openat, Mode, OFlags};
-        // By slot in CONTROLLERS: the limit file and its value.
-        let limits = [
-            self.max_processes.map(|n| ("pids.max", n.to_string())),
-            self.memory_bytes.map(|b| ("memory.max", b.to_string())),
-        ];
+        let limits = self.limits("memory.max");
         if limits.iter().zip(v1_usable).all(|(l, v1)| l.is_none() || v1) {
             return None;
         }
@@ -230,15 +222,7 @@ impl Planned {
             return None;
         }
         mkdirat(&parent.fd, self.name.as_str(), Mode::from_raw_mode(0o755)).ok()?;
-        let dir = parent.path.join(&self.name);
-        let mut g = RunGroups {
-            dirs: vec![dir.clone()],
-            created: [false; 2],
-            words: Vec::new(),
-            pids: false,
-            memory: false,
-            v2_dir: Some(dir),
-        };
+        let mut g = RunGroups::new(Some(parent.path.join(&self.name)));
         for slot in slots {
             let Some((file, value)) = &limits[slot] else { continue };
             let written = openat(
@@ -363,10 +347,7 @@ pub fn describe() -> (bool, String) {
         .map(|(c, r)| r.is_some() && writable(&Path::new("/sys/fs/cgroup").join(c)))
         .collect();
     let mut words = Vec::new();
-    let names = |on: &dyn Fn(usize) -> bool| -> Vec<&str> {
-        (0..CONTROLLERS.len()).filter(|&s| on(s)).map(|s| CONTROLLERS[s]).collect()
-    };
-    let v1_names = names(&|s| v1_ok[s]);
+    let v1_names = names(|s| v1_ok[s]);
     if !v1_names.is_empty() {
         words.push(format!("cgroup v1 groups per run for {}", v1_names.join(" and ")));
     } else if v1.iter().any(Option::is_some) {
@@ -377,9 +358,8 @@ pub fn describe() -> (bool, String) {
         match locate_v2() {
             Err(why) => words.push(format!("no cgroup v2 group: {why}")),
             Ok(path) => {
-                let on =
-                    std::fs::read_to_string(path.join("cgroup.subtree_control")).map_or([false; 2], |t| enabled(&t));
-                let v2_names = names(&|s| v1[s].is_none() && on[s]);
+                let on = enabled_at(&path);
+                let v2_names = names(|s| v1[s].is_none() && on[s]);
                 let at = path.display();
                 if v2_names.is_empty() {
                     words.push(format!(
@@ -410,16 +390,16 @@ pub fn v2_unused_words(needs_vm: bool) -> String {
     match locate_v2() {
         Err(why) => why,
         Ok(path) => {
-            let on = std::fs::read_to_string(path.join("cgroup.subtree_control")).map_or([false; 2], |t| enabled(&t));
-            let names: Vec<&str> = (0..CONTROLLERS.len()).filter(|&s| on[s]).map(|s| CONTROLLERS[s]).collect();
-            if names.is_empty() {
+            let on = enabled_at(&path);
+            let listed = names(|s| on[s]);
+            if listed.is_empty() {
                 format!("{} does not enable pids or memory for the groups below it", path.display())
             } else {
                 format!(
                     "{} enables {} for the groups below it, which is not what the policy's limits need, \
                      or this user may not make a group there",
                     path.display(),
-                    names.join(" and ")
+                    listed.join(" and ")
                 )
             }
         }
@@ -436,7 +416,29 @@ fn enabled(subtree_control: &str) -> [bool; 2] {
     CONTROLLERS.map(|c| subtree_control.split_whitespace().any(|x| x == c))
 }
 
+/// Which of [`CONTROLLERS`] the cgroup v2 group at `dir` enables for the groups below it.
+fn enabled_at(dir: &Path) -> [bool; 2] {
+    std::fs::read_to_string(dir.join("cgroup.subtree_control")).map_or([false; 2], |t| enabled(&t))
+}
+
+/// The names of the controllers of [`CONTROLLERS`] whose slot `on` picks.
+fn names(on: impl Fn(usize) -> bool) -> Vec<&'static str> {
+    (0..CONTROLLERS.len()).filter(|&s| on(s)).map(|s| CONTROLLERS[s]).collect()
+}
+
 impl RunGroups {
+    /// No group yet, or (with `v2_dir`) the run's cgroup v2 group, before it holds a limit.
+    fn new(v2_dir: Option<PathBuf>) -> RunGroups {
+        RunGroups {
+            dirs: v2_dir.iter().cloned().collect(),
+            created: [false; 2],
+            words: Vec::new(),
+            pids: false,
+            memory: false,
+            v2_dir,
+        }
+    }
+
     /// Notes that the groups hold the limit of the controller in `slot` of [`CONTROLLERS`],
     /// said in `words`.
     fn holds(&mut self, slot: usize, words: String) {
@@ -537,22 +539,12 @@ mod tests {
 
     #[test]
     fn merge_keeps_both_kinds() {
-        let v1 = RunGroups {
-            dirs: vec!["/sys/fs/cgroup/pids/a".into()],
-            created: [true, false],
-            words: vec!["v1".into()],
-            pids: true,
-            memory: false,
-            v2_dir: None,
-        };
-        let v2 = RunGroups {
-            dirs: vec!["/sys/fs/cgroup/unified/a".into()],
-            created: [false, false],
-            words: vec!["v2".into()],
-            pids: false,
-            memory: true,
-            v2_dir: Some("/sys/fs/cgroup/unified/a".into()),
-        };
+        let mut v1 = RunGroups::new(None);
+        v1.dirs.push("/sys/fs/cgroup/pids/a".into());
+        v1.created[0] = true;
+        v1.holds(0, "v1".into());
+        let mut v2 = RunGroups::new(Some("/sys/fs/cgroup/unified/a".into()));
+        v2.holds(1, "v2".into());
         let m = RunGroups::merge(Some(v1), Some(v2)).unwrap();
         assert_eq!((m.pids, m.memory, m.made_mask(), m.dirs.len()), (true, true, 1, 2));
         assert_eq!(m.v2_dir.as_deref(), Some(Path::new("/sys/fs/cgroup/unified/a")));

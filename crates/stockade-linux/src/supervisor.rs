@@ -410,7 +410,7 @@ struct Waited {
     timed_out: bool,
     records: Vec<(u32, i32, i32)>,
     /// What the run's cgroups limited: words, pids, memory.
-    groups_words: Option<(Vec<String>, bool, bool)>,
+    groups_words: GroupsSummary,
 }
 
 /// What a run's groups limit: words, and whether they hold the process count and the memory.
@@ -443,7 +443,7 @@ fn without_missed_group(
 }
 
 /// The `limits` layer's status and the cgroup part of its detail.
-fn limits_status(policy: &Policy, groups: &Option<(Vec<String>, bool, bool)>) -> (LayerStatus, String) {
+fn limits_status(policy: &Policy, groups: &GroupsSummary) -> (LayerStatus, String) {
     match groups {
         Some((words, pids, memory)) => {
             let full =
@@ -487,7 +487,7 @@ fn wait(
     groups: Option<&crate::cgroup::RunGroups>,
     on_started: &mut dyn FnMut(),
 ) -> Result<Waited> {
-    let groups_words = groups.map(|g| (g.words.clone(), g.pids, g.memory));
+    let groups_words = summary(groups);
     let own_pidfd;
     let (pid, pidfd) = match &child {
         Child::Init(init) => (init.pid, init.pidfd()),
