@@ -17,6 +17,9 @@
 # range of 1 to 2 ms, against about 0.15), so it gets `--git-runs` runs (default five times
 # `--runs`). The speed of this machine also drifts within seconds, so the tools take turns in
 # `--rounds` short rounds (default 15): each tool's median then spans the same stretch of time.
+# Each ratio is printed with a 95% bootstrap interval (the tools' samples resampled 2,000
+# times): how far the sampling alone could move it, so that one run's figure is not read as
+# more precise than it is.
 #
 # Usage: bench/linux/run.sh [--runs N] [--git-runs N] [--rounds N] [--files N] [--spacing SECONDS]
 # Env:   STOCKADE_BIN         a release `stockade` to use (default: build one with cargo)
@@ -24,7 +27,7 @@
 #        CARGO_TARGET_DIR     honoured when building
 set -euo pipefail
 
-RUNS=50
+RUNS=100
 GIT_RUNS=
 FILES=3000
 ROUNDS=15
@@ -36,7 +39,7 @@ while [ $# -gt 0 ]; do
         --files) FILES="$2"; shift 2 ;;
         --rounds) ROUNDS="$2"; shift 2 ;;
         --spacing) SPACING="$2"; shift 2 ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -162,7 +165,7 @@ measure() {
         done
         for name in "${ORDER[@]}"; do
             [ -n "${OK[$name]:-}" ] || continue
-            MED[$work-$name]="$(median "$base/$mode-$work-$name"-*.json)"
+            MED[$work-$name]="$(median "$base/$mode-$work-$name"-[0-9]*.json)"
         done
     done
 
@@ -179,13 +182,44 @@ measure() {
     if [ -n "${MED[true-bwrap]:-}" ] && [ -n "${MED[git-bwrap]:-}" ]; then
         for name in stockade stockade-musl; do
             [ -n "${MED[true-$name]:-}" ] && [ -n "${MED[git-$name]:-}" ] || continue
-            printf '%s/bwrap added-latency ratio (%s): /bin/true %s, git status %s (target <= 0.50)\n' "$name" "$mode" \
+            printf '%s/bwrap added-latency ratio (%s): /bin/true %s (95%% interval %s), git status %s (%s) (target <= 0.50)\n' "$name" "$mode" \
                 "$(ratio "${MED[true-$name]}" "${MED[true-baseline]}" "${MED[true-bwrap]}" "${MED[true-baseline]}")" \
-                "$(ratio "${MED[git-$name]}" "${MED[git-baseline]}" "${MED[git-bwrap]}" "${MED[git-baseline]}")"
+                "$(ratio_ci "$base/$mode-true" "$name")" \
+                "$(ratio "${MED[git-$name]}" "${MED[git-baseline]}" "${MED[git-bwrap]}" "${MED[git-baseline]}")" \
+                "$(ratio_ci "$base/$mode-git" "$name")"
         done
     fi
 }
 ratio() { python3 -c "a=$1-$2; b=$3-$4; print('%.2f' % (a/b) if b > 0 else 'n/a')"; }
+
+# 95% bootstrap interval of the added-latency ratio: every sample of one tool, baseline and
+# bwrap (the files of one mode and payload) resampled with replacement, medians and ratio
+# recomputed, 2,000 times; the 2.5th and 97.5th percentiles. Seeded, so a rerun on the same
+# files prints the same interval.
+ratio_ci() {
+    python3 - "$@" <<'PY'
+import json, random, statistics, sys
+prefix, tool = sys.argv[1], sys.argv[2]
+def samples(name):
+    import glob
+    return [x for f in sorted(glob.glob(f"{prefix}-{name}-[0-9]*.json")) for x in json.load(open(f))["results"][0]["times"]]
+s, base, bw = samples(tool), samples("baseline"), samples("bwrap")
+rng = random.Random(1)
+def med(xs):
+    return statistics.median(rng.choices(xs, k=len(xs)))
+ratios = []
+for _ in range(2000):
+    b = med(base)
+    den = med(bw) - b
+    if den > 0:
+        ratios.append((med(s) - b) / den)
+ratios.sort()
+if len(ratios) < 100:
+    print("n/a")
+else:
+    print("%.2f-%.2f" % (ratios[int(0.025 * len(ratios))], ratios[int(0.975 * len(ratios)) - 1]))
+PY
+}
 
 measure back-to-back ""
 measure "spaced ${SPACING}s" "$SPACING"
