@@ -100,14 +100,38 @@ struct IndexId {
     size: u64,
     mtime: (i64, i64),
     ctime: (i64, i64),
+    /// The trailing checksum, where it was read (see [`IndexId::with_trailer`]).
+    trailer: Option<Trailer>,
+}
+
+/// An index's trailing checksum: git's hash of everything before it, 20 bytes (SHA-1) or 32
+/// (SHA-256). A write in place that keeps the size and puts the times back changes it,
+/// even when the kernel's coarse clock gives the write the `ctime` the file already had
+/// (kernels before 6.13, within one tick of the look before the run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Trailer {
+    len: u8,
+    bytes: [u8; 32],
+}
+
+impl Trailer {
+    /// The last `oid_len` bytes of `file` (`size` bytes long); `None` when they cannot be read
+    /// or are all zero (`index.skipHash`: git wrote no checksum).
+    fn read(file: &std::fs::File, size: u64, oid_len: usize) -> Option<Trailer> {
+        let sum = checksum(file, size, oid_len)?;
+        let mut bytes = [0u8; 32];
+        bytes.get_mut(..sum.len())?.copy_from_slice(&sum);
+        Some(Trailer { len: u8::try_from(sum.len()).ok()?, bytes })
+    }
 }
 
 impl IndexId {
     fn key(self, oid_len: usize, checksum: Vec<u8>) -> gitlinks_cache::Key {
-        let IndexId { dev, ino, size, mtime, ctime } = self;
+        let IndexId { dev, ino, size, mtime, ctime, .. } = self;
         gitlinks_cache::Key { dev, ino, size, mtime, ctime, oid_len, checksum }
     }
 
+    /// The identity `m` gives, without a trailer.
     fn of(m: &std::fs::Metadata) -> Self {
         IndexId {
             dev: m.dev(),
@@ -115,7 +139,13 @@ impl IndexId {
             size: m.size(),
             mtime: (m.mtime(), m.mtime_nsec()),
             ctime: (m.ctime(), m.ctime_nsec()),
+            trailer: None,
         }
+    }
+
+    /// The same, with the trailing checksum read from `file`.
+    fn with_trailer(self, trailer: Option<Trailer>) -> Self {
+        IndexId { trailer, ..self }
     }
 }
 
@@ -305,14 +335,23 @@ fn inspect(wt: &Path, start: (i64, i64), out: &mut Vec<Warning>) -> Option<PathB
 
 /// The gitlinks of `git`'s index: from `before` if the file is the one read then.
 fn current_gitlinks(git: &Path, before: Option<&Snapshot>) -> Result<Vec<PathBuf>, String> {
-    let id = match std::fs::symlink_metadata(git.join("index")) {
-        Ok(m) => Some(IndexId::of(&m)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e.to_string()),
-    };
     match before {
-        Some((was, links)) if *was == id => links.clone(),
+        Some((was, links)) if unchanged(git, *was) => links.clone(),
         _ => read_gitlinks(git, None).1,
+    }
+}
+
+/// Whether `git`'s index is still the version `was` names: the same file, size and times,
+/// and the same trailing checksum (the times alone can miss a write in place, see [`Trailer`]).
+/// An index whose checksum was not read (or that has none) never counts as unchanged. No
+/// index then and now: unchanged.
+fn unchanged(git: &Path, was: Option<IndexId>) -> bool {
+    match (open_regular(&git.join("index"), MAX_INDEX_BYTES), was) {
+        (Err(e), None) => e.kind() == std::io::ErrorKind::NotFound,
+        (Ok((m, file)), Some(was)) => was
+            .trailer
+            .is_some_and(|t| IndexId::of(&m).with_trailer(Trailer::read(&file, m.size(), usize::from(t.len))) == was),
+        _ => false,
     }
 }
 
@@ -340,9 +379,11 @@ fn read_gitlinks(git: &Path, cached: Option<(&std::cell::RefCell<Cache>, i64)>) 
         }
     };
     let oid_len = oid_len(git);
-    let id = IndexId::of(&m);
+    let trailer = Trailer::read(&file, m.size(), oid_len);
+    let id = IndexId::of(&m).with_trailer(trailer);
     let cached = cached.filter(|(cache, _)| cache.borrow().is_on() && sys::lease::times_follow_writes(&file));
-    let key = cached.and_then(|_| checksum(&file, m.size(), oid_len)).map(|sum| id.key(oid_len, sum));
+    let key =
+        cached.and(trailer).map(|t| id.key(oid_len, t.bytes.get(..usize::from(t.len)).unwrap_or_default().to_vec()));
     let hit = cached.zip(key.as_ref()).and_then(|((cache, _), k)| cache.borrow().get(k));
     // Asked once, before reading: a writer that shows up later moves the file's times.
     let no_writers = key.is_some() && sys::lease::no_writers(&file);
@@ -374,7 +415,7 @@ fn read_gitlinks(git: &Path, cached: Option<(&std::cell::RefCell<Cache>, i64)>) 
     let cacheable = no_writers
         && !split
         && cached.is_some_and(|(_, now)| settled(&id, now))
-        && file.metadata().is_ok_and(|after| IndexId::of(&after) == id);
+        && file.metadata().is_ok_and(|after| IndexId::of(&after).with_trailer(trailer) == id);
     if let (Ok(l), true, Some((cache, _)), Some(k)) = (&links, cacheable, cached, key) {
         cache.borrow_mut().put(k, l.clone());
     }
@@ -621,6 +662,39 @@ mod tests {
         assert_eq!(recorded(&w), HashSet::from([PathBuf::from("sub")]), "a new version is read");
         assert_eq!(Cache::load(ring, name).get(&current_key()), Some(vec![PathBuf::from("sub")]));
         let _ = sys::keyring::remove_user_key(ring, name);
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    /// After the run, an index whose file, size and times all look as before is still read
+    /// again when its trailing checksum differs: on kernels before 6.13 a write in place
+    /// within one tick of the coarse clock keeps the `ctime`, and the command can put the size
+    /// and `mtime` back. Here the before-run identity is made to match the file's current
+    /// metadata (what such a write leaves), with the checksum of the version really read then.
+    /// Controls: with the current checksum the recorded list is trusted (so the metadata alone
+    /// would have hidden the change), and without one (`index.skipHash`) it is never trusted.
+    #[test]
+    fn an_index_whose_checksum_changed_is_read_again_whatever_its_times() {
+        if !crate::testutil::git_installed() {
+            return;
+        }
+        let (base, ws) = repo("trailer");
+        git(&ws, &["init", "-q", "sub"]);
+        let mut w = start_run(&ws);
+        let before = w.repos[0].before.as_ref().and_then(|b| b.index.0).unwrap();
+        assert!(before.trailer.is_some(), "git writes a checksum by default");
+
+        gitlink(&ws, "sub"); // the command's doing
+        let index = ws.join(".git/index");
+        let (m, f) = open_regular(&index, MAX_INDEX_BYTES).unwrap();
+        let now = IndexId::of(&m);
+        let mut forge = |trailer: Option<Trailer>| {
+            w.repos[0].before.as_mut().unwrap().index.0 = Some(now.with_trailer(trailer));
+            codes(&check(&w))
+        };
+        let reported = vec![("git_submodule_recorded".to_string(), ws.join("sub"))];
+        assert_eq!(forge(before.trailer), reported, "same metadata, other checksum: read again");
+        assert_eq!(forge(None), reported, "no checksum to compare: read again");
+        assert_eq!(forge(Trailer::read(&f, m.size(), 20)), vec![], "same metadata and checksum: trusted");
         let _ = std::fs::remove_dir_all(&base);
     }
 
