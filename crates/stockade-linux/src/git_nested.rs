@@ -317,18 +317,24 @@ fn current_gitlinks(git: &Path, before: Option<&Snapshot>, start: (i64, i64)) ->
 }
 
 /// Whether `git`'s index is still the version `was` names, for a run whose watch started at
-/// `start`: the same file, size and times, a `ctime` from before `start`, and no shared index.
-/// The `ctime` rule is git's own "racy" rule: the kernel takes `ctime` from a clock that
-/// moves in ticks (on kernels before 6.13, and later on filesystems without fine-grained
-/// timestamps), so a write in place within the tick of the look before the run could keep
-/// it, and the command can put the size and `mtime` back; every write after `start` gets a
-/// `ctime` at or after it, which no command can set. A split index's gitlinks also come from
+/// `start`: the same file, size and times, a `ctime` from before `start`, no shared index, and
+/// a filesystem whose times follow every write (ext4, XFS, Btrfs; on tmpfs a write through a
+/// shared mapping moves no time). The `ctime` rule is git's own "racy" rule: the kernel takes
+/// `ctime` from a clock that moves in ticks (before Linux 6.13, and later on filesystems without
+/// fine-grained timestamps), so a write in place within the tick of the look before the run
+/// could keep it, and the command can put the size and `mtime` back; every write after `start`
+/// gets a `ctime` at or after it (less the filesystem's granularity: a `ctime` without
+/// nanoseconds may have been cut to the second, or to two, so then it must be two seconds
+/// older), and no command can set `ctime` or the clock. A split index's gitlinks also come from
 /// its shared index, which the command could rewrite in place, so it is always read again.
 /// No index then and now: unchanged.
 fn unchanged(git: &Path, was: Option<IndexId>, start: (i64, i64)) -> bool {
-    match (std::fs::symlink_metadata(git.join("index")), was) {
+    match (open_regular(&git.join("index"), MAX_INDEX_BYTES), was) {
         (Err(e), None) => e.kind() == std::io::ErrorKind::NotFound,
-        (Ok(m), Some(was)) => !was.split && was.ctime < start && IndexId::of(&m) == was,
+        (Ok((m, file)), Some(was)) => {
+            let older = was.ctime < start && (was.ctime.1 != 0 || was.ctime.0 + 1 < start.0);
+            !was.split && older && IndexId::of(&m) == was && sys::lease::times_follow_writes(&file)
+        }
         _ => false,
     }
 }
@@ -364,6 +370,7 @@ fn read_gitlinks(git: &Path, cached: Option<(&std::cell::RefCell<Cache>, i64)>) 
     // Asked once, before reading: a writer that shows up later moves the file's times.
     let no_writers = key.is_some() && sys::lease::no_writers(&file);
     if let (Some(links), true) = (hit, no_writers) {
+        // Not split: a split index is never cached (below).
         return (Some(id), Ok(links));
     }
     let mut split = false;
@@ -455,9 +462,12 @@ fn read_small(p: &Path) -> Option<String> {
     String::from_utf8(read_regular(p, MAX_SMALL_FILE).ok()?).ok()
 }
 
-/// Whether `m` changed at or after `start` (its ctime, which a command cannot set).
+/// Whether `m` changed at or after `start` (its ctime, which a command cannot set). A `ctime`
+/// without nanoseconds may have been cut to the second, or to two (FAT), so then one from the
+/// second before `start`'s counts too.
 fn after(m: &std::fs::Metadata, start: (i64, i64)) -> bool {
-    (m.ctime(), m.ctime_nsec()) >= start
+    let ctime = (m.ctime(), m.ctime_nsec());
+    ctime >= start || (ctime.1 == 0 && ctime.0 + 1 >= start.0)
 }
 
 fn recorded(wt: &Path, recorded_before: bool) -> Warning {
@@ -646,9 +656,10 @@ mod tests {
     /// before-run identity is made to match the file's metadata after the command's change
     /// (what a write in place within one tick of a coarse clock, with the size and `mtime`
     /// put back, would leave): its `ctime` is not before the watch started, so the index is
-    /// read again. Control: with the watch started later, the same identity is trusted, so
-    /// the rule decides, not the metadata. A split index is read again whatever its times,
-    /// and a real one is recorded as split.
+    /// read again, also when its `ctime` is exactly the watch's start. Control: with the watch
+    /// started seconds later, the same identity is trusted on ext4, XFS or Btrfs (and read
+    /// again elsewhere), so the rule decides, not the metadata. A split index is read again
+    /// whatever its times, and a real one is recorded as split.
     #[test]
     fn an_index_is_trusted_after_the_run_only_if_older_than_the_watch_and_not_split() {
         if !crate::testutil::git_installed() {
@@ -661,9 +672,16 @@ mod tests {
         let now = IndexId::of(&std::fs::symlink_metadata(ws.join(".git/index")).unwrap());
         w.repos[0].before.as_mut().unwrap().index.0 = Some(now);
         let reported = vec![("git_submodule_recorded".to_string(), ws.join("sub"))];
-        assert_eq!(codes(&check(&w)), reported, "changed in the tick the watch started: read again");
-        w.start = (now.ctime.0 + 1, 0);
-        assert_eq!(codes(&check(&w)), vec![], "older than the watch and the same: trusted");
+        assert_eq!(codes(&check(&w)), reported, "changed after the watch started: read again");
+        w.start = now.ctime;
+        assert_eq!(codes(&check(&w)), reported, "changed in the instant the watch started: read again");
+        w.start = (now.ctime.0 + 3, 0);
+        let follows = sys::lease::times_follow_writes(&std::fs::File::open(ws.join(".git/index")).unwrap());
+        if follows {
+            assert_eq!(codes(&check(&w)), vec![], "older than the watch and the same: trusted");
+        } else {
+            assert_eq!(codes(&check(&w)), reported, "a filesystem whose times may stay put: read again");
+        }
         w.repos[0].before.as_mut().unwrap().index.0 = Some(IndexId { split: true, ..now });
         assert_eq!(codes(&check(&w)), reported, "split: read again");
 
