@@ -34,10 +34,15 @@ pub const GITLINK_OID: &str = "1111111111111111111111111111111111111111";
 pub fn git_installed() -> bool {
     let there = std::process::Command::new("git").arg("--version").output().is_ok();
     if !there {
-        // Straight to stderr: libtest captures `eprintln!`, and CI counts these lines.
-        let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("SKIP: git not installed\n"));
+        skip("git not installed");
     }
     there
+}
+
+/// Says why a test (or part of one) did not run: straight to stderr, since libtest captures
+/// `eprintln!`, and CI counts these lines.
+pub fn skip(why: &str) {
+    let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("SKIP: {why}\n"));
 }
 
 /// Runs git in `dir` with no user or system config (and any directory trusted), failing the
