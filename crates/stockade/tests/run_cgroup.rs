@@ -85,6 +85,61 @@ fn the_runs_cgroups_are_gone_once_the_cli_has_exited() {
     }
 }
 
+/// The same for runs whose CLI exits the moment it has the command's status, on a busy machine:
+/// pid 1 must not be killed before it removes the groups (its parent is the CLI's launching
+/// thread, which ends with the CLI). A thread spinning on every CPU makes that race likely:
+/// before pid 1 disarmed `PR_SET_PDEATHSIG` ahead of its report, 75 of 200 such runs left their
+/// `pids` group behind here (and one run in CI without the spinning threads).
+#[test]
+fn no_run_leaves_its_groups_behind_on_a_busy_machine() {
+    let cg = Path::new("/sys/fs/cgroup");
+    if std::fs::metadata("/proc/self").unwrap().uid() != 0 {
+        return skip("root", "per-run cgroups are for root callers");
+    }
+    if !cg.join("pids/cgroup.procs").exists() {
+        return skip("cgroup-v1", "the host mounts no cgroup v1 pids controller");
+    }
+    if let Err(why) = stockade_linux::host_facts::probe_userns() {
+        return skip("userns", &format!("user namespaces unavailable: {why}"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ws, home) = (dir.path().join("ws"), dir.path().join("home"));
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::create_dir_all(home.join(".config")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+    let spinners: Vec<_> = (0..cpus)
+        .map(|_| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let mut groups = Vec::new();
+    for _ in 0..40 {
+        let o = run(&ws, &home, &[], "sed -n 's/^[0-9]*:pids:.*\\///p' /proc/self/cgroup");
+        let group = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+        if !o.status.success() || !group.starts_with("stockade-") {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            panic!("the command did not run in a pids group of its own: {group:?}; {o:?}");
+        }
+        groups.push(cg.join("pids").join(group));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for s in spinners {
+        s.join().unwrap();
+    }
+    let start = Instant::now();
+    while groups.iter().any(|g| g.exists()) && start.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let left: Vec<_> = groups.iter().filter(|g| g.exists()).collect();
+    assert!(left.is_empty(), "{} of {} runs left their group behind: {left:?}", left.len(), groups.len());
+}
+
 /// The cgroup v2 group a run's group would go in, if this host gives runs one (see
 /// `cgroup::V2Parent`: this process in the root group of a cgroup v2 hierarchy whose root
 /// enables `pids` for the groups below it); `Err` says why not.

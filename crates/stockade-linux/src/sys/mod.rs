@@ -1336,6 +1336,15 @@ fn init_run(p: &Prepared) -> ! {
                     // our own exit (kernel teardown of the namespaces) remains.
                     reap_the_rest();
 
+                    if p.exit_with_supervisor {
+                        // Before the report: the supervisor may exit as soon as it has read it,
+                        // and its exit ends the launching thread, which would fire PDEATHSIG here
+                        // before `wait_for_release` disarms it, leaving the run's cgroups to the
+                        // next run's sweep (seen once in CI). Nothing of the sandbox runs any more,
+                        // and the supervisor's pidfd stands in from here (see `wait_for_release`).
+                        // SAFETY: prctl with integer args (this call cannot fail).
+                        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
+                    }
                     report(p.report_fd, MSG_EXIT, st, 0);
                     if p.exit_with_supervisor {
                         wait_for_release(p);
