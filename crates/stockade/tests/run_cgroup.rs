@@ -44,24 +44,34 @@ fn run(ws: &Path, home: &Path, options: &[&OsStr], script: &str) -> std::process
         .unwrap()
 }
 
-#[test]
-fn the_runs_cgroups_are_gone_once_the_cli_has_exited() {
-    let cg = Path::new("/sys/fs/cgroup");
+/// A scratch directory with a workspace and a home in it, where runs of this process get cgroup
+/// v1 groups (root, a `pids` hierarchy, user namespaces); `None` after saying why not.
+fn v1_groups_setup() -> Option<(tempfile::TempDir, std::path::PathBuf, std::path::PathBuf)> {
     // The owner of /proc/self is the effective uid.
     if std::fs::metadata("/proc/self").unwrap().uid() != 0 {
-        return skip("root", "per-run cgroups are for root callers");
+        skip("root", "per-run cgroups are for root callers");
+        return None;
     }
-    if !cg.join("pids/cgroup.procs").exists() {
-        return skip("cgroup-v1", "the host mounts no cgroup v1 pids controller");
+    if !Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists() {
+        skip("cgroup-v1", "the host mounts no cgroup v1 pids controller");
+        return None;
     }
     if let Err(why) = stockade_linux::host_facts::probe_userns() {
-        return skip("userns", &format!("user namespaces unavailable: {why}"));
+        skip("userns", &format!("user namespaces unavailable: {why}"));
+        return None;
     }
-    let with_memory = cg.join("memory/cgroup.procs").exists();
     let dir = tempfile::tempdir().unwrap();
     let (ws, home) = (dir.path().join("ws"), dir.path().join("home"));
     std::fs::create_dir_all(&ws).unwrap();
     std::fs::create_dir_all(home.join(".config")).unwrap();
+    Some((dir, ws, home))
+}
+
+#[test]
+fn the_runs_cgroups_are_gone_once_the_cli_has_exited() {
+    let cg = Path::new("/sys/fs/cgroup");
+    let Some((dir, ws, home)) = v1_groups_setup() else { return };
+    let with_memory = cg.join("memory/cgroup.procs").exists();
     let config = dir.path().join("config.toml");
     std::fs::write(&config, if with_memory { "[process]\nmemory = \"512MiB\"\n" } else { "" }).unwrap();
     // The command names its groups (the last component: the host may show a prefix) and checks,
@@ -92,20 +102,7 @@ fn the_runs_cgroups_are_gone_once_the_cli_has_exited() {
 /// `pids` group behind here (and one run in CI without the spinning threads).
 #[test]
 fn no_run_leaves_its_groups_behind_on_a_busy_machine() {
-    let cg = Path::new("/sys/fs/cgroup");
-    if std::fs::metadata("/proc/self").unwrap().uid() != 0 {
-        return skip("root", "per-run cgroups are for root callers");
-    }
-    if !cg.join("pids/cgroup.procs").exists() {
-        return skip("cgroup-v1", "the host mounts no cgroup v1 pids controller");
-    }
-    if let Err(why) = stockade_linux::host_facts::probe_userns() {
-        return skip("userns", &format!("user namespaces unavailable: {why}"));
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let (ws, home) = (dir.path().join("ws"), dir.path().join("home"));
-    std::fs::create_dir_all(&ws).unwrap();
-    std::fs::create_dir_all(home.join(".config")).unwrap();
+    let Some((_dir, ws, home)) = v1_groups_setup() else { return };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
     let spinners: Vec<_> = (0..cpus)
@@ -126,7 +123,7 @@ fn no_run_leaves_its_groups_behind_on_a_busy_machine() {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             panic!("the command did not run in a pids group of its own: {group:?}; {o:?}");
         }
-        groups.push(cg.join("pids").join(group));
+        groups.push(Path::new("/sys/fs/cgroup/pids").join(group));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for s in spinners {
