@@ -1338,10 +1338,11 @@ fn init_run(p: &Prepared) -> ! {
 
                     if p.exit_with_supervisor {
                         // Before the report: the supervisor may exit as soon as it has read it,
-                        // and its exit ends the launching thread, which would fire PDEATHSIG here
-                        // before `wait_for_release` disarms it, leaving the run's cgroups to the
-                        // next run's sweep (seen once in CI). Nothing of the sandbox runs any more,
-                        // and the supervisor's pidfd stands in from here (see `wait_for_release`).
+                        // and its exit ends the launching thread, which with PDEATHSIG armed
+                        // would kill this process before it removed the run's cgroups, leaving
+                        // them to the next run's sweep (seen once in CI). Nothing of the sandbox
+                        // runs any more, and the supervisor's pidfd stands in from here (see
+                        // `wait_for_release`).
                         // SAFETY: prctl with integer args (this call cannot fail).
                         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
                     }
@@ -1428,9 +1429,10 @@ fn current_cpu() -> Option<u32> {
     (r >= 0).then_some(here)
 }
 
-/// Pid 1 of a one-shot run, after the command's end was reported: waits until the supervisor
-/// process is gone or releases it (a message on the go socket, see `LaunchedInit::release`),
-/// without the thread that launched it, which it lets go.
+/// Pid 1 of a one-shot run, after the command's end was reported (with `PR_SET_PDEATHSIG`
+/// disarmed before that, see `init_run`): waits until the supervisor process is gone or
+/// releases it (a message on the go socket, see `LaunchedInit::release`), without the thread
+/// that launched it, which it lets go.
 ///
 /// "Gone" is read from a pidfd of the supervisor, not from the end of file on the go socket.
 /// An exiting process closes its fds before its parent is told: the end of file woke this
@@ -1447,10 +1449,7 @@ fn current_cpu() -> Option<u32> {
 fn wait_for_release(p: &Prepared) -> ! {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
     let (go, done) = (p.go_fd, p.launcher_done_fd);
-    // The thread's exit must not kill this process: the supervisor's pidfd stands in for
-    // PDEATHSIG.
-    // SAFETY: prctl with integer args.
-    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) } == 0 && done >= 0 {
+    if done >= 0 {
         // SAFETY: pid 1's copy of the pipe's write end, open until it exits.
         let _ = rustix::io::write(unsafe { rustix::fd::BorrowedFd::borrow_raw(done) }, &[1]);
     }
