@@ -103,8 +103,12 @@ struct IndexId {
     /// Whether this version names a shared index (a split index): its gitlinks then come from
     /// a second file, which this identity does not cover.
     split: bool,
-    /// Whether someone had the file open for writing when it was read (or that could not be
-    /// told): a page of a shared mapping dirtied before then can change again unseen.
+    /// Whether a writer could change this version without moving its times: someone had the
+    /// file open for writing when it was read (a page of a shared mapping dirtied before then
+    /// can change again unseen), or that could not be told, or its filesystem is not one whose
+    /// times follow every write (ext4, XFS, Btrfs; on tmpfs no write through a shared mapping
+    /// moves them). Asked once, when the file is read: the same `dev` later is the same
+    /// filesystem.
     writer: bool,
 }
 
@@ -323,26 +327,18 @@ fn current_gitlinks(git: &Path, before: Option<&Snapshot>, start: (i64, i64)) ->
 
 /// Whether `git`'s index is still the version `was` names, for a run whose watch started at
 /// `start`: the same file, size and times, a `ctime` from before `start` (see
-/// [`may_postdate`]), no shared index, no writer when it was read, and a filesystem whose times
-/// follow every write (ext4, XFS, Btrfs; on tmpfs a write through a shared mapping moves no
-/// time). The `ctime` rule is git's own "racy" rule: the kernel takes `ctime` from a clock that
-/// moves in ticks (before Linux 6.13, and later on filesystems without fine-grained
-/// timestamps), so a write in place within the tick of the look before the run could keep it,
-/// and the command can put the size and `mtime` back; every write after `start` gets a `ctime`
-/// at or after it, and no command can set `ctime` or the clock. A split index's gitlinks also
-/// come from its shared index, which the command could rewrite in place, and a page that a
-/// writer had dirtied through a shared mapping before the look can change again without moving
-/// the times: both are always read again. No index then and now: unchanged.
+/// [`may_postdate`]), no shared index, and no writer that could have changed it unseen (see
+/// [`IndexId::writer`]). The `ctime` rule is git's own "racy" rule: the kernel takes `ctime`
+/// from a clock that moves in ticks (before Linux 6.13, and later on filesystems without
+/// fine-grained timestamps), so a write in place within the tick of the look before the run
+/// could keep it, and the command can put the size and `mtime` back; every write after `start`
+/// gets a `ctime` at or after it, and no command can set `ctime` or the clock. A split index's
+/// gitlinks also come from its shared index, which the command could rewrite in place, so it
+/// is always read again. No index then and now: unchanged. One `lstat` after each run.
 fn unchanged(git: &Path, was: Option<IndexId>, start: (i64, i64)) -> bool {
-    match (open_regular(&git.join("index"), MAX_INDEX_BYTES), was) {
+    match (std::fs::symlink_metadata(git.join("index")), was) {
         (Err(e), None) => e.kind() == std::io::ErrorKind::NotFound,
-        (Ok((m, file)), Some(was)) => {
-            !was.split
-                && !was.writer
-                && !may_postdate(was.ctime, start)
-                && IndexId::of(&m) == was
-                && sys::lease::times_follow_writes(&file)
-        }
+        (Ok(m), Some(was)) => !was.split && !was.writer && !may_postdate(was.ctime, start) && IndexId::of(&m) == was,
         _ => false,
     }
 }
@@ -372,11 +368,12 @@ fn read_gitlinks(git: &Path, cached: Option<(&std::cell::RefCell<Cache>, i64)>) 
     };
     let oid_len = oid_len(git);
     let id = IndexId::of(&m);
-    let cached = cached.filter(|(cache, _)| cache.borrow().is_on() && sys::lease::times_follow_writes(&file));
+    let follows = sys::lease::times_follow_writes(&file);
+    let cached = cached.filter(|(cache, _)| cache.borrow().is_on() && follows);
     let key = cached.and_then(|_| checksum(&file, m.size(), oid_len)).map(|sum| id.key(oid_len, sum));
     let hit = cached.zip(key.as_ref()).and_then(|((cache, _), k)| cache.borrow().get(k));
     // Asked once, before reading: a writer that shows up later moves the file's times.
-    let writer = !sys::lease::no_writers(&file);
+    let writer = !follows || !sys::lease::no_writers(&file);
     let no_writers = key.is_some() && !writer;
     if let (Some(links), true) = (hit, no_writers) {
         // Not split: a split index is never cached (below).
@@ -683,7 +680,11 @@ mod tests {
         git(&ws, &["init", "-q", "sub"]);
         let mut w = start_run(&ws);
         gitlink(&ws, "sub"); // the command's doing
-        let now = IndexId::of(&std::fs::symlink_metadata(ws.join(".git/index")).unwrap());
+                             // What the read before the run records for this version (on a filesystem whose times
+                             // may stay put: a possible writer).
+        let follows = sys::lease::times_follow_writes(&std::fs::File::open(ws.join(".git/index")).unwrap());
+        let now =
+            IndexId { writer: !follows, ..IndexId::of(&std::fs::symlink_metadata(ws.join(".git/index")).unwrap()) };
         w.repos[0].before.as_mut().unwrap().index.0 = Some(now);
         let reported = vec![("git_submodule_recorded".to_string(), ws.join("sub"))];
         assert_eq!(codes(&check(&w)), reported, "changed after the watch started: read again");
