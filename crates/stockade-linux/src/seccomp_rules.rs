@@ -31,6 +31,7 @@ const JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
 const RET_K: u16 = 0x06; // BPF_RET | BPF_K
 const JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
 const JA: u16 = 0x05; // BPF_JMP | BPF_JA
+const AND_K: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
 
 /// `SECCOMP_RET_ALLOW`.
 pub const RET_ALLOW: u32 = 0x7fff_0000;
@@ -59,6 +60,9 @@ fn jset(k: u32, jt: u8, jf: u8) -> Insn {
 }
 fn jge(k: u32, jt: u8, jf: u8) -> Insn {
     Insn { code: JGE_K, jt, jf, k }
+}
+fn and(k: u32) -> Insn {
+    Insn { code: AND_K, jt: 0, jf: 0, k }
 }
 fn ja(k: u32) -> Insn {
     Insn { code: JA, jt: 0, jf: 0, k }
@@ -187,6 +191,7 @@ pub const DENIED: &[(&str, Option<u32>, Option<u32>)] = &[
 const NR_CLONE: (u32, u32) = (56, 220);
 const NR_CLONE3: (u32, u32) = (435, 435);
 const NR_SOCKET: (u32, u32) = (41, 198);
+const NR_SOCKETPAIR: (u32, u32) = (53, 199);
 const NR_IOCTL: (u32, u32) = (16, 29);
 const NR_PERSONALITY: (u32, u32) = (135, 92);
 
@@ -207,6 +212,12 @@ const AF_INET: u32 = 2;
 const AF_INET6: u32 = 10;
 const AF_NETLINK: u32 = 16;
 const NETLINK_ROUTE: u32 = 0;
+/// `SOCK_PACKET`: with `AF_INET`, the kernel creates an `AF_PACKET` socket instead.
+const SOCK_PACKET: u32 = 10;
+/// The socket type without `SOCK_NONBLOCK` and `SOCK_CLOEXEC` (`SOCK_TYPE_MASK`).
+const SOCK_TYPE_MASK: u32 = 0xf;
+/// `personality`'s `ADDR_NO_RANDOMIZE` (what `setarch -R` and debuggers set).
+const ADDR_NO_RANDOMIZE: u32 = 0x0004_0000;
 
 fn nr(arch: Arch, pair: (u32, u32)) -> u32 {
     match arch {
@@ -232,25 +243,32 @@ fn actions(plan: &SeccompPlan) -> Vec<(u32, Vec<Insn>)> {
             nr(arch, NR_IOCTL),
             vec![ld(off_arg_lo(1)), jeq(TIOCSTI, 2, 0), jeq(TIOCLINUX, 1, 0), ret(RET_ALLOW), ret(ret_errno(EPERM))],
         ),
-        // personality: only the harmless queries and ADDR_NO_RANDOMIZE.
+        // personality: only the harmless queries and ADDR_NO_RANDOMIZE (the other flags change
+        // how the kernel lays out or reports the process: READ_IMPLIES_EXEC, MMAP_PAGE_ZERO,
+        // UNAME26 and the rest).
         (
             nr(arch, NR_PERSONALITY),
             vec![
                 ld(off_arg_lo(0)),
                 jeq(0, 3, 0),
-                jeq(0x0002_0000, 2, 0),
+                jeq(ADDR_NO_RANDOMIZE, 2, 0),
                 jeq(0xffff_ffff, 1, 0),
                 ret(ret_errno(EPERM)),
                 ret(RET_ALLOW),
             ],
         ),
     ];
-    // socket: family allow list.
+    // socket: family allow list (THREATS.md N8).
     let mut sock = vec![ld(off_arg_lo(0)), jeq(AF_UNIX, 0, 1), ret(RET_ALLOW)];
     if plan.sockets == SocketRule::UnixIpRoute {
         sock.extend([
-            jeq(AF_INET, 0, 1),
+            // AF_INET, unless its type is SOCK_PACKET, which the kernel turns into AF_PACKET.
+            jeq(AF_INET, 0, 5),
+            ld(off_arg_lo(1)),
+            and(SOCK_TYPE_MASK),
+            jeq(SOCK_PACKET, 1, 0),
             ret(RET_ALLOW),
+            ret(ret_errno(EAFNOSUPPORT)),
             jeq(AF_INET6, 0, 1),
             ret(RET_ALLOW),
             jeq(AF_NETLINK, 0, 3),
@@ -261,6 +279,12 @@ fn actions(plan: &SeccompPlan) -> Vec<(u32, Vec<Insn>)> {
     }
     sock.push(ret(ret_errno(EAFNOSUPPORT)));
     out.push((nr(arch, NR_SOCKET), sock));
+    // socketpair: AF_UNIX only, in every mode. It creates its sockets as `socket` does (loading
+    // the family's module and running its set-up), and only AF_UNIX (and AF_TIPC) implement it.
+    out.push((
+        nr(arch, NR_SOCKETPAIR),
+        vec![ld(off_arg_lo(0)), jeq(AF_UNIX, 0, 1), ret(RET_ALLOW), ret(ret_errno(EAFNOSUPPORT))],
+    ));
     for (_, x86, arm) in DENIED {
         let n = match arch {
             Arch::X86_64 => *x86,
@@ -397,6 +421,10 @@ pub(crate) fn simulate(prog: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> u32
                 pc += 1 + usize::from(if t { i.jt } else { i.jf });
             }
             JA => pc += 1 + i.k as usize,
+            AND_K => {
+                acc &= i.k;
+                pc += 1;
+            }
             RET_K => return i.k,
             c => panic!("unknown opcode {c:#x}"),
         }
@@ -457,7 +485,7 @@ mod tests {
     /// x32 and foreign-arch variants), with arguments that reach every argument check.
     #[test]
     fn search_agrees_with_linear_filter() {
-        let args: [[u64; 6]; 10] = [
+        let args: [[u64; 6]; 14] = [
             [0; 6],
             [0x1000_0000 | 17, 0, 0, 0, 0, 0],
             [0x0100_0000 | 0x0020_0000 | 17, 0x5412, 0, 0, 0, 0],
@@ -468,6 +496,10 @@ mod tests {
             [16, 3, 0, 0, 0, 0],
             [16, 3, 9, 0, 0, 0],
             [0xffff_ffff, 0, 0, 0, 0, 0],
+            [2, 10, 0, 0, 0, 0],
+            [2, 10 | 0x80800, 0, 0, 0, 0],
+            [1, 1, 0, 0, 0, 0],
+            [0x0004_0000, 0, 0, 0, 0, 0],
         ];
         for arch in [Arch::X86_64, Arch::Aarch64] {
             for sockets in [SocketRule::UnixIpRoute, SocketRule::UnixOnly] {
@@ -555,11 +587,47 @@ mod tests {
         assert_eq!(run(&p, 41, [16, 3, 0, 0, 0, 0]), ret_errno(EAFNOSUPPORT));
     }
 
+    /// `socket(AF_INET, SOCK_PACKET)` makes an AF_PACKET socket, whatever flags are or'd into
+    /// the type; other AF_INET types (with or without flags) stay allowed.
+    #[test]
+    fn inet_sock_packet_is_packet() {
+        let p = prog(SocketRule::UnixIpRoute);
+        let (nonblock, cloexec) = (0x800u64, 0x80000u64);
+        for t in [10, 10 | nonblock, 10 | cloexec, 10 | nonblock | cloexec] {
+            assert_eq!(run(&p, 41, [2, t, 0, 0, 0, 0]), ret_errno(EAFNOSUPPORT), "type {t:#x}");
+        }
+        for t in [1, 2, 3, 5, 1 | nonblock | cloexec, 2 | cloexec, 3 | nonblock] {
+            assert_eq!(run(&p, 41, [2, t, 0, 0, 0, 0]), RET_ALLOW, "type {t:#x}");
+        }
+        assert_eq!(run(&p, 41, [10, 10, 0, 0, 0, 0]), RET_ALLOW); // AF_INET6 has no such alias
+    }
+
+    /// `socketpair` builds its sockets as `socket` does (THREATS.md N8): AF_UNIX only, in both
+    /// modes, on both architectures.
+    #[test]
+    fn socketpair_is_unix_only() {
+        for (arch, nr) in [(Arch::X86_64, 53), (Arch::Aarch64, 199)] {
+            for sockets in [SocketRule::UnixIpRoute, SocketRule::UnixOnly] {
+                let p = build(&SeccompPlan { arch, sockets });
+                let run = |args| simulate(&p, arch.audit(), nr, args);
+                assert_eq!(run([1, 1, 0, 0, 0, 0]), RET_ALLOW, "{arch:?} unix stream");
+                assert_eq!(run([1, 2 | 0x80000, 0, 0, 0, 0]), RET_ALLOW, "{arch:?} unix dgram");
+                for family in [2u64, 10, 16, 30 /* tipc */, 38 /* alg */, 40 /* vsock */] {
+                    assert_eq!(run([family, 1, 0, 0, 0, 0]), ret_errno(EAFNOSUPPORT), "{arch:?} family {family}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn personality_queries_only() {
         let p = prog(SocketRule::UnixIpRoute);
         assert_eq!(run(&p, 135, [0xffff_ffff, 0, 0, 0, 0, 0]), RET_ALLOW);
-        assert_eq!(run(&p, 135, [0x0040_0000, 0, 0, 0, 0, 0]), ret_errno(EPERM));
-        // READ_IMPLIES_EXEC
+        assert_eq!(run(&p, 135, [0, 0, 0, 0, 0, 0]), RET_ALLOW); // PER_LINUX
+        assert_eq!(run(&p, 135, [0x0004_0000, 0, 0, 0, 0, 0]), RET_ALLOW); // ADDR_NO_RANDOMIZE
+        assert_eq!(run(&p, 135, [0x0040_0000, 0, 0, 0, 0, 0]), ret_errno(EPERM)); // READ_IMPLIES_EXEC
+        assert_eq!(run(&p, 135, [0x0002_0000, 0, 0, 0, 0, 0]), ret_errno(EPERM)); // UNAME26
+        assert_eq!(run(&p, 135, [0x0010_0000, 0, 0, 0, 0, 0]), ret_errno(EPERM));
+        // MMAP_PAGE_ZERO
     }
 }
