@@ -312,6 +312,34 @@ probe_test!(n8_families, |c: &mut Case| {
     let items: Vec<Vec<String>> = fams.iter().map(|f| sv(&["socket", f])).collect();
     c.expect_all_denied("N8", &items, None, &[0]);
     c.expect_all_allowed("N8-control", &[sv(&["socket", "unix"])]);
+    // socketpair builds its sockets through the family's code as socket does. Outside, these
+    // two reach their family (which answers EOPNOTSUPP: neither implements socketpair); inside,
+    // the filter must answer first, with EAFNOSUPPORT. A host without vsock also answers
+    // EAFNOSUPPORT, so that control only counts where the family exists.
+    const EAFNOSUPPORT: i64 = libc::EAFNOSUPPORT as i64;
+    let pairs = [sv(&["socketpair", "inet"]), sv(&["socketpair", "vsock"])];
+    if c.imp == Impl::Namespaces {
+        for o in c.run_batch(&pairs, false) {
+            if o.outcome == "allowed" || (o.is_denied() && o.errno() != Some(EAFNOSUPPORT)) {
+                continue;
+            }
+            if o.label.contains("vsock") {
+                c.note(format!("N8: this host has no vsock family, so `{}` shows nothing outside", o.label));
+            } else {
+                c.fail(format!(
+                    "N8: negative control: `{}` did not reach its family outside: {}",
+                    o.label,
+                    o.summary()
+                ));
+            }
+        }
+    }
+    for o in c.run_batch(&pairs, true) {
+        if o.errno() != Some(EAFNOSUPPORT) {
+            c.fail(format!("N8: `{}` was not stopped by the family rule: {}", o.label, o.summary()));
+        }
+    }
+    c.expect_all_allowed("N8-control (socketpair)", &[sv(&["socketpair", "unix"])]);
     let ip = [sv(&["socket", "inet"]), sv(&["socket", "inet6"])];
     if c.imp == Impl::Namespaces {
         c.expect_all_allowed("N8-control (IP sockets in the private netns)", &ip);

@@ -301,7 +301,7 @@ const TABLE: &[&str] = &[
     "lookup_dcookie",
     "uselib",
     "nfsservctl",
-    "vm86",
+    // No `vm86` or `vm86old`: x86_64 has neither (the i386 entry is killed, see `int80`).
     "move_pages",
     "migrate_pages",
     "mbind",
@@ -336,8 +336,10 @@ probe_test!(p7_syscall_table, |c: &mut Case| {
             c.fail(format!("P7: `{}` reached the kernel inside the sandbox (not filtered): {}", o.label, o.summary()));
         }
     }
-    let controls: Vec<Vec<String>> =
-        ["getrandom", "chmod", "listen", "prctl", "rseq"].iter().map(|n| sv(&["syscall", n])).collect();
+    let controls: Vec<Vec<String>> = ["getrandom", "chmod", "listen", "prctl", "rseq", "personality_no_randomize"]
+        .iter()
+        .map(|n| sv(&["syscall", n]))
+        .collect();
     for o in c.run_batch(&controls, true) {
         if !reached_kernel(&o) {
             c.fail(format!("P7-control: `{}` was filtered but must reach the kernel: {}", o.label, o.summary()));

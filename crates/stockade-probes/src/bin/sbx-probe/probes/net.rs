@@ -50,6 +50,19 @@ pub(super) fn socket(a: &[String]) -> Probe {
     Ok(format!("socket({f}, {t}, {p}) created"))
 }
 
+/// `socketpair(FAMILY, SOCK_STREAM)`: the kernel builds both sockets through the family's own
+/// code, as for `socket`, so the filter's family rule must cover it too (THREATS.md N8).
+pub(super) fn socketpair(a: &[String]) -> Probe {
+    let (f, _, _) = family(arg(a, 0, "FAMILY"));
+    let mut fds = [-1; 2];
+    // SAFETY: a valid two-int out buffer.
+    let r = unsafe { libc::socketpair(f, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) };
+    check(r as i64, &format!("socketpair({f}, SOCK_STREAM)"))?;
+    close(fds[0] as i64);
+    close(fds[1] as i64);
+    Ok(format!("socketpair({f}, SOCK_STREAM) created"))
+}
+
 /// A sockaddr for an IP literal; returns the storage and its length.
 pub(super) fn sockaddr(ip: &str, port: u16) -> (libc::sockaddr_storage, libc::socklen_t, i32) {
     // SAFETY: sockaddr_storage is plain data.

@@ -201,7 +201,6 @@ pub(super) fn raw_syscall(name: &str) -> Probe {
         "lookup_dcookie" => (212, [0, bad, 0, 0, 0]),
         "uselib" => (SYS_uselib, [bad, 0, 0, 0, 0]),
         "nfsservctl" => (180, [0, 0, 0, 0, 0]),
-        "vm86" => (166, [0, 0, 0, 0, 0]),
         "move_pages" => (SYS_move_pages, [0, 1, bad, bad, bad]),
         "migrate_pages" => (SYS_migrate_pages, [0, 64, bad, bad, 0]),
         "mbind" => (SYS_mbind, [bad, 4096, 99, 0, 0]),
@@ -213,6 +212,8 @@ pub(super) fn raw_syscall(name: &str) -> Probe {
         "listen" => (SYS_listen, [-1, 0, 0, 0, 0]),
         "prctl" => (SYS_prctl, [PR_GET_DUMPABLE as i64, 0, 0, 0, 0]),
         "rseq" => (SYS_rseq, [bad, 32, 0, 0, 0]),
+        // What `setarch -R` and debuggers ask for (PER_LINUX | ADDR_NO_RANDOMIZE).
+        "personality_no_randomize" => (SYS_personality, [0x0004_0000, 0, 0, 0, 0]),
         other => usage(&format!("unknown syscall `{other}`")),
     };
     // SAFETY: every argument set above is invalid on purpose: bad pointers are never mapped,
