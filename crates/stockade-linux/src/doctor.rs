@@ -79,6 +79,11 @@ pub fn report(policy: &Policy, disable_userns: bool) -> DoctorReport {
                     detail: namespaces_detail(l, &caps).into(),
                 });
             }
+            // The same gaps every run of this implementation reports.
+            if policy.network.mode == stockade_policy::NetworkMode::On {
+                enforcement.gaps.push("network on: the command shares the host's network".into());
+            }
+            enforcement.gaps.extend(crate::supervisor::residual_gaps(caps.landlock_abi, true));
         }
         Some(LinuxImplementation::LandlockOnly) => {
             for (l, s) in [

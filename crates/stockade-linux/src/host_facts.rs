@@ -445,10 +445,21 @@ pub fn unix_socket_paths(proc_net_unix: &[u8], hidden: &[PathBuf]) -> Vec<PathBu
     out
 }
 
-/// Entries of a directory (empty on error), sorted.
+/// Entries of a directory (empty on error), sorted, without symbolic links.
+///
+/// For `landlock_rules::carve`: a rule taken on a link would hold its target, which may be a
+/// deny-read path (`/home` -> `var/home` on some distributions, or a link a command planted in
+/// the workspace on an earlier run). Leaving links out loses nothing: their targets get rules
+/// through their own paths, since the deny-read paths are canonical.
 pub fn children(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> =
-        std::fs::read_dir(dir).map(|r| r.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| !t.is_symlink()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
     v.sort();
     v
 }
@@ -482,6 +493,25 @@ pub fn processes_of_uid(uid: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A link among the entries is left out, so `carve` never takes a rule on one: here a link
+    /// into a deny-read directory, which a rule on the link would have opened.
+    #[test]
+    fn children_leave_out_links_so_carve_never_grants_a_links_target() {
+        let dir = std::fs::canonicalize(crate::testutil::scratch_dir("children-links")).unwrap();
+        let secret = dir.join("home/.ssh");
+        std::fs::create_dir_all(&secret).unwrap();
+        std::fs::create_dir_all(dir.join("ws/src")).unwrap();
+        std::os::unix::fs::symlink(&secret, dir.join("ws/keys")).unwrap();
+        std::fs::write(dir.join("ws/.env"), "x").unwrap();
+        let kids = children(&dir.join("ws"));
+        assert_eq!(kids, vec![dir.join("ws/.env"), dir.join("ws/src")]);
+        // A deny-read path inside the workspace makes carve list its entries.
+        let got = crate::landlock_rules::carve(&dir, &[dir.join("ws/.env"), secret.clone()], &children);
+        assert!(!got.iter().any(|p| p.starts_with(&secret) || p == &dir.join("ws/keys")), "{got:?}");
+        assert!(got.contains(&dir.join("ws/src")), "control: the workspace's other entries are granted: {got:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn parses_proc_net_unix_paths_and_skips_hidden_abstract_and_missing() {

@@ -139,7 +139,9 @@ pub fn plan(policy: &Policy, abi: i32, flavor: Flavor, inputs: &LandlockInputs) 
     let mut rules = Vec::new();
     match (flavor, &policy.filesystem.readable) {
         (Flavor::Namespaces, Readable::All) => rules.push(Rule::new("/", read, false)),
-        (Flavor::LandlockOnly, _) => rules.extend(inputs.read_roots.iter().map(|p| Rule::new(p, read, false))),
+        // Opened without following links: a read root swapped for one since it was listed
+        // fails the run rather than granting the link's target.
+        (Flavor::LandlockOnly, _) => rules.extend(inputs.read_roots.iter().map(|p| Rule::new(p, read, true))),
         (Flavor::Namespaces, Readable::Roots(roots)) => {
             rules.extend(roots.iter().map(|r| Rule::new(&r.value, read, false)));
             for sys in ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", "/opt", "/proc", "/sys", "/dev"] {

@@ -560,10 +560,10 @@ fn step_name(p: &Prepared, plan: &MountPlan, ll_rules: &[(PathBuf, u64)], step: 
     match step {
         s if s >= 0 && (s as usize) < plan.ops.len() => mount_plan::describe(&plan.ops[s as usize]),
         s if s >= LANDLOCK_PATH_LINK => ll_rules.get((s - LANDLOCK_PATH_LINK) as usize).map_or(
-            "a writable root is a symlink".into(),
+            "a path with a Landlock rule is a symlink".into(),
             |(path, _)| {
                 format!(
-                    "writable root `{}`: it became a symlink after the policy was resolved (opened for its Landlock rule with RESOLVE_NO_SYMLINKS)",
+                    "`{}` (a writable root, or a readable tree of `landlock-only`): it became a symlink after the policy was resolved (opened for its Landlock rule with RESOLVE_NO_SYMLINKS)",
                     path.display()
                 )
             },
@@ -656,19 +656,64 @@ const GIT_REDIRECT_GAP: &str = "a new `.git/commondir` in a repository is writab
 
 /// The promises `landlock-only` cannot keep, in words.
 pub fn landlock_only_gaps(policy: &Policy) -> Vec<String> {
+    landlock_only_gaps_at(policy, sys::landlock_abi())
+}
+
+/// [`landlock_only_gaps`] for a kernel offering Landlock ABI `abi`. Pure.
+pub fn landlock_only_gaps_at(policy: &Policy, abi: i32) -> Vec<String> {
+    let fs = &policy.filesystem;
     let mut g = vec![
         "protected paths inside writable roots (`.git/hooks`, `.git/config`, agent config) are writable: Landlock cannot subtract from a writable tree".to_owned(),
         "metadata changes outside the writable roots (chmod, chown, utime, setxattr) are not mediated by Landlock".into(),
-        "other processes of the same user are visible in /proc; signals to them are denied by Landlock scoping (ABI 6+), ptrace by seccomp".into(),
-        "background processes that start their own session can outlive the run (no pid namespace)".into(),
+        if abi >= 6 {
+            "other processes of the same user are visible in /proc; signals to them are denied by Landlock scoping, ptrace by seccomp".into()
+        } else {
+            format!("other processes of the same user are visible in /proc and can be sent signals (`kill -9 -1`): this kernel's Landlock ABI {abi} has no signal scoping (ABI 6); ptrace is denied by seccomp")
+        },
+        "other processes of the same user can have their resource limits and scheduling changed (prlimit, setpriority, sched_setaffinity, ioprio_set): Landlock does not mediate these calls".into(),
+        "the user's other terminals (/dev/pts) can be opened, read and written: there is no private devpts".into(),
+        "background processes that start their own process group or session can outlive the run, and if stockade itself is killed, every process of the command can (no pid namespace)".into(),
         "the host's /tmp is not private; TMPDIR points to a private directory removed after the run".into(),
         "TCP servers on loopback cannot be used (no private network namespace; IP sockets are forbidden)".into(),
         "System V IPC objects and POSIX message queues are shared with the host (no IPC namespace): the command can use those its user may access, and what it creates outlives the run".into(),
     ];
+    if abi < 6 {
+        g.push(format!("abstract unix sockets of the host can be connected to: this kernel's Landlock ABI {abi} has no abstract-socket scoping (ABI 6)"));
+    }
+    if abi < 3 {
+        g.push(format!("files outside the writable roots that the user may write can be truncated (`truncate`, `open` with O_TRUNC): this kernel's Landlock ABI {abi} cannot restrict truncation (ABI 3)"));
+    }
+    let writable_roots: Vec<&Path> = fs.writable_paths().collect();
+    let readable_roots: Vec<&Path> = match &fs.readable {
+        stockade_policy::Readable::All => Vec::new(),
+        stockade_policy::Readable::Roots(r) => r.iter().map(|s| s.value.as_path()).collect(),
+    };
+    let inside = |p: &Path, roots: &[&Path]| roots.iter().any(|r| p.starts_with(r));
+    let exposed: Vec<String> = fs
+        .deny_read
+        .iter()
+        .filter(|d| inside(&d.value, &writable_roots) || inside(&d.value, &readable_roots))
+        .map(|d| format!("`{}`", d.value.display()))
+        .collect();
+    if !exposed.is_empty() {
+        g.push(format!("deny-read paths inside writable or readable roots stay readable ({}): Landlock cannot subtract from a tree it grants", exposed.join(", ")));
+    }
+    let writable: Vec<String> = fs
+        .deny_write
+        .iter()
+        .filter(|d| inside(&d.value, &writable_roots))
+        .map(|d| format!("`{}`", d.value.display()))
+        .collect();
+    if !writable.is_empty() {
+        g.push(format!(
+            "deny-write paths inside writable roots are writable ({}): Landlock cannot subtract from a writable tree",
+            writable.join(", ")
+        ));
+    }
     if policy.process.max_processes.is_some() {
         g.push("the process limit counts all of this user's processes on the host (RLIMIT_NPROC), unless a cgroup applies it".into());
     }
-    g.extend(residual_gaps(sys::landlock_abi(), false));
+    g.extend(residual_gaps(abi, false));
     g
 }
 
@@ -915,5 +960,42 @@ impl Forwarder {
         // If pid 1 never sent the listener (setup failed), the socketpair closed and the thread
         // already returned.
         let _ = self.thread.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::policy;
+    use stockade_policy::{Source, Sourced};
+
+    fn has(gaps: &[String], words: &[&str]) -> bool {
+        gaps.iter().any(|g| words.iter().all(|w| g.contains(w)))
+    }
+
+    /// What `landlock-only` cannot stop depends on the kernel's Landlock ABI and on where the
+    /// policy's deny paths lie; each line appears exactly when it applies.
+    #[test]
+    fn landlock_only_gaps_follow_the_abi_and_the_deny_paths() {
+        let mut p = policy("/ws");
+        let new = landlock_only_gaps_at(&p, 7);
+        let old = landlock_only_gaps_at(&p, 2);
+        for words in [&["can be sent signals"][..], &["abstract unix sockets"], &["truncated"]] {
+            assert!(!has(&new, words), "ABI 7 lists {words:?}: {new:#?}");
+            assert!(has(&old, words), "ABI 2 does not list {words:?}: {old:#?}");
+        }
+        assert!(!has(&landlock_only_gaps_at(&p, 5), &["truncated"]));
+        assert!(!has(&new, &["deny-read"]) && !has(&new, &["deny-write"]));
+
+        p.filesystem.deny_read.push(Sourced::new("/ws/.env".into(), Source::Default));
+        p.filesystem.deny_read.push(Sourced::new("/home/u/.ssh".into(), Source::Default));
+        p.filesystem.deny_write.push(Sourced::new("/ws/tools".into(), Source::Default));
+        p.filesystem.deny_write.push(Sourced::new("/home/u/.bashrc".into(), Source::Default));
+        let g = landlock_only_gaps_at(&p, 7);
+        assert!(has(&g, &["deny-read", "`/ws/.env`"]) && !has(&g, &["/home/u/.ssh"]), "{g:#?}");
+        assert!(has(&g, &["deny-write", "`/ws/tools`"]) && !has(&g, &["/home/u/.bashrc"]), "{g:#?}");
+
+        p.filesystem.readable = stockade_policy::Readable::Roots(vec![Sourced::new("/home/u".into(), Source::Default)]);
+        assert!(has(&landlock_only_gaps_at(&p, 7), &["deny-read", "`/home/u/.ssh`"]));
     }
 }
