@@ -298,7 +298,7 @@ pub fn protected(policy: &Policy, repos: &[GitDirs], ids: &mut Identities) -> Re
         .protected
         .iter()
         .map(|p| (p.value.clone(), true))
-        .chain(deny_write_inside.map(|p| (p.value.clone(), false)))
+        .chain(deny_write_inside.map(|p| (p.value.clone(), deny_write_dir(p))))
         .chain(repos.iter().flat_map(repository_metadata));
     for (path, placeholder) in tagged {
         let path = &path;
@@ -332,6 +332,27 @@ pub fn protected(policy: &Policy, repos: &[GitDirs], ids: &mut Identities) -> Re
     Ok(out)
 }
 
+/// Whether a deny-write path names a directory, so that an empty directory can stand in for
+/// it while it does not exist: the built-in entries of
+/// [`stockade_policy::defaults::DENY_WRITE_DIRS`], and stockade's own configuration and state
+/// directories (the only deny-write entries the policy derives). Other entries may name files,
+/// for which no placeholder is harmless (see docs/linux.md): a missing one is reported instead.
+pub fn deny_write_dir(entry: &stockade_policy::Sourced<PathBuf>) -> bool {
+    match &entry.source {
+        stockade_policy::Source::Default => stockade_policy::defaults::DENY_WRITE_DIRS
+            .iter()
+            .any(|d| d.strip_prefix("~/").is_some_and(|rel| entry.value.ends_with(rel))),
+        stockade_policy::Source::Derived { .. } => true,
+        _ => false,
+    }
+}
+
+/// The deny-write paths inside writable roots that do not exist and get no placeholder: a
+/// command can create them (reported as a gap of the run).
+pub fn creatable_deny_write(protected: &[Protected]) -> Vec<PathBuf> {
+    protected.iter().filter(|p| p.state == PathState::Missing && !p.placeholder).map(|p| p.root.join(&p.rel)).collect()
+}
+
 fn lstat_dir(p: &Path) -> Option<bool> {
     let m = std::fs::symlink_metadata(p).ok()?;
     if m.file_type().is_symlink() {
@@ -360,23 +381,41 @@ pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<
             canonical.push(d);
         }
     }
-    let socket_dirs: Vec<PathBuf> = canonical
+    let roots: Vec<&Path> = policy.filesystem.writable_paths().collect();
+    // A directory to hide that holds a writable root (a workspace on a drive under
+    // `/run/media`, `-w ~/.kube/cache`) cannot be covered whole: everything in it but the way
+    // to the roots is hidden instead, entry by entry (`carve_around_roots`). One that is itself
+    // a writable root stays visible: the root wins.
+    let (socket_dirs, around): (Vec<PathBuf>, Vec<PathBuf>) = canonical
         .into_iter()
-        .filter(|d| lstat_dir(d) == Some(true) && !inside_writable(d))
+        .filter(|d| lstat_dir(d) == Some(true))
         .filter(|d| !(d.starts_with("/run") && d != Path::new("/run")))
-        .collect();
-    let deny_read = policy
-        .filesystem
-        .deny_read
-        .iter()
-        .filter(|d| !inside_writable(&d.value))
-        .filter_map(|d| lstat_dir(&d.value).map(|is_dir| (d.value.clone(), is_dir)))
-        .collect();
+        .partition(|d| !inside_writable(d));
+    let mut deny_read: Vec<(PathBuf, bool)> = Vec::new();
+    let mut around_deny: Vec<PathBuf> = Vec::new();
+    for d in &policy.filesystem.deny_read {
+        match lstat_dir(&d.value) {
+            Some(true) if inside_writable(&d.value) => around_deny.push(d.value.clone()),
+            Some(_) if inside_writable(&d.value) => {}
+            Some(is_dir) => deny_read.push((d.value.clone(), is_dir)),
+            None => {}
+        }
+    }
+    let mut carved = Vec::new();
+    for d in around.iter().chain(&around_deny).filter(|d| !roots.contains(&d.as_path())) {
+        carve_around_roots(d, &roots, &mut carved);
+    }
     let mut hidden: Vec<PathBuf> = socket_dirs.clone();
     if policy.filesystem.private_tmp {
         hidden.extend(["/tmp", "/var/tmp", "/dev/shm"].map(PathBuf::from));
     }
-    hidden.extend(policy.filesystem.deny_read.iter().map(|d| d.value.clone()));
+    hidden.extend(deny_read.iter().map(|(p, _)| p.clone()));
+    hidden.extend(carved.iter().filter(|(_, dir)| *dir).map(|(p, _)| p.clone()));
+    for c in carved {
+        if !deny_read.contains(&c) {
+            deny_read.push(c);
+        }
+    }
     let sockets = read_proc_net_unix().map(|t| unix_socket_paths(&t, &hidden)).unwrap_or_default();
     let repos = repositories(policy)?;
     let mut identities = Identities::default();
@@ -389,6 +428,31 @@ pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<
         socket_dirs,
         var_tmp: lstat_dir(Path::new("/var/tmp")) == Some(true),
     })
+}
+
+/// Adds to `out` what hides everything below `dir` but the writable `roots` inside it: each
+/// entry on no root's way, whole (a directory gets a tmpfs, anything else `/dev/null`), while
+/// the entries leading to a root are walked into and the roots themselves left alone. Links
+/// are left as they are: nothing can be mounted over a link, and its target is hidden or
+/// visible on its own terms. What appears in `dir` after this listing stays visible, like a
+/// socket bound after the sandbox started (a documented gap).
+pub fn carve_around_roots(dir: &Path, roots: &[&Path], out: &mut Vec<(PathBuf, bool)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<(PathBuf, std::fs::FileType)> =
+        entries.filter_map(|e| e.ok()).filter_map(|e| e.file_type().ok().map(|t| (e.path(), t))).collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, kind) in entries {
+        if kind.is_symlink() || roots.contains(&path.as_path()) {
+            continue;
+        }
+        if roots.iter().any(|r| r.starts_with(&path)) {
+            if kind.is_dir() {
+                carve_around_roots(&path, roots, out);
+            }
+            continue;
+        }
+        out.push((path, kind.is_dir()));
+    }
 }
 
 /// `/proc/net/unix`, as bytes (a socket's path need not be UTF-8), read in large steps: each
@@ -493,6 +557,58 @@ pub fn processes_of_uid(uid: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A directory to hide that holds a writable root: everything in it is hidden but the way
+    /// to the root, which stays, with the root itself; links are left alone.
+    #[test]
+    fn carving_around_a_root_hides_all_but_its_way() {
+        let dir = std::fs::canonicalize(crate::testutil::scratch_dir("carve-around")).unwrap();
+        let d = dir.join("kube");
+        std::fs::create_dir_all(d.join("cache/ws/src")).unwrap();
+        std::fs::create_dir_all(d.join("cache/other")).unwrap();
+        std::fs::create_dir_all(d.join("secrets")).unwrap();
+        std::fs::write(d.join("config"), "SECRET").unwrap();
+        std::fs::write(d.join("cache/token"), "SECRET").unwrap();
+        std::os::unix::fs::symlink("config", d.join("link")).unwrap();
+        let root = d.join("cache/ws");
+        let mut out = Vec::new();
+        carve_around_roots(&d, &[root.as_path()], &mut out);
+        assert_eq!(
+            out,
+            vec![
+                (d.join("cache/other"), true),
+                (d.join("cache/token"), false),
+                (d.join("config"), false),
+                (d.join("secrets"), true),
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Only deny-write entries known to name directories get placeholders; a missing one of
+    /// any other kind is listed as creatable.
+    #[test]
+    fn deny_write_directories_get_placeholders_and_the_rest_are_reported() {
+        use stockade_policy::{Source, Sourced};
+        let entry = |p: &str, source| Sourced::new(PathBuf::from(p), source);
+        let derived = || Source::Derived { reason: "stockade's own configuration and state".into() };
+        let cli = || Source::Cli { flag: "--deny-write".into() };
+        assert!(deny_write_dir(&entry("/home/u/.config/git", Source::Default)));
+        assert!(deny_write_dir(&entry("/home/u/.local/bin", Source::Default)));
+        assert!(deny_write_dir(&entry("/home/u/.config/stockade", derived())));
+        assert!(!deny_write_dir(&entry("/home/u/.bashrc", Source::Default)));
+        assert!(!deny_write_dir(&entry("/home/u/.config/git", cli())));
+        let missing = |rel: &str, placeholder| Protected {
+            root: "/home/u/.config".into(),
+            rel: rel.into(),
+            state: PathState::Missing,
+            existing_components: 0,
+            placeholder,
+        };
+        let exists = Protected { state: PathState::Dir, ..missing("fish", false) };
+        let got = creatable_deny_write(&[missing("git", true), missing("tool.conf", false), exists]);
+        assert_eq!(got, vec![PathBuf::from("/home/u/.config/tool.conf")]);
+    }
 
     /// A link among the entries is left out, so `carve` never takes a rule on one: here a link
     /// into a deny-read directory, which a rule on the link would have opened.

@@ -45,10 +45,11 @@ pub struct Protected {
     pub state: PathState,
     /// For a missing path: how many leading components of `rel` exist (as directories).
     pub existing_components: usize,
-    /// Whether a missing path gets a placeholder. True for protected paths; false for
-    /// deny-write files (`~/.bashrc` inside a writable home), where an empty directory or file
-    /// would change how shells behave: a missing one stays creatable, which the `mountns`
-    /// layer reports.
+    /// Whether a missing path gets a placeholder. True for protected paths and for deny-write
+    /// entries that name directories (`~/.config/git` inside a writable `~/.config`, stockade's
+    /// own configuration directory); false for other deny-write entries, which may name files
+    /// (`~/.bashrc` inside a writable `/home`), where an empty directory or file would change
+    /// how shells behave: a missing one stays creatable, which the run reports as a gap.
     pub placeholder: bool,
 }
 
@@ -338,18 +339,39 @@ pub fn plan(policy: &Policy, facts: &HostFacts) -> MountPlan {
             }
         }
     }
-    // Pin every directory between a root and a read-only bind (`.git` for `.git/hooks`).
+    // Pin every directory between a root and a read-only bind (`.git` for `.git/hooks`), and
+    // between a root and a hidden path inside it: a command that renamed such a directory
+    // would carry the read-only bind or the hiding mount away with it, and the next run would
+    // find nothing to protect or hide at the old path while the file sat readable or writable
+    // at the new one. Pins come before the hides: a pin binds its directory without what is
+    // mounted below it.
+    let pinned_below = |root: &Path, rel: &Path| -> Vec<MountOp> {
+        let comps: Vec<_> = rel.components().collect();
+        let mut prefix = PathBuf::new();
+        let mut pins = Vec::new();
+        for c in comps.iter().take(comps.len().saturating_sub(1)) {
+            prefix.push(c);
+            pins.push(MountOp::Pin { root: root.to_path_buf(), rel: prefix.clone() });
+        }
+        pins
+    };
+    let mut pins: Vec<MountOp> = Vec::new();
     for op in &ro {
         if let MountOp::BindReadOnly { root, rel } = op {
-            let mut prefix = PathBuf::new();
-            let comps: Vec<_> = rel.components().collect();
-            for c in comps.iter().take(comps.len().saturating_sub(1)) {
-                prefix.push(c);
-                let pin = MountOp::Pin { root: root.clone(), rel: prefix.clone() };
-                if !ops.contains(&pin) {
-                    ops.push(pin);
-                }
-            }
+            pins.extend(pinned_below(root, rel));
+        }
+    }
+    let hidden = facts.deny_read.iter().map(|(p, _)| p).chain(&facts.sockets);
+    for path in hidden {
+        let root =
+            policy.filesystem.writable_paths().filter(|w| path.starts_with(w)).max_by_key(|w| w.as_os_str().len());
+        if let Some(rel) = root.and_then(|r| path.strip_prefix(r).ok().map(|rel| (r, rel))) {
+            pins.extend(pinned_below(rel.0, rel.1));
+        }
+    }
+    for pin in pins {
+        if !ops.contains(&pin) {
+            ops.push(pin);
         }
     }
     for op in ro {
@@ -495,6 +517,30 @@ mod tests {
         let p = plan(&policy("/ws"), &HostFacts { protected: vec![rc], ..HostFacts::default() });
         assert!(p.missing.is_empty());
         assert!(!p.ops.iter().any(|o| matches!(o, MountOp::BindReadOnly { .. })));
+    }
+
+    /// A deny-read path (or host socket) inside a writable root is hidden, and every directory
+    /// between the root and it is pinned before the hide, so the command cannot rename the
+    /// secret's parent away (carrying the hiding mount with it) for a later run to read.
+    #[test]
+    fn hidden_paths_inside_writable_roots_have_their_parents_pinned_first() {
+        let facts = HostFacts {
+            deny_read: vec![("/ws/.local/share/keyrings".into(), true), ("/home/u/.ssh".into(), true)],
+            sockets: vec!["/ws/run/agent.sock".into()],
+            ..HostFacts::default()
+        };
+        let p = plan(&policy("/ws"), &facts);
+        let at = |op: &MountOp| p.ops.iter().position(|o| o == op);
+        let pin = |rel: &str| MountOp::Pin { root: "/ws".into(), rel: rel.into() };
+        let hide = at(&MountOp::HideDir("/ws/.local/share/keyrings".into())).unwrap();
+        for rel in [".local", ".local/share", "run"] {
+            let i = at(&pin(rel)).unwrap_or_else(|| panic!("`{rel}` is not pinned: {:#?}", p.ops));
+            assert!(i < hide, "`{rel}` is pinned after the hide");
+        }
+        assert!(at(&pin(".local/share/keyrings")).is_none(), "the hidden path itself gets the hide, not a pin");
+        // Control: a hidden path outside every writable root needs no pin.
+        assert_eq!(p.ops.iter().filter(|o| matches!(o, MountOp::Pin { .. })).count(), 3, "{:#?}", p.ops);
+        assert!(at(&MountOp::HideDir("/home/u/.ssh".into())).is_some());
     }
 
     #[test]

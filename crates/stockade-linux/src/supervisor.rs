@@ -233,6 +233,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     // Removes that group if the run ends before pid 1 has the go message.
     let mut v2_guard = RemoveGroupsOnDrop(v2_groups);
     let placeholders = create_placeholders(&plan)?;
+    let creatable = host_facts::creatable_deny_write(&facts.protected);
     let git_watch = crate::git_redirect::watch(facts.repositories.iter().cloned());
     let mut nested_watch = crate::git_nested::watch(facts.repositories.iter().cloned());
     // The pointer arrays point into the argv/envp strings, which move (not copy) into `Prepared`.
@@ -348,7 +349,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
             layer("userns", LayerStatus::Full, format!("uid {uid} and gid {gid} mapped to themselves")),
             layer(
                 "mountns",
-                LayerStatus::Full,
+                if creatable.is_empty() { LayerStatus::Full } else { LayerStatus::Partial },
                 mount_detail(&plan, &placeholders),
             ),
             layer("pidns", LayerStatus::Full, "stockade init is pid 1; host processes invisible; tree killed on exit"),
@@ -383,6 +384,13 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     };
     if policy.network.mode == NetworkMode::On {
         enforcement.gaps.push("network on: the command shares the host's network".into());
+    }
+    if !creatable.is_empty() {
+        let names: Vec<String> = creatable.iter().map(|p| format!("`{}`", p.display())).collect();
+        enforcement.gaps.push(format!(
+            "deny-write paths inside writable roots that do not exist can be created: {} (they may name files, so no placeholder stands in for them; create them, or keep their parent out of the writable roots)",
+            names.join(", ")
+        ));
     }
     enforcement.gaps.extend(residual_gaps(abi, true));
 

@@ -472,6 +472,92 @@ fn deny_read_hidden_with_control() {
     assert_eq!(code(&o), 2, "{o:?}");
 }
 
+/// A deny-read path inside the workspace (`~/.local/share/keyrings` with `~/.local` as the
+/// workspace) stays hidden, and its parent cannot be renamed away, which would carry the hiding
+/// mount with it and leave the secret readable at the new path in the next run. Control: a
+/// sibling directory renames.
+#[test]
+fn hidden_paths_inside_the_workspace_cannot_be_moved_out_from_under_their_mount() {
+    if !userns() {
+        return;
+    }
+    let d = Dirs::new();
+    let local = d.home.join(".local");
+    std::fs::create_dir_all(local.join("share/keyrings")).unwrap();
+    std::fs::create_dir_all(local.join("other")).unwrap();
+    std::fs::write(local.join("share/keyrings/login.keyring"), "SECRET").unwrap();
+    let p = policy(&d, |o| o.workspace = Some(local.clone()));
+    let l = local.display();
+    let o = run(
+        &p,
+        &format!(
+            "grep -q SECRET {l}/share/keyrings/login.keyring && exit 90; mv {l}/share {l}/s2 && exit 91; \
+             mv {l}/other {l}/o2 || exit 92; exit 0"
+        ),
+    );
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(local.join("share/keyrings/login.keyring").exists() && !local.join("s2").exists());
+    assert!(local.join("o2").is_dir(), "control: the sibling was renamed on the host");
+    let o = run(&p, &format!("grep -q SECRET {l}/share/keyrings/login.keyring && exit 90; exit 0"));
+    assert_eq!(code(&o), 0, "the next run reads the secret: {o:?}");
+}
+
+/// With `~/.config` as the workspace, the deny-write directories inside it that do not exist
+/// yet (stockade's own configuration directory, `~/.config/git`) get empty placeholders bound
+/// read-only, so the command cannot create them: a `config.toml` there would configure every
+/// later run, a git config there runs code on the host. Control: another directory is created.
+#[test]
+fn missing_deny_write_directories_inside_the_workspace_cannot_be_created() {
+    if !userns() {
+        return;
+    }
+    let d = Dirs::new();
+    let config = d.home.join(".config");
+    std::fs::create_dir_all(&config).unwrap();
+    let p = policy(&d, |o| o.workspace = Some(config.clone()));
+    let c = config.display();
+    let o = run(
+        &p,
+        &format!(
+            "mkdir -p {c}/stockade && echo 'mode = \"danger-full-access\"' > {c}/stockade/config.toml && exit 91; \
+             mkdir -p {c}/git && echo '[core]' > {c}/git/config && exit 92; mkdir {c}/nvim || exit 93; exit 0"
+        ),
+    );
+    assert_eq!(code(&o), 0, "{o:?}");
+    for dir in ["stockade", "git"] {
+        let entries: Vec<_> = std::fs::read_dir(config.join(dir)).unwrap().collect();
+        assert!(entries.is_empty(), "`{dir}` is not an empty placeholder: {entries:?}");
+    }
+    assert!(config.join("nvim").is_dir(), "control: another directory was created");
+    assert!(o.enforcement.gaps.iter().all(|g| !g.contains("can be created")), "{:?}", o.enforcement.gaps);
+}
+
+/// A deny-read directory that holds the workspace (`~/.kube` with `~/.kube/cache/ws` as the
+/// workspace) is hidden around it: its secrets stay unreadable, the workspace stays writable.
+#[test]
+fn a_deny_read_directory_holding_the_workspace_is_hidden_around_it() {
+    if !userns() {
+        return;
+    }
+    let d = Dirs::new();
+    let kube = d.home.join(".kube");
+    let ws = kube.join("cache/ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::write(kube.join("config"), "SECRET").unwrap();
+    std::fs::write(kube.join("cache/token"), "SECRET").unwrap();
+    let p = policy(&d, |o| o.workspace = Some(ws.clone()));
+    let (k, w) = (kube.display(), ws.display());
+    let o = run(
+        &p,
+        &format!(
+            "grep -q SECRET {k}/config && exit 90; grep -q SECRET {k}/cache/token && exit 91; \
+             echo ok > {w}/out || exit 92; exit 0"
+        ),
+    );
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert_eq!(std::fs::read_to_string(ws.join("out")).unwrap(), "ok\n", "control: the workspace is writable");
+}
+
 #[test]
 fn pid1_is_stockade_and_host_pids_invisible() {
     if !userns() {

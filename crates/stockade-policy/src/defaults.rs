@@ -70,6 +70,12 @@ pub const DENY_WRITE: &[&str] = &[
     "~/.local/bin",
 ];
 
+/// The entries of [`DENY_WRITE`] that name directories. A backend that keeps missing paths
+/// from being created with placeholders (Linux) may make an empty directory for these: it
+/// changes nothing for the programs that read them, where an empty `.bashrc` would.
+pub const DENY_WRITE_DIRS: &[&str] =
+    &["~/.config/fish", "~/.config/git", "~/.config/autostart", "~/.config/systemd", "~/.local/bin"];
+
 /// Host environment variables that pass into the command (names; `*` matches any run).
 pub const ENV_ALLOW: &[&str] = &[
     "PATH",
