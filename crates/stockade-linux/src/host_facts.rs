@@ -147,7 +147,7 @@ fn state_below(
 ///   changes nothing when it is not);
 /// * for each linked worktree, `.git/worktrees/<name>/commondir` (where that worktree's git
 ///   finds the config and hooks), `gitdir` (which `git worktree repair` and `prune` trust) and
-///   its `config.worktree`;
+///   its `config.worktree`, and the linked worktree's own `.git` file that `gitdir` names;
 /// * for each submodule's git directory under `.git/modules`, its `hooks` and `config`.
 ///
 /// The directories on the way get pinned by the mount plan, so none can be renamed and
@@ -166,6 +166,15 @@ pub fn repository_metadata(dirs: &GitDirs) -> Vec<(PathBuf, bool)> {
         out.push((wt.join("commondir"), false));
         out.push((wt.join("gitdir"), false));
         out.push((wt.join("config.worktree"), true));
+        // The linked worktree's own `.git` file, named by `gitdir`: when the worktree lies in a
+        // writable root, a command could point it at a repository of its making, whose config
+        // git on the host would obey in that worktree. (`protected` keeps only what lies in a
+        // writable root; a missing one gets nothing.)
+        if let Some(pointer) = std::fs::read_to_string(wt.join("gitdir")).ok().map(|t| PathBuf::from(t.trim_end())) {
+            if pointer.is_absolute() && pointer.file_name().is_some_and(|n| n == ".git") {
+                out.push((pointer, false));
+            }
+        }
     }
     for m in &dirs.modules {
         out.push((m.join("hooks"), true));

@@ -258,10 +258,9 @@ pub fn child_ops(plan: &MountPlan, ids: &Identities) -> Result<Vec<ChildOp>> {
                     ChildOp::HideDir { path: cpath(p)?, opts: cstr("opts", "mode=0755,size=4096".as_ref())? }
                 }
                 MountOp::HideFile(p) => ChildOp::HideFile { path: cpath(p)? },
-                MountOp::Tmpfs { path, size } => ChildOp::Tmpfs {
-                    path: cpath(path)?,
-                    opts: cstr("opts", format!("mode=1777,size={size}").as_ref())?,
-                },
+                MountOp::Tmpfs { path, size } => {
+                    ChildOp::Tmpfs { path: cpath(path)?, opts: cstr("opts", tmpfs_options(*size).as_ref())? }
+                }
                 MountOp::BindWritable(p) => {
                     slot += 1;
                     if slot > MAX_WRITABLE_ROOTS {
@@ -278,13 +277,20 @@ pub fn child_ops(plan: &MountPlan, ids: &Identities) -> Result<Vec<ChildOp>> {
                 MountOp::Pin { root, rel } => {
                     ChildOp::Pin { root: cpath(root)?, rel: cpath(rel)?, id: host_identity(ids, root, rel)? }
                 }
-                MountOp::Dev { shm_size } => ChildOp::Dev {
-                    shm_opts: shm_size.map(|s| cstr("opts", format!("mode=1777,size={s}").as_ref())).transpose()?,
-                },
+                MountOp::Dev { shm_size } => {
+                    ChildOp::Dev { shm_opts: shm_size.map(|s| cstr("opts", tmpfs_options(s).as_ref())).transpose()? }
+                }
                 MountOp::Proc => ChildOp::Proc,
             })
         })
         .collect()
+}
+
+/// The options of a private tmpfs of `size` bytes (`/tmp`, `/var/tmp`, `/dev/shm`): a limit on
+/// inodes too (one per 4 KiB, at least 1024), since empty files take kernel memory that the
+/// size does not count (THREATS.md R3).
+pub fn tmpfs_options(size: u64) -> String {
+    format!("mode=1777,size={size},nr_inodes={}", (size / 4096).max(1024))
 }
 
 /// Converts the Landlock plan.

@@ -340,6 +340,50 @@ fn worktree_and_submodule_metadata_is_read_only() {
 }
 
 /// The names in a directory, sorted.
+/// A linked worktree inside the workspace: its `.git` file is read-only, since a command could
+/// otherwise point it at a repository of its making whose config git on the host would obey
+/// there. Control: other files of that worktree are writable.
+#[test]
+fn a_linked_worktree_inside_the_workspace_keeps_its_git_file() {
+    if !userns() || !git_installed() {
+        return;
+    }
+    let d = Dirs::new();
+    let g = |args: &[&str]| {
+        let ok = Command::new("git").arg("-C").arg(&d.ws).args(args).status().unwrap().success();
+        assert!(ok, "git {args:?}");
+    };
+    g(&["init", "-q"]);
+    g(&["-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "one"]);
+    g(&["worktree", "add", "-q", d.ws.join(".worktrees/feat").to_str().unwrap()]);
+    let pointer = d.ws.join(".worktrees/feat/.git");
+    let before = std::fs::read(&pointer).unwrap();
+    let o = run(
+        &policy(&d, |_| {}),
+        "echo 'gitdir: /elsewhere/.git' > .worktrees/feat/.git && exit 91; \
+         mv .worktrees/feat .worktrees/moved && exit 92; echo x > .worktrees/feat/file || exit 93; exit 0",
+    );
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert_eq!(std::fs::read(&pointer).unwrap(), before, "host-side: the worktree's .git file is unchanged");
+    assert!(d.ws.join(".worktrees/feat/file").exists(), "control: the worktree's files are writable");
+}
+
+/// The private tmpfs mounts limit inodes as well as bytes (THREATS.md R3): empty files take
+/// kernel memory their size does not count. Control: files can be made there.
+#[test]
+fn private_tmpfs_mounts_limit_inodes() {
+    if !userns() {
+        return;
+    }
+    let d = Dirs::new();
+    let o = run(
+        &policy(&d, |_| {}),
+        "for m in /tmp /var/tmp /dev/shm; do grep -q \" $m [^ ]* .*tmpfs .*nr_inodes=262144\" /proc/self/mountinfo || exit 90; done; \
+         touch /tmp/a /var/tmp/a /dev/shm/a || exit 91; exit 0",
+    );
+    assert_eq!(code(&o), 0, "{o:?}");
+}
+
 fn entries(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> =
         std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
