@@ -46,9 +46,12 @@ pub fn userns_restriction() -> Option<String> {
     None
 }
 
-/// Tries to create a user namespace in a throwaway child.
+/// Tries to create a user namespace, and a mount namespace inside it, in a throwaway child.
+/// The mount namespace is what tells: under Ubuntu's AppArmor restriction an unconfined
+/// process may create a user namespace, but gets no capability in it, so the mount namespace
+/// (and every other one a run makes) fails with `EPERM`.
 pub fn probe_userns() -> Result<(), String> {
-    match sys::clone_process(libc::CLONE_NEWUSER as u64) {
+    match sys::clone_process((libc::CLONE_NEWUSER | libc::CLONE_NEWNS) as u64) {
         Ok(0) => {
             // SAFETY-free: the child only exits.
             sys_exit0()

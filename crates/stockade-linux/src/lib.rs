@@ -153,7 +153,24 @@ impl Backend for LinuxBackend {
                         continue;
                     }
                     match supervisor::run_landlock_only(policy, cmd)? {
-                        supervisor::Attempt::Done(o) => return Ok(o),
+                        supervisor::Attempt::Done(mut o) => {
+                            // Why the stronger implementation did not run, where the outcome's
+                            // reader (an agent, a person) sees it.
+                            if !reasons.is_empty() {
+                                o.warnings.insert(
+                                    0,
+                                    stockade_policy::Warning {
+                                        code: "fell_back_to_landlock_only".into(),
+                                        path: policy.workspace.clone(),
+                                        message: format!(
+                                            "ran under landlock-only, which the configuration allows as a fallback, with the gaps it lists: {}",
+                                            reasons.join("; ")
+                                        ),
+                                    },
+                                );
+                            }
+                            return Ok(o);
+                        }
                         supervisor::Attempt::Unavailable(why) => reasons.push(format!("landlock-only: {why}")),
                     }
                 }

@@ -282,9 +282,19 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     // waits for before anything that needs them (see `LaunchedInit::map_ids`).
     if let Err(e) = init.started() {
         return match e.raw_os_error() {
-            Some(libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EUSERS | libc::EACCES) => Ok(Attempt::Unavailable(
-                host_facts::userns_restriction().unwrap_or_else(|| format!("clone(CLONE_NEWUSER|...) failed: {e}")),
-            )),
+            Some(libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EUSERS | libc::EACCES) => {
+                let mut why =
+                    host_facts::userns_restriction().unwrap_or_else(|| format!("clone(CLONE_NEWUSER|...) failed: {e}"));
+                // Made on the host before the clone's result was known; they stay (see
+                // docs/linux.md), so whatever runs next says so.
+                if !placeholders.is_empty() {
+                    why.push_str(&format!(
+                        "; placeholders for missing protected paths were created on the host before this was known: {}",
+                        placeholders.join(", ")
+                    ));
+                }
+                Ok(Attempt::Unavailable(why))
+            }
             _ => Err(syscall("clone", e)),
         };
     }
