@@ -312,7 +312,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     nested_watch = nested_watch.with_cache(crate::gitlinks_cache::Cache::for_runs);
     crate::git_nested::snapshot(&mut nested_watch);
     init.proceed();
-    let deadline = policy.process.timeout.map(|t| Instant::now() + t);
+    let deadline = policy.process.timeout.and_then(|t| Instant::now().checked_add(t));
     let pid = init.pid;
     let forwarder = bridge.map(|(b, (ours, child))| {
         drop(child);
@@ -845,7 +845,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     };
     drop(v2_group);
     drop(report_w);
-    let deadline = policy.process.timeout.map(|t| Instant::now() + t);
+    let deadline = policy.process.timeout.and_then(|t| Instant::now().checked_add(t));
     if groups.is_some() {
         crate::cgroup::sweep(cgroup2.as_ref().map(|p| p.path.as_path()));
     }

@@ -165,7 +165,11 @@ mod tests {
 
     #[test]
     fn run_elsewhere_is_a_typed_refusal() {
-        let env = stockade_policy::HostEnv { home: None, cwd: std::env::temp_dir(), ..Default::default() };
+        let env = stockade_policy::HostEnv {
+            home: Some("/nonexistent-home".into()),
+            cwd: std::env::temp_dir(),
+            ..Default::default()
+        };
         let policy = stockade_policy::resolve(
             &stockade_policy::Overrides::default(),
             None,

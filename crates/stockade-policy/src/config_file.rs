@@ -200,7 +200,14 @@ fn read_layer(t: &Table<'_, '_>, env: &HostEnv) -> Result<Layer, Error> {
             l.timeout = Some(Sourced::new(duration(&f)?, f.source()));
         }
         if let Some(f) = p.get("memory") {
-            l.memory = Some(Sourced::new(bytes(&f)?, f.source()));
+            let n = bytes(&f)?;
+            if n < crate::MIN_MEMORY_BYTES {
+                return Err(f.invalid(format!(
+                    "the memory limit must be at least {} MiB: below that the sandbox's own set-up cannot run",
+                    crate::MIN_MEMORY_BYTES >> 20
+                )));
+            }
+            l.memory = Some(Sourced::new(n, f.source()));
         }
         if let Some(f) = p.get("max_processes") {
             let n = u32::try_from(f.as_u64()?)
@@ -329,6 +336,9 @@ fn duration(f: &Field<'_, '_>) -> Result<Duration, Error> {
     };
     if secs == 0 {
         return Err(f.invalid("the timeout must be at least 1 second"));
+    }
+    if secs > crate::MAX_TIMEOUT_SECS {
+        return Err(f.invalid(format!("the timeout must be at most a year ({} seconds)", crate::MAX_TIMEOUT_SECS)));
     }
     Ok(Duration::from_secs(secs))
 }

@@ -147,7 +147,7 @@ pub enum Error {
         var: String,
     },
     /// The home directory is needed (for `~` or default secrets) but unknown.
-    #[error("cannot determine the home directory (`HOME` is not set)")]
+    #[error("cannot determine the home directory (`HOME` is not set, or not an absolute path): the default deny-read and deny-write lists are relative to it")]
     HomeUnknown,
     /// Two options that contradict each other.
     #[error("{first} conflicts with {second}")]
@@ -209,6 +209,9 @@ impl Error {
             }
             Error::PolicyFileWritable { .. } => "move the file outside every writable root".to_owned(),
             Error::UnknownProfile { .. } => "define it as `[profiles.NAME]` in your config file".to_owned(),
+            Error::HomeUnknown => {
+                "set `HOME` to your home directory (an absolute path), e.g. `HOME=/home/you`".to_owned()
+            }
             _ => return None,
         })
     }

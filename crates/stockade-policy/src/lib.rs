@@ -40,6 +40,15 @@ pub mod access_check;
 pub mod backend;
 mod config_file;
 pub mod defaults;
+
+/// The longest timeout a policy may set: a year. Longer ones mean no timeout in practice, and
+/// the backends add it to the current time, which must not overflow.
+pub const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
+
+/// The smallest memory limit a policy may set. The command's process shares the supervisor's
+/// memory until it execs, so a limit below what that set-up needs gets the whole run killed
+/// before the command starts, with nothing to say why.
+pub const MIN_MEMORY_BYTES: u64 = 64 << 20;
 pub mod env_filter;
 mod error;
 pub mod host_rule;

@@ -25,7 +25,9 @@ impl HostEnv {
     pub fn from_process() -> std::io::Result<Self> {
         let vars: BTreeMap<String, String> =
             std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
-        let home = vars.get("HOME").or_else(|| vars.get("USERPROFILE")).map(PathBuf::from);
+        // Only an absolute path names a home: `HOME=` or `HOME=rel` would move every `~` rule
+        // somewhere else (resolution then stops with `home_unknown`).
+        let home = vars.get("HOME").or_else(|| vars.get("USERPROFILE")).map(PathBuf::from).filter(|h| h.is_absolute());
         Ok(HostEnv { home, vars, cwd: std::env::current_dir()? })
     }
 }

@@ -249,11 +249,12 @@ fn default<T>(v: T) -> Sourced<T> {
 
 impl Draft {
     fn defaults(env: &HostEnv) -> Result<Self, Error> {
+        // The built-in deny lists are home-relative (`~/.ssh`, `~/.bashrc`): without a home
+        // directory they would silently protect nothing, so resolution stops instead. A home
+        // that is empty or relative is as good as none (`HostEnv::from_process` drops it).
         let home_list = |l: &[&str]| -> Result<Vec<Sourced<PathBuf>>, Error> {
-            // Without a home directory the home-relative defaults cannot apply; that is only
-            // an error if a `~` path is actually needed, which the expansion reports.
             if env.home.is_none() {
-                return Ok(Vec::new());
+                return Err(Error::HomeUnknown);
             }
             l.iter().map(|s| expand(s, env).map(default).map_err(|_| Error::HomeUnknown)).collect()
         };

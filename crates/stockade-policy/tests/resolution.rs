@@ -83,6 +83,19 @@ fn defaults_keep_the_promise() {
     assert!(p.windows.private_desktop);
 }
 
+/// Without a home directory the default deny lists would protect nothing, so resolution stops
+/// with `home_unknown` rather than run with less. Control: with one, it resolves.
+#[test]
+fn an_unknown_home_directory_stops_resolution() {
+    let f = Fixture::new();
+    let mut env = f.env.clone();
+    env.home = None;
+    let e = resolve(&none(), None, &[], &env, &f.locations).unwrap_err();
+    assert_eq!(e.code(), "home_unknown", "{e}");
+    assert!(resolve(&none(), None, &[], &f.env, &f.locations).is_ok());
+    // A relative or empty `HOME` names no home: see `crates/stockade/tests/cli.rs`.
+}
+
 #[test]
 fn access_decisions_follow_the_most_specific_rule() {
     let f = Fixture::new();
@@ -210,6 +223,9 @@ fn wrong_values_name_the_key_and_the_expectation() {
         ("[network]\nallow = [\"bad host\"]\n", "network.allow", "invalid host rule"),
         ("[process]\ntimeout = \"soon\"\n", "process.timeout", "not a duration"),
         ("[process]\nmemory = \"lots\"\n", "process.memory", "not a size"),
+        ("[process]\nmemory = 1\n", "process.memory", "at least 64 MiB"),
+        ("[process]\ntimeout = 31536001\n", "process.timeout", "at most a year"),
+        ("[process]\ntimeout = \"9999999999h\"\n", "process.timeout", "at most a year"),
         ("[process]\nmax_processes = 0\n", "process.max_processes", "from 1"),
         ("[env]\nallow = [\"A B\"]\n", "env.allow", "not a variable name"),
         ("[linux]\nimplementation = \"chroot\"\n", "linux.implementation", "namespaces, landlock-only"),

@@ -121,6 +121,27 @@ fn stockade_failures_exit_125_with_a_hint() {
 
     let o = t.run(&["run"]);
     assert_eq!(code(&o), 125, "a missing command is an error");
+
+    // Without an absolute HOME the default deny lists would protect nothing: refused, with a
+    // hint, and nothing runs.
+    let marker = t.ws.join("ran");
+    for home in [None, Some(""), Some("rel/home")] {
+        let mut c = t.cmd(&["run", "--", "touch", marker.to_str().unwrap()]);
+        match home {
+            None => c.env_remove("HOME"),
+            Some(h) => c.env("HOME", h),
+        };
+        let o = c.output().unwrap();
+        assert_eq!(code(&o), 125, "HOME={home:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("home directory") && stderr(&o).contains("hint: set `HOME`"), "{}", stderr(&o));
+        assert!(!marker.exists(), "HOME={home:?}: the command ran");
+    }
+
+    // A timeout past a year is refused before anything runs (adding it to the clock overflowed).
+    let o = t.run(&["run", "--timeout", "18446744073709551615", "--", "touch", marker.to_str().unwrap()]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("at most a year"), "{}", stderr(&o));
+    assert!(!marker.exists());
 }
 
 #[test]

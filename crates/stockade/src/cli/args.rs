@@ -127,6 +127,9 @@ pub struct PolicyArgs {
 fn parse_timeout(s: &str) -> Result<Duration, String> {
     match s.parse::<u64>() {
         Ok(0) => Err("the timeout must be at least 1 second".into()),
+        Ok(n) if n > stockade_policy::MAX_TIMEOUT_SECS => {
+            Err(format!("the timeout must be at most a year ({} seconds)", stockade_policy::MAX_TIMEOUT_SECS))
+        }
         Ok(n) => Ok(Duration::from_secs(n)),
         Err(_) => Err(format!("`{s}` is not a whole number of seconds")),
     }
