@@ -219,7 +219,7 @@ impl Rules {
     /// allow rule that matched and how to obtain addresses.
     pub fn check_host(&self, host: &Host, port: u16) -> Result<(HostRule, Lookup), Refusal> {
         let key = host.to_string();
-        if let Some(r) = self.deny.iter().find(|r| r.matches(&key, port)) {
+        if let Some(r) = self.deny.iter().find(|r| r.denies(&key, port)) {
             return Err(Refusal::DenyRule(r.clone()));
         }
         let rule = self.allow.iter().find(|r| r.matches(&key, port)).ok_or(Refusal::NoRule)?.clone();
@@ -266,7 +266,7 @@ impl Rules {
 
     fn check_deny_addr(&self, ip: IpAddr, port: u16) -> Result<(), Refusal> {
         let key = ip.to_string();
-        match self.deny.iter().find(|r| r.matches(&key, port)) {
+        match self.deny.iter().find(|r| r.denies(&key, port)) {
             Some(r) => Err(Refusal::DenyRule(r.clone())),
             None => Ok(()),
         }
@@ -297,6 +297,22 @@ mod tests {
             r.check_host(&host("EXAMPLE.org."), 80),
             Ok(("example.org".parse().unwrap(), Lookup::Dns("example.org".into())))
         );
+    }
+
+    /// A deny rule without a port refuses every port, also one an allow rule opens; one with a
+    /// port refuses only that port.
+    #[test]
+    fn a_portless_deny_rule_refuses_every_port() {
+        let r = rules(
+            &["*.example.com:8443", "*.example.com"],
+            &["admin.example.com", "93.184.215.14", "x.example.com:443"],
+        );
+        assert!(matches!(r.check_host(&host("admin.example.com"), 8443), Err(Refusal::DenyRule(_))));
+        assert!(matches!(r.check_host(&host("admin.example.com"), 443), Err(Refusal::DenyRule(_))));
+        assert!(matches!(r.check_deny_addr(IpAddr::from([93, 184, 215, 14]), 8443), Err(Refusal::DenyRule(_))));
+        assert!(matches!(r.check_host(&host("x.example.com"), 443), Err(Refusal::DenyRule(_))));
+        assert!(r.check_host(&host("x.example.com"), 8443).is_ok(), "a deny rule with a port keeps to it");
+        assert!(r.check_host(&host("www.example.com"), 8443).is_ok(), "control");
     }
 
     #[test]

@@ -106,6 +106,7 @@ impl EventLog {
         reason: String,
         suggestion: Option<String>,
     ) -> String {
+        let host = &shortened(host);
         let event =
             NetworkEvent { time: now(), host: host.to_owned(), port, allowed: false, rule, bytes_out: 0, bytes_in: 0 };
         let mut message = format!("stockade: blocked connection to {} ({reason})", target(host, port));
@@ -161,9 +162,38 @@ impl EventLog {
     }
 }
 
+/// The most of a refused host name kept in the log: the sandbox chooses what it sends, and a
+/// 32 KiB request target logged whole, several times per denial, let it grow the supervisor's
+/// memory (and the `--net-log` file) by hundreds of kilobytes per request.
+pub(crate) const MAX_LOGGED_HOST: usize = 256;
+
+/// `host` cut to [`MAX_LOGGED_HOST`] bytes (on a character boundary), saying how long it was.
+pub(crate) fn shortened(host: &str) -> String {
+    if host.len() <= MAX_LOGGED_HOST {
+        return host.to_owned();
+    }
+    let mut end = MAX_LOGGED_HOST;
+    while !host.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &host[..end], host.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_refused_host_is_logged_short() {
+        let log = EventLog::new(10, None, None);
+        let long = "\\".repeat(65_000);
+        let msg = log.denied(&long, 80, None, "invalid host".into(), None);
+        assert!(msg.len() < 1_000, "{}", msg.len());
+        let events = log.events();
+        assert!(events[0].host.len() < MAX_LOGGED_HOST + 32 && events[0].host.ends_with("(65000 bytes)"));
+        assert_eq!(shortened("é".repeat(200).as_str()).chars().count(), 128 + " (400 bytes)".len() + 1);
+        assert_eq!(shortened("example.com"), "example.com", "control: short names are kept");
+    }
 
     #[test]
     fn denial_message_names_host_and_fix() {

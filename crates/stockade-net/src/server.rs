@@ -71,8 +71,9 @@ async fn serve_socks<S: Stream>(sh: &Shared, mut s: S, deadline: Instant) {
     };
     match open(sh, &host, port).await {
         Ok(tunnel) => {
-            let bound = tunnel.stream.local_addr().ok();
-            if s.write_all(&socks5::reply(Reply::Succeeded, bound)).await.is_err() {
+            // The bound address is left out (zeros): it is the host's own outbound address,
+            // which the sandbox has no need to learn, and clients do not use it for CONNECT.
+            if s.write_all(&socks5::reply(Reply::Succeeded, None)).await.is_err() {
                 return;
             }
             tunnel.run(sh, s, 0).await;

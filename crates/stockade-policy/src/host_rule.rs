@@ -70,6 +70,19 @@ impl HostRule {
             }
     }
 
+    /// Whether this rule, as a deny rule, refuses a connection to `host` on `port`. A deny rule
+    /// without a port refuses every port ("hosts that may never be reached"), where an allow
+    /// rule without one allows only the web ports: with `allow = ["*.example.com:8443"]`,
+    /// `deny = ["admin.example.com"]` must refuse `admin.example.com:8443` too.
+    pub fn denies(&self, host: &str, port: u16) -> bool {
+        let any_port = HostRule { port: Some(port), ..self.clone() };
+        if self.port.is_some() {
+            self.matches(host, port)
+        } else {
+            any_port.matches(host, port)
+        }
+    }
+
     /// Whether every connection this rule allows is also allowed by `ceiling`. Used to check
     /// a user's allow rules against the requirements' `[network] allowed_hosts`.
     pub fn is_within(&self, ceiling: &HostRule) -> bool {
