@@ -75,8 +75,9 @@ pub fn sweep(v2_parent: Option<&Path>) {
                 return;
             }
             let name = e.file_name();
-            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("stockade-")) else { continue };
-            let Some(pid) = rest.split('-').next() else { continue };
+            // Only names stockade makes (`stockade-<pid>-<n>`): another program's empty
+            // `stockade-web` group is not ours to remove.
+            let Some(pid) = name.to_str().and_then(run_group_pid) else { continue };
             // A supervisor in another pid namespace looks gone from here: its group is left
             // alone while it is young, since it is empty between its making and its command's
             // start (a cgroup v2 group for longer: it is made before the go message). The
@@ -94,6 +95,14 @@ pub fn sweep(v2_parent: Option<&Path>) {
             }
         }
     }
+}
+
+/// The supervisor's pid in a run group's name, `stockade-<pid>-<n>`, or `None` for any other
+/// name.
+fn run_group_pid(name: &str) -> Option<&str> {
+    let (pid, n) = name.strip_prefix("stockade-")?.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(pid) && digits(n)).then_some(pid)
 }
 
 /// Most stale groups one [`sweep`] tries to remove.
@@ -502,6 +511,23 @@ fn remove_dirs(dirs: &[PathBuf]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_names_stockade_makes_are_run_groups() {
+        assert_eq!(run_group_pid("stockade-1234-0"), Some("1234"));
+        assert_eq!(run_group_pid("stockade-1-17"), Some("1"));
+        for other in [
+            "stockade-web",
+            "stockade-web-1",
+            "stockade-12",
+            "stockade-12-",
+            "stockade--3",
+            "stockade-1-2-3",
+            "docker-1-2",
+        ] {
+            assert_eq!(run_group_pid(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn own_path_is_the_v2_line() {

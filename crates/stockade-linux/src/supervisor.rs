@@ -905,7 +905,8 @@ fn private_tmp_dir() -> Result<PathBuf> {
     for attempt in 0..16u64 {
         let tag = nanos.rotate_left(17) ^ (unique() << 8) ^ attempt;
         let tmp = base.join(format!("stockade-{}-{tag:016x}", std::process::id()));
-        match std::fs::create_dir(&tmp) {
+        // 0700: it is in the shared temp directory, and the command's files are its own.
+        match std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700).create(&tmp) {
             Ok(()) => return Ok(tmp),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
             Err(e) => return Err(syscall("mkdir (private TMPDIR)", e)),

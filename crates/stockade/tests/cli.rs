@@ -81,6 +81,17 @@ fn exit_codes_of_the_command() {
     assert_eq!(code(&t.run(&danger(&["--", "definitely-not-a-program-xyz"]))), 127);
     let script = t.write("ws/not-executable.sh", "#!/bin/sh\necho hi\n");
     assert_eq!(code(&t.run(&danger(&["--", script.to_str().unwrap()]))), 126);
+    // In the sandbox too, and each says why: no shell ran to say it.
+    let o = t.run(&["run", "--", "definitely-not-a-program-xyz"]);
+    assert_eq!(code(&o), 127);
+    assert!(stderr(&o).contains("`definitely-not-a-program-xyz`: command not found in the sandbox"), "{}", stderr(&o));
+    let o = t.run(&["run", "--", script.to_str().unwrap()]);
+    assert_eq!(code(&o), 126);
+    assert!(stderr(&o).contains("cannot be executed"), "{}", stderr(&o));
+    assert!(
+        !stderr(&t.run(&["run", "--", "sh", "-c", "exit 127"])).contains("not found"),
+        "control: the command's own 127"
+    );
 }
 
 #[test]

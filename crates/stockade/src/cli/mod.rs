@@ -154,6 +154,18 @@ fn run(a: RunArgs) -> Result<u8, Failure> {
             for w in &outcome.warnings {
                 eprintln!("stockade: warning: {}", w.message);
             }
+            // The shell's words for 127 and 126, since no shell ran to say them; the sandbox may
+            // be what hides the program (a deny-read path, a directory outside the view).
+            let program = a.command.first().map(|p| p.to_string_lossy()).unwrap_or_default();
+            match outcome.status {
+                stockade::ExitStatus::NotFound => eprintln!(
+                    "stockade: `{program}`: command not found in the sandbox (looked up in the `PATH` it passes in; `stockade explain /path/to/program` tells whether the sandbox may read a path)"
+                ),
+                stockade::ExitStatus::NotExecutable => {
+                    eprintln!("stockade: `{program}`: cannot be executed in the sandbox (permission denied or not a program)")
+                }
+                _ => {}
+            }
             if a.json || report.is_some() {
                 let value = serde_json::to_value(&outcome).unwrap_or_default();
                 if a.json {
