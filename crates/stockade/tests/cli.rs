@@ -258,6 +258,31 @@ fn report_file_records_outcome_and_errors() {
     assert_eq!(code(&o), 125);
     let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(v["error"]["code"], "workspace_invalid");
+
+    // A report path that is a directory is refused before the command runs.
+    let marker = t.ws.join("ran");
+    let out = report.parent().unwrap();
+    for bad in [out.to_str().unwrap().to_owned(), format!("{}/", out.display())] {
+        let o = t.run(&danger(&["--report", &bad, "--", "touch", marker.to_str().unwrap()]));
+        assert_eq!(code(&o), 125, "{bad}: {}", stderr(&o));
+        assert!(stderr(&o).contains("directory, not a file"), "{}", stderr(&o));
+        assert!(!marker.exists(), "{bad}: the command ran");
+    }
+    // One the command turns into a directory: the command's status is still said, and no
+    // temporary file is left next to it.
+    let late = out.join("late.json");
+    let o = t.run(&danger(&[
+        "--report",
+        late.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        &format!("mkdir {}; exit 3", late.display()),
+    ]));
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("exit status 3"), "{}", stderr(&o));
+    let left: Vec<_> = fs::read_dir(out).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.iter().all(|n| !n.to_string_lossy().contains(".stockade-")), "{left:?}");
 }
 
 // See: THREATS.md F4 (confused deputy): a command may plant a symlink where stockade later writes.

@@ -172,7 +172,14 @@ fn run(a: RunArgs) -> Result<u8, Failure> {
                     eprintln!("{value}");
                 }
                 if let Some(r) = report {
-                    r.write(&value)?;
+                    if let Err(f) = r.write(&value) {
+                        // The failure's exit code (125) replaces the command's: say what it was.
+                        eprintln!(
+                            "stockade: the command finished with exit status {}, but its report could not be written",
+                            outcome.status.cli_code()
+                        );
+                        return Err(f);
+                    }
                 }
             }
             Ok((outcome.status.cli_code() & 0xff) as u8)

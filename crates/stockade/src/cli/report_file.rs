@@ -30,6 +30,10 @@ fn fail(e: anyhow::Error) -> Failure {
 impl ReportTarget {
     /// Opens the directory of `path` now.
     pub fn open(path: &Path) -> Result<Self, Failure> {
+        // `dir/` names a directory; `file_name` would quietly take `dir` as the file's name.
+        if path.as_os_str().to_string_lossy().ends_with(['/', std::path::MAIN_SEPARATOR]) {
+            return Err(fail(anyhow::anyhow!("`{}` names a directory, not a file", path.display())));
+        }
         let name = path
             .file_name()
             .ok_or_else(|| fail(anyhow::anyhow!("`{}` does not name a file", path.display())))?
@@ -53,7 +57,26 @@ impl ReportTarget {
             }
             parent
         };
-        Ok(ReportTarget { shown: path.to_owned(), name, dir })
+        let target = ReportTarget { shown: path.to_owned(), name, dir };
+        // Refused before the command runs rather than after it, when the failure would hide its
+        // result. (A directory the command makes there meanwhile still fails the write, later.)
+        if target.is_directory() {
+            return Err(fail(anyhow::anyhow!("`{}` is a directory, not a file", path.display())));
+        }
+        Ok(target)
+    }
+
+    /// Whether the target name is a directory now (not following a link there).
+    fn is_directory(&self) -> bool {
+        #[cfg(unix)]
+        {
+            rustix::fs::statat(&self.dir, self.name.as_os_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory)
+        }
+        #[cfg(not(unix))]
+        {
+            std::fs::symlink_metadata(self.dir.join(&self.name)).is_ok_and(|m| m.is_dir())
+        }
     }
 
     /// Writes `value` as pretty JSON.
@@ -86,8 +109,11 @@ impl ReportTarget {
             let _ = rustix::fs::unlinkat(&self.dir, tmp.as_os_str(), rustix::fs::AtFlags::empty());
             return Err(e.into());
         }
-        rustix::fs::renameat(&self.dir, tmp.as_os_str(), &self.dir, self.name.as_os_str())
-            .map_err(std::io::Error::from)?;
+        if let Err(e) = rustix::fs::renameat(&self.dir, tmp.as_os_str(), &self.dir, self.name.as_os_str()) {
+            // Nothing of ours is left behind (a directory at the name, made during the run).
+            let _ = rustix::fs::unlinkat(&self.dir, tmp.as_os_str(), rustix::fs::AtFlags::empty());
+            return Err(std::io::Error::from(e).into());
+        }
         Ok(())
     }
 
@@ -102,7 +128,10 @@ impl ReportTarget {
             .create_new(true)
             .open(&tmp)
             .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))?;
-        std::fs::rename(&tmp, &target)?;
+        if let Err(e) = std::fs::rename(&tmp, &target) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
         Ok(())
     }
 }
