@@ -342,6 +342,16 @@ impl Draft {
             out
         };
 
+        // `-w` with read-only mode from a file or profile: as with `-s read-only -w`, the user
+        // asked for a writable directory that this mode would silently drop.
+        if self.mode.value == Mode::ReadOnly {
+            if let Some(w) = self.writable_roots.iter().find(|s| matches!(s.source, Source::Cli { .. })) {
+                return Err(Error::Conflict {
+                    first: format!("read-only mode (from {})", self.mode.source),
+                    second: format!("`--writable {}`", w.value.display()),
+                });
+            }
+        }
         let mut writable_roots = Vec::new();
         if self.mode.value != Mode::ReadOnly {
             writable_roots.push(Sourced::new(workspace.to_owned(), prov.get("workspace")));

@@ -288,6 +288,10 @@ fn bad_roots_are_refused() {
     assert!(p.filesystem.writable_roots.is_empty());
     let e = f.err(&Overrides { mode: Some(Mode::ReadOnly), writable_roots: vec![f.ws.clone()], ..none() }, None, &[]);
     assert_eq!(e.code(), "conflicting_options");
+    // The same when read-only mode comes from the config file: `-w` is not dropped in silence.
+    let e = f.err(&Overrides { writable_roots: vec![f.ws.clone()], ..none() }, Some("mode = \"read-only\"\n"), &[]);
+    assert_eq!(e.code(), "conflicting_options", "{e}");
+    assert!(e.to_string().contains("config.toml") && e.to_string().contains("--writable"), "{e}");
 }
 
 #[test]
