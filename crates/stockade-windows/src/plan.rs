@@ -123,6 +123,15 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// What a run could not protect, as gaps for its outcome (and the `acl` layer is then
+/// partial): each skipped object, with why. A run never keeps less of its promise in silence.
+pub fn skipped_gaps(skipped: &[Skipped]) -> Vec<String> {
+    skipped
+        .iter()
+        .map(|s| format!("`{}` is left as it was, so the sandbox is not kept from it: {}", s.path, s.reason))
+        .collect()
+}
+
 /// The plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WindowsPlan {
@@ -349,7 +358,10 @@ pub fn plan(
             }
         }
         for d in &view.deny_read {
-            if facts.tree.exists(d) && !facts.tree.below_reparse_point(d) {
+            if facts.tree.exists(d) && facts.tree.below_reparse_point(d) {
+                // Reached through a junction or link: an ACE set there would land elsewhere.
+                p.skipped.push(Skipped { path: d.clone(), reason: "deny-read path below a junction or link".into() });
+            } else if facts.tree.exists(d) {
                 push(d, Ace::deny(g.clone(), AccessMask::DENY_READ, AceFlags::TREE));
             }
         }
@@ -463,9 +475,14 @@ pub fn plan(
             continue;
         }
         let root_changed = changed_roots.iter().any(|r| d.path.starts_with(r));
-        let on_object = facts.tree.get(&d.path).is_some_and(|n| n.sd.explicit().contains(&d.ace));
+        let probed = facts.tree.get(&d.path);
+        let on_object = probed.is_some_and(|n| n.sd.explicit().contains(&d.ace));
         let recorded = ledger.aces.contains(&d);
-        if (recorded && (!root_changed || on_object)) || !seen.insert(d.clone()) {
+        // A recorded ACE is trusted while its root is unchanged, unless the object was looked
+        // at and lacks it: git replaces `.git/config` by renaming a new file over it, and a
+        // deleted and recreated `.vscode` comes back without the deny ACE, writable through
+        // the root's inherited grant. The root's fingerprint does not see either.
+        if (recorded && (on_object || (!root_changed && probed.is_none()))) || !seen.insert(d.clone()) {
             continue;
         }
         p.add.push(d);

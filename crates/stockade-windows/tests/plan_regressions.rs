@@ -109,6 +109,35 @@ fn regression_second_run_plans_nothing() {
     }
 }
 
+/// A protected object replaced on the host after it was stamped (git renames a new
+/// `.git/config` over the old one; `.vscode` deleted and made again) has no deny ACE: the next
+/// plan puts it back, although the ledger records it and the root's fingerprint is unchanged.
+#[test]
+fn regression_a_replaced_protected_object_gets_its_deny_ace_again() {
+    for imp in [UNELEVATED, ELEVATED] {
+        let mut tree = base_tree();
+        let mut l = ledger(imp == ELEVATED);
+        let first = plan(&default_policy(), imp, &facts(tree.clone()), &l).unwrap();
+        common::simulate_apply(&mut tree, &first);
+        record(&mut l, &first);
+        let config = WinPath::new(&format!("{WS}/.git/config"));
+        let stamped = first.add.iter().filter(|a| a.path == config).count();
+        assert!(stamped > 0, "the first plan protects .git/config");
+        // The new file carries only what it inherits.
+        let node = tree.nodes.get_mut(&config).unwrap();
+        node.sd.dacl = Some(
+            node.sd.dacl.take().unwrap_or_default().into_iter().filter(|a| a.flags.has(AceFlags::INHERITED)).collect(),
+        );
+        let second = plan(&default_policy(), imp, &facts(tree.clone()), &l).unwrap();
+        let again: Vec<_> = second.add.iter().filter(|a| a.path == config).collect();
+        assert_eq!(again.len(), stamped, "{imp}: {second:#?}");
+        assert!(second.add.iter().all(|a| a.path == config), "{imp}: only the replaced object: {second:#?}");
+        common::simulate_apply(&mut tree, &second);
+        let world = World { tree: &tree, added: Default::default() };
+        assert!(!world.may_write(&token_for(&second), &config), "{imp}: .git/config writable again");
+    }
+}
+
 #[test]
 fn regression_userprofile_temp_drive_roots_and_state_dir_refused() {
     let cases = [
@@ -145,6 +174,9 @@ fn regression_junction_roots_refused_and_never_stamped_through() {
     let p = plan(&policy(&[WS], &prot), UNELEVATED, &facts(tree.clone()), &ledger(false)).unwrap();
     assert!(p.add.iter().all(|a| !tree.below_reparse_point(&a.path)), "no ACE through the junction");
     assert!(p.skipped.iter().any(|s| s.path == WinPath::new(&format!("{WS}/link/.codex"))));
+    // What is skipped reaches the run's outcome as a gap naming it.
+    let gaps = stockade_windows::plan::skipped_gaps(&p.skipped);
+    assert!(gaps.iter().any(|g| g.contains(r"link\.codex") && g.contains("junction")), "{gaps:?}");
     let err = plan(&policy(&[&format!("{WS}/link")], &[]), UNELEVATED, &facts(tree), &ledger(false)).unwrap_err();
     assert!(matches!(err, Error::RefusedRoot { reason: RootRefusal::ReparsePoint, .. }));
 }

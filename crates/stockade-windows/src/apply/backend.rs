@@ -153,7 +153,14 @@ pub fn run(policy: &Policy, cmd: &CommandSpec) -> Result<Outcome, Error> {
     let result = launch_in(policy, cmd, imp, &p, &ledger, &state, &run_dir, &run_name);
     let _ = std::fs::remove_dir_all(&run_dir);
     let (status, duration) = result?;
-    Ok(Outcome::new(status, duration, imp.as_str(), enforcement(policy, imp)))
+    let mut e = enforcement(policy, imp);
+    if !p.skipped.is_empty() {
+        if let Some(acl) = e.layers.iter_mut().find(|l| l.layer == "acl") {
+            acl.status = LayerStatus::Partial;
+        }
+        e.gaps.extend(plan::skipped_gaps(&p.skipped));
+    }
+    Ok(Outcome::new(status, duration, imp.as_str(), e))
 }
 
 /// Everything of a launch after the plan is applied: environment, program, token, job,
