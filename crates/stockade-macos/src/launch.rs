@@ -52,8 +52,14 @@ pub(crate) fn run(backend: &MacosBackend, policy: &Policy, cmd: &CommandSpec) ->
         Stdio::Null => Vec::new(),
         _ => (0..3).filter_map(sys::terminal_path).collect(),
     };
-    let facts =
-        HostFacts { private_tmp: tmp.as_ref().map(|t| t.path.clone()), terminals, proxy: backend.proxy.clone(), tag };
+    let roots: Vec<std::path::PathBuf> = policy.filesystem.writable_roots.iter().map(|r| r.value.clone()).collect();
+    let facts = HostFacts {
+        private_tmp: tmp.as_ref().map(|t| t.path.clone()),
+        terminals,
+        proxy: backend.proxy.clone(),
+        tag,
+        git_metadata: crate::git_metadata::git_metadata(&roots),
+    };
     let profile = generate(policy, &facts)?;
 
     let env = child_env(policy, &cmd.host_env, facts.private_tmp.as_deref(), backend.proxy.as_ref());
@@ -150,7 +156,13 @@ pub(crate) fn doctor(backend: &MacosBackend, policy: &Policy) -> DoctorReport {
         .map(|s| s.trim().to_owned());
     let profile_compiles = (sandbox_exec.is_ok() && policy.mode != Mode::DangerFullAccess).then(|| {
         let tmp = std::fs::canonicalize(std::env::temp_dir()).ok();
-        let facts = HostFacts { private_tmp: tmp, terminals: vec![], proxy: backend.proxy.clone(), tag: Tag::fresh() };
+        let facts = HostFacts {
+            private_tmp: tmp,
+            terminals: vec![],
+            proxy: backend.proxy.clone(),
+            tag: Tag::fresh(),
+            git_metadata: vec![],
+        };
         match generate(policy, &facts) {
             Ok(p) => preflight(&p).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),

@@ -50,6 +50,7 @@
 //!     terminals: vec![],
 //!     proxy: None,
 //!     tag: Tag::fresh(),
+//!     git_metadata: vec![],
 //! };
 //! let profile = generate(&policy, &facts).unwrap();
 //! assert!(profile.text.starts_with("(version 1)"));
@@ -64,6 +65,7 @@ pub mod command;
 pub mod denial;
 pub mod enforcement;
 mod error;
+pub mod git_metadata;
 pub mod profile;
 pub mod tag;
 

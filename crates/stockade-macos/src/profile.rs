@@ -72,6 +72,9 @@ pub struct HostFacts {
     /// This run's tag, carried by every denial message so the log reader finds this run's
     /// denials and no one else's.
     pub tag: Tag,
+    /// The files of the writable roots' repositories that would let git on the host be
+    /// redirected (see [`crate::git_metadata`]), kept read-only like protected paths.
+    pub git_metadata: Vec<PathBuf>,
 }
 
 /// Where stockade's network proxy listens for the sandbox.
@@ -449,9 +452,9 @@ pub fn generate(policy: &Policy, facts: &HostFacts) -> Result<Profile, Error> {
 
     // Carve-outs: after every allow, so they win.
     let mut carve = Vec::new();
-    for p in &fs.protected {
-        if writable.iter().any(|(w, _)| p.value.starts_with(w)) {
-            carve.push((p.value.clone(), params.add("PROTECTED", &p.value)?));
+    for p in fs.protected.iter().map(|p| &p.value).chain(&facts.git_metadata) {
+        if writable.iter().any(|(w, _)| p.starts_with(w)) && !carve.iter().any(|(c, _): &(PathBuf, _)| c == p) {
+            carve.push((p.clone(), params.add("PROTECTED", p)?));
         }
     }
     if !carve.is_empty() {

@@ -379,6 +379,28 @@ fn protected_paths_that_do_not_exist_yet_are_covered_with_their_parents() {
     assert!(prof.allows(FileOp::Read, &ws.join(".git/hooks/pre-commit")));
 }
 
+/// The repository files that would redirect git on the host (`.git/commondir`, a worktree's
+/// `gitdir`, a submodule's config) are read-only like protected paths, and a missing
+/// `commondir` cannot be created. Control: the rest of `.git` stays writable for git itself.
+#[test]
+fn git_metadata_that_redirects_git_is_read_only() {
+    let p = default_policy();
+    let ws = Path::new(WS);
+    let git_metadata: Vec<PathBuf> = ["commondir", "worktrees/feat/gitdir", "modules/sub/config", "modules/sub/hooks"]
+        .iter()
+        .map(|r| ws.join(".git").join(r))
+        .collect();
+    let prof = generate(&p, &stockade_macos::HostFacts { git_metadata: git_metadata.clone(), ..facts() }).unwrap();
+    for m in &git_metadata {
+        assert!(!prof.allows(FileOp::Write, m), "{} writable", m.display());
+    }
+    assert!(!prof.allows(FileOp::Write, &ws.join(".git/modules/sub/hooks/post-checkout")));
+    assert!(prof.allows(FileOp::Write, &ws.join(".git/worktrees/feat/HEAD")), "control");
+    assert!(prof.allows(FileOp::Write, &ws.join(".git/objects/ab/cdef")), "control");
+    // Without them, the same profile lets `.git/commondir` be written.
+    assert!(generate(&p, &facts()).unwrap().allows(FileOp::Write, &ws.join(".git/commondir")));
+}
+
 #[test]
 fn protected_path_through_a_symlink_is_refused() {
     let p = default_policy();

@@ -101,7 +101,13 @@ pub fn tag() -> Tag {
 }
 
 pub fn facts() -> HostFacts {
-    HostFacts { private_tmp: Some(TMP.into()), terminals: vec!["/dev/ttys003".into()], proxy: None, tag: tag() }
+    HostFacts {
+        private_tmp: Some(TMP.into()),
+        terminals: vec!["/dev/ttys003".into()],
+        proxy: None,
+        tag: tag(),
+        git_metadata: vec![],
+    }
 }
 
 pub fn facts_with_proxy(unix_socket: bool) -> HostFacts {
