@@ -47,6 +47,22 @@ pub const DENY_READ: &[&str] = &[
     "~/.claude/.credentials.json",
 ];
 
+/// macOS secrets beyond [`DENY_READ`] (see [`crate::Locations::platform_deny_read`]): shell
+/// history as Terminal keeps it, the keychains, and the browsers' profiles (cookies, saved
+/// logins), which live under `~/Library` there.
+pub const DENY_READ_MACOS: &[&str] = &[
+    "~/.zsh_sessions",
+    "~/Library/Keychains",
+    "~/Library/Cookies",
+    "~/Library/Safari",
+    "~/Library/Application Support/Firefox",
+    "~/Library/Application Support/Google/Chrome",
+    "~/Library/Application Support/Chromium",
+    "~/Library/Application Support/BraveSoftware",
+    "~/Library/Application Support/Microsoft Edge",
+    "~/Library/Application Support/1Password",
+];
+
 /// Paths inside each writable root that stay read-only: things that run code later on the
 /// host (git hooks and config) and the configuration of agents, editors and stockade itself.
 pub const PROTECTED: &[&str] = &[".git/hooks", ".git/config", ".stockade", ".codex", ".claude", ".vscode", ".idea"];

@@ -22,6 +22,9 @@ pub struct Locations {
     pub system_requirements: PathBuf,
     /// stockade's state directory (ledgers, per-run temp dirs).
     pub state_dir: Option<PathBuf>,
+    /// Secrets of this platform added to [`crate::defaults::DENY_READ`] (home-relative, like
+    /// it): where macOS keeps browser profiles and shell history is not where Linux does.
+    pub platform_deny_read: &'static [&'static str],
 }
 
 impl Locations {
@@ -52,6 +55,7 @@ impl Locations {
             user_config_dir: config_dir,
             system_requirements: PathBuf::from("/etc/stockade/requirements.toml"),
             state_dir: xdg("XDG_STATE_HOME", ".local/state").map(|d| d.join("stockade")),
+            platform_deny_read: &[],
         }
     }
 
@@ -64,6 +68,7 @@ impl Locations {
             state_dir: support.as_ref().map(|d| d.join("state")),
             user_config_dir: support,
             system_requirements: PathBuf::from("/Library/Application Support/stockade/requirements.toml"),
+            platform_deny_read: crate::defaults::DENY_READ_MACOS,
         }
     }
 
@@ -80,6 +85,7 @@ impl Locations {
             user_config_dir: config_dir,
             system_requirements: program_data.join("stockade").join("requirements.toml"),
             state_dir: var("LOCALAPPDATA").map(|d| d.join("stockade")),
+            platform_deny_read: &[],
         }
     }
 }

@@ -108,7 +108,7 @@ pub fn resolve(
         .collect::<Result<Vec<_>, Error>>()?;
 
     let workspace = resolve_workspace(overrides, env)?;
-    let mut d = Draft::defaults(env)?;
+    let mut d = Draft::defaults(env, locations)?;
     let mut prov = Provenance::default();
     prov.set(
         "workspace",
@@ -248,7 +248,7 @@ fn default<T>(v: T) -> Sourced<T> {
 }
 
 impl Draft {
-    fn defaults(env: &HostEnv) -> Result<Self, Error> {
+    fn defaults(env: &HostEnv, locations: &Locations) -> Result<Self, Error> {
         // The built-in deny lists are home-relative (`~/.ssh`, `~/.bashrc`): without a home
         // directory they would silently protect nothing, so resolution stops instead. A home
         // that is empty or relative is as good as none (`HostEnv::from_process` drops it).
@@ -262,7 +262,11 @@ impl Draft {
         Ok(Draft {
             mode: default(Mode::WorkspaceWrite),
             readable: default(ReadableSpec::All),
-            deny_read: home_list(defaults::DENY_READ)?,
+            deny_read: {
+                let mut l = home_list(defaults::DENY_READ)?;
+                l.extend(home_list(locations.platform_deny_read)?);
+                l
+            },
             writable_roots: Vec::new(),
             protected: defaults::PROTECTED.iter().map(|s| default(PathBuf::from(s))).collect(),
             deny_write: home_list(defaults::DENY_WRITE)?,

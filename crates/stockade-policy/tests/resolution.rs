@@ -83,6 +83,20 @@ fn defaults_keep_the_promise() {
     assert!(p.windows.private_desktop);
 }
 
+/// macOS keeps shell history, keychains and browser profiles where Linux does not: its
+/// locations add them to the default deny-read list; Linux's add nothing.
+#[test]
+fn macos_secrets_are_denied_on_macos_only() {
+    let f = Fixture::new();
+    let mac = resolve(&none(), None, &[], &f.env, &Locations::macos(&f.env)).unwrap();
+    for rel in [".zsh_sessions", "Library/Keychains", "Library/Application Support/Firefox", "Library/Cookies"] {
+        assert!(paths(&mac.filesystem.deny_read).contains(&f.home.join(rel).as_path()), "{rel}");
+    }
+    let linux = f.ok(&none(), None, &[]);
+    assert!(!paths(&linux.filesystem.deny_read).iter().any(|p| p.starts_with(f.home.join("Library"))));
+    assert!(paths(&linux.filesystem.deny_read).contains(&f.home.join(".ssh").as_path()), "control");
+}
+
 /// Without a home directory the default deny lists would protect nothing, so resolution stops
 /// with `home_unknown` rather than run with less. Control: with one, it resolves.
 #[test]

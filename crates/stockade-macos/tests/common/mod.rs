@@ -39,7 +39,7 @@ pub fn default_policy() -> Policy {
         workspace: ws.clone(),
         filesystem: FsPolicy {
             readable: Readable::All,
-            deny_read: home_list(defaults::DENY_READ),
+            deny_read: [home_list(defaults::DENY_READ), home_list(defaults::DENY_READ_MACOS)].concat(),
             writable_roots: vec![d(ws)],
             protected,
             deny_write,
