@@ -15,8 +15,9 @@
 //!   host ([`hostname`]); then, after the proxy's own lookup, on every address ([`decision`]).
 //! - **special address**: loopback, link-local (cloud metadata), private, CGNAT, unspecified,
 //!   broadcast, multicast, reserved; reachable only through a rule naming that IP.
-//! - **bridge**: on Linux, a unix socket bind-mounted into the sandbox plus the in-sandbox
-//!   [`bridge::serve_forwarder`] on the sandbox's loopback.
+//! - **bridge**: on Linux, a TCP listener on the sandbox's own loopback, made by the sandbox's
+//!   pid 1 and handed to the supervisor outside, which serves it: the proxy adopts it, or
+//!   [`bridge::serve_forwarder`] relays each connection to the proxy's unix socket.
 //!
 //! ## Modules
 //!

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// Resource limits of one proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Connections served at once; further clients are closed immediately (HTTP clients get a 503).
+    /// Connections served at once; further clients are closed immediately, without a reply.
     pub max_connections: usize,
     /// Deadline for the whole handshake: the HTTP request head or the SOCKS5 greeting and request.
     pub handshake_timeout: Duration,
