@@ -817,6 +817,8 @@ fn landlock_only_fallback_when_userns_unavailable() {
     assert_eq!(hash_tree(&d.out), before);
     assert!(d.ws.join("inside").exists());
     assert!(o.enforcement.gaps.iter().any(|g| g.contains("protected paths")), "gaps are disclosed");
+    let o2 = forced.run(&p, &spec("[ \"$(stat -c %a \"$TMPDIR\")\" = 700 ] || exit 13")).unwrap();
+    assert_eq!(code(&o2), 0, "the private TMPDIR is 0700 in the shared temp dir: {o2:?}");
     let why = o.warnings.iter().find(|w| w.code == "fell_back_to_landlock_only");
     assert!(why.is_some_and(|w| w.message.contains("disabled for testing")), "the fallback says why: {:?}", o.warnings);
     // No IP sockets without a network namespace; unix sockets still work.
