@@ -20,8 +20,9 @@
 //! the name `localhost` (and `*.localhost`, RFC 6761): the proxy answers it itself with
 //! `127.0.0.1` and `::1`, never asks DNS, and an exact `localhost` rule reaches loopback on the
 //! rule's port(s) only (`localhost:8080` means port 8080 and nothing else). IPv4-mapped IPv6,
-//! NAT64 (`64:ff9b::/96`) and 6to4 (`2002::/16`) addresses are classified by the IPv4 address
-//! they carry; deprecated IPv4-compatible addresses (`::a.b.c.d`) count as reserved.
+//! NAT64 (`64:ff9b::/96`, and the local-use `64:ff9b:1::/48`) and 6to4 (`2002::/16`) addresses
+//! are classified by the IPv4 address they carry, and IP deny rules apply to that address too;
+//! deprecated IPv4-compatible addresses (`::a.b.c.d`) count as reserved.
 //!
 //! The cloud metadata names (`metadata.google.internal`, `metadata`) additionally need an
 //! exact rule; a wildcard such as `*.google.internal` does not cover them.
@@ -167,16 +168,26 @@ fn classify_v4(ip: Ipv4Addr) -> Option<AddrClass> {
     })
 }
 
+/// The IPv4 address an IPv6 address leads to through a translator: NAT64's well-known prefix
+/// (`64:ff9b::/96`) and its local-use prefix (`64:ff9b:1::/48`, RFC 8215, taken here with the
+/// IPv4 address in the last 32 bits, as most local deployments use a /96 inside it) and 6to4
+/// (`2002::/16`, bits 16..48). Such an address reaches that IPv4 address where a translator or
+/// relay exists, so classes and deny rules apply to it as to the IPv4 address.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let (seg, o) = (ip.segments(), ip.octets());
+    if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || seg[..3] == [0x64, 0xff9b, 1] {
+        Some(Ipv4Addr::new(o[12], o[13], o[14], o[15]))
+    } else if seg[0] == 0x2002 {
+        Some(Ipv4Addr::new(o[2], o[3], o[4], o[5]))
+    } else {
+        None
+    }
+}
+
 fn classify_v6(ip: Ipv6Addr) -> Option<AddrClass> {
     let seg = ip.segments();
-    if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let o = ip.octets();
-        return classify_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
-    }
-    if seg[0] == 0x2002 {
-        // 6to4 carries an IPv4 address in bits 16..48; where a relay exists it is reachable.
-        let o = ip.octets();
-        return classify_v4(Ipv4Addr::new(o[2], o[3], o[4], o[5]));
+    if let Some(v4) = embedded_v4(ip) {
+        return classify_v4(v4);
     }
     Some(if ip.is_loopback() {
         AddrClass::Loopback
@@ -265,11 +276,17 @@ impl Rules {
     }
 
     fn check_deny_addr(&self, ip: IpAddr, port: u16) -> Result<(), Refusal> {
-        let key = ip.to_string();
-        match self.deny.iter().find(|r| r.denies(&key, port)) {
-            Some(r) => Err(Refusal::DenyRule(r.clone())),
-            None => Ok(()),
+        // The address itself, and the IPv4 address a translated IPv6 one leads to.
+        let embedded = match canonical(ip) {
+            IpAddr::V6(v6) => embedded_v4(v6).map(IpAddr::V4),
+            IpAddr::V4(_) => None,
+        };
+        for key in std::iter::once(ip).chain(embedded).map(|a| a.to_string()) {
+            if let Some(r) = self.deny.iter().find(|r| r.denies(&key, port)) {
+                return Err(Refusal::DenyRule(r.clone()));
+            }
         }
+        Ok(())
     }
 }
 
@@ -297,6 +314,20 @@ mod tests {
             r.check_host(&host("EXAMPLE.org."), 80),
             Ok(("example.org".parse().unwrap(), Lookup::Dns("example.org".into())))
         );
+    }
+
+    /// An IP deny rule also applies to the NAT64 and 6to4 addresses that lead to that address
+    /// (a DNS64 resolver answers an allowed name with one); the local-use NAT64 prefix is
+    /// classified by the address it carries.
+    #[test]
+    fn ip_deny_rules_see_through_nat64_and_6to4() {
+        let r = rules(&["*.example.com"], &["93.184.215.14"]);
+        for v6 in ["64:ff9b::5db8:d70e", "64:ff9b:1::5db8:d70e", "2002:5db8:d70e::1"] {
+            let ip: IpAddr = v6.parse().unwrap();
+            assert!(matches!(r.check_deny_addr(ip, 443), Err(Refusal::DenyRule(_))), "{v6}");
+        }
+        assert!(r.check_deny_addr("64:ff9b::5db8:d70f".parse().unwrap(), 443).is_ok(), "control");
+        assert_eq!(classify("64:ff9b:1::a00:1".parse().unwrap()), Some(AddrClass::Private));
     }
 
     /// A deny rule without a port refuses every port, also one an allow rule opens; one with a
