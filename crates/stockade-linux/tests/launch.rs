@@ -9,21 +9,16 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::ffi::OsString;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use stockade_linux::{init_launch, LinuxBackend};
 use stockade_policy::{Backend, CommandSpec, HostEnv, Locations, NetworkMode, Overrides, Policy, Stdio};
 
-fn skip(feature: &str, why: &str) {
-    let required = std::env::var("STOCKADE_TEST_REQUIRE").unwrap_or_default();
-    if required.split(',').any(|f| f.trim() == feature) {
-        panic!("{feature} is required by STOCKADE_TEST_REQUIRE but unavailable: {why}");
-    }
-    let _ = writeln!(std::io::stderr(), "SKIP: {feature} unavailable: {why}");
-}
+use common::skip;
 
 /// Every child of every thread of this process.
 fn children() -> Vec<String> {

@@ -7,6 +7,8 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::hash_map::DefaultHasher;
 use std::ffi::OsString;
 use std::hash::{Hash, Hasher};
@@ -21,6 +23,8 @@ use stockade_linux::LinuxBackend;
 use stockade_policy::{
     Backend, CommandSpec, Diagnose, ExitStatus, HostEnv, Locations, Outcome, Overrides, Policy, Stdio,
 };
+
+use common::skip;
 
 static N: AtomicUsize = AtomicUsize::new(0);
 
@@ -87,16 +91,6 @@ fn policy(d: &Dirs, tweak: impl FnOnce(&mut Overrides)) -> Policy {
     tweak(&mut o);
     let env = HostEnv { home: Some(d.home.clone()), vars: Default::default(), cwd: d.ws.clone() };
     stockade_policy::resolve(&o, None, &[], &env, &Locations::linux(&env)).unwrap()
-}
-
-/// Prints why a test skips, or fails it when `STOCKADE_TEST_REQUIRE` lists the missing
-/// feature (CI sets it where the feature must exist).
-fn skip(feature: &str, why: &str) {
-    let required = std::env::var("STOCKADE_TEST_REQUIRE").unwrap_or_default();
-    if required.split(',').any(|f| f.trim() == feature) {
-        panic!("{feature} is required by STOCKADE_TEST_REQUIRE but unavailable: {why}");
-    }
-    let _ = writeln!(std::io::stderr(), "SKIP: {feature} unavailable: {why}");
 }
 
 fn userns() -> bool {
@@ -279,6 +273,17 @@ fn a_git_dir_without_head_stays_read_only_on_later_runs() {
     }
 }
 
+/// A repository at `ws` with one commit and a linked worktree at `worktree`.
+fn repo_with_worktree(ws: &Path, worktree: &Path) {
+    let g = |args: &[&str]| {
+        let ok = Command::new("git").arg("-C").arg(ws).args(args).status().unwrap().success();
+        assert!(ok, "git {args:?}");
+    };
+    g(&["init", "-q"]);
+    g(&["-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "one"]);
+    g(&["worktree", "add", "-q", worktree.to_str().unwrap()]);
+}
+
 /// Beyond `.git/hooks` and `.git/config`: the files through which git on the host could be
 /// redirected or made to run code are read-only too, for linked worktrees (`commondir`,
 /// `config.worktree`), submodules (`hooks`, `config` in `.git/modules/...`) and the main
@@ -290,13 +295,7 @@ fn worktree_and_submodule_metadata_is_read_only() {
         return;
     }
     let d = Dirs::new();
-    let g = |args: &[&str]| {
-        let ok = Command::new("git").arg("-C").arg(&d.ws).args(args).status().unwrap().success();
-        assert!(ok, "git {args:?}");
-    };
-    g(&["init", "-q"]);
-    g(&["-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "one"]);
-    g(&["worktree", "add", "-q", d.out.join("wt").to_str().unwrap()]);
+    repo_with_worktree(&d.ws, &d.out.join("wt"));
     // A submodule's git directory, as `git submodule update` leaves it (with a `/` in its name).
     let module = d.ws.join(".git/modules/libs/sub");
     std::fs::create_dir_all(module.join("hooks")).unwrap();
@@ -339,7 +338,6 @@ fn worktree_and_submodule_metadata_is_read_only() {
     assert!(e.to_string().contains("git metadata") && e.to_string().contains("git worktree prune"), "{e:?}");
 }
 
-/// The names in a directory, sorted.
 /// A linked worktree inside the workspace: its `.git` file is read-only, since a command could
 /// otherwise point it at a repository of its making whose config git on the host would obey
 /// there. Control: other files of that worktree are writable.
@@ -349,13 +347,7 @@ fn a_linked_worktree_inside_the_workspace_keeps_its_git_file() {
         return;
     }
     let d = Dirs::new();
-    let g = |args: &[&str]| {
-        let ok = Command::new("git").arg("-C").arg(&d.ws).args(args).status().unwrap().success();
-        assert!(ok, "git {args:?}");
-    };
-    g(&["init", "-q"]);
-    g(&["-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "one"]);
-    g(&["worktree", "add", "-q", d.ws.join(".worktrees/feat").to_str().unwrap()]);
+    repo_with_worktree(&d.ws, &d.ws.join(".worktrees/feat"));
     let pointer = d.ws.join(".worktrees/feat/.git");
     let before = std::fs::read(&pointer).unwrap();
     let o = run(
@@ -384,6 +376,7 @@ fn private_tmpfs_mounts_limit_inodes() {
     assert_eq!(code(&o), 0, "{o:?}");
 }
 
+/// The names in a directory, sorted.
 fn entries(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> =
         std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();

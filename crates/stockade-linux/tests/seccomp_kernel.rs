@@ -11,18 +11,12 @@
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write as _;
+mod common;
 
 use stockade_linux::prepare::child_bpf;
 use stockade_linux::seccomp_rules::{build, Arch, SeccompPlan, SocketRule, DENIED};
 
-fn skip(feature: &str, why: &str) {
-    let required = std::env::var("STOCKADE_TEST_REQUIRE").unwrap_or_default();
-    if required.split(',').any(|f| f.trim() == feature) {
-        panic!("{feature} is required by STOCKADE_TEST_REQUIRE but unavailable: {why}");
-    }
-    let _ = writeln!(std::io::stderr(), "SKIP: {feature} unavailable: {why}");
-}
+use common::skip;
 
 /// An address nothing maps: a call that reaches the kernel fails on it before touching anything.
 const BAD: i64 = 8;
