@@ -108,6 +108,23 @@ fn calls() -> Vec<Call> {
     v.push(family("socketpair(AF_VSOCK)", SYS_socketpair, &[AF_VSOCK as i64, SOCK_STREAM as i64, 0, BAD]));
     v.push(family("socket(AF_INET, SOCK_PACKET)", SYS_socket, &[AF_INET as i64, 10 | SOCK_CLOEXEC as i64, 0]));
     v.push(family("socket(AF_VSOCK)", SYS_socket, &[AF_VSOCK as i64, SOCK_STREAM as i64, 0]));
+    // The calls the filter looks into: on a bad fd the kernel answers EBADF, the filter EPERM,
+    // also for a command number with high bits set (the kernel reads 32 bits of it).
+    v.push(call("ioctl(TIOCSTI)", SYS_ioctl, &[-1, 0x5412, BAD]));
+    v.push(call("ioctl(TIOCSTI | 1 << 32)", SYS_ioctl, &[-1, (1 << 32) | 0x5412, BAD]));
+    v.push(call("ioctl(TIOCLINUX)", SYS_ioctl, &[-1, 0x541c, BAD]));
+    v.push(Call { filtered: None, ..call("ioctl(TCGETS)", SYS_ioctl, &[-1, 0x5401, BAD]) });
+    // Namespace flags with CLONE_FS or CLONE_THREAD, which the kernel refuses (EINVAL), so no
+    // child is made without the filter either.
+    v.push(call("clone(CLONE_NEWUSER | CLONE_FS)", SYS_clone, &[0x1000_0000 | 0x200, 0, 0, 0, 0]));
+    v.push(call("clone(CLONE_NEWNS | CLONE_FS)", SYS_clone, &[0x2_0000 | 0x200, 0, 0, 0, 0]));
+    v.push(call(
+        "clone(CLONE_NEWPID | CLONE_THREAD)",
+        SYS_clone,
+        &[0x2000_0000 | 0x1_0000 | 0x800 | 0x100, 0, 0, 0, 0],
+    ));
+    v.push(Call { filtered: Some(ENOSYS), ..call("clone3", SYS_clone3, &[0, 0]) });
+    v.push(call("personality(READ_IMPLIES_EXEC)", SYS_personality, &[0x0040_0000]));
     v.push(Call { filtered: None, ..call("personality(ADDR_NO_RANDOMIZE)", SYS_personality, &[0x0004_0000]) });
     v.push(Call {
         filtered: None,

@@ -314,6 +314,13 @@ probe_test!(f11_protected_paths, |c: &mut Case| {
         sv(&["mkdir", &format!("{w}/.stockade")]),
         sv(&["mkdir", &format!("{w}/.idea")]),
         sv(&["chmod", &format!("{w}/.git/config")]),
+        // Inside the agent and editor config directories (placeholders where they were
+        // missing, so `mkdir` of them alone meets EEXIST): what an agent or editor would read.
+        sv(&["write", &format!("{w}/.codex/config.toml")]),
+        sv(&["write", &format!("{w}/.claude/settings.json")]),
+        sv(&["write", &format!("{w}/.vscode/settings.json")]),
+        sv(&["write", &format!("{w}/.stockade/config.toml")]),
+        sv(&["write", &format!("{w}/.idea/workspace.xml")]),
     ];
     c.expect_all_denied("F11", &items, Some(PROTECTED_GAP), &[0, 1, 5]);
     if c.imp == Impl::Namespaces {
@@ -327,9 +334,14 @@ probe_test!(f11_protected_paths, |c: &mut Case| {
     let r = c.sandboxed(&[
         "/bin/sh",
         "-c",
-        "git config core.hooksPath /tmp/h; git config core.fsmonitor 'touch /tmp/PWNED'; echo",
+        "git rev-parse --git-dir >/dev/null || exit 97; git config core.hooksPath /tmp/h; git config core.fsmonitor 'touch /tmp/PWNED'; echo",
     ]);
-    let _ = r;
+    if r.code == Some(97) {
+        c.fail(format!(
+            "F11-control: git does not run in the sandbox, so its config writes prove nothing\n{}",
+            r.describe()
+        ));
+    }
     let protected_changed = snapshot_diff(&git_before, &snapshot(&c.ws.join(".git/hooks")));
     let cfg_after = std::fs::read(c.ws.join(".git/config")).unwrap();
     // Empty placeholders the backend creates to bind over are fine; content is not.

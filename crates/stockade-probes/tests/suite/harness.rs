@@ -1089,9 +1089,23 @@ impl Case {
     /// documented gap); `neg` lists indices whose negative control must detect the escape.
     pub fn expect_all_denied(&mut self, id: &str, items: &[Vec<String>], gap: Option<&[&str]>, neg: &[usize]) {
         if self.imp == Impl::Namespaces && !neg.is_empty() {
+            let roots = [self.out.clone(), self.ws.clone(), self.home.clone()];
+            let before: Vec<Snapshot> = roots.iter().map(|r| snapshot(r)).collect();
             let negs: Vec<Vec<String>> = neg.iter().map(|i| items[*i].clone()).collect();
             for o in self.run_batch(&negs, false) {
                 self.escapes(id, &o);
+            }
+            // What the controls made goes again: left in place, it would make the sandboxed
+            // attempt below fail with EEXIST whatever the sandbox does (a `mkdir` or `link` of
+            // the same name), and the check could not fail.
+            for (root, b) in roots.iter().zip(&before) {
+                let after = snapshot(root);
+                let mut made: Vec<&PathBuf> = after.keys().filter(|k| !b.contains_key(*k)).collect();
+                made.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+                for p in made {
+                    let dir = std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+                    let _ = if dir { std::fs::remove_dir_all(p) } else { std::fs::remove_file(p) };
+                }
             }
             self.rebaseline();
         }

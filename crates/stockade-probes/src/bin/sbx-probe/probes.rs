@@ -55,15 +55,34 @@ fn arg<'a>(args: &'a [String], i: usize, name: &str) -> &'a str {
     }
 }
 
-/// `ppid` and `self` stand for the parent's and the probe's own pid.
+/// `ppid` and `self` stand for the parent's and the probe's own pid, `supervisor` for the
+/// stockade process that runs the sandbox (`{ppid}` and `{supervisor}` inside a path).
 fn expand(s: &str) -> String {
     // SAFETY: getppid/getpid cannot fail.
     let (pp, me) = unsafe { (libc::getppid(), libc::getpid()) };
+    let sup = supervisor(pp).to_string();
     match s {
         "ppid" => pp.to_string(),
         "self" => me.to_string(),
-        _ => s.replace("{ppid}", &pp.to_string()),
+        "supervisor" => sup,
+        _ => s.replace("{ppid}", &pp.to_string()).replace("{supervisor}", &sup),
     }
+}
+
+/// The nearest ancestor named `stockade` (the supervisor, when the sandbox lets it be seen;
+/// the probe usually runs below a shell), or 0, which names no process, when none is visible
+/// (a pid namespace hides it).
+fn supervisor(mut pid: libc::pid_t) -> libc::pid_t {
+    while pid > 1 {
+        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == "stockade") {
+            return pid;
+        }
+        // The parent's pid is the field after the parenthesised name (which may hold spaces).
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        pid = after.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    }
+    0
 }
 
 fn num<T: std::str::FromStr>(s: &str, name: &str) -> T {
