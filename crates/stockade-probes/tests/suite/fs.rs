@@ -11,6 +11,9 @@ const TMP_GAP: &[&str] = &["tmp is not private", "no private /tmp", "no private 
 // F1 + F6: every write verb outside the workspace, rename out and RENAME_EXCHANGE.
 probe_test!(f1_write_outside, |c: &mut Case| {
     let (o, w) = (c.out_s(), c.ws_s());
+    // A directory to move out whole (F6), with a file in it.
+    std::fs::create_dir_all(c.ws.join("dmove")).unwrap();
+    std::fs::write(c.ws.join("dmove/inner"), "x").unwrap();
     let items = vec![
         sv(&["write", &format!("{o}/new")]),
         sv(&["write", &format!("{o}/existing")]),
@@ -19,6 +22,7 @@ probe_test!(f1_write_outside, |c: &mut Case| {
         sv(&["mkdir", &format!("{o}/d")]),
         sv(&["unlink", &format!("{o}/existing")]),
         sv(&["rename", &format!("{w}/f"), &format!("{o}/f")]),
+        sv(&["rename", &format!("{w}/dmove"), &format!("{o}/dmove")]),
         sv(&["exchange", &format!("{w}/f"), &format!("{o}/exchange")]),
         sv(&["symlink", "x", &format!("{o}/l")]),
         sv(&["mkfifo", &format!("{o}/p")]),
