@@ -148,6 +148,14 @@ fn stockade_failures_exit_125_with_a_hint() {
         assert!(!marker.exists(), "HOME={home:?}: the command ran");
     }
 
+    // With `--json`, an error in the arguments themselves comes as JSON with a code too.
+    let o = t.run(&["run", "--json", "--timeout", "0", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    let v: serde_json::Value = serde_json::from_str(stderr(&o).trim()).expect("one JSON object on stderr");
+    assert_eq!(v["error"]["code"], "invalid_arguments", "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("--timeout"), "{v}");
+    assert!(!stderr(&t.run(&["run", "--timeout", "0", "--", "true"])).trim_start().starts_with('{'), "control: plain");
+
     // A timeout past a year is refused before anything runs (adding it to the clock overflowed).
     let o = t.run(&["run", "--timeout", "18446744073709551615", "--", "touch", marker.to_str().unwrap()]);
     assert_eq!(code(&o), 125);

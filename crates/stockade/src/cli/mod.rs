@@ -24,7 +24,21 @@ pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
     let cli = match args::parse_run_only(&argv).map_or_else(|| Cli::try_parse_from(&argv), Ok) {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
+            if e.use_stderr() && asks_for_json(&argv) {
+                // A caller that reads `--json` gets its error in that form, with a code, also
+                // when the arguments themselves are what is wrong.
+                let text = e.kind().to_string();
+                let detail = e.to_string();
+                let message = detail.lines().next().unwrap_or(&text).trim_start_matches("error: ").to_owned();
+                Failure {
+                    code: "invalid_arguments",
+                    error: anyhow::anyhow!(message),
+                    hint: Some("see `stockade help`".into()),
+                }
+                .print(true);
+            } else {
+                let _ = e.print();
+            }
             return if e.use_stderr() { EXIT_STOCKADE_FAILED } else { 0 };
         }
     };
@@ -42,6 +56,11 @@ pub fn main(argv: Vec<std::ffi::OsString>) -> u8 {
         failure.print(json);
         EXIT_STOCKADE_FAILED
     })
+}
+
+/// Whether `--json` appears among stockade's own arguments (before `--`).
+fn asks_for_json(argv: &[std::ffi::OsString]) -> bool {
+    argv.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json")
 }
 
 /// Whether `run`'s sandbox should get its head start before the arguments are even parsed (see
