@@ -244,7 +244,8 @@ pub fn covers(plan: &MountPlan) -> Vec<Cover> {
         .collect()
 }
 
-/// Size of each private tmpfs (`/tmp`, `/var/tmp`, `/dev/shm`) unless the memory limit is lower.
+/// Size of each private tmpfs (`/tmp`, `/var/tmp`, `/dev/shm`) unless a third of the memory
+/// limit is lower.
 pub const DEFAULT_TMP_SIZE: u64 = 1 << 30;
 
 /// The one file inside a placeholder directory at or below `.git`: a note saying what the
@@ -287,7 +288,10 @@ pub fn hidden_writable_root(policy: &Policy) -> Option<(PathBuf, &'static str)> 
 /// Builds the plan. Pure.
 pub fn plan(policy: &Policy, facts: &HostFacts) -> MountPlan {
     let mut ops = vec![MountOp::MakePrivate, MountOp::ReadOnlyRoot];
-    let size = policy.process.memory_bytes.map_or(DEFAULT_TMP_SIZE, |m| m.min(DEFAULT_TMP_SIZE));
+    // Under a memory limit, a third of it each: the three private tmpfs mounts (`/tmp`,
+    // `/var/tmp`, `/dev/shm`) then hold no more than the limit together. Their pages are memory
+    // that an `RLIMIT_AS` (the limit without a memory cgroup) does not count.
+    let size = policy.process.memory_bytes.map_or(DEFAULT_TMP_SIZE, |m| (m / 3).min(DEFAULT_TMP_SIZE));
     for d in &facts.socket_dirs {
         ops.push(MountOp::HideDir(d.clone()));
     }
@@ -571,6 +575,8 @@ mod tests {
         let facts = HostFacts { protected: vec![prot(".codex", PathState::Symlink, 0)], ..HostFacts::default() };
         let p = plan(&pol, &facts);
         assert!(!p.ops.iter().any(|o| matches!(o, MountOp::BindReadOnly { .. })));
-        assert!(p.ops.contains(&MountOp::Tmpfs { path: "/tmp".into(), size: 1 << 20 }));
+        // A third of the limit each, so that the three together hold no more than it.
+        assert!(p.ops.contains(&MountOp::Tmpfs { path: "/tmp".into(), size: (1 << 20) / 3 }));
+        assert!(p.ops.contains(&MountOp::Dev { shm_size: Some((1 << 20) / 3) }));
     }
 }
