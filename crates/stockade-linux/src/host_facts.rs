@@ -376,7 +376,8 @@ fn lstat_dir(p: &Path) -> Option<bool> {
 
 /// Everything the mount plan needs.
 pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<HostFacts, crate::Error> {
-    let inside_writable = |d: &Path| policy.filesystem.writable_paths().any(|w| w.starts_with(d));
+    let roots: Vec<PathBuf> = policy.filesystem.writable_paths().map(Path::to_path_buf).collect();
+    let holds_root = |d: &Path| roots.iter().any(|w| w.starts_with(d));
     let mut socket_dirs: Vec<PathBuf> = vec!["/run".into(), "/var/run".into()];
     if let Some((_, x)) = host_env.iter().find(|(k, _)| k == "XDG_RUNTIME_DIR") {
         socket_dirs.push(PathBuf::from(x));
@@ -393,7 +394,6 @@ pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<
             canonical.push(d);
         }
     }
-    let roots: Vec<&Path> = policy.filesystem.writable_paths().collect();
     // A directory to hide that holds a writable root (a workspace on a drive under
     // `/run/media`, `-w ~/.kube/cache`) cannot be covered whole: everything in it but the way
     // to the roots is hidden instead, entry by entry (`carve_around_roots`). One that is itself
@@ -402,19 +402,19 @@ pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<
         .into_iter()
         .filter(|d| lstat_dir(d) == Some(true))
         .filter(|d| !(d.starts_with("/run") && d != Path::new("/run")))
-        .partition(|d| !inside_writable(d));
+        .partition(|d| !holds_root(d));
     let mut deny_read: Vec<(PathBuf, bool)> = Vec::new();
     let mut around_deny: Vec<PathBuf> = Vec::new();
     for d in &policy.filesystem.deny_read {
         match lstat_dir(&d.value) {
-            Some(true) if inside_writable(&d.value) => around_deny.push(d.value.clone()),
-            Some(_) if inside_writable(&d.value) => {}
+            Some(true) if holds_root(&d.value) => around_deny.push(d.value.clone()),
+            Some(_) if holds_root(&d.value) => {}
             Some(is_dir) => deny_read.push((d.value.clone(), is_dir)),
             None => {}
         }
     }
     let mut carved = Vec::new();
-    for d in around.iter().chain(&around_deny).filter(|d| !roots.contains(&d.as_path())) {
+    for d in around.iter().chain(&around_deny).filter(|d| !roots.contains(d)) {
         carve_around_roots(d, &roots, &mut carved);
     }
     let mut hidden: Vec<PathBuf> = socket_dirs.clone();
@@ -448,22 +448,14 @@ pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<
 /// are left as they are: nothing can be mounted over a link, and its target is hidden or
 /// visible on its own terms. What appears in `dir` after this listing stays visible, like a
 /// socket bound after the sandbox started (a documented gap).
-pub fn carve_around_roots(dir: &Path, roots: &[&Path], out: &mut Vec<(PathBuf, bool)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut entries: Vec<(PathBuf, std::fs::FileType)> =
-        entries.filter_map(|e| e.ok()).filter_map(|e| e.file_type().ok().map(|t| (e.path(), t))).collect();
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    for (path, kind) in entries {
-        if kind.is_symlink() || roots.contains(&path.as_path()) {
-            continue;
+///
+/// The same walk as `landlock-only`'s read rules ([`crate::landlock_rules::carve`], with the
+/// roots in place of the deny-read paths and [`children`] leaving links out).
+pub fn carve_around_roots(dir: &Path, roots: &[PathBuf], out: &mut Vec<(PathBuf, bool)>) {
+    for path in crate::landlock_rules::carve(dir, roots, &children) {
+        if let Some(is_dir) = lstat_dir(&path) {
+            out.push((path, is_dir));
         }
-        if roots.iter().any(|r| r.starts_with(&path)) {
-            if kind.is_dir() {
-                carve_around_roots(&path, roots, out);
-            }
-            continue;
-        }
-        out.push((path, kind.is_dir()));
     }
 }
 
@@ -584,7 +576,7 @@ mod tests {
         std::os::unix::fs::symlink("config", d.join("link")).unwrap();
         let root = d.join("cache/ws");
         let mut out = Vec::new();
-        carve_around_roots(&d, &[root.as_path()], &mut out);
+        carve_around_roots(&d, std::slice::from_ref(&root), &mut out);
         assert_eq!(
             out,
             vec![
