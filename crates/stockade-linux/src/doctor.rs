@@ -96,7 +96,7 @@ pub fn report(policy: &Policy, disable_userns: bool) -> DoctorReport {
             ] {
                 enforcement.layers.push(LayerReport { layer: l.into(), status: s, detail: String::new() });
             }
-            enforcement.gaps = crate::supervisor::landlock_only_gaps(policy);
+            enforcement.gaps = crate::supervisor::landlock_only_gaps(policy, caps.landlock_abi);
         }
         None => {}
     }

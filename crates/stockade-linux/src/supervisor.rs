@@ -672,13 +672,9 @@ const GIT_REDIRECT_GAP: &str = "a new `.git/commondir` in a repository is writab
      and hooks from the directory it names, and a name cannot be kept from being created in a writable directory without \
      leaving a file there (every run reports one it finds, as a warning)";
 
-/// The promises `landlock-only` cannot keep, in words.
-pub fn landlock_only_gaps(policy: &Policy) -> Vec<String> {
-    landlock_only_gaps_at(policy, sys::landlock_abi())
-}
-
-/// [`landlock_only_gaps`] for a kernel offering Landlock ABI `abi`. Pure.
-pub fn landlock_only_gaps_at(policy: &Policy, abi: i32) -> Vec<String> {
+/// The promises `landlock-only` cannot keep on a kernel offering Landlock ABI `abi`, in words.
+/// Pure.
+pub fn landlock_only_gaps(policy: &Policy, abi: i32) -> Vec<String> {
     let fs = &policy.filesystem;
     let mut g = vec![
         "protected paths inside writable roots (`.git/hooks`, `.git/config`, agent config) are writable: Landlock cannot subtract from a writable tree".to_owned(),
@@ -875,7 +871,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
             layer("limits", limits_status, limits_words),
             layer("env", LayerStatus::Full, format!("{} variables from the policy's allowlist", c.env.len())),
         ],
-        gaps: landlock_only_gaps(policy),
+        gaps: landlock_only_gaps(policy, abi),
     };
     let mut outcome = Outcome::new(status, duration, "landlock-only", enforcement);
     outcome.warnings = crate::git_redirect::check(&git_watch);
@@ -997,24 +993,24 @@ mod tests {
     #[test]
     fn landlock_only_gaps_follow_the_abi_and_the_deny_paths() {
         let mut p = policy("/ws");
-        let new = landlock_only_gaps_at(&p, 7);
-        let old = landlock_only_gaps_at(&p, 2);
+        let new = landlock_only_gaps(&p, 7);
+        let old = landlock_only_gaps(&p, 2);
         for words in [&["can be sent signals"][..], &["abstract unix sockets"], &["truncated"]] {
             assert!(!has(&new, words), "ABI 7 lists {words:?}: {new:#?}");
             assert!(has(&old, words), "ABI 2 does not list {words:?}: {old:#?}");
         }
-        assert!(!has(&landlock_only_gaps_at(&p, 5), &["truncated"]));
+        assert!(!has(&landlock_only_gaps(&p, 5), &["truncated"]));
         assert!(!has(&new, &["deny-read"]) && !has(&new, &["deny-write"]));
 
         p.filesystem.deny_read.push(Sourced::new("/ws/.env".into(), Source::Default));
         p.filesystem.deny_read.push(Sourced::new("/home/u/.ssh".into(), Source::Default));
         p.filesystem.deny_write.push(Sourced::new("/ws/tools".into(), Source::Default));
         p.filesystem.deny_write.push(Sourced::new("/home/u/.bashrc".into(), Source::Default));
-        let g = landlock_only_gaps_at(&p, 7);
+        let g = landlock_only_gaps(&p, 7);
         assert!(has(&g, &["deny-read", "`/ws/.env`"]) && !has(&g, &["/home/u/.ssh"]), "{g:#?}");
         assert!(has(&g, &["deny-write", "`/ws/tools`"]) && !has(&g, &["/home/u/.bashrc"]), "{g:#?}");
 
         p.filesystem.readable = stockade_policy::Readable::Roots(vec![Sourced::new("/home/u".into(), Source::Default)]);
-        assert!(has(&landlock_only_gaps_at(&p, 7), &["deny-read", "`/home/u/.ssh`"]));
+        assert!(has(&landlock_only_gaps(&p, 7), &["deny-read", "`/home/u/.ssh`"]));
     }
 }
