@@ -21,9 +21,16 @@
 # times): how far the sampling alone could move it, so that one run's figure is not read as
 # more precise than it is.
 #
+# stockade is timed as installed: each build is copied into the bench's scratch directory with
+# `install` first, as `cargo install` or a package would place it, since bwrap, unshare and
+# firejail run from files dpkg installed. A binary just written by the linker sits in the page
+# cache mostly in single 4 KiB pages, a copy in 64 KiB folios, and the copy starts faster (see
+# docs/linux.md, "A sixteenth session"). STOCKADE_BENCH_IN_PLACE=1 times the files where they are.
+#
 # Usage: bench/linux/run.sh [--runs N] [--git-runs N] [--rounds N] [--files N] [--spacing SECONDS]
 # Env:   STOCKADE_BIN         a release `stockade` to use (default: build one with cargo)
 #        STOCKADE_MUSL_BIN    a static musl one (default: build one; empty string: skip that row)
+#        STOCKADE_BENCH_IN_PLACE  1: time those files where they are instead of installed copies
 #        CARGO_TARGET_DIR     honoured when building
 set -euo pipefail
 
@@ -39,7 +46,7 @@ while [ $# -gt 0 ]; do
         --files) FILES="$2"; shift 2 ;;
         --rounds) ROUNDS="$2"; shift 2 ;;
         --spacing) SPACING="$2"; shift 2 ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -99,6 +106,20 @@ else
     base="$(mktemp -d "${XDG_CACHE_HOME:-$HOME/.cache}/stockade-bench.XXXXXX")"
 fi
 trap 'rm -rf "$base"' EXIT
+
+# Installed copies (see the header); the sources' age was checked above, on the originals.
+if [ "${STOCKADE_BENCH_IN_PLACE:-}" != 1 ]; then
+    mkdir -p "$base/bin"
+    install -m 0755 "$STOCKADE_BIN" "$base/bin/stockade"
+    STOCKADE_BIN="$base/bin/stockade"
+    if [ -n "${STOCKADE_MUSL_BIN:-}" ]; then
+        install -m 0755 "$STOCKADE_MUSL_BIN" "$base/bin/stockade-musl"
+        STOCKADE_MUSL_BIN="$base/bin/stockade-musl"
+    fi
+    echo "timing installed copies: $STOCKADE_BIN${STOCKADE_MUSL_BIN:+ and $STOCKADE_MUSL_BIN}"
+else
+    echo "timing in place: $STOCKADE_BIN${STOCKADE_MUSL_BIN:+ and $STOCKADE_MUSL_BIN}"
+fi
 WS="$base/ws"
 mkdir -p "$WS"
 python3 - "$WS" "$FILES" <<'PY'
