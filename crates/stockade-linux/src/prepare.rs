@@ -122,7 +122,7 @@ pub struct Prepared {
     /// The seccomp program.
     pub bpf: Vec<libc::sock_filter>,
     /// `(resource, limit)` pairs.
-    pub rlimits: Vec<(u32, u64)>,
+    pub rlimits: Vec<(u32, u64, u64)>,
     /// Working directory.
     pub cwd: CString,
     /// Programs to try, in order (PATH lookup done up front).

@@ -39,15 +39,29 @@ const RLIMIT_CORE: u32 = libc::RLIMIT_CORE as u32;
 const RLIMIT_NPROC: u32 = libc::RLIMIT_NPROC as u32;
 #[allow(clippy::unnecessary_cast)]
 const RLIMIT_AS: u32 = libc::RLIMIT_AS as u32;
+#[allow(clippy::unnecessary_cast)]
+const RLIMIT_NOFILE: u32 = libc::RLIMIT_NOFILE as u32;
 
-/// The rlimits for a run and their description. `shared_uid_count` is added to the process
-/// limit where `RLIMIT_NPROC` counts the user's processes on the whole host.
-pub fn rlimits(policy: &Policy, shared_uid_count: u64) -> (Vec<(u32, u64)>, String) {
-    let mut v = vec![(RLIMIT_CORE, 0u64)];
+/// The rlimits for a run, each as (resource, soft, hard), and their description.
+/// `shared_uid_count` is added to the process limit where `RLIMIT_NPROC` counts the user's
+/// processes on the whole host. `nofile_now` is the (soft, hard) open-file limit the command
+/// would inherit: `process.max_open_files` only ever lowers it, and keeps a lower soft limit
+/// (programs that use `select` rely on staying below 1,024 unless they raise it themselves).
+pub fn rlimits(policy: &Policy, shared_uid_count: u64, nofile_now: (u64, u64)) -> (Vec<(u32, u64, u64)>, String) {
+    let mut v = vec![(RLIMIT_CORE, 0u64, 0u64)];
     let mut words = vec!["RLIMIT_CORE=0".to_owned()];
+    if let Some(n) = policy.process.max_open_files {
+        let (soft, hard) = (nofile_now.0.min(u64::from(n)), nofile_now.1.min(u64::from(n)));
+        v.push((RLIMIT_NOFILE, soft, hard));
+        words.push(if hard < u64::from(n) {
+            format!("RLIMIT_NOFILE={hard} per process (inherited, below the policy's {n})")
+        } else {
+            format!("RLIMIT_NOFILE={n} per process")
+        });
+    }
     if let Some(n) = policy.process.max_processes {
         let lim = u64::from(n) + shared_uid_count;
-        v.push((RLIMIT_NPROC, lim));
+        v.push((RLIMIT_NPROC, lim, lim));
         words.push(if shared_uid_count > 0 {
             format!("RLIMIT_NPROC={lim} ({n} + {shared_uid_count} already running as this uid)")
         } else {
@@ -55,7 +69,7 @@ pub fn rlimits(policy: &Policy, shared_uid_count: u64) -> (Vec<(u32, u64)>, Stri
         });
     }
     if let Some(m) = policy.process.memory_bytes {
-        v.push((RLIMIT_AS, m));
+        v.push((RLIMIT_AS, m, m));
         words.push(format!("RLIMIT_AS={m} (address space per process, not a tree-wide memory limit)"));
     }
     (v, words.join("; "))
@@ -219,7 +233,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         None => Vec::new(),
     };
     let c = common(policy, cmd, &proxy_env, devnull)?;
-    let (limits, mut limits_words) = rlimits(policy, 0);
+    let (limits, mut limits_words) = rlimits(policy, 0, sys::nofile_limit());
     // The cgroup v1 groups are made after the go message (see `cgroup::Planned`); a cgroup v2
     // group now, since pid 1 clones the command into it right after the go message (here this
     // thread would otherwise wait for the clone of pid 1).
@@ -768,8 +782,8 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     let groups = groups_guard.0.as_ref();
     let cgroup_joins = cgroup_joins(planned_groups.as_ref(), root_fds)?;
     let made = groups.map_or(0, crate::cgroup::RunGroups::made_mask);
-    let (limits, mut limits_words) =
-        rlimits(policy, if policy.process.max_processes.is_some() { host_facts::processes_of_uid(uid) } else { 0 });
+    let shared = if policy.process.max_processes.is_some() { host_facts::processes_of_uid(uid) } else { 0 };
+    let (limits, mut limits_words) = rlimits(policy, shared, sys::nofile_limit());
     let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
     let prepared = Prepared {
         ops: Vec::new(),
@@ -986,6 +1000,28 @@ mod tests {
 
     fn has(gaps: &[String], words: &[&str]) -> bool {
         gaps.iter().any(|g| words.iter().all(|w| g.contains(w)))
+    }
+
+    /// The open-file limit only ever lowers what the command would inherit, soft and hard
+    /// apart, and says so when the inherited hard limit is already the lower one.
+    #[test]
+    fn open_file_limit_lowers_and_never_raises() {
+        let mut p = policy("/ws");
+        p.process.max_open_files = Some(65_536);
+        let nofile = |v: &[(u32, u64, u64)]| v.iter().find(|r| r.0 == RLIMIT_NOFILE).map(|r| (r.1, r.2));
+        let (v, words) = rlimits(&p, 0, (1024, 1_048_576));
+        assert_eq!(nofile(&v), Some((1024, 65_536)), "soft kept, hard lowered");
+        assert!(words.contains("RLIMIT_NOFILE=65536 per process"), "{words}");
+        let (v, _) = rlimits(&p, 0, (u64::MAX, u64::MAX));
+        assert_eq!(nofile(&v), Some((65_536, 65_536)), "unlimited lowered to the policy's");
+        let (v, words) = rlimits(&p, 0, (512, 4096));
+        assert_eq!(nofile(&v), Some((512, 4096)), "a lower inherited limit stays");
+        assert!(words.contains("RLIMIT_NOFILE=4096") && words.contains("inherited"), "{words}");
+        p.process.max_open_files = None;
+        let (v, words) = rlimits(&p, 0, (1024, 1_048_576));
+        assert_eq!(nofile(&v), None);
+        assert!(!words.contains("NOFILE"), "{words}");
+        assert!(v.contains(&(RLIMIT_CORE, 0, 0)), "no core files whatever the policy");
     }
 
     /// What `landlock-only` cannot stop depends on the kernel's Landlock ABI and on where the

@@ -88,6 +88,14 @@ pub fn enforcement(policy: &Policy, proxy_available: bool, log_available: bool) 
             },
         },
     ];
+    layers.push(LayerReport {
+        layer: "rlimits".into(),
+        status: LayerStatus::Full,
+        detail: match policy.process.max_open_files {
+            Some(n) => format!("RLIMIT_CORE=0; RLIMIT_NOFILE at most {n} per process"),
+            None => "RLIMIT_CORE=0".into(),
+        },
+    });
     if fs.private_tmp {
         layers.push(LayerReport {
             layer: "private-tmp".into(),

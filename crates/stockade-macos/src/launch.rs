@@ -95,6 +95,7 @@ pub(crate) fn run(backend: &MacosBackend, policy: &Policy, cmd: &CommandSpec) ->
         c.stdin(StdStdio::null()).stdout(StdStdio::null()).stderr(StdStdio::null());
     }
     sys::new_session(&mut c);
+    sys::limit_resources(&mut c, policy.process.max_open_files);
     let started = Instant::now();
     let mut child = c.spawn().map_err(|source| Error::Spawn { source })?;
     let pgid = child.id();

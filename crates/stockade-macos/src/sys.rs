@@ -118,6 +118,35 @@ pub(crate) fn new_session(cmd: &mut Command) {
     }
 }
 
+/// Lowers the child's resource limits before it execs `sandbox-exec`: no core files (a core
+/// dump holds the command's memory, secrets included, and is written outside the sandbox's
+/// rules), and at most `max_open_files` descriptors per process, a hard limit the command
+/// cannot raise again. A limit already lower stays as it is.
+pub(crate) fn limit_resources(cmd: &mut Command, max_open_files: Option<u32>) {
+    // SAFETY: the closure runs between fork and exec and only calls getrlimit(2) and
+    // setrlimit(2), which are async-signal-safe, and reads errno.
+    unsafe {
+        cmd.pre_exec(move || {
+            let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            if libc::setrlimit(libc::RLIMIT_CORE, &zero) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            if let Some(n) = max_open_files {
+                let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                let n = libc::rlim_t::from(n);
+                let lowered = libc::rlimit { rlim_cur: rl.rlim_cur.min(n), rlim_max: rl.rlim_max.min(n) };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Sends `signal` to every process in group `pgid`. A group that no longer exists is not an
 /// error. Refuses group ids 0 and 1 (the caller's group and launchd's).
 pub(crate) fn kill_group(pgid: u32, signal: libc::c_int) -> io::Result<()> {

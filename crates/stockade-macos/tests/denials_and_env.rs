@@ -132,6 +132,13 @@ fn enforcement_names_the_gaps() {
     assert!(e.layers.iter().any(|l| l.layer == "seatbelt" && l.status == LayerStatus::Full));
     assert!(e.gaps.iter().any(|g| g.contains("pid namespace")));
     assert!(e.gaps.iter().any(|g| g.contains("max_processes")));
+    let rl = e.layers.iter().find(|l| l.layer == "rlimits").expect("an rlimits layer");
+    assert!(rl.status == LayerStatus::Full && rl.detail.contains("RLIMIT_CORE=0"), "{rl:?}");
+    assert!(
+        rl.detail.contains(&format!("RLIMIT_NOFILE at most {}", stockade_policy::defaults::MAX_OPEN_FILES)),
+        "{rl:?}"
+    );
+    assert!(!e.gaps.iter().any(|g| g.contains("max_open_files")), "enforced, so not a gap");
     let allow = with_network(default_policy(), NetworkMode::Allow);
     let e = enforcement(&allow, false, true);
     assert!(e.layers.iter().any(|l| l.layer == "seatbelt-network" && l.status == LayerStatus::None));

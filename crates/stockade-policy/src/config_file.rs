@@ -23,7 +23,7 @@ const LAYER_KEYS: &[&str] = &["mode", "filesystem", "network", "process", "env",
 const FS_KEYS: &[&str] =
     &["readable", "deny_read", "writable_roots", "protected", "deny_write", "protect_git_pointer", "private_tmp"];
 const NET_KEYS: &[&str] = &["mode", "allow", "deny"];
-const PROCESS_KEYS: &[&str] = &["timeout", "memory", "max_processes"];
+const PROCESS_KEYS: &[&str] = &["timeout", "memory", "max_processes", "max_open_files"];
 const ENV_KEYS: &[&str] = &["allow", "deny", "set"];
 const LINUX_KEYS: &[&str] = &["implementation", "allow_fallback"];
 const WINDOWS_KEYS: &[&str] = &["sandbox", "private_desktop"];
@@ -47,6 +47,7 @@ pub(crate) const ALL_KEYS: &[&str] = &[
     "process.timeout",
     "process.memory",
     "process.max_processes",
+    "process.max_open_files",
     "env.allow",
     "env.deny",
     "env.set",
@@ -111,6 +112,7 @@ pub(crate) struct Layer {
     pub timeout: Option<Sourced<Duration>>,
     pub memory: Option<Sourced<u64>>,
     pub max_processes: Option<Sourced<u32>>,
+    pub max_open_files: Option<Sourced<u32>>,
     pub env_allow: Option<ListEdit<String>>,
     pub env_deny: Option<ListEdit<String>>,
     pub env_set: Vec<Sourced<(String, String)>>,
@@ -215,6 +217,16 @@ fn read_layer(t: &Table<'_, '_>, env: &HostEnv) -> Result<Layer, Error> {
                 .filter(|n| *n > 0)
                 .ok_or_else(|| f.invalid("expected a number from 1 to 4294967295"))?;
             l.max_processes = Some(Sourced::new(n, f.source()));
+        }
+        if let Some(f) = p.get("max_open_files") {
+            let n = u32::try_from(f.as_u64()?).ok().filter(|n| *n >= crate::MIN_OPEN_FILES).ok_or_else(|| {
+                f.invalid(format!(
+                    "expected a number from {} to 4294967295: a program needs a few descriptors \
+                         beyond its standard streams to start at all",
+                    crate::MIN_OPEN_FILES
+                ))
+            })?;
+            l.max_open_files = Some(Sourced::new(n, f.source()));
         }
     }
     if let Some(e) = t.get("env") {

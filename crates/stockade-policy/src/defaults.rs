@@ -179,3 +179,8 @@ pub const ENV_DENY: &[&str] = &[
 /// The default process-count limit: generous for parallel builds, small enough to stop a
 /// fork bomb from exhausting the host.
 pub const MAX_PROCESSES: u32 = 4096;
+
+/// The default limit on open file descriptors per process: far above what builds, test
+/// runners and file watchers use (the usual soft limit is 1,024), far below the 1,048,576 a
+/// hard limit often allows.
+pub const MAX_OPEN_FILES: u32 = 65_536;

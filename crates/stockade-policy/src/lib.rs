@@ -49,6 +49,11 @@ pub const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
 /// memory until it execs, so a limit below what that set-up needs gets the whole run killed
 /// before the command starts, with nothing to say why.
 pub const MIN_MEMORY_BYTES: u64 = 64 << 20;
+
+/// The smallest per-process open-file limit a policy may set: the standard streams plus room
+/// for a dynamic loader, its libraries and a shell's redirections. Below it programs fail to
+/// start with errors that do not point at the limit.
+pub const MIN_OPEN_FILES: u32 = 16;
 pub mod env_filter;
 mod error;
 pub mod host_rule;

@@ -247,6 +247,11 @@ pub struct ProcessLimits {
     pub memory_bytes: Option<u64>,
     /// Maximum number of processes (and threads) alive at once.
     pub max_processes: Option<u32>,
+    /// Maximum number of open file descriptors per process (`RLIMIT_NOFILE`'s hard limit, which
+    /// the command cannot raise). Per process, not per tree: it keeps one runaway program from
+    /// holding an unbounded share of the host's file table, while `max_processes` bounds how
+    /// many such programs there are.
+    pub max_open_files: Option<u32>,
 }
 
 /// Which environment variables the command receives.

@@ -234,6 +234,7 @@ struct Draft {
     timeout: Option<Sourced<Duration>>,
     memory: Option<Sourced<u64>>,
     max_processes: Option<Sourced<u32>>,
+    max_open_files: Option<Sourced<u32>>,
     env_allow: Vec<Sourced<String>>,
     env_deny: Vec<Sourced<String>>,
     env_set: Vec<Sourced<(String, String)>>,
@@ -278,6 +279,7 @@ impl Draft {
             timeout: None,
             memory: None,
             max_processes: Some(default(defaults::MAX_PROCESSES)),
+            max_open_files: Some(default(defaults::MAX_OPEN_FILES)),
             env_allow: strs(defaults::ENV_ALLOW),
             env_deny: strs(defaults::ENV_DENY),
             env_set: Vec::new(),
@@ -320,6 +322,7 @@ impl Draft {
         set_opt(&mut self.timeout, &l.timeout, "process.timeout", prov);
         set_opt(&mut self.memory, &l.memory, "process.memory", prov);
         set_opt(&mut self.max_processes, &l.max_processes, "process.max_processes", prov);
+        set_opt(&mut self.max_open_files, &l.max_open_files, "process.max_open_files", prov);
         edit(&mut self.env_allow, &l.env_allow);
         edit(&mut self.env_deny, &l.env_deny);
         for s in &l.env_set {
@@ -459,6 +462,7 @@ impl Draft {
                 timeout: self.timeout.map(|t| t.value),
                 memory_bytes: self.memory.map(|m| m.value),
                 max_processes: self.max_processes.map(|m| m.value),
+                max_open_files: self.max_open_files.map(|m| m.value),
             },
             env: EnvPolicy { allow: self.env_allow, deny: self.env_deny, set: self.env_set },
             linux: LinuxSettings {

@@ -241,6 +241,8 @@ fn wrong_values_name_the_key_and_the_expectation() {
         ("[process]\ntimeout = 31536001\n", "process.timeout", "at most a year"),
         ("[process]\ntimeout = \"9999999999h\"\n", "process.timeout", "at most a year"),
         ("[process]\nmax_processes = 0\n", "process.max_processes", "from 1"),
+        ("[process]\nmax_open_files = 15\n", "process.max_open_files", "from 16"),
+        ("[process]\nmax_open_files = 4294967296\n", "process.max_open_files", "from 16"),
         ("[env]\nallow = [\"A B\"]\n", "env.allow", "not a variable name"),
         ("[linux]\nimplementation = \"chroot\"\n", "linux.implementation", "namespaces, landlock-only"),
         ("[filesystem]\nreadable = \"some\"\n", "filesystem.readable", "\"all\""),
@@ -266,6 +268,9 @@ fn sizes_and_durations() {
     assert_eq!(p.process.timeout, Some(std::time::Duration::from_secs(90)));
     assert_eq!(p.process.memory_bytes, Some(2 << 30));
     assert_eq!(p.process.max_processes, Some(64));
+    assert_eq!(p.process.max_open_files, Some(stockade_policy::defaults::MAX_OPEN_FILES), "the default stays");
+    let p = f.ok(&none(), Some("[process]\nmax_open_files = 16\n"), &[]);
+    assert_eq!(p.process.max_open_files, Some(16));
 }
 
 #[cfg(unix)]

@@ -222,7 +222,12 @@ fn the_backend_runs_a_command_end_to_end() {
             private_tmp: true,
         },
         network: NetworkPolicy { mode: NetworkMode::Off, allow: vec![], deny: vec![] },
-        process: ProcessLimits { timeout: Some(Duration::from_secs(30)), memory_bytes: None, max_processes: Some(16) },
+        process: ProcessLimits {
+            timeout: Some(Duration::from_secs(30)),
+            memory_bytes: None,
+            max_processes: Some(16),
+            max_open_files: None,
+        },
         env: EnvPolicy { allow: list(defaults::ENV_ALLOW), deny: list(defaults::ENV_DENY), set: vec![] },
         linux: LinuxSettings {
             implementation: LinuxImplementation::Namespaces,

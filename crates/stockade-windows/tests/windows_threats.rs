@@ -58,6 +58,7 @@ impl Case {
                 timeout: Some(std::time::Duration::from_secs(60)),
                 memory_bytes: None,
                 max_processes: Some(32),
+                max_open_files: None,
             },
             env: EnvPolicy { allow: list(defaults::ENV_ALLOW), deny: list(defaults::ENV_DENY), set: vec![] },
             linux: LinuxSettings {

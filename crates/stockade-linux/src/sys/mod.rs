@@ -619,8 +619,19 @@ fn block_every_signal() {
 
 /// Sets both values of an rlimit of the calling process with the raw `prlimit64` syscall (see
 /// above). Returns the syscall's result.
-fn set_rlimit(resource: u32, value: u64) -> c_long {
-    let rl = libc::rlimit { rlim_cur: value, rlim_max: value };
+/// This process's open-file limit as (soft, hard), which the command inherits; if it cannot be
+/// read (it always can), "unlimited", so that the policy's limit applies as it is.
+pub fn nofile_limit() -> (u64, u64) {
+    let mut rl = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: a valid out-pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return (u64::MAX, u64::MAX);
+    }
+    (rl.rlim_cur, rl.rlim_max)
+}
+
+fn set_rlimit(resource: u32, soft: u64, hard: u64) -> c_long {
+    let rl = libc::rlimit { rlim_cur: soft, rlim_max: hard };
     // SAFETY: a valid struct; pid 0 is the caller; no old value is asked for.
     unsafe {
         libc::syscall(
@@ -1642,8 +1653,8 @@ fn start_process(p: &Prepared) {
             check(p, step::STDIO, unsafe { libc::dup2(null, t) } as c_long);
         }
     }
-    for (res, val) in &p.rlimits {
-        check(p, step::RLIMIT, set_rlimit(*res, *val));
+    for (res, soft, hard) in &p.rlimits {
+        check(p, step::RLIMIT, set_rlimit(*res, *soft, *hard));
     }
 }
 

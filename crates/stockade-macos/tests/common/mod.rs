@@ -46,7 +46,12 @@ pub fn default_policy() -> Policy {
             private_tmp: true,
         },
         network: NetworkPolicy { mode: NetworkMode::Off, allow: vec![], deny: vec![] },
-        process: ProcessLimits { timeout: None, memory_bytes: None, max_processes: Some(defaults::MAX_PROCESSES) },
+        process: ProcessLimits {
+            timeout: None,
+            memory_bytes: None,
+            max_processes: Some(defaults::MAX_PROCESSES),
+            max_open_files: Some(defaults::MAX_OPEN_FILES),
+        },
         env: EnvPolicy {
             allow: defaults::ENV_ALLOW.iter().map(|s| d((*s).to_owned())).collect(),
             deny: defaults::ENV_DENY.iter().map(|s| d((*s).to_owned())).collect(),

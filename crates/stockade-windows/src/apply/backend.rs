@@ -108,6 +108,10 @@ fn enforcement(policy: &Policy, imp: WindowsImplementation) -> Enforcement {
     } else {
         layer("desktop", LayerStatus::None, "the policy opted out of a private desktop")
     });
+    if policy.process.max_open_files.is_some() {
+        // Job objects limit processes, memory and CPU, not a process's handle count.
+        e.gaps.push("process.max_open_files is not enforced on Windows (a job object cannot limit handles)".into());
+    }
     if imp == WindowsImplementation::Unelevated {
         if policy.network.mode != NetworkMode::On {
             e.layers.push(layer(

@@ -106,7 +106,12 @@ pub fn policy(roots: &[&str], protected: &[&str]) -> Policy {
             private_tmp: true,
         },
         network: NetworkPolicy { mode: NetworkMode::Off, allow: vec![], deny: vec![] },
-        process: ProcessLimits { timeout: None, memory_bytes: Some(1 << 30), max_processes: Some(64) },
+        process: ProcessLimits {
+            timeout: None,
+            memory_bytes: Some(1 << 30),
+            max_processes: Some(64),
+            max_open_files: None,
+        },
         env: EnvPolicy { allow: list(defaults::ENV_ALLOW), deny: list(defaults::ENV_DENY), set: vec![] },
         linux: LinuxSettings {
             implementation: LinuxImplementation::Namespaces,

@@ -48,6 +48,12 @@ pub fn render(p: &Policy, decisions: &[Decision]) -> String {
         opt(p.process.max_processes.map(|n| n.to_string())),
         prov.get("process.max_processes")
     );
+    let _ = writeln!(
+        out,
+        "open files  {}  ({})",
+        opt(p.process.max_open_files.map(|n| format!("{n} per process"))),
+        prov.get("process.max_open_files")
+    );
     let _ = writeln!(out, "private tmp {}  ({})", p.filesystem.private_tmp, prov.get("filesystem.private_tmp"));
     let _ = writeln!(
         out,
