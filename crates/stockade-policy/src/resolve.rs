@@ -535,6 +535,20 @@ fn check_requirements(p: &mut Policy, r: &RequirementsFile) -> Result<(), Error>
         if !p.linux.allowed_implementations.contains(&p.linux.implementation) {
             let allowed: Vec<String> = req.value.iter().map(|i| i.to_string()).collect();
             match p.provenance.get("linux.implementation") {
+                // `landlock-only` keeps fewer promises, so a requirement alone does not choose
+                // it: the user's config must select it or allow falling back to it.
+                Source::Default
+                    if p.linux.allowed_implementations == [LinuxImplementation::LandlockOnly]
+                        && !p.linux.allow_fallback =>
+                {
+                    return Err(req.refuse(
+                        "Linux implementation `namespaces` (the default); `landlock-only`, the one these \
+                         requirements allow, keeps fewer promises (see `stockade doctor`) and runs only when \
+                         your config selects it (`[linux] implementation = \"landlock-only\"`) or allows \
+                         falling back to it (`allow_fallback = true`)",
+                        format!("only {}", names(&allowed)),
+                    ));
+                }
                 Source::Default if !p.linux.allowed_implementations.is_empty() => {
                     p.linux.implementation = p.linux.allowed_implementations[0];
                     p.provenance.set("linux.implementation", req.source());

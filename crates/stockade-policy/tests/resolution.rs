@@ -451,8 +451,14 @@ fn mandatory_lists_survive_user_config() {
 fn implementation_requirements() {
     let f = Fixture::new();
     let req = "[linux]\nallowed_implementations = [\"landlock-only\"]\n[windows]\nallowed_sandbox_implementations = [\"unelevated\"]\n";
-    let p = f.ok(&none(), None, &[req]);
-    assert_eq!(p.linux.implementation, LinuxImplementation::LandlockOnly, "a default adapts to the requirement");
+    // landlock-only is weaker: a requirement alone does not select it, the user's config must.
+    let e = f.err(&none(), None, &[req]);
+    assert_eq!(e.code(), "requirement_violation");
+    assert!(e.to_string().contains("allow_fallback = true"), "the message says how to accept it: {e}");
+    let p = f.ok(&none(), Some("[linux]\nimplementation = \"landlock-only\"\n"), &[req]);
+    assert_eq!(p.linux.implementation, LinuxImplementation::LandlockOnly);
+    let p = f.ok(&none(), Some("[linux]\nallow_fallback = true\n"), &[req]);
+    assert_eq!(p.linux.implementation, LinuxImplementation::LandlockOnly, "consent through the fallback");
     assert_eq!(p.linux.allowed_implementations, vec![LinuxImplementation::LandlockOnly]);
     assert_eq!(p.windows.sandbox, WindowsImplementation::Unelevated);
     assert!(matches!(p.provenance.get("linux.implementation"), Source::Requirement { .. }));
