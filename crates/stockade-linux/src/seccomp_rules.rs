@@ -48,6 +48,10 @@ const OFF_ARCH: u32 = 4;
 const fn off_arg_lo(i: u32) -> u32 {
     16 + 8 * i
 }
+/// Offset of the high 32 bits of argument `i` (little-endian).
+const fn off_arg_hi(i: u32) -> u32 {
+    off_arg_lo(i) + 4
+}
 
 fn ld(k: u32) -> Insn {
     Insn { code: LD_W_ABS, jt: 0, jf: 0, k }
@@ -109,6 +113,22 @@ pub enum SocketRule {
     UnixOnly,
 }
 
+/// Which processes the command can name by pid, which decides what the calls that change
+/// another process by pid need from the filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ProcessScope {
+    /// A pid namespace of the sandbox's own (`namespaces`): every pid the command can name is
+    /// one of its own processes, so those calls are left to the kernel.
+    PidNamespace,
+    /// The host's pids (`landlock-only`), where the user's other processes are reachable and
+    /// Landlock does not mediate these calls: `prlimit64` may change only the caller's own
+    /// limits (another process's `RLIMIT_CPU` or `RLIMIT_FSIZE` would kill it as surely as a
+    /// signal), and the whole-user forms of `setpriority` and `ioprio_set` are refused. Other
+    /// per-pid priority and affinity changes stay allowed (runtimes pin and renice their own
+    /// threads by thread id) and are reported as a gap.
+    HostPids,
+}
+
 /// The filter's inputs, derived from the implementation and the network mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SeccompPlan {
@@ -116,6 +136,8 @@ pub struct SeccompPlan {
     pub arch: Arch,
     /// Which socket families may be created.
     pub sockets: SocketRule,
+    /// Which processes the command can name by pid.
+    pub processes: ProcessScope,
 }
 
 /// Syscalls denied with `EPERM`, by name, with their x86-64 and aarch64 numbers (`None` where
@@ -194,6 +216,18 @@ const NR_SOCKET: (u32, u32) = (41, 198);
 const NR_SOCKETPAIR: (u32, u32) = (53, 199);
 const NR_IOCTL: (u32, u32) = (16, 29);
 const NR_PERSONALITY: (u32, u32) = (135, 92);
+const NR_PRLIMIT64: (u32, u32) = (302, 261);
+const NR_SETPRIORITY: (u32, u32) = (141, 140);
+const NR_IOPRIO_SET: (u32, u32) = (251, 30);
+
+/// `setpriority`'s `PRIO_PROCESS` and `PRIO_PGRP` (`PRIO_USER`, 2, reaches every process of a
+/// user).
+const PRIO_PROCESS: u32 = 0;
+const PRIO_PGRP: u32 = 1;
+/// `ioprio_set`'s `IOPRIO_WHO_PROCESS` and `IOPRIO_WHO_PGRP` (`IOPRIO_WHO_USER`, 3, reaches
+/// every process of a user).
+const IOPRIO_WHO_PROCESS: u32 = 1;
+const IOPRIO_WHO_PGRP: u32 = 2;
 
 /// Every `CLONE_NEW*` flag: `NEWTIME`, `NEWNS`, `NEWCGROUP`, `NEWUTS`, `NEWIPC`, `NEWUSER`,
 /// `NEWPID`, `NEWNET`.
@@ -285,6 +319,33 @@ fn actions(plan: &SeccompPlan) -> Vec<(u32, Vec<Insn>)> {
         nr(arch, NR_SOCKETPAIR),
         vec![ld(off_arg_lo(0)), jeq(AF_UNIX, 0, 1), ret(RET_ALLOW), ret(ret_errno(EAFNOSUPPORT))],
     ));
+    if plan.processes == ProcessScope::HostPids {
+        // prlimit64(pid, resource, new, old): allowed for the caller (pid 0, how libc's
+        // setrlimit calls it) or to read (new is NULL, both halves of the pointer).
+        out.push((
+            nr(arch, NR_PRLIMIT64),
+            vec![
+                ld(off_arg_lo(0)),
+                jeq(0, 4, 0),
+                ld(off_arg_lo(2)),
+                jeq(0, 0, 3),
+                ld(off_arg_hi(2)),
+                jeq(0, 0, 1),
+                ret(RET_ALLOW),
+                ret(ret_errno(EPERM)),
+            ],
+        ));
+        // setpriority(which, ...) and ioprio_set(which, ...): one process or process group,
+        // not every process of a user.
+        for (call, one, group) in
+            [(NR_SETPRIORITY, PRIO_PROCESS, PRIO_PGRP), (NR_IOPRIO_SET, IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP)]
+        {
+            out.push((
+                nr(arch, call),
+                vec![ld(off_arg_lo(0)), jeq(one, 1, 0), jeq(group, 0, 1), ret(RET_ALLOW), ret(ret_errno(EPERM))],
+            ));
+        }
+    }
     for (_, x86, arm) in DENIED {
         let n = match arch {
             Arch::X86_64 => *x86,
@@ -438,8 +499,10 @@ mod tests {
     const X86: u32 = 0xc000_003e;
 
     fn prog(sockets: SocketRule) -> Vec<Insn> {
-        build(&SeccompPlan { arch: Arch::X86_64, sockets })
+        build(&SeccompPlan { arch: Arch::X86_64, sockets, processes: ProcessScope::PidNamespace })
     }
+
+    const SCOPES: [ProcessScope; 2] = [ProcessScope::PidNamespace, ProcessScope::HostPids];
 
     fn run(p: &[Insn], nr: u32, args: [u64; 6]) -> u32 {
         simulate(p, X86, nr, args)
@@ -447,9 +510,9 @@ mod tests {
 
     #[test]
     fn jumps_stay_in_bounds_and_end_in_ret() {
-        for s in [SocketRule::UnixIpRoute, SocketRule::UnixOnly] {
+        for (s, processes) in [SocketRule::UnixIpRoute, SocketRule::UnixOnly].into_iter().zip(SCOPES) {
             for arch in [Arch::X86_64, Arch::Aarch64] {
-                let p = build(&SeccompPlan { arch, sockets: s });
+                let p = build(&SeccompPlan { arch, sockets: s, processes });
                 assert!(p.len() < 4096);
                 for (i, ins) in p.iter().enumerate() {
                     if ins.code == JEQ_K || ins.code == JSET_K || ins.code == JGE_K {
@@ -485,7 +548,7 @@ mod tests {
     /// x32 and foreign-arch variants), with arguments that reach every argument check.
     #[test]
     fn search_agrees_with_linear_filter() {
-        let args: [[u64; 6]; 14] = [
+        let args: [[u64; 6]; 17] = [
             [0; 6],
             [0x1000_0000 | 17, 0, 0, 0, 0, 0],
             [0x0100_0000 | 0x0020_0000 | 17, 0x5412, 0, 0, 0, 0],
@@ -500,10 +563,13 @@ mod tests {
             [2, 10 | 0x80800, 0, 0, 0, 0],
             [1, 1, 0, 0, 0, 0],
             [0x0004_0000, 0, 0, 0, 0, 0],
+            [1234, 7, 0, 0, 0, 0],
+            [1234, 7, 1 << 32, 0, 0, 0],
+            [2, 0, 0, 0, 0, 0],
         ];
         for arch in [Arch::X86_64, Arch::Aarch64] {
-            for sockets in [SocketRule::UnixIpRoute, SocketRule::UnixOnly] {
-                let plan = SeccompPlan { arch, sockets };
+            for (sockets, processes) in [SocketRule::UnixIpRoute, SocketRule::UnixOnly].into_iter().zip(SCOPES) {
+                let plan = SeccompPlan { arch, sockets, processes };
                 let (new, old) = (build(&plan), linear(&plan));
                 for audit in [arch.audit(), 0x4000_0003] {
                     for base in [0u32, 0x4000_0000] {
@@ -608,7 +674,7 @@ mod tests {
     fn socketpair_is_unix_only() {
         for (arch, nr) in [(Arch::X86_64, 53), (Arch::Aarch64, 199)] {
             for sockets in [SocketRule::UnixIpRoute, SocketRule::UnixOnly] {
-                let p = build(&SeccompPlan { arch, sockets });
+                let p = build(&SeccompPlan { arch, sockets, processes: ProcessScope::HostPids });
                 let run = |args| simulate(&p, arch.audit(), nr, args);
                 assert_eq!(run([1, 1, 0, 0, 0, 0]), RET_ALLOW, "{arch:?} unix stream");
                 assert_eq!(run([1, 2 | 0x80000, 0, 0, 0, 0]), RET_ALLOW, "{arch:?} unix dgram");
@@ -629,5 +695,50 @@ mod tests {
         assert_eq!(run(&p, 135, [0x0002_0000, 0, 0, 0, 0, 0]), ret_errno(EPERM)); // UNAME26
         assert_eq!(run(&p, 135, [0x0010_0000, 0, 0, 0, 0, 0]), ret_errno(EPERM));
         // MMAP_PAGE_ZERO
+    }
+
+    /// Under `landlock-only` another process's limits cannot be changed (reading them, and
+    /// the caller's own, still works), nor every process of a user reniced; under
+    /// `namespaces` the kernel decides, since every pid there is the sandbox's.
+    #[test]
+    fn other_processes_limits_and_whole_user_priority() {
+        for (arch, prlimit, setprio, ioprio) in [(Arch::X86_64, 302, 141, 251), (Arch::Aarch64, 261, 140, 30)] {
+            let host = build(&SeccompPlan { arch, sockets: SocketRule::UnixOnly, processes: ProcessScope::HostPids });
+            let own =
+                build(&SeccompPlan { arch, sockets: SocketRule::UnixOnly, processes: ProcessScope::PidNamespace });
+            let run = |p: &[Insn], nr, args| simulate(p, arch.audit(), nr, args);
+            let deny = ret_errno(EPERM);
+            for (nr, args, under_host) in [
+                (prlimit, [0, 7, 0x7fff_0000, 0, 0, 0], RET_ALLOW),       // own limits
+                (prlimit, [1234, 7, 0, 0x7fff_0000, 0, 0], RET_ALLOW),    // read another's
+                (prlimit, [1234, 7, 0x7fff_0000, 0, 0, 0], deny),         // set another's
+                (prlimit, [1234, 7, 0x7f_0000_0000, 0, 0, 0], deny),      // pointer above 4 GiB
+                (prlimit, [1 << 32, 7, 0x7fff_0000, 0, 0, 0], RET_ALLOW), // the kernel reads pid 0
+                (setprio, [0, 0, 10, 0, 0, 0], RET_ALLOW),                // PRIO_PROCESS, self
+                (setprio, [0, 1234, 10, 0, 0, 0], RET_ALLOW),             // one process (a thread)
+                (setprio, [1, 0, 10, 0, 0, 0], RET_ALLOW),                // own process group
+                (setprio, [2, 0, 10, 0, 0, 0], deny),                     // PRIO_USER
+                (setprio, [(1 << 32) | 2, 0, 10, 0, 0, 0], deny),         // high bits ignored
+                (ioprio, [1, 0, 0x6000, 0, 0, 0], RET_ALLOW),             // IOPRIO_WHO_PROCESS
+                (ioprio, [2, 0, 0x6000, 0, 0, 0], RET_ALLOW),             // IOPRIO_WHO_PGRP
+                (ioprio, [3, 0, 0x6000, 0, 0, 0], deny),                  // IOPRIO_WHO_USER
+            ] {
+                assert_eq!(run(&host, nr, args), under_host, "{arch:?} nr {nr} {args:?}");
+                assert_eq!(run(&own, nr, args), RET_ALLOW, "{arch:?} nr {nr} {args:?} in a pid namespace");
+            }
+        }
+    }
+
+    /// The numbers the filter uses are the native libc's.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn process_call_numbers_match_libc() {
+        for (ours, theirs) in [
+            (NR_PRLIMIT64, libc::SYS_prlimit64),
+            (NR_SETPRIORITY, libc::SYS_setpriority),
+            (NR_IOPRIO_SET, libc::SYS_ioprio_set),
+        ] {
+            assert_eq!(i64::from(ours.0), theirs);
+        }
     }
 }

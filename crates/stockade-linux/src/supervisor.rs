@@ -16,7 +16,7 @@ use crate::init_launch::{self, InitLaunch};
 use crate::landlock_rules::{self, Flavor, LandlockInputs};
 use crate::mount_plan::{self, Missing, MountPlan};
 use crate::prepare::{self, Prepared};
-use crate::seccomp_rules::{self, Arch, SeccompPlan, SocketRule};
+use crate::seccomp_rules::{self, Arch, ProcessScope, SeccompPlan, SocketRule};
 use crate::{host_facts, sys};
 
 /// The result of trying one implementation.
@@ -227,7 +227,11 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let abi = sys::landlock_abi();
     let inputs = LandlockInputs { covers: mount_plan::covers(&plan), ..LandlockInputs::default() };
     let ll = landlock_rules::plan(policy, abi, Flavor::Namespaces, &inputs);
-    let bpf = seccomp_rules::build(&SeccompPlan { arch: Arch::native(), sockets: SocketRule::UnixIpRoute });
+    let bpf = seccomp_rules::build(&SeccompPlan {
+        arch: Arch::native(),
+        sockets: SocketRule::UnixIpRoute,
+        processes: ProcessScope::PidNamespace,
+    });
     let proxy_env: Vec<(OsString, OsString)> = match &bridge {
         Some(_) => stockade_net::proxy_env(BRIDGE_PORT).into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
         None => Vec::new(),
@@ -698,7 +702,7 @@ pub fn landlock_only_gaps(policy: &Policy, abi: i32) -> Vec<String> {
         } else {
             format!("other processes of the same user are visible in /proc and can be sent signals (`kill -9 -1`): this kernel's Landlock ABI {abi} has no signal scoping (ABI 6); ptrace is denied by seccomp")
         },
-        "other processes of the same user can have their resource limits and scheduling changed (prlimit, setpriority, sched_setaffinity, ioprio_set): Landlock does not mediate these calls".into(),
+        "other processes of the same user can have their scheduling changed by pid (setpriority, sched_setaffinity, sched_setscheduler, ioprio_set): Landlock does not mediate these calls, and runtimes make them on their own threads; changing their resource limits (prlimit) and the whole-user forms of setpriority and ioprio_set are refused by seccomp".into(),
         "the user's other terminals (/dev/pts) can be opened, read and written: there is no private devpts".into(),
         "background processes that start their own process group or session can outlive the run, and if stockade itself is killed, every process of the command can (no pid namespace)".into(),
         "the host's /tmp is not private; TMPDIR points to a private directory removed after the run".into(),
@@ -760,7 +764,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         return Ok(Attempt::Unavailable("Landlock is not available".into()));
     };
     let sockets = if policy.network.mode == NetworkMode::Off { SocketRule::UnixOnly } else { SocketRule::UnixIpRoute };
-    let bpf = seccomp_rules::build(&SeccompPlan { arch: Arch::native(), sockets });
+    let bpf = seccomp_rules::build(&SeccompPlan { arch: Arch::native(), sockets, processes: ProcessScope::HostPids });
     let tmp_env: Vec<(OsString, OsString)> =
         ["TMPDIR", "TMP", "TEMP"].iter().map(|k| (OsString::from(k), tmp.clone().into_os_string())).collect();
     let c = common(policy, cmd, &tmp_env, stdin_devnull(cmd)?)?;

@@ -14,7 +14,7 @@
 mod common;
 
 use stockade_linux::prepare::child_bpf;
-use stockade_linux::seccomp_rules::{build, Arch, SeccompPlan, SocketRule, DENIED};
+use stockade_linux::seccomp_rules::{build, Arch, ProcessScope, SeccompPlan, SocketRule, DENIED};
 
 use common::skip;
 
@@ -133,6 +133,29 @@ fn calls() -> Vec<Call> {
     v
 }
 
+/// The calls that change another process by pid, filtered only where the command shares the
+/// host's pids (`landlock-only`). A pid and a uid that do not exist keep the control harmless:
+/// without the filter the kernel answers `EFAULT` or `ESRCH`.
+fn process_calls(processes: ProcessScope) -> Vec<Call> {
+    use libc::*;
+    const NO_PID: i64 = 0x3fff_fff0;
+    let f = |c: Call| if processes == ProcessScope::HostPids { c } else { Call { filtered: None, ..c } };
+    vec![
+        f(call("prlimit64(another pid, set)", SYS_prlimit64, &[NO_PID, RLIMIT_CORE as i64, BAD, 0])),
+        f(call("setpriority(PRIO_USER)", SYS_setpriority, &[PRIO_USER as i64, NO_PID, 10])),
+        f(call("ioprio_set(IOPRIO_WHO_USER)", SYS_ioprio_set, &[3, NO_PID, (2 << 13) | 4])),
+        Call { filtered: None, ..call("prlimit64(own, read)", SYS_prlimit64, &[0, RLIMIT_CORE as i64, 0, BAD]) },
+        Call {
+            filtered: None,
+            ..call("prlimit64(another pid, read)", SYS_prlimit64, &[NO_PID, RLIMIT_CORE as i64, 0, BAD])
+        },
+        Call {
+            filtered: None,
+            ..call("setpriority(PRIO_PROCESS)", SYS_setpriority, &[PRIO_PROCESS as i64, NO_PID, 10])
+        },
+    ]
+}
+
 /// Makes `calls` in a forked child, under `prog` if given, and returns each call's errno (0
 /// when it succeeded).
 fn errnos(calls: &[Call], prog: Option<&[libc::sock_filter]>) -> Vec<i32> {
@@ -197,15 +220,19 @@ fn every_denied_call_is_answered_by_the_filter_and_reaches_the_kernel_without_it
         skip("root", "without capabilities the kernel itself answers EPERM to most of these calls");
         return;
     }
-    let calls = calls();
     // Every x86-64 entry of the filter's table is tried here.
     for (name, x86, _) in DENIED {
         if x86.is_some() {
-            assert!(calls.iter().any(|c| c.name == *name), "`{name}` is denied by the filter but not tried here");
+            assert!(calls().iter().any(|c| c.name == *name), "`{name}` is denied by the filter but not tried here");
         }
     }
-    for sockets in [SocketRule::UnixIpRoute, SocketRule::UnixOnly] {
-        let prog = child_bpf(&build(&SeccompPlan { arch: Arch::X86_64, sockets }));
+    // As the two implementations use it: `namespaces` with IP, `landlock-only` with network off.
+    for (sockets, processes) in
+        [(SocketRule::UnixIpRoute, ProcessScope::PidNamespace), (SocketRule::UnixOnly, ProcessScope::HostPids)]
+    {
+        let mut calls = calls();
+        calls.extend(process_calls(processes));
+        let prog = child_bpf(&build(&SeccompPlan { arch: Arch::X86_64, sockets, processes }));
         let (without, with) = (errnos(&calls, None), errnos(&calls, Some(&prog)));
         let mut wrong = Vec::new();
         for ((c, w), f) in calls.iter().zip(&without).zip(&with) {
