@@ -98,6 +98,26 @@ impl Refusal {
             Refusal::Unresolvable => "the name does not resolve".to_owned(),
         }
     }
+
+    /// The reason for a refusal of the addresses the proxy's own lookup of an allowed *name*
+    /// returned, as told to the sandboxed client and written wherever it can read: the class of
+    /// reason, never the address nor the IP deny rule that names it.
+    ///
+    /// The client asked for a name, not an address. Answering "private address 10.1.2.3" (or
+    /// "denied by rule `10.1.2.3`") would tell a command inside the sandbox where an internal
+    /// name points, mapping the host's network, which is exactly what the refusal withholds.
+    /// [`Refusal::reason`] keeps the details for the supervisor's own report.
+    pub fn reason_after_lookup(&self) -> String {
+        match self {
+            Refusal::SpecialAddress { .. } => {
+                "resolves only to a private or local address, which the proxy refuses without a rule naming that \
+                 address"
+                    .to_owned()
+            }
+            Refusal::DenyRule(_) => "resolves only to addresses that a deny rule refuses".to_owned(),
+            other => other.reason(),
+        }
+    }
 }
 
 /// The class of a special-purpose address.
@@ -362,6 +382,20 @@ mod tests {
             Err(Refusal::SpecialAddress { class: AddrClass::Loopback, .. })
         ));
         assert!(r.check_addr_for(IpAddr::from([93, 184, 215, 14]), 443, &rule).is_ok());
+    }
+
+    /// The reason a sandboxed client gets for a name that resolved to refused addresses says
+    /// why in general and never names the address or the IP rule.
+    #[test]
+    fn reason_after_lookup_withholds_the_address() {
+        let r = rules(&["*.example.com"], &["10.9.9.9"]);
+        let (rule, _) = r.check_host(&host("a.example.com"), 443).unwrap();
+        for ip in ["10.1.2.3", "127.0.0.1", "169.254.169.254", "fd00::1", "10.9.9.9"] {
+            let why = r.check_addr_for(ip.parse().unwrap(), 443, &rule).unwrap_err();
+            let told = why.reason_after_lookup();
+            assert!(told.starts_with("resolves only to ") && !told.contains(ip), "{ip}: {told}");
+            assert!(why.reason().contains(ip), "control: the supervisor's reason keeps {ip}: {}", why.reason());
+        }
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! every connection holds a slot from a fixed pool, the request head must arrive completely
 //! within a deadline (a slowloris client that trickles one byte at a time is cut off when the
 //! deadline passes, not when a per-read timer expires), heads have a size cap, relay buffers are
-//! bounded (each starts small and grows for bulk transfers only from one shared budget), and a tunnel with no traffic in either direction is closed.
+//! bounded (each starts small and grows for bulk transfers only from one shared budget), a
+//! tunnel with no traffic in either direction is closed, and name lookups, which cannot be
+//! cancelled, run on a fixed number of threads.
 
 use std::time::Duration;
 
@@ -17,6 +19,12 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// Deadline for resolving and connecting to the destination.
     pub connect_timeout: Duration,
+    /// Name lookups running at once (at least 1), each on its own thread. A lookup cannot be
+    /// cancelled, so one past its deadline keeps its thread and its slot until the system
+    /// resolver answers; a lookup that finds no free slot before its deadline is refused (`503`,
+    /// SOCKS reply 1). This bounds the supervisor's threads however many slow names a sandboxed
+    /// command asks for.
+    pub max_lookups: usize,
     /// A tunnel with no bytes in either direction for this long is closed.
     pub idle_timeout: Duration,
     /// Largest HTTP request head (request line plus headers) accepted.
@@ -43,6 +51,7 @@ impl Default for Limits {
             max_connections: 256,
             handshake_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(15),
+            max_lookups: 16,
             idle_timeout: Duration::from_secs(300),
             max_header_bytes: 32 * 1024,
             max_headers: 100,

@@ -7,6 +7,14 @@
 //!
 //! An allowed connection is logged when it ends (so the byte counts are final); a denial is
 //! logged when it is decided.
+//!
+//! # What the sandbox can read
+//!
+//! The JSON-lines file is written while the command runs, usually somewhere the command can
+//! read (often its own workspace), and the callback's line goes to the stderr the command
+//! shares (which a command redirected to a file can read back). So neither carries what a
+//! refusal withholds from the sandbox: the address an allowed name resolved to ([`Withheld`]).
+//! Only the in-memory list keeps it, for the supervisor's report after the run.
 
 use std::fs::File;
 use std::io::Write;
@@ -26,18 +34,40 @@ pub struct Notice {
     pub suggestion: Option<String>,
     /// One line for stderr, without a trailing newline:
     /// `stockade: blocked connection to evil.example:443 (no rule); allow it with --allow-host evil.example:443`.
+    /// The same line is the client's refusal, so it never names a withheld address.
     pub message: String,
+    /// What the refusal keeps from the sandbox, for the supervisor's report only.
+    pub withheld: Option<Withheld>,
+}
+
+/// The details of a refusal that the sandboxed command must not learn: when an allowed name
+/// resolved only to refused addresses (private, loopback, or named by a deny rule), which
+/// address it was. Telling the client would map the host's internal network for it (that
+/// `registry.corp` is `10.1.2.3`), so [`Notice::reason`], [`Notice::message`], the client's
+/// refusal and the JSON-lines file say only the class of reason; [`Notice::denial`], which
+/// feeds the run's report written by the supervisor after the command has exited, uses these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withheld {
+    /// The full reason, naming the address: `private address 10.1.2.3 needs a rule naming that address`.
+    pub reason: String,
+    /// The `--allow-host` rule for that address (the name's own rule already matched).
+    pub suggestion: Option<String>,
 }
 
 impl Notice {
-    /// The same denial as the facade's [`Denial`] record, layer `proxy`.
+    /// The same denial as the facade's [`Denial`] record, layer `proxy`, with the withheld
+    /// details when there are any: the record is for the user's report, not for the sandbox.
     pub fn denial(&self) -> Denial {
+        let (reason, suggestion) = match &self.withheld {
+            Some(w) => (&w.reason, &w.suggestion),
+            None => (&self.reason, &self.suggestion),
+        };
         Denial {
             layer: "proxy".to_owned(),
             kind: DenialKind::Network,
             target: target(&self.event.host, self.event.port),
-            rule: Some(self.reason.clone()),
-            suggested_grant: self.suggestion.clone().map(|rule| Grant::Host { rule }),
+            rule: Some(reason.clone()),
+            suggested_grant: suggestion.clone().map(|rule| Grant::Host { rule }),
         }
     }
 }
@@ -97,7 +127,8 @@ impl EventLog {
         self.push(event, None);
     }
 
-    /// Records a denial, tells the callback, and returns the one-line message.
+    /// Records a denial, tells the callback, and returns the one-line message. `reason`,
+    /// `suggestion` and `rule` reach the client and the file; `withheld` only the memory list.
     pub(crate) fn denied(
         &self,
         host: &str,
@@ -105,6 +136,7 @@ impl EventLog {
         rule: Option<String>,
         reason: String,
         suggestion: Option<String>,
+        withheld: Option<Withheld>,
     ) -> String {
         let host = &shortened(host);
         let event =
@@ -113,7 +145,7 @@ impl EventLog {
         if let Some(s) = &suggestion {
             message.push_str(&format!("; allow it with --allow-host {s}"));
         }
-        let notice = Notice { event: event.clone(), reason, suggestion, message };
+        let notice = Notice { event: event.clone(), reason, suggestion, message, withheld };
         self.push(event, Some(notice.clone()));
         if let Some(f) = &self.on_denial {
             f(&notice);
@@ -187,7 +219,7 @@ mod tests {
     fn a_long_refused_host_is_logged_short() {
         let log = EventLog::new(10, None, None);
         let long = "\\".repeat(65_000);
-        let msg = log.denied(&long, 80, None, "invalid host".into(), None);
+        let msg = log.denied(&long, 80, None, "invalid host".into(), None, None);
         assert!(msg.len() < 1_000, "{}", msg.len());
         let events = log.events();
         assert!(events[0].host.len() < MAX_LOGGED_HOST + 32 && events[0].host.ends_with("(65000 bytes)"));
@@ -198,7 +230,7 @@ mod tests {
     #[test]
     fn denial_message_names_host_and_fix() {
         let log = EventLog::new(10, None, None);
-        log.denied("evil.example", 443, None, "no rule".into(), Some("evil.example:443".into()));
+        log.denied("evil.example", 443, None, "no rule".into(), Some("evil.example:443".into()), None);
         let n = &log.notices()[0];
         assert_eq!(
             n.message,
@@ -206,7 +238,7 @@ mod tests {
         );
         assert_eq!(n.denial().target, "evil.example:443");
         assert_eq!(n.denial().suggested_grant, Some(Grant::Host { rule: "evil.example:443".into() }));
-        log.denied("::1", 22, None, "x".into(), None);
+        log.denied("::1", 22, None, "x".into(), None, None);
         assert_eq!(log.notices()[1].message, "stockade: blocked connection to [::1]:22 (x)");
     }
 

@@ -137,7 +137,12 @@ impl Proxy {
             Some(path) => Some(unix::bind(path)?),
             None => None,
         };
+        // Name lookups are the only blocking work; with as many blocking threads as lookup slots,
+        // the thread count stays bounded even in the moment a finished lookup's thread is not
+        // yet idle again (the next lookup then waits in tokio's queue, within its deadline).
+        let lookup_slots = config.limits.max_lookups.max(1);
         let runtime = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(lookup_slots)
             .enable_io()
             .enable_time()
             .build()
@@ -148,6 +153,7 @@ impl Proxy {
             resolver: config.resolver.clone(),
             log: log.clone(),
             buffers: BufferBudget::new(config.limits.buffer_budget),
+            lookups: Arc::new(Semaphore::new(lookup_slots)),
         });
         let (stop_tx, mut stop_rx) = oneshot::channel();
         let (adopt_tx, mut adopt_rx) = tokio::sync::mpsc::unbounded_channel::<std::net::TcpListener>();

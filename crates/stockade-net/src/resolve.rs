@@ -6,7 +6,10 @@
 use std::io;
 use std::net::{IpAddr, ToSocketAddrs};
 
-/// Looks up the addresses of a host name. Blocking; the proxy calls it on a blocking thread.
+/// Looks up the addresses of a host name. Blocking; the proxy calls it on a blocking thread,
+/// at most [`Limits::max_lookups`](crate::Limits::max_lookups) at once. The proxy cannot cancel
+/// a call: one that outlives the connection's deadline keeps its thread and its slot until it
+/// returns, so an implementation should give up by itself eventually (`getaddrinfo` does).
 pub trait Resolve: Send + Sync + 'static {
     /// All addresses of `name` (already validated, lowercase, not an IP literal).
     fn resolve(&self, name: &str) -> io::Result<Vec<IpAddr>>;

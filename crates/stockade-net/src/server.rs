@@ -12,13 +12,14 @@ use std::sync::Arc;
 use stockade_policy::HostRule;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use tokio::time::{timeout_at, Instant};
 
 use crate::decision::{Lookup, Refusal, Rules};
 use crate::hostname::Host;
 use crate::http::{self, ProxyRequest, RequestError};
 use crate::limits::Limits;
-use crate::log::EventLog;
+use crate::log::{EventLog, Withheld};
 use crate::relay::{relay, BufferBudget, BufferSizes, Counters};
 use crate::resolve::Resolve;
 use crate::socks5::{self, Reply, Request};
@@ -31,6 +32,8 @@ pub(crate) struct Shared {
     pub(crate) log: EventLog,
     /// Relay memory beyond the tunnels' starting buffers ([`Limits::buffer_budget`]).
     pub(crate) buffers: BufferBudget,
+    /// One permit per resolver thread that may exist at once ([`Limits::max_lookups`]).
+    pub(crate) lookups: Arc<Semaphore>,
 }
 
 /// A byte stream from a client (TCP or unix socket).
@@ -82,6 +85,7 @@ async fn serve_socks<S: Stream>(sh: &Shared, mut s: S, deadline: Instant) {
             let code = match &e {
                 OpenError::Denied(_) => Reply::NotAllowed,
                 OpenError::Resolve(_) | OpenError::Timeout => Reply::HostUnreachable,
+                OpenError::ResolverBusy(_) => Reply::GeneralFailure,
                 OpenError::Connect(io) => Reply::for_io_error(io),
             };
             let _ = s.write_all(&socks5::reply(code, None)).await;
@@ -160,6 +164,9 @@ async fn serve_http<S: Stream>(sh: &Shared, mut s: S, first: u8, deadline: Insta
         Err(OpenError::Denied(msg)) => {
             let _ = s.write_all(&http::response(403, "Forbidden", &msg)).await;
         }
+        Err(OpenError::ResolverBusy(msg)) => {
+            let _ = s.write_all(&http::response(503, "Service Unavailable", &msg)).await;
+        }
         Err(OpenError::Timeout) => {
             let _ =
                 s.write_all(&http::response(504, "Gateway Timeout", "connecting to the destination timed out")).await;
@@ -179,7 +186,21 @@ fn deny(sh: &Shared, host: &str, port: u16, why: &Refusal, named: Option<&Host>)
         _ => None,
     };
     let rule = why.rule().map(HostRule::to_string);
-    sh.log.denied(host, port, rule, why.reason(), suggestion)
+    sh.log.denied(host, port, rule, why.reason(), suggestion, None)
+}
+
+/// Logs the refusal of every address that the proxy's lookup of an allowed name returned, and
+/// returns the message for the client. The client asked for a name, so it (and the JSON-lines
+/// file and stderr line, which a sandboxed command may read) learns only the class of reason
+/// ([`Refusal::reason_after_lookup`]); the address, the IP deny rule naming it (so the event's
+/// `rule` stays empty) and the rule that would allow it go only to the supervisor's report.
+fn deny_after_lookup(sh: &Shared, name: &str, port: u16, why: &Refusal) -> String {
+    let suggestion = match why {
+        Refusal::SpecialAddress { ip, .. } => Some(Host::Ip(*ip).with_port(port)),
+        _ => None,
+    };
+    let withheld = Withheld { reason: why.reason(), suggestion };
+    sh.log.denied(name, port, None, why.reason_after_lookup(), None, Some(withheld))
 }
 
 enum OpenError {
@@ -188,6 +209,8 @@ enum OpenError {
     Resolve(std::io::Error),
     Connect(std::io::Error),
     Timeout,
+    /// Every resolver thread was busy until the deadline. Carries the message.
+    ResolverBusy(String),
 }
 
 /// An open upstream connection; logs itself as an allowed event when dropped, so a tunnel cut
@@ -236,19 +259,11 @@ async fn open(sh: &Shared, host: &Host, port: u16) -> Result<Tunnel, OpenError> 
         }
         e
     };
+    let looked_up = matches!(lookup, Lookup::Dns(_));
     let candidates: Vec<IpAddr> = match lookup {
         Lookup::Literal(ip) => vec![ip],
         Lookup::Loopback => vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST)],
-        Lookup::Dns(n) => {
-            let resolver = Arc::clone(&sh.resolver);
-            let job = tokio::task::spawn_blocking(move || resolver.resolve(&n));
-            match timeout_at(deadline, job).await {
-                Err(_) => return Err(failed(OpenError::Timeout)),
-                Ok(Err(join)) => return Err(failed(OpenError::Resolve(std::io::Error::other(join)))),
-                Ok(Ok(Err(e))) => return Err(failed(OpenError::Resolve(e))),
-                Ok(Ok(Ok(ips))) => ips,
-            }
-        }
+        Lookup::Dns(n) => resolve(sh, n, deadline).await.map_err(failed)?,
     };
     let mut allowed: Vec<IpAddr> = Vec::new();
     let mut first_refusal = None;
@@ -262,6 +277,7 @@ async fn open(sh: &Shared, host: &Host, port: u16) -> Result<Tunnel, OpenError> 
     }
     if allowed.is_empty() {
         return Err(match first_refusal {
+            Some(why) if looked_up => OpenError::Denied(deny_after_lookup(sh, &name, port, &why)),
             Some(why) => OpenError::Denied(deny(sh, &name, port, &why, Some(host))),
             None => failed(OpenError::Resolve(std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses"))),
         });
@@ -286,4 +302,37 @@ async fn open(sh: &Shared, host: &Host, port: u16) -> Result<Tunnel, OpenError> 
         }
     }
     Err(failed(OpenError::Connect(last.unwrap_or_else(|| std::io::Error::other("no address to connect to")))))
+}
+
+/// Resolves `name` on a blocking thread, with at most [`Limits::max_lookups`] such threads at once.
+///
+/// `getaddrinfo` cannot be cancelled: a lookup that outlives its deadline keeps its thread until
+/// the system resolver gives up, which for an unanswered name can take half a minute. So the
+/// slot (a semaphore permit) moves into the thread and is given back only when the lookup really
+/// ends, not when the client stops waiting; otherwise a sandboxed command asking for slow names
+/// over and over would pile up threads in the supervisor, outside the sandbox's own limits. A
+/// lookup that finds every slot taken waits for one until its own deadline, then is refused.
+async fn resolve(sh: &Shared, name: String, deadline: Instant) -> Result<Vec<IpAddr>, OpenError> {
+    let slot = match timeout_at(deadline, Arc::clone(&sh.lookups).acquire_owned()).await {
+        Ok(Ok(slot)) => slot,
+        // The wait timed out (the semaphore is never closed).
+        _ => {
+            return Err(OpenError::ResolverBusy(format!(
+                "stockade: cannot look up {name}: all {} resolver threads are still busy with earlier lookups \
+                 (slow or unanswered names); try again later",
+                sh.limits.max_lookups.max(1)
+            )))
+        }
+    };
+    let resolver = Arc::clone(&sh.resolver);
+    let job = tokio::task::spawn_blocking(move || {
+        let answer = resolver.resolve(&name);
+        drop(slot);
+        answer
+    });
+    match timeout_at(deadline, job).await {
+        Err(_) => Err(OpenError::Timeout),
+        Ok(Err(join)) => Err(OpenError::Resolve(std::io::Error::other(join))),
+        Ok(Ok(answer)) => answer.map_err(OpenError::Resolve),
+    }
 }

@@ -99,9 +99,10 @@ fn dns_rebinding_to_loopback_or_metadata_is_refused() {
     let dns = FakeResolver::with(&[("allowed.test", "127.0.0.1"), ("meta.test", "169.254.169.254")]);
     let proxy = start(rules(&[&format!("allowed.test:{p}"), &format!("meta.test:{p}")], &[]), dns.clone());
     let err = connect_echo(&proxy, &format!("allowed.test:{p}")).unwrap_err();
-    assert!(err.starts_with("HTTP/1.1 403") && err.contains("loopback address 127.0.0.1"), "{err}");
+    assert!(err.starts_with("HTTP/1.1 403") && err.contains("resolves only to a private or local address"), "{err}");
     let err = connect_echo(&proxy, &format!("meta.test:{p}")).unwrap_err();
-    assert!(err.contains("link-local address 169.254.169.254"), "{err}");
+    assert!(err.contains("resolves only to a private or local address"), "{err}");
+    assert!(!err.contains("169.254"), "the refusal names the address: {err}");
     assert_eq!(echo.hits(), 0);
     // Control: naming the address as well allows the same name.
     let proxy = start(rules(&[&format!("allowed.test:{p}"), &format!("127.0.0.1:{p}")], &[]), dns);
@@ -414,4 +415,153 @@ fn adopted_listeners_are_served_with_the_same_rules() {
     assert_eq!(log.events.len(), 2);
     let late = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     assert_eq!(adopter.adopt(late).unwrap_err().code(), "net_adopt_listener", "a stopped proxy adopts nothing");
+}
+
+/// A sandboxed client asking for an allowed name that resolves to a private address learns
+/// that it was refused and why in general, never the address: not in the 403 body, the SOCKS
+/// reply, the stderr line or the JSON-lines file (which a sandboxed command may read while it
+/// runs). The supervisor's report keeps the address and the rule that would allow it.
+#[test]
+fn refusal_after_lookup_does_not_name_the_private_address() {
+    let echo = Server::start(Kind::Echo);
+    let p = echo.port();
+    let dns = FakeResolver::with(&[("internal.test", "10.1.2.3"), ("denied-addr.test", "10.9.9.9")]);
+    let dir = std::env::temp_dir().join(format!("stockade-net-withheld-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join("net.jsonl");
+    let _ = std::fs::remove_file(&file);
+    let allow = [format!("internal.test:{p}"), format!("denied-addr.test:{p}"), format!("127.0.0.1:{p}")];
+    let mut c = stockade_net::ProxyConfig::new(rules(&[&allow[0], &allow[1], &allow[2]], &["10.9.9.9"]));
+    c.listen_tcp = Some("127.0.0.1:0".parse().unwrap());
+    c.resolver = dns;
+    c.log_file = Some(file.clone());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    c.on_denial =
+        Some(std::sync::Arc::new(move |n: &stockade_net::log::Notice| s2.lock().unwrap().push(n.message.clone())));
+    let proxy = stockade_net::Proxy::start(c).unwrap();
+
+    let err = connect_echo(&proxy, &format!("internal.test:{p}")).unwrap_err();
+    assert!(err.starts_with("HTTP/1.1 403"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "blocked connection to internal.test:{p} (resolves only to a private or local address, which the \
+             proxy refuses without a rule naming that address)"
+        )),
+        "{err}"
+    );
+    let err = connect_echo(&proxy, &format!("denied-addr.test:{p}")).unwrap_err();
+    assert!(err.contains("resolves only to addresses that a deny rule refuses"), "{err}");
+    let plain = exchange(
+        &proxy,
+        format!("GET http://internal.test:{p}/ HTTP/1.1\r\nHost: internal.test:{p}\r\n\r\n").as_bytes(),
+    );
+    assert!(plain.starts_with("HTTP/1.1 403"), "{plain}");
+    let (code, _) = socks_connect(&proxy, 3, b"internal.test", p);
+    assert_eq!(code, 2, "SOCKS: not allowed, with the bound address zeroed");
+    let lines = seen.lock().unwrap().join("\n");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!((lines.lines().count(), text.lines().count()), (4, 4), "{lines}\n{text}");
+    for (what, told) in [("stderr lines", &lines), ("JSON-lines file", &text), ("plain-HTTP refusal", &plain)] {
+        for secret in ["10.1.2.3", "10.9.9.9"] {
+            assert!(!told.contains(secret), "the {what} name {secret}:\n{told}");
+        }
+    }
+    // Control: a client that asks for the address itself is told about it, with the fix.
+    let err = connect_echo(&proxy, &format!("10.1.2.3:{p}")).unwrap_err();
+    assert!(err.contains(&format!("to 10.1.2.3:{p} (no rule); allow it with --allow-host 10.1.2.3:{p}")), "{err}");
+    assert_eq!(echo.hits(), 0);
+
+    let log = proxy.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+    // The supervisor's report keeps what the client was not told.
+    let denials = log.denials();
+    let d = denials.iter().find(|d| d.target == format!("internal.test:{p}")).unwrap();
+    assert_eq!(d.rule.as_deref(), Some("private address 10.1.2.3 needs a rule naming that address"));
+    assert_eq!(d.suggested_grant, Some(stockade_policy::Grant::Host { rule: format!("10.1.2.3:{p}") }));
+    let d = denials.iter().find(|d| d.target == format!("denied-addr.test:{p}")).unwrap();
+    assert_eq!(d.rule.as_deref(), Some("denied by rule `10.9.9.9`"));
+}
+
+/// A resolver whose `slow.test` answers only when the test opens the gate (like a name whose
+/// nameserver never answers), counting how many lookups run at once; `fast.test` answers at once.
+#[derive(Default)]
+struct GatedResolver {
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+    running: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    slow_calls: std::sync::atomic::AtomicUsize,
+}
+
+impl stockade_net::Resolve for GatedResolver {
+    fn resolve(&self, name: &str) -> std::io::Result<Vec<std::net::IpAddr>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if name == "fast.test" {
+            return Ok(vec![[127, 0, 0, 1].into()]);
+        }
+        self.slow_calls.fetch_add(1, SeqCst);
+        let now = self.running.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        let open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        drop(self.opened.wait_timeout_while(open, Duration::from_secs(20), |open| !*open));
+        self.running.fetch_sub(1, SeqCst);
+        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer"))
+    }
+}
+
+/// A lookup that outlives its deadline keeps its thread, so the proxy runs at most
+/// `max_lookups` lookups at once: a sandboxed command firing many slow names gets timeouts and
+/// then prompt, clear refusals, and never more resolver threads in the supervisor than the cap.
+#[test]
+fn slow_lookups_are_capped_and_their_threads_do_not_pile_up() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let echo = Server::start(Kind::Echo);
+    let p = echo.port();
+    let dns = std::sync::Arc::new(GatedResolver::default());
+    let limits = Limits { max_lookups: 2, connect_timeout: Duration::from_millis(400), ..Limits::default() };
+    let allow = [format!("slow.test:{p}"), format!("fast.test:{p}"), format!("127.0.0.1:{p}")];
+    let proxy = start_resolving(rules(&[&allow[0], &allow[1], &allow[2]], &[]), dns.clone(), limits);
+    connect_echo(&proxy, &format!("fast.test:{p}")).expect("control: a quick lookup");
+    let addr = proxy.tcp_addr().unwrap();
+    let ask = move |name: &str| {
+        let started = Instant::now();
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s, "CONNECT {name}:{p} HTTP/1.1\r\nHost: {name}:{p}\r\n\r\n").unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        (out, started.elapsed())
+    };
+    // Six at once: two lookups start and time out, four wait for a slot in vain.
+    let wave: Vec<_> = (0..6).map(|_| std::thread::spawn(move || ask("slow.test"))).collect();
+    let answers: Vec<_> = wave.into_iter().map(|t| t.join().unwrap()).collect();
+    for (out, took) in &answers {
+        assert!(*took < Duration::from_secs(3), "not answered promptly ({took:?}): {out}");
+    }
+    let timed_out = answers.iter().filter(|(o, _)| o.starts_with("HTTP/1.1 504")).count();
+    let busy = answers.iter().filter(|(o, _)| o.starts_with("HTTP/1.1 503")).count();
+    assert_eq!((timed_out, busy), (2, 4), "{answers:#?}");
+    assert!(answers.iter().any(|(o, _)| o.contains(
+        "stockade: cannot look up slow.test: all 2 resolver threads are still busy with earlier lookups (slow or \
+         unanswered names); try again later"
+    )));
+    // The timed-out lookups still hold their threads; later lookups, also of a quick name and
+    // over SOCKS, are refused without starting another.
+    let (out, took) = ask("slow.test");
+    assert!(out.starts_with("HTTP/1.1 503") && took < Duration::from_secs(3), "{took:?}: {out}");
+    assert!(ask("fast.test").0.starts_with("HTTP/1.1 503"));
+    assert_eq!(socks_connect(&proxy, 3, b"slow.test", p).0, 1, "SOCKS general failure");
+    assert_eq!(dns.most.load(SeqCst), 2, "more lookups ran at once than the cap");
+    assert_eq!(dns.slow_calls.load(SeqCst), 2, "a lookup started while every slot was taken");
+    assert_eq!(dns.running.load(SeqCst), 2);
+    // Once the stuck lookups end, their slots are free again.
+    *dns.open.lock().unwrap() = true;
+    dns.opened.notify_all();
+    let started = Instant::now();
+    while dns.running.load(SeqCst) > 0 && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    connect_echo(&proxy, &format!("fast.test:{p}")).expect("control: slots come back");
+    assert_eq!(echo.hits(), 2);
 }

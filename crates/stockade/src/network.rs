@@ -26,6 +26,7 @@ pub struct NetOptions {
 /// A running proxy for one run.
 pub(crate) struct RunProxy {
     handle: ProxyHandle,
+    print_denials: bool,
     dir: Option<PathBuf>,
     endpoint: ProxyEndpoint,
 }
@@ -60,7 +61,7 @@ impl RunProxy {
             tcp: handle.tcp_addr(),
             adopt: Some(adopt),
         };
-        Ok(RunProxy { handle, dir, endpoint })
+        Ok(RunProxy { handle, print_denials: options.print_denials, dir, endpoint })
     }
 
     /// Where the backend should send the command's traffic.
@@ -68,9 +69,20 @@ impl RunProxy {
         &self.endpoint
     }
 
-    /// Stops the proxy and records its decisions (and its denials) in `outcome`.
+    /// Stops the proxy and records its decisions (and its denials) in `outcome`. The details a
+    /// refusal kept from the command while it ran (the address an allowed name resolved to) are
+    /// printed now, once it has ended, with the rule that would allow them.
     pub(crate) fn finish(self, outcome: Option<&mut Outcome>) {
         let log = self.handle.shutdown();
+        if self.print_denials {
+            for n in &log.notices {
+                if let Some(w) = &n.withheld {
+                    let fix =
+                        w.suggestion.as_ref().map(|s| format!("; allow it with --allow-host {s}")).unwrap_or_default();
+                    eprintln!("stockade: {}:{} was refused: {}{fix}", n.event.host, n.event.port, w.reason);
+                }
+            }
+        }
         if let Some(d) = &self.dir {
             let _ = std::fs::remove_file(d.join("proxy.sock"));
             let _ = std::fs::remove_dir(d);

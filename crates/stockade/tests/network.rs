@@ -240,6 +240,57 @@ fn denials_are_reported_with_the_fix_and_logged() {
     assert!(line.contains("\"evil.example\"") && line.contains("\"allowed\":false"), "{line}");
 }
 
+/// An allowed name that resolves only to a loopback or private address is refused, and what the
+/// command can read while it runs (the client's answer, the stderr line, the `--net-log` file)
+/// does not say which address: that would map the user's network for it. The user learns it
+/// after the run, on stderr and in the report, with the rule that would allow it. The name is
+/// the machine's own host name, which Debian maps to a loopback address in `/etc/hosts`.
+#[test]
+fn a_private_address_behind_an_allowed_name_is_named_only_after_the_run() {
+    let Some(e) = env() else { return };
+    if !tool("curl") {
+        return;
+    }
+    let name = String::from_utf8_lossy(&Command::new("hostname").output().unwrap().stdout).trim().to_owned();
+    let addrs: Vec<std::net::IpAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), 80))
+        .map(|a| a.map(|s| s.ip()).collect())
+        .unwrap_or_default();
+    if name.is_empty() || name == "localhost" || addrs.is_empty() || !addrs.iter().all(|a| a.is_loopback()) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIP private-address naming: the host name `{name}` does not resolve to loopback only ({addrs:?})"
+        );
+        return;
+    }
+    let addr = addrs[0].to_string();
+    let log = e.ws.join("net-private.jsonl");
+    let report = e.ws.join("r-private.json");
+    let o = e.stockade(&[
+        "run",
+        "--allow-host",
+        &format!("{name}:80"),
+        "--net-log",
+        log.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        &format!("{CURL} -o /dev/null -w '%{{http_code}}' http://{name}/; echo; {CURL} http://{name}/"),
+    ]);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(out.starts_with("403"), "the client is refused: {out} / {err}");
+    assert!(out.contains("private or local address") && !out.contains(&addr), "the 403 body: {out}");
+    let during = err.lines().find(|l| l.contains("blocked connection to")).unwrap_or_default();
+    assert!(during.contains(&name) && !during.contains(&addr), "the line while the command runs: {err}");
+    let after = err.lines().find(|l| l.contains("was refused:")).unwrap_or_default();
+    assert!(after.contains(&addr) && after.contains("--allow-host"), "the line after the run: {err}");
+    let file = std::fs::read_to_string(&log).unwrap();
+    assert!(file.contains(&name) && !file.contains(&addr), "the --net-log file: {file}");
+    let rep = std::fs::read_to_string(&report).unwrap();
+    assert!(rep.contains(&addr), "the report names it: {rep}");
+}
+
 #[test]
 fn allowlist_refused_without_namespaces() {
     let Some(e) = env() else { return };

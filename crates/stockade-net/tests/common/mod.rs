@@ -46,6 +46,11 @@ pub fn start(rules: Rules, resolver: Arc<FakeResolver>) -> ProxyHandle {
 }
 
 pub fn start_with(rules: Rules, resolver: Arc<FakeResolver>, limits: Limits) -> ProxyHandle {
+    start_resolving(rules, resolver, limits)
+}
+
+/// Like [`start_with`], with any resolver (e.g. one that blocks).
+pub fn start_resolving(rules: Rules, resolver: Arc<dyn Resolve>, limits: Limits) -> ProxyHandle {
     let mut c = ProxyConfig::new(rules);
     c.listen_tcp = Some("127.0.0.1:0".parse().unwrap());
     c.resolver = resolver;
