@@ -716,10 +716,85 @@ probe_test!(f16_shared_tmp, |c: &mut Case| {
     }
 });
 
-// F17: Landlock edge cases: an O_PATH fd is not readable; a program built in the workspace runs.
+// F17: Landlock edge cases. (a) `open(O_PATH)` works on files Landlock denies (it does not
+// check O_PATH), so reopening such an fd for reading through `/proc/self/fd/N` must be checked
+// like an open of the path (under namespaces the key is hidden, and the O_PATH open already
+// fails). (b) A file the caller opened before the sandbox exists is not usable inside: the
+// supervisor passes no inherited fd on. (c) A program built in the workspace runs.
+// See: THREATS.md F17 (kselftest `effective_access`, `ftruncate`, `execute`)
 probe_test!(f17_landlock_edges, |c: &mut Case| {
-    let o = c.probe(&["opath-read", &format!("{}/.ssh/id_ed25519", c.home.display())]);
-    c.denied("F17", &o);
+    let key = format!("{}/.ssh/id_ed25519", c.home.display());
+    if c.imp == Impl::Namespaces {
+        // Negative control: without a sandbox the same reopen reads the key.
+        let o = c.probe_unsandboxed(&["opath-reopen", &key]);
+        if c.escapes("F17-opath", &o) && !o.detail().contains(SECRET_MARK) {
+            c.fail(format!("F17-opath: negative control read the key but not its content: {}", o.summary()));
+        }
+    }
+    let o = c.probe(&["opath-reopen", &key]);
+    if c.denied("F17-opath", &o) && o.detail().contains(SECRET_MARK) {
+        c.fail(format!("F17-opath: the key's content reached the command: {}", o.summary()));
+    }
+    // Under landlock-only the path stays visible, so the O_PATH open succeeds and the refusal
+    // must come from the reopen, the edge this probe exists for.
+    if c.imp == Impl::LandlockOnly && o.is_denied() && !o.detail().contains("/proc/self/fd/") {
+        c.note(format!("F17-opath: refused before the reopen, which was not exercised: {}", o.summary()));
+    }
+    let readme = format!("{}/README.md", c.ws_s());
+    let o = c.probe(&["opath-reopen", &readme]);
+    if c.allowed("F17-opath-control (O_PATH + reopen of a workspace file)", &o) && !o.detail().contains("hello") {
+        c.fail(format!(
+            "F17-opath-control: the reopened workspace file did not read back its content: {}",
+            o.summary()
+        ));
+    }
+
+    // (b) A scratch file of this case (outside every writable root, read-write for the run's
+    // user) opened by the harness without close-on-exec and handed to `stockade` as fd 7; a
+    // second copy gets the same treatment without a sandbox, where it must be truncated.
+    const ORIGINAL: &str = "scratch-original\n";
+    const EBADF: i64 = libc::EBADF as i64;
+    let scratch = c.dir.join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let (held, held_neg) = (scratch.join("held"), scratch.join("held-neg"));
+    for f in [&held, &held_neg] {
+        std::fs::write(f, ORIGINAL).unwrap();
+    }
+    crate::harness::chown_tree(&scratch, c.acc.uid, c.acc.gid);
+    let open_rw = |p: &std::path::Path| std::fs::OpenOptions::new().read(true).write(true).open(p).unwrap();
+    let fd_items: [&[&str]; 2] = [&["write-fd", "7"], &["ftruncate-fd", "7"]];
+    {
+        let f = open_rw(&held_neg);
+        c.inherit_fds = vec![(std::os::fd::AsRawFd::as_raw_fd(&f), 7)];
+        for o in c.batch_unsandboxed(&fd_items) {
+            c.escapes("F17-inherited-fd", &o);
+        }
+        c.inherit_fds.clear();
+    }
+    let left = std::fs::read(&held_neg).unwrap();
+    if !left.is_empty() {
+        c.fail(format!(
+            "F17-inherited-fd: negative control: the inherited fd 7 did not truncate {} ({} bytes left)",
+            held_neg.display(),
+            left.len()
+        ));
+    }
+    {
+        let f = open_rw(&held);
+        c.inherit_fds = vec![(std::os::fd::AsRawFd::as_raw_fd(&f), 7)];
+        for o in c.batch(&fd_items) {
+            // EBADF only: any other answer means fd 7 is open inside (whatever it names).
+            if c.denied("F17-inherited-fd", &o) && o.errno() != Some(EBADF) {
+                c.fail(format!("F17-inherited-fd: fd 7 is open inside the sandbox: `{}` -> {}", o.label, o.summary()));
+            }
+        }
+        c.inherit_fds.clear();
+    }
+    let now = std::fs::read_to_string(&held).unwrap_or_default();
+    if now != ORIGINAL {
+        c.fail(format!("F17-inherited-fd: the host file behind the inherited fd changed: {now:?}"));
+    }
+
     let dst = c.ws.join("tool");
     std::fs::copy("/bin/true", &dst).unwrap();
     std::os::unix::fs::chown(&dst, Some(c.acc.uid), Some(c.acc.gid)).unwrap();

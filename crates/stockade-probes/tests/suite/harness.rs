@@ -567,6 +567,8 @@ pub struct Case {
     pub extra_env: Vec<(String, String)>,
     /// Hand stockade an inheritable directory fd (40) and socket (41), see F9.
     pub leak_fds: bool,
+    /// More fds `stockade` inherits: (an fd the test owns, the number it gets), see F17.
+    pub inherit_fds: Vec<(std::os::fd::RawFd, std::os::fd::RawFd)>,
     /// Suppress the live FAIL/NOTE lines (the self-test provokes failures on purpose).
     pub quiet: bool,
     leaked: Vec<std::os::fd::OwnedFd>,
@@ -698,6 +700,7 @@ impl Case {
             home,
             extra_env: Vec::new(),
             leak_fds: false,
+            inherit_fds: Vec::new(),
             quiet: false,
             leaked: Vec::new(),
             reports,
@@ -797,6 +800,7 @@ impl Case {
         if self.leak_fds {
             self.leak_into(&mut c);
         }
+        inherit_into(&mut c, &self.inherit_fds);
         let mut r = run_cmd(c, stdin, limit);
         r.report = std::fs::read(&report).ok().and_then(|b| serde_json::from_slice(&b).ok());
         r
@@ -1121,6 +1125,28 @@ impl Case {
         for o in self.run_batch(items, true) {
             self.allowed(id, &o);
         }
+    }
+}
+
+/// Makes `cmd` inherit each `(fd, n)` of `fds` as fd `n`, without close-on-exec. The fds stay
+/// the caller's, open until the command has started.
+pub fn inherit_into(cmd: &mut Command, fds: &[(std::os::fd::RawFd, std::os::fd::RawFd)]) {
+    use std::os::unix::process::CommandExt;
+    if fds.is_empty() {
+        return;
+    }
+    let fds = fds.to_vec();
+    // SAFETY: only async-signal-safe dup2/fcntl calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            for (fd, n) in &fds {
+                // dup2 onto itself keeps close-on-exec, hence the explicit F_SETFD.
+                if libc::dup2(*fd, *n) < 0 || libc::fcntl(*n, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
     }
 }
 

@@ -5,7 +5,11 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{loud, obs_of, rand_token, sv, Case, Impl, Who};
 
-const PROCESS_GAP: &[&str] = &["process"];
+/// landlock-only's gap for scheduling changes to the user's other processes (not the broad
+/// "process", which the signal gap matches first).
+const SCHED_GAP: &[&str] = &["setpriority"];
+/// landlock-only's gap on a kernel without Landlock signal scoping (ABI < 6).
+const SIGNAL_GAP: &[&str] = &["can be sent signals"];
 
 /// Pids of host processes whose argv contains `token`.
 pub fn host_pids_with(token: &str) -> Vec<u32> {
@@ -72,12 +76,76 @@ probe_test!(p2_signal_host, |c: &mut Case| {
     let items =
         vec![sv(&["kill", &s, "0"]), sv(&["pidfd-signal", &s]), sv(&["kill", &s, "15"]), sv(&["kill", &s, "9"])];
     c.expect_all_denied("P2", &items, None, &[]);
-    c.expect_all_denied("P2-priority", &[sv(&["setpriority", &s])], Some(PROCESS_GAP), &[]);
+    c.expect_all_denied("P2-priority", &[sv(&["setpriority", &s])], Some(SCHED_GAP), &[]);
     c.expect_all_allowed("P2-control", &[sv(&["kill", "self", "0"])]);
     if !c.sentinel.alive() {
         c.fail("P2: the host sentinel was killed from inside the sandbox".into());
     }
+    p2_kill_all(c);
 });
+
+/// P2 `kill -9 -1`: the command signals every process it may. Only the sandbox's own processes
+/// may die: the command's own child (the control: kill(-1) really acted), not the host sentinel
+/// nor the supervisor. SIGKILL, which nothing can catch, so that a survivor was not reached.
+///
+/// Safety: outside a pid namespace and without Landlock signal scoping, kill(-1) reaches every
+/// process of the uid, and as root every process on the machine. So it runs under namespaces
+/// (pid namespace) and, under landlock-only, only as the unprivileged user on a kernel with
+/// signal scoping (ABI 6); and only after a harmless probe showed the host sentinel out of reach.
+fn p2_kill_all(c: &mut Case) {
+    let abi = crate::harness::landlock_abi();
+    let scoped = abi.is_some_and(|a| a >= 6);
+    let run = match c.imp {
+        Impl::Namespaces => true,
+        Impl::LandlockOnly => c.who == Who::User && c.acc.uid != 0 && scoped,
+    };
+    if !run {
+        let o = c.probe(&["kill", "self", "0"]);
+        if !scoped {
+            // The documented gap, from a run's report.
+            match Case::gap_listed(&o.gaps, SIGNAL_GAP) {
+                Some(g) => c.note(format!("landlock-only: P2 `kill -9 -1` not run (documented gap: {g})")),
+                None => c.fail(format!(
+                    "P2: landlock-only without signal scoping (Landlock ABI {abi:?}) does not list the signal gap \
+                     (looked for {SIGNAL_GAP:?} in {:?})",
+                    o.gaps
+                )),
+            }
+        } else {
+            c.note(
+                "P2 `kill -9 -1` not run as root under landlock-only: should Landlock's signal scoping fail, it \
+                 would kill every process on the machine"
+                    .to_owned(),
+            );
+        }
+        return;
+    }
+    let s = c.sentinel.pid().to_string();
+    let rev: String = c.sentinel.token.chars().rev().collect();
+    let pre_items: [&[&str]; 2] = [&["kill", &s, "0"], &["find-token", &rev]];
+    let pre = c.batch(&pre_items);
+    let reach = !pre[0].is_denied() || (c.imp == Impl::Namespaces && !pre[1].is_denied());
+    if reach {
+        c.fail(format!(
+            "P2 `kill -9 -1` not run: the host sentinel is within reach of the sandbox ({}; {})",
+            pre[0].summary(),
+            pre[1].summary()
+        ));
+        return;
+    }
+    // The probe is the command itself: under a shell, kill(-1) would kill the shell as well.
+    let p = c.probe_bin();
+    let r = c.sandboxed(&[&p, "kill-all", "9"]);
+    std::thread::sleep(Duration::from_millis(100));
+    let o = obs_of(&r, "kill-all 9 (kill -9 -1)");
+    c.allowed("P2-kill-all-control (kill(-1) killed the command's own child)", &o);
+    if !c.sentinel.alive() {
+        c.fail(format!("P2: `kill -9 -1` inside the sandbox killed the host sentinel\n{}", r.describe()));
+    }
+    if r.signal.is_some() || r.report.is_none() {
+        c.fail(format!("P2: `kill -9 -1` inside the sandbox killed the supervisor\n{}", r.describe()));
+    }
+}
 
 fn open_pty() -> (OwnedFd, OwnedFd) {
     // SAFETY: standard pty allocation; fds are checked and owned.

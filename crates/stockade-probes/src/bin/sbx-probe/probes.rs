@@ -153,10 +153,13 @@ const LIST: &[&str] = &[
     "read PATH",
     "readdir PATH",
     "stat PATH",
-    "opath-read PATH",
+    "opath-reopen PATH",
+    "ftruncate-fd FD",
+    "write-fd FD",
     "exec PATH",
     "fd-scan",
     "kill PID SIG",
+    "kill-all SIG",
     "setpriority PID",
     "ptrace-attach PID",
     "process-vm-readv PID",
@@ -190,8 +193,10 @@ const LIST: &[&str] = &[
     "socketpair FAMILY",
     "tcp-connect IP PORT",
     "udp-send IP PORT",
+    "udp-reach IP PORT",
     "tcp-listen IP PORT MILLIS",
     "tcp-loopback",
+    "listen-proc-net tcp PORT|unix NAME",
     "udp-loopback",
     "unix-connect PATH",
     "unix-abstract NAME",
@@ -296,7 +301,9 @@ pub fn main(args: &[String]) -> i32 {
                 libc::stat(p.as_ptr(), &mut st) as i64
             }
         }),
-        "opath-read" => opath_read(arg(a, 0, "PATH")),
+        "opath-reopen" => opath_reopen(arg(a, 0, "PATH")),
+        "ftruncate-fd" => ftruncate_fd(num(arg(a, 0, "FD"), "FD")),
+        "write-fd" => write_fd(num(arg(a, 0, "FD"), "FD")),
         "exec" => exec(arg(a, 0, "PATH")),
         "fd-scan" => fd_scan(),
         "kill" => {
@@ -305,6 +312,7 @@ pub fn main(args: &[String]) -> i32 {
             // SAFETY: kill has no memory arguments.
             check(unsafe { libc::kill(pid, sig) } as i64, "kill").map(|_| format!("signal {sig} delivered to {pid}"))
         }
+        "kill-all" => kill_all(num(arg(a, 0, "SIG"), "SIG")),
         "setpriority" => {
             let pid: u32 = num(arg(a, 0, "PID"), "PID");
             // SAFETY: no memory arguments.
@@ -390,8 +398,10 @@ pub fn main(args: &[String]) -> i32 {
         "socketpair" => socketpair(a),
         "tcp-connect" => tcp_connect(arg(a, 0, "IP"), num(arg(a, 1, "PORT"), "PORT")),
         "udp-send" => udp_send(arg(a, 0, "IP"), num(arg(a, 1, "PORT"), "PORT")),
+        "udp-reach" => udp_reach(arg(a, 0, "IP"), num(arg(a, 1, "PORT"), "PORT")),
         "tcp-listen" => tcp_listen(arg(a, 0, "IP"), num(arg(a, 1, "PORT"), "PORT"), num(arg(a, 2, "MILLIS"), "MILLIS")),
         "tcp-loopback" => tcp_loopback(),
+        "listen-proc-net" => listen_proc_net(arg(a, 0, "tcp|unix"), arg(a, 1, "PORT|NAME")),
         "udp-loopback" => udp_loopback(),
         "unix-connect" => unix_connect(arg(a, 0, "PATH").as_bytes(), false),
         "unix-abstract" => unix_connect(arg(a, 0, "NAME").as_bytes(), true),

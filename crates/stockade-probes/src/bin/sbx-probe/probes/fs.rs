@@ -99,18 +99,36 @@ pub(super) fn read_dir(path: &str) -> Probe {
     Ok(names.join("\n"))
 }
 
-pub(super) fn opath_read(path: &str) -> Probe {
+/// F17: `open(O_PATH)` works on a file the sandbox may not read (Landlock does not check
+/// O_PATH), so the fd must not be usable to read it: reopening it for reading through the
+/// magic link `/proc/self/fd/N` resolves to the file again and must be checked like an open of
+/// its path. "allowed": the file's content was read through the reopened fd (in `detail`).
+pub(super) fn opath_reopen(path: &str) -> Probe {
     let c = cs(path);
     // SAFETY: valid path.
     let fd = check(
         unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) } as i64,
         &format!("open(O_PATH) {path}"),
     )?;
-    let mut buf = [0u8; 64];
-    // SAFETY: buf is writable.
-    let r = check(unsafe { libc::read(fd as i32, buf.as_mut_ptr().cast(), buf.len()) } as i64, "read on O_PATH fd");
+    let via = format!("/proc/self/fd/{fd}");
+    let r = read_file(&via);
     close(fd);
-    r.map(|n| format!("read {n} bytes through an O_PATH fd"))
+    r.map(|text| format!("reopened {path} through {via} for reading: {text}"))
+}
+
+/// F17 (harness side): `ftruncate(fd, 0)` on an fd the command may have inherited.
+pub(super) fn ftruncate_fd(fd: i32) -> Probe {
+    // SAFETY: no memory arguments.
+    check(unsafe { libc::ftruncate(fd, 0) } as i64, &format!("ftruncate({fd}, 0)"))
+        .map(|_| format!("truncated the file behind fd {fd} ({})", fd_target(fd)))
+}
+
+/// F17 (harness side): `write(fd)` of a marker on an fd the command may have inherited.
+pub(super) fn write_fd(fd: i32) -> Probe {
+    let m = b"sbx-probe-was-here\n";
+    // SAFETY: m is a valid buffer.
+    check(unsafe { libc::write(fd, m.as_ptr().cast(), m.len()) } as i64, &format!("write({fd})"))
+        .map(|n| format!("wrote {n} bytes to fd {fd} ({})", fd_target(fd)))
 }
 
 pub(super) fn exec(path: &str) -> Probe {

@@ -269,3 +269,91 @@ pub(super) fn unix_selfpath(dir: &str) -> Probe {
     l.accept().map_err(io_fail("accept"))?;
     Ok(format!("AF_UNIX IPC through {path} works"))
 }
+
+/// I3: listens on `127.0.0.1:PORT` (`tcp PORT`) or on the abstract unix name `NAME`
+/// (`unix NAME`), then reads `/proc/net/tcp` or `/proc/net/unix` in the same process.
+/// "allowed": the table lists the probe's own listener (so the table shows this process's
+/// network namespace and is not blind); `detail` holds the whole table for the harness to look
+/// for the host's sockets in.
+pub(super) fn listen_proc_net(kind: &str, what: &str) -> Probe {
+    let (fd, table, want) = match kind {
+        "tcp" => {
+            let port: u16 = num(what, "PORT");
+            let (ss, len, fam) = sockaddr("127.0.0.1", port);
+            // SAFETY: no memory arguments.
+            let fd = check(unsafe { libc::socket(fam, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) } as i64, "socket")?;
+            // SAFETY: valid sockaddr.
+            let b = unsafe { libc::bind(fd as i32, (&ss as *const libc::sockaddr_storage).cast(), len) };
+            (fd, "/proc/net/tcp", check(b as i64, &format!("bind 127.0.0.1:{port}")).map(|_| format!("{port:04X}")))
+        }
+        "unix" => {
+            let (sun, len) = sockaddr_un(what.as_bytes(), true);
+            // SAFETY: no memory arguments.
+            let fd = check(
+                unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) } as i64,
+                "socket(AF_UNIX)",
+            )?;
+            // SAFETY: valid sockaddr_un.
+            let b = unsafe { libc::bind(fd as i32, (&sun as *const libc::sockaddr_un).cast(), len) };
+            (fd, "/proc/net/unix", check(b as i64, &format!("bind @{what}")).map(|_| format!("@{what}")))
+        }
+        other => usage(&format!("listen-proc-net: unknown kind `{other}` (tcp or unix)")),
+    };
+    // SAFETY: fd is a bound socket.
+    let res = want.and_then(|w| check(unsafe { libc::listen(fd as i32, 1) } as i64, "listen").map(|_| w));
+    let res = res.and_then(|want| {
+        let text = read_file(table)?;
+        // tcp: the local address column is `HEXIP:HEXPORT` and listeners have state 0A;
+        // unix: the last column is the path, `@name` for abstract sockets.
+        let own = text.lines().skip(1).any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            match kind {
+                "tcp" => f.get(1).is_some_and(|a| a.ends_with(&format!(":{want}"))) && f.get(3) == Some(&"0A"),
+                _ => f.last() == Some(&want.as_str()),
+            }
+        });
+        if own {
+            Ok(text)
+        } else {
+            Err(Fail { errno: 0, detail: format!("{table} does not list the probe's own listener {want}:\n{text}") })
+        }
+    });
+    close(fd);
+    res
+}
+
+/// N3: sends one datagram to `IP:PORT` over a connected UDP socket and waits 500 ms for the
+/// answer an unconnected `sendto` never sees: the ICMP "port unreachable" that arrives, as
+/// ECONNREFUSED, when nothing listens there in this network namespace. "allowed": the
+/// datagram went out and nothing refused it (a listener got it, or the path is silent);
+/// "denied": the socket, the send or the destination refused it.
+pub(super) fn udp_reach(ip: &str, port: u16) -> Probe {
+    let (ss, len, fam) = sockaddr(ip, port);
+    // SAFETY: no memory arguments.
+    let fd = check(unsafe { libc::socket(fam, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) } as i64, "socket(udp)")?;
+    // SAFETY: valid sockaddr.
+    let r = check(
+        unsafe { libc::connect(fd as i32, (&ss as *const libc::sockaddr_storage).cast(), len) } as i64,
+        &format!("connect(udp) {ip}:{port}"),
+    )
+    .and_then(|_| {
+        let m = b"sbx-probe-udp\n";
+        // SAFETY: connected fd, valid buffer.
+        let n = unsafe { libc::send(fd as i32, m.as_ptr().cast(), m.len(), 0) };
+        check(n as i64, &format!("send {ip}:{port}"))
+    })
+    .and_then(|n| {
+        // An ICMP error is reported by the next receive (POLLERR); a datagram back is fine.
+        if poll1(fd as i32, libc::POLLIN, 500) > 0 {
+            let mut b = [0u8; 64];
+            // SAFETY: valid buffer.
+            let k = unsafe { libc::recv(fd as i32, b.as_mut_ptr().cast(), b.len(), libc::MSG_DONTWAIT) };
+            if k < 0 && errno() != libc::EAGAIN {
+                return check(k as i64, &format!("recv after send {ip}:{port}"));
+            }
+        }
+        Ok(n)
+    });
+    close(fd);
+    r.map(|n| format!("sent {n} bytes to {ip}:{port}; nothing refused them in 500 ms"))
+}

@@ -370,3 +370,50 @@ pub(super) fn sysv_shm_create(key: i32) -> Probe {
     )?;
     Ok(format!("created segment with key {key:#x} (id {id})"))
 }
+
+/// P2: `kill(-1, sig)` (`kill -TERM -1`) from a process that has a child of its own.
+/// "allowed": the call succeeded and the child died of `sig`, which shows that the call really
+/// signalled everything this process may signal; whether anything outside the sandbox was hit
+/// is for the harness to see. "denied": the call failed, or the child survived it (killed
+/// afterwards, so that nothing is left behind).
+pub(super) fn kill_all(sig: i32) -> Probe {
+    // SAFETY: the child only pauses (async-signal-safe) until a signal ends it.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        loop {
+            // SAFETY: no arguments; waits for a signal.
+            unsafe { libc::pause() };
+        }
+    }
+    let child = check(child as i64, "fork")? as i32;
+    // SAFETY: no memory arguments.
+    let r = unsafe { libc::kill(-1, sig) };
+    let kill_errno = if r < 0 { errno() } else { 0 };
+    let mut st = 0;
+    let mut died = false;
+    for _ in 0..200 {
+        // SAFETY: reaping our own child; st is writable.
+        if unsafe { libc::waitpid(child, &mut st, libc::WNOHANG) } == child {
+            died = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    if !died {
+        // SAFETY: killing and reaping our own child.
+        unsafe {
+            libc::kill(child, libc::SIGKILL);
+            libc::waitpid(child, &mut st, 0);
+        }
+    }
+    let by_sig = died && libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == sig;
+    if r < 0 {
+        let e = std::io::Error::from_raw_os_error(kill_errno);
+        return Err(Fail { errno: kill_errno, detail: format!("kill(-1, {sig}): {e}; own child {child} survived") });
+    }
+    if by_sig {
+        Ok(format!("kill(-1, {sig}) succeeded and killed the probe's own child {child}"))
+    } else {
+        Err(Fail { errno: 0, detail: format!("kill(-1, {sig}) succeeded but the own child {child} survived it") })
+    }
+}
