@@ -93,7 +93,7 @@ fi
 # A binary passed in through the environment may predate the sources (left over from an earlier
 # build or experiment); its figures would not describe this checkout, so say so.
 for b in "$STOCKADE_BIN" ${STOCKADE_MUSL_BIN:+"$STOCKADE_MUSL_BIN"}; do
-    newer="$(find "$repo/crates" "$repo/Cargo.lock" -newer "$b" \( -name '*.rs' -o -name Cargo.toml -o -name Cargo.lock \) -print -quit 2>/dev/null)"
+    newer="$(find "$repo/crates" "$repo/Cargo.lock" -newer "$b" \( -name '*.rs' -o -name Cargo.toml -o -name Cargo.lock \) -print -quit 2>/dev/null || true)"
     [ -z "$newer" ] || echo "run.sh: warning: $b is older than $newer: rebuild it, or these figures describe another version" >&2
 done
 
