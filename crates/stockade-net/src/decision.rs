@@ -107,18 +107,20 @@ impl Refusal {
     /// "denied by rule `10.1.2.3`") would tell a command inside the sandbox where an internal
     /// name points, mapping the host's network, which is exactly what the refusal withholds.
     /// [`Refusal::reason`] keeps the details for the supervisor's own report.
+    ///
+    /// Both kinds get the same words: telling "private" from "denied by a rule" would tell a
+    /// command that can read the policy which of its deny rules the name points at.
     pub fn reason_after_lookup(&self) -> String {
         match self {
-            Refusal::SpecialAddress { .. } => {
-                "resolves only to a private or local address, which the proxy refuses without a rule naming that \
-                 address"
-                    .to_owned()
-            }
-            Refusal::DenyRule(_) => "resolves only to addresses that a deny rule refuses".to_owned(),
+            Refusal::SpecialAddress { .. } | Refusal::DenyRule(_) => AFTER_LOOKUP.to_owned(),
             other => other.reason(),
         }
     }
 }
+
+/// [`Refusal::reason_after_lookup`]'s words for every refused address behind an allowed name.
+const AFTER_LOOKUP: &str =
+    "resolves only to addresses the proxy refuses (private, local, or named by a deny rule); the run's report names them";
 
 /// The class of a special-purpose address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -394,6 +396,7 @@ mod tests {
             let why = r.check_addr_for(ip.parse().unwrap(), 443, &rule).unwrap_err();
             let told = why.reason_after_lookup();
             assert!(told.starts_with("resolves only to ") && !told.contains(ip), "{ip}: {told}");
+            assert_eq!(told, AFTER_LOOKUP, "{ip}: one message whatever refused it");
             assert!(why.reason().contains(ip), "control: the supervisor's reason keeps {ip}: {}", why.reason());
         }
     }

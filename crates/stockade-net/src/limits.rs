@@ -45,6 +45,14 @@ pub struct Limits {
     pub max_events: usize,
 }
 
+impl Limits {
+    /// [`Limits::max_lookups`] as used: at least 1, and at most 1,024 (a semaphore cannot hold
+    /// an unbounded number of permits, and more threads than that would defeat the limit).
+    pub fn lookup_slots(&self) -> usize {
+        self.max_lookups.clamp(1, 1024)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

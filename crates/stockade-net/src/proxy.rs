@@ -6,6 +6,7 @@
 //! call returns.
 
 use std::fs::OpenOptions;
+use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -114,13 +115,24 @@ impl Proxy {
                 let mut options = OpenOptions::new();
                 options.create(true).append(true);
                 // The log often lives in the workspace, which earlier sandboxed commands could
-                // write: never follow a symlink planted at its name (THREATS.md F4).
+                // write: never follow a symlink planted at its name (THREATS.md F4), and do not
+                // wait on a FIFO planted there (opening one for writing blocks until a reader
+                // comes, which would hang the run before its command starts).
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::custom_flags(
                     &mut options,
-                    rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+                    (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
                 );
-                Some(options.open(path).map_err(|source| Error::OpenLog { path: path.clone(), source })?)
+                let open_err = |source| Error::OpenLog { path: path.clone(), source };
+                let file = options.open(path).map_err(open_err)?;
+                if !file.metadata().map_err(open_err)?.is_file() {
+                    return Err(open_err(io::Error::other(
+                        "not a regular file (a FIFO, device or socket); name a new or regular file",
+                    )));
+                }
+                #[cfg(unix)]
+                rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::APPEND).map_err(|e| open_err(e.into()))?;
+                Some(file)
             }
             None => None,
         };
@@ -140,7 +152,7 @@ impl Proxy {
         // Name lookups are the only blocking work; with as many blocking threads as lookup slots,
         // the thread count stays bounded even in the moment a finished lookup's thread is not
         // yet idle again (the next lookup then waits in tokio's queue, within its deadline).
-        let lookup_slots = config.limits.max_lookups.max(1);
+        let lookup_slots = config.limits.lookup_slots();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .max_blocking_threads(lookup_slots)
             .enable_io()

@@ -320,7 +320,7 @@ async fn resolve(sh: &Shared, name: String, deadline: Instant) -> Result<Vec<IpA
             return Err(OpenError::ResolverBusy(format!(
                 "stockade: cannot look up {name}: all {} resolver threads are still busy with earlier lookups \
                  (slow or unanswered names); try again later",
-                sh.limits.max_lookups.max(1)
+                sh.limits.lookup_slots()
             )))
         }
     };
@@ -332,7 +332,8 @@ async fn resolve(sh: &Shared, name: String, deadline: Instant) -> Result<Vec<IpA
     });
     match timeout_at(deadline, job).await {
         Err(_) => Err(OpenError::Timeout),
-        Ok(Err(join)) => Err(OpenError::Resolve(std::io::Error::other(join))),
+        // A panic's message is not for the client.
+        Ok(Err(_join)) => Err(OpenError::Resolve(std::io::Error::other("the name lookup failed"))),
         Ok(Ok(answer)) => answer.map_err(OpenError::Resolve),
     }
 }

@@ -99,9 +99,9 @@ fn dns_rebinding_to_loopback_or_metadata_is_refused() {
     let dns = FakeResolver::with(&[("allowed.test", "127.0.0.1"), ("meta.test", "169.254.169.254")]);
     let proxy = start(rules(&[&format!("allowed.test:{p}"), &format!("meta.test:{p}")], &[]), dns.clone());
     let err = connect_echo(&proxy, &format!("allowed.test:{p}")).unwrap_err();
-    assert!(err.starts_with("HTTP/1.1 403") && err.contains("resolves only to a private or local address"), "{err}");
+    assert!(err.starts_with("HTTP/1.1 403") && err.contains("resolves only to addresses the proxy refuses"), "{err}");
     let err = connect_echo(&proxy, &format!("meta.test:{p}")).unwrap_err();
-    assert!(err.contains("resolves only to a private or local address"), "{err}");
+    assert!(err.contains("resolves only to addresses the proxy refuses"), "{err}");
     assert!(!err.contains("169.254"), "the refusal names the address: {err}");
     assert_eq!(echo.hits(), 0);
     // Control: naming the address as well allows the same name.
@@ -445,13 +445,14 @@ fn refusal_after_lookup_does_not_name_the_private_address() {
     assert!(err.starts_with("HTTP/1.1 403"), "{err}");
     assert!(
         err.contains(&format!(
-            "blocked connection to internal.test:{p} (resolves only to a private or local address, which the \
-             proxy refuses without a rule naming that address)"
+            "blocked connection to internal.test:{p} (resolves only to addresses the proxy refuses (private, \
+             local, or named by a deny rule); the run's report names them)"
         )),
         "{err}"
     );
     let err = connect_echo(&proxy, &format!("denied-addr.test:{p}")).unwrap_err();
-    assert!(err.contains("resolves only to addresses that a deny rule refuses"), "{err}");
+    assert!(err.contains("resolves only to addresses the proxy refuses"), "{err}");
+    assert!(!err.contains("10.9.9.9") && !err.contains("deny rule refuses"), "no hint of which rule: {err}");
     let plain = exchange(
         &proxy,
         format!("GET http://internal.test:{p}/ HTTP/1.1\r\nHost: internal.test:{p}\r\n\r\n").as_bytes(),
@@ -564,4 +565,33 @@ fn slow_lookups_are_capped_and_their_threads_do_not_pile_up() {
     }
     connect_echo(&proxy, &format!("fast.test:{p}")).expect("control: slots come back");
     assert_eq!(echo.hits(), 2);
+}
+
+/// A FIFO planted at the `--net-log` path (the workspace is writable by earlier runs) is
+/// refused at once: opening it for writing would wait for a reader, and the run would hang
+/// before its command started. Control: a regular file at the same place is used.
+#[cfg(unix)]
+#[test]
+fn a_fifo_at_the_log_path_is_refused_without_waiting() {
+    let dir = std::env::temp_dir().join(format!("stockade-net-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("net.jsonl");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let start = |path: std::path::PathBuf| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut c = stockade_net::ProxyConfig::new(rules(&["example.com"], &[]));
+            c.listen_tcp = Some("127.0.0.1:0".parse().unwrap());
+            c.log_file = Some(path);
+            let _ = tx.send(stockade_net::Proxy::start(c).map(|p| drop(p.shutdown())));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(5)).expect("Proxy::start hung on the log path")
+    };
+    let e = start(fifo.clone()).unwrap_err();
+    assert_eq!(e.code(), "net_open_log", "{e}");
+    std::fs::remove_file(&fifo).unwrap();
+    start(fifo.clone()).unwrap();
+    assert!(std::fs::metadata(&fifo).unwrap().is_file());
+    let _ = std::fs::remove_dir_all(&dir);
 }

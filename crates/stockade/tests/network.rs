@@ -280,7 +280,10 @@ fn a_private_address_behind_an_allowed_name_is_named_only_after_the_run() {
     ]);
     let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(out.starts_with("403"), "the client is refused: {out} / {err}");
-    assert!(out.contains("private or local address") && !out.contains(&addr), "the 403 body: {out}");
+    assert!(
+        out.contains("resolves only to addresses the proxy refuses") && !out.contains(&addr),
+        "the 403 body: {out}"
+    );
     let during = err.lines().find(|l| l.contains("blocked connection to")).unwrap_or_default();
     assert!(during.contains(&name) && !during.contains(&addr), "the line while the command runs: {err}");
     let after = err.lines().find(|l| l.contains("was refused:")).unwrap_or_default();
