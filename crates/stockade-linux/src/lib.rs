@@ -122,6 +122,13 @@ impl Backend for LinuxBackend {
         }
         let mut reasons = Vec::new();
         let mut userns_reason = None;
+        // The requirements ruled `namespaces` out and the user's fallback setting let
+        // `landlock-only` in: the outcome says so, as for any other fallback.
+        if matches!(policy.provenance.get("linux.implementation"), stockade_policy::Source::Requirement { .. })
+            && !policy.linux.allowed_implementations.contains(&LinuxImplementation::Namespaces)
+        {
+            reasons.push("namespaces: the requirements do not allow it".to_owned());
+        }
         for imp in policy.linux.candidates() {
             match imp {
                 LinuxImplementation::Namespaces => {

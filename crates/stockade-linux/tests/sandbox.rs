@@ -21,7 +21,8 @@ use std::time::Duration;
 use stockade_linux::mount_plan::PLACEHOLDER_NOTE;
 use stockade_linux::LinuxBackend;
 use stockade_policy::{
-    Backend, CommandSpec, Diagnose, ExitStatus, HostEnv, Locations, Outcome, Overrides, Policy, Stdio,
+    Backend, CommandSpec, Diagnose, ExitStatus, HostEnv, LinuxImplementation, Locations, Outcome, Overrides, Policy,
+    Source, Stdio,
 };
 
 use common::skip;
@@ -814,6 +815,19 @@ fn landlock_only_fallback_when_userns_unavailable() {
     assert_eq!(code(&o2), 0, "the private TMPDIR is 0700 in the shared temp dir: {o2:?}");
     let why = o.warnings.iter().find(|w| w.code == "fell_back_to_landlock_only");
     assert!(why.is_some_and(|w| w.message.contains("disabled for testing")), "the fallback says why: {:?}", o.warnings);
+    // landlock-only because the requirements rule `namespaces` out (the user allowed the
+    // fallback): the outcome says so too, where user namespaces work.
+    let mut req = p.clone();
+    req.linux.implementation = LinuxImplementation::LandlockOnly;
+    req.linux.allowed_implementations = vec![LinuxImplementation::LandlockOnly];
+    req.provenance.set(
+        "linux.implementation",
+        Source::Requirement { path: "/etc/stockade/requirements.toml".into(), line: 2, key: "linux".into() },
+    );
+    let o = LinuxBackend::default().run(&req, &spec("true")).unwrap();
+    assert_eq!(o.implementation, "landlock-only");
+    let why = o.warnings.iter().find(|w| w.code == "fell_back_to_landlock_only");
+    assert!(why.is_some_and(|w| w.message.contains("requirements")), "says why: {:?}", o.warnings);
     // No IP sockets without a network namespace; unix sockets still work.
     let o = forced
         .run(

@@ -536,10 +536,14 @@ fn check_requirements(p: &mut Policy, r: &RequirementsFile) -> Result<(), Error>
             let allowed: Vec<String> = req.value.iter().map(|i| i.to_string()).collect();
             match p.provenance.get("linux.implementation") {
                 // `landlock-only` keeps fewer promises, so a requirement alone does not choose
-                // it: the user's config must select it or allow falling back to it.
+                // it: the user's config must select it or allow falling back to it. Only where
+                // a Linux implementation will run: elsewhere, and without a sandbox, the setting
+                // does nothing, and one requirements file may serve every platform.
                 Source::Default
                     if p.linux.allowed_implementations == [LinuxImplementation::LandlockOnly]
-                        && !p.linux.allow_fallback =>
+                        && !p.linux.allow_fallback
+                        && cfg!(target_os = "linux")
+                        && p.mode != Mode::DangerFullAccess =>
                 {
                     return Err(req.refuse(
                         "Linux implementation `namespaces` (the default); `landlock-only`, the one these \
