@@ -328,3 +328,42 @@ fn doctor_reports_config_locations() {
     let o = t.run(&["doctor"]);
     assert!(stdout(&o).starts_with("stockade doctor ("), "{}", stdout(&o));
 }
+
+/// The smallest open-file limit a policy may set still starts a command when the caller hands
+/// stockade many descriptors (here 3 to 20, without close-on-exec): the limit is set just
+/// before `execve`, once they are all marked close-on-exec. Set earlier, the sandbox's own
+/// set-up met `EMFILE` and the run was refused.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_smallest_open_file_limit_starts_a_command_despite_inherited_fds() {
+    let c = Cli::new();
+    let cfg = c.write("cfg16.toml", "[process]\nmax_open_files = 16\n");
+    for imp in ["namespaces", "landlock-only"] {
+        let stockade = c.cmd::<&str>(&[]);
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(r#"for i in $(seq 3 20); do eval "exec $i</dev/null"; done; exec "$@""#)
+            .arg("bash")
+            .arg(stockade.get_program())
+            .args(["run", "--implementation", imp, "--config"])
+            .arg(&cfg)
+            .args(["--", "sh", "-c", "ulimit -Hn"])
+            .current_dir(&c.ws)
+            .env_clear();
+        for (k, v) in stockade.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        if code(&o) == 125 && err.contains("no allowed Linux sandbox implementation works here") {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!("SKIP {imp}: not available here: {err}\n").as_bytes(),
+            );
+            continue;
+        }
+        assert_eq!((code(&o), String::from_utf8_lossy(&o.stdout).trim()), (0, "16"), "{imp}: {err}");
+    }
+}

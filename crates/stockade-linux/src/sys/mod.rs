@@ -617,8 +617,10 @@ fn block_every_signal() {
     };
 }
 
-/// Sets both values of an rlimit of the calling process with the raw `prlimit64` syscall (see
-/// above). Returns the syscall's result.
+// The resource numbers are `u32` on glibc and `c_int` on musl.
+#[allow(clippy::unnecessary_cast)]
+const RLIMIT_NOFILE: u32 = libc::RLIMIT_NOFILE as u32;
+
 /// This process's open-file limit as (soft, hard), which the command inherits; if it cannot be
 /// read (it always can), "unlimited", so that the policy's limit applies as it is.
 pub fn nofile_limit() -> (u64, u64) {
@@ -630,6 +632,8 @@ pub fn nofile_limit() -> (u64, u64) {
     (rl.rlim_cur, rl.rlim_max)
 }
 
+/// Sets the soft and hard values of an rlimit of the calling process with the raw `prlimit64`
+/// syscall (see above). Returns the syscall's result.
 fn set_rlimit(resource: u32, soft: u64, hard: u64) -> c_long {
     let rl = libc::rlimit { rlim_cur: soft, rlim_max: hard };
     // SAFETY: a valid struct; pid 0 is the caller; no old value is asked for.
@@ -1653,7 +1657,9 @@ fn start_process(p: &Prepared) {
             check(p, step::STDIO, unsafe { libc::dup2(null, t) } as c_long);
         }
     }
-    for (res, soft, hard) in &p.rlimits {
+    // The open-file limit waits for `close_and_exec`: the steps before it open descriptors of
+    // their own, and a small limit would refuse them.
+    for (res, soft, hard) in p.rlimits.iter().filter(|r| r.0 != RLIMIT_NOFILE) {
         check(p, step::RLIMIT, set_rlimit(*res, *soft, *hard));
     }
 }
@@ -1750,6 +1756,11 @@ fn close_and_exec(p: &Prepared) -> ! {
     // Everything but stdio (and the report pipe, until exec) is closed.
     // SAFETY: no pointers.
     check(p, step::CLOSE_FDS, unsafe { libc::syscall(SYS_CLOSE_RANGE, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) });
+    // Last, since nothing before `execve` opens another descriptor (both filters allow
+    // `prlimit64` on the caller, and lowering a limit takes no capability).
+    for (res, soft, hard) in p.rlimits.iter().filter(|r| r.0 == RLIMIT_NOFILE) {
+        check(p, step::RLIMIT, set_rlimit(*res, *soft, *hard));
+    }
 
     let mut err = libc::ENOENT;
     let mut saw_eacces = false;

@@ -130,12 +130,12 @@ fn fds_opened(o: &crate::harness::Obs) -> Option<u64> {
     after.split_whitespace().next()?.parse().ok()
 }
 
-/// This process's hard open-file limit, which stockade and the command inherit.
-fn nofile_hard() -> u64 {
+/// This process's open-file limit (soft, hard), which stockade and the command inherit.
+fn nofile() -> (u64, u64) {
     let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: a valid out-pointer.
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) }, 0);
-    rl.rlim_max
+    (rl.rlim_cur, rl.rlim_max)
 }
 
 /// R6 against the limit `limit`, which `opts` set: a process of the command opens files until
@@ -175,12 +175,21 @@ fn r6_limit_holds(c: &mut Case, opts: &[&str], limit: u64, what: &str) {
 // default (65,536) only where the runner's hard limit is above it, which the harness raises when
 // it may (root with CAP_SYS_RESOURCE; raising a hard limit harms no other test).
 probe_test!(r6_fd_exhaustion, |c: &mut Case| {
-    let inherited = nofile_hard();
+    let (soft, inherited) = nofile();
     let limit = (inherited.min(MAX_OPEN_FILES) / 2).max(64);
     let cfg = config(c, &format!("[process]\nmax_open_files = {limit}\n"));
     r6_limit_holds(c, &["--config", &cfg], limit, "configured");
+    // The smallest limit a policy may set still starts a command: the limit is set just
+    // before `execve`, after the set-up's own descriptors.
+    let min = config(c, "[process]\nmax_open_files = 16\n");
+    let r = c.sandboxed_with(&["--config", &min], &["/bin/sh", "-c", "echo started; ulimit -Hn"]);
+    if r.out().split_whitespace().collect::<Vec<_>>() != ["started", "16"] {
+        c.fail(format!("R6: a command under max_open_files = 16 did not start with that limit\n{}", r.describe()));
+    }
     if inherited <= MAX_OPEN_FILES {
-        let rl = libc::rlimit { rlim_cur: 1024.min(inherited), rlim_max: 4 * MAX_OPEN_FILES };
+        // Only the hard limit rises; the soft one, which the other tests in this process use,
+        // stays as it is.
+        let rl = libc::rlimit { rlim_cur: soft, rlim_max: 4 * MAX_OPEN_FILES };
         // SAFETY: a valid struct; raising this process's hard limit, which only root may do.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } != 0 {
             let e = std::io::Error::last_os_error();
