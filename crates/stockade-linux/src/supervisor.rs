@@ -702,11 +702,13 @@ pub fn landlock_only_gaps(policy: &Policy, abi: i32) -> Vec<String> {
         } else {
             format!("other processes of the same user are visible in /proc and can be sent signals (`kill -9 -1`): this kernel's Landlock ABI {abi} has no signal scoping (ABI 6); ptrace is denied by seccomp")
         },
-        "other processes of the same user can have their scheduling changed by pid (setpriority, sched_setaffinity, sched_setscheduler, ioprio_set): Landlock does not mediate these calls, and runtimes make them on their own threads; changing their resource limits (prlimit) and the whole-user forms of setpriority and ioprio_set are refused by seccomp".into(),
+        "other processes and process groups of the same user can have their scheduling changed (setpriority, ioprio_set, sched_setaffinity, sched_setscheduler, sched_setparam, sched_setattr by pid or group; SCHED_IDLE needs no privilege): Landlock does not mediate these calls, and runtimes make them on their own threads; changing their resource limits (prlimit) and the whole-user forms of setpriority and ioprio_set are refused by seccomp, which also refuses prlimit on the command's own processes by pid (only pid 0, the caller, works)".into(),
         "the user's other terminals (/dev/pts) can be opened, read and written: there is no private devpts".into(),
         "background processes that start their own process group or session can outlive the run, and if stockade itself is killed, every process of the command can (no pid namespace)".into(),
         "the host's /tmp is not private; TMPDIR points to a private directory removed after the run".into(),
+        "the host's name and mount table are visible (no UTS or mount namespace): /proc/self/mountinfo lists every host mount and where it comes from".into(),
         "TCP servers on loopback cannot be used (no private network namespace; IP sockets are forbidden)".into(),
+        "the host's network is shared (no private network namespace): /proc/net lists the host's sockets and interfaces".into(),
         "System V IPC objects and POSIX message queues are shared with the host (no IPC namespace): the command can use those its user may access, and what it creates outlives the run".into(),
     ];
     if abi < 6 {

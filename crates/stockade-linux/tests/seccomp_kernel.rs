@@ -227,9 +227,13 @@ fn every_denied_call_is_answered_by_the_filter_and_reaches_the_kernel_without_it
         }
     }
     // As the two implementations use it: `namespaces` with IP, `landlock-only` with network off.
-    for (sockets, processes) in
-        [(SocketRule::UnixIpRoute, ProcessScope::PidNamespace), (SocketRule::UnixOnly, ProcessScope::HostPids)]
-    {
+    // Every filter that can ship: `namespaces` uses (UnixIpRoute, PidNamespace), `landlock-only`
+    // either socket rule (by network mode) with HostPids.
+    for (sockets, processes) in [
+        (SocketRule::UnixIpRoute, ProcessScope::PidNamespace),
+        (SocketRule::UnixOnly, ProcessScope::HostPids),
+        (SocketRule::UnixIpRoute, ProcessScope::HostPids),
+    ] {
         let mut calls = calls();
         calls.extend(process_calls(processes));
         let prog = child_bpf(&build(&SeccompPlan { arch: Arch::X86_64, sockets, processes }));
