@@ -724,21 +724,22 @@ probe_test!(f16_shared_tmp, |c: &mut Case| {
 // See: THREATS.md F17 (kselftest `effective_access`, `ftruncate`, `execute`)
 probe_test!(f17_landlock_edges, |c: &mut Case| {
     let key = format!("{}/.ssh/id_ed25519", c.home.display());
-    if c.imp == Impl::Namespaces {
-        // Negative control: without a sandbox the same reopen reads the key.
-        let o = c.probe_unsandboxed(&["opath-reopen", &key]);
-        if c.escapes("F17-opath", &o) && !o.detail().contains(SECRET_MARK) {
-            c.fail(format!("F17-opath: negative control read the key but not its content: {}", o.summary()));
-        }
+    // Negative control: without a sandbox the same reopen reads the key.
+    let o = c.probe_unsandboxed(&["opath-reopen", &key]);
+    if c.escapes("F17-opath", &o) && !o.detail().contains(SECRET_MARK) {
+        c.fail(format!("F17-opath: negative control read the key but not its content: {}", o.summary()));
     }
     let o = c.probe(&["opath-reopen", &key]);
     if c.denied("F17-opath", &o) && o.detail().contains(SECRET_MARK) {
         c.fail(format!("F17-opath: the key's content reached the command: {}", o.summary()));
     }
     // Under landlock-only the path stays visible, so the O_PATH open succeeds and the refusal
-    // must come from the reopen, the edge this probe exists for.
-    if c.imp == Impl::LandlockOnly && o.is_denied() && !o.detail().contains("/proc/self/fd/") {
-        c.note(format!("F17-opath: refused before the reopen, which was not exercised: {}", o.summary()));
+    // must come from Landlock at the reopen, the edge this probe exists for.
+    if c.imp == Impl::LandlockOnly
+        && o.is_denied()
+        && !(o.detail().contains("/proc/self/fd/") && o.errno() == Some(i64::from(libc::EACCES)))
+    {
+        c.fail(format!("F17-opath: not refused by Landlock at the reopen through /proc/self/fd: {}", o.summary()));
     }
     let readme = format!("{}/README.md", c.ws_s());
     let o = c.probe(&["opath-reopen", &readme]);

@@ -3,8 +3,10 @@
 use crate::harness::{sv, Case, Impl, Who, SECRET_ENV};
 
 const PROCESS_GAP: &[&str] = &["process"];
+/// landlock-only's gap naming the shared UTS and mount namespaces.
+const UTS_MOUNT_GAP: &[&str] = &["host's name and mount table"];
 /// landlock-only's gap naming the shared network namespace.
-const NETNS_GAP: &[&str] = &["no private network namespace"];
+const NETNS_GAP: &[&str] = &["/proc/net"];
 
 // I1 + I6: environment secrets and session addresses never pass; the supervisor's and the
 // pid-1 environ do not leak them either.
@@ -127,10 +129,17 @@ probe_test!(i3_topology, |c: &mut Case| {
     ];
     let o = c.batch(&items);
     if c.imp == Impl::LandlockOnly {
-        c.note(
-            "I3: landlock-only shares the UTS and mount namespaces by design: hostname and mountinfo not asserted"
-                .into(),
-        );
+        // The host's name and mounts are visible there: the report must say so.
+        let seen = o[0].detail().trim() == host || o[4].detail().contains(" / / ");
+        match Case::gap_listed(&o[0].gaps, UTS_MOUNT_GAP) {
+            Some(g) if seen => c.note(format!("landlock-only: I3 host name and mounts visible (documented gap: {g})")),
+            None if seen => c.fail(format!(
+                "I3: landlock-only shows the host's name or mount table and the report does not list the gap \
+                 (looked for {UTS_MOUNT_GAP:?} in {:?})",
+                o[0].gaps
+            )),
+            _ => {}
+        }
         // IP sockets are forbidden there, so /proc/net/tcp is read as is; the unix table comes
         // with the command's own abstract socket (the control).
         c.allowed("I3-unix-control (own abstract socket listed)", &o[2]);

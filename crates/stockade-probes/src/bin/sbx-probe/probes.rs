@@ -159,7 +159,7 @@ const LIST: &[&str] = &[
     "exec PATH",
     "fd-scan",
     "kill PID SIG",
-    "kill-all SIG",
+    "kill-all SIG GUARD_PID",
     "setpriority PID",
     "ptrace-attach PID",
     "process-vm-readv PID",
@@ -312,7 +312,7 @@ pub fn main(args: &[String]) -> i32 {
             // SAFETY: kill has no memory arguments.
             check(unsafe { libc::kill(pid, sig) } as i64, "kill").map(|_| format!("signal {sig} delivered to {pid}"))
         }
-        "kill-all" => kill_all(num(arg(a, 0, "SIG"), "SIG")),
+        "kill-all" => kill_all(num(arg(a, 0, "SIG"), "SIG"), num(arg(a, 1, "GUARD_PID"), "GUARD_PID")),
         "setpriority" => {
             let pid: u32 = num(arg(a, 0, "PID"), "PID");
             // SAFETY: no memory arguments.

@@ -376,7 +376,29 @@ pub(super) fn sysv_shm_create(key: i32) -> Probe {
 /// signalled everything this process may signal; whether anything outside the sandbox was hit
 /// is for the harness to see. "denied": the call failed, or the child survived it (killed
 /// afterwards, so that nothing is left behind).
-pub(super) fn kill_all(sig: i32) -> Probe {
+///
+/// `guard` is a process that must be out of reach (the harness's host sentinel): unless
+/// `kill(guard, 0)` fails with `ESRCH` or `EPERM` right here, in this process, nothing is
+/// signalled. Outside a sandbox, or in a broken one, `kill(-1)` would reach every process of
+/// the user (every process on the machine for root).
+pub(super) fn kill_all(sig: i32, guard: i32) -> Probe {
+    if guard <= 1 {
+        return Err(Fail {
+            errno: libc::EINVAL,
+            detail: format!("refusing: guard pid {guard} names no single process"),
+        });
+    }
+    // SAFETY: signal 0 checks reachability only.
+    let reach = unsafe { libc::kill(guard, 0) };
+    let e = errno();
+    if reach == 0 || (e != libc::ESRCH && e != libc::EPERM) {
+        return Err(Fail {
+            errno: 0,
+            detail: format!(
+                "refusing: the guard process {guard} is within reach (kill(guard, 0) = {reach}, errno {e})"
+            ),
+        });
+    }
     // SAFETY: the child only pauses (async-signal-safe) until a signal ends it.
     let child = unsafe { libc::fork() };
     if child == 0 {
