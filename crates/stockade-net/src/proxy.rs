@@ -166,6 +166,7 @@ impl Proxy {
             log: log.clone(),
             buffers: BufferBudget::new(config.limits.buffer_budget),
             lookups: Arc::new(Semaphore::new(lookup_slots)),
+            overdue: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         });
         let (stop_tx, mut stop_rx) = oneshot::channel();
         let (adopt_tx, mut adopt_rx) = tokio::sync::mpsc::unbounded_channel::<std::net::TcpListener>();

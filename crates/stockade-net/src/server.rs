@@ -6,7 +6,7 @@
 //! `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY=socks5h://` alike.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use stockade_policy::HostRule;
@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub(crate) buffers: BufferBudget,
     /// One permit per resolver thread that may exist at once ([`Limits::max_lookups`]).
     pub(crate) lookups: Arc<Semaphore>,
+    /// Lookups whose client gave up while their thread still runs (see [`resolve`]).
+    pub(crate) overdue: Arc<AtomicUsize>,
 }
 
 /// A byte stream from a client (TCP or unix socket).
@@ -311,27 +313,50 @@ async fn open(sh: &Shared, host: &Host, port: u16) -> Result<Tunnel, OpenError> 
 /// slot (a semaphore permit) moves into the thread and is given back only when the lookup really
 /// ends, not when the client stops waiting; otherwise a sandboxed command asking for slow names
 /// over and over would pile up threads in the supervisor, outside the sandbox's own limits. A
-/// lookup that finds every slot taken waits for one until its own deadline, then is refused.
+/// lookup that finds every slot taken waits for one until its own deadline, then is refused;
+/// at once when every slot is held by a lookup whose client already gave up (those end only
+/// when the system resolver does, so waiting would only make each new client wait its whole
+/// deadline for nothing).
 async fn resolve(sh: &Shared, name: String, deadline: Instant) -> Result<Vec<IpAddr>, OpenError> {
+    let busy = || {
+        OpenError::ResolverBusy(format!(
+            "stockade: cannot look up {name}: all {} resolver threads are still busy with earlier lookups \
+             (slow or unanswered names); try again later",
+            sh.limits.lookup_slots()
+        ))
+    };
+    if sh.lookups.available_permits() == 0 && sh.overdue.load(Ordering::SeqCst) >= sh.limits.lookup_slots() {
+        return Err(busy());
+    }
     let slot = match timeout_at(deadline, Arc::clone(&sh.lookups).acquire_owned()).await {
         Ok(Ok(slot)) => slot,
         // The wait timed out (the semaphore is never closed).
-        _ => {
-            return Err(OpenError::ResolverBusy(format!(
-                "stockade: cannot look up {name}: all {} resolver threads are still busy with earlier lookups \
-                 (slow or unanswered names); try again later",
-                sh.limits.lookup_slots()
-            )))
-        }
+        _ => return Err(busy()),
     };
-    let resolver = Arc::clone(&sh.resolver);
+    // RUNNING, then ABANDONED when the client gives up first, DONE when the thread ends; each
+    // side counts itself in or out of `overdue` so that the count never goes below zero.
+    const RUNNING: u8 = 0;
+    const ABANDONED: u8 = 1;
+    const DONE: u8 = 2;
+    let state = Arc::new(AtomicU8::new(RUNNING));
+    let (resolver, thread_state, overdue) = (Arc::clone(&sh.resolver), Arc::clone(&state), Arc::clone(&sh.overdue));
     let job = tokio::task::spawn_blocking(move || {
         let answer = resolver.resolve(&name);
+        if thread_state.swap(DONE, Ordering::SeqCst) == ABANDONED {
+            overdue.fetch_sub(1, Ordering::SeqCst);
+        }
         drop(slot);
         answer
     });
     match timeout_at(deadline, job).await {
-        Err(_) => Err(OpenError::Timeout),
+        Err(_) => {
+            sh.overdue.fetch_add(1, Ordering::SeqCst);
+            if state.compare_exchange(RUNNING, ABANDONED, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+                // The thread ended meanwhile and did not count itself out.
+                sh.overdue.fetch_sub(1, Ordering::SeqCst);
+            }
+            Err(OpenError::Timeout)
+        }
         // A panic's message is not for the client.
         Ok(Err(_join)) => Err(OpenError::Resolve(std::io::Error::other("the name lookup failed"))),
         Ok(Ok(answer)) => answer.map_err(OpenError::Resolve),
