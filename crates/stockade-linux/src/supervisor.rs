@@ -17,6 +17,7 @@ use crate::landlock_rules::{self, Flavor, LandlockInputs};
 use crate::mount_plan::{self, Missing, MountPlan};
 use crate::prepare::{self, Prepared};
 use crate::seccomp_rules::{self, Arch, ProcessScope, SeccompPlan, SocketRule};
+use crate::sys::RLIMIT_NOFILE;
 use crate::{host_facts, sys};
 
 /// The result of trying one implementation.
@@ -39,8 +40,6 @@ const RLIMIT_CORE: u32 = libc::RLIMIT_CORE as u32;
 const RLIMIT_NPROC: u32 = libc::RLIMIT_NPROC as u32;
 #[allow(clippy::unnecessary_cast)]
 const RLIMIT_AS: u32 = libc::RLIMIT_AS as u32;
-#[allow(clippy::unnecessary_cast)]
-const RLIMIT_NOFILE: u32 = libc::RLIMIT_NOFILE as u32;
 
 /// The rlimits for a run, each as (resource, soft, hard), and their description.
 /// `shared_uid_count` is added to the process limit where `RLIMIT_NPROC` counts the user's

@@ -617,9 +617,10 @@ fn block_every_signal() {
     };
 }
 
-// The resource numbers are `u32` on glibc and `c_int` on musl.
+/// `RLIMIT_NOFILE` as the rlimit lists store resources (the numbers are `u32` on glibc and
+/// `c_int` on musl): `close_and_exec` sets it apart from the others.
 #[allow(clippy::unnecessary_cast)]
-const RLIMIT_NOFILE: u32 = libc::RLIMIT_NOFILE as u32;
+pub const RLIMIT_NOFILE: u32 = libc::RLIMIT_NOFILE as u32;
 
 /// This process's open-file limit as (soft, hard), which the command inherits; if it cannot be
 /// read (it always can), "unlimited", so that the policy's limit applies as it is.
