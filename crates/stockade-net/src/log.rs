@@ -54,7 +54,25 @@ pub struct Withheld {
     pub suggestion: Option<String>,
 }
 
+/// `line` followed by the `--allow-host` rule that would allow the connection, if there is one.
+fn with_fix(mut line: String, suggestion: Option<&str>) -> String {
+    if let Some(s) = suggestion {
+        line.push_str(&format!("; allow it with --allow-host {s}"));
+    }
+    line
+}
+
 impl Notice {
+    /// The line for stderr once the command has ended, naming what this refusal withheld from
+    /// it (see [`Withheld`]): `stockade: registry.corp:443 was refused: private address 10.1.2.3
+    /// needs a rule naming that address; allow it with --allow-host 10.1.2.3:443`. `None` when
+    /// nothing was withheld.
+    pub fn withheld_message(&self) -> Option<String> {
+        let w = self.withheld.as_ref()?;
+        let line = format!("stockade: {} was refused: {}", target(&self.event.host, self.event.port), w.reason);
+        Some(with_fix(line, w.suggestion.as_deref()))
+    }
+
     /// The same denial as the facade's [`Denial`] record, layer `proxy`, with the withheld
     /// details when there are any: the record is for the user's report, not for the sandbox.
     pub fn denial(&self) -> Denial {
@@ -141,10 +159,10 @@ impl EventLog {
         let host = &shortened(host);
         let event =
             NetworkEvent { time: now(), host: host.to_owned(), port, allowed: false, rule, bytes_out: 0, bytes_in: 0 };
-        let mut message = format!("stockade: blocked connection to {} ({reason})", target(host, port));
-        if let Some(s) = &suggestion {
-            message.push_str(&format!("; allow it with --allow-host {s}"));
-        }
+        let message = with_fix(
+            format!("stockade: blocked connection to {} ({reason})", target(host, port)),
+            suggestion.as_deref(),
+        );
         let notice = Notice { event: event.clone(), reason, suggestion, message, withheld };
         self.push(event, Some(notice.clone()));
         if let Some(f) = &self.on_denial {

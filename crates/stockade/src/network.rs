@@ -75,12 +75,8 @@ impl RunProxy {
     pub(crate) fn finish(self, outcome: Option<&mut Outcome>) {
         let log = self.handle.shutdown();
         if self.print_denials {
-            for n in &log.notices {
-                if let Some(w) = &n.withheld {
-                    let fix =
-                        w.suggestion.as_ref().map(|s| format!("; allow it with --allow-host {s}")).unwrap_or_default();
-                    eprintln!("stockade: {}:{} was refused: {}{fix}", n.event.host, n.event.port, w.reason);
-                }
+            for line in log.notices.iter().filter_map(stockade_net::log::Notice::withheld_message) {
+                eprintln!("{line}");
             }
         }
         if let Some(d) = &self.dir {
