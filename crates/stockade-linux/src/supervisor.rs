@@ -678,8 +678,19 @@ pub fn residual_gaps(abi: i32, mounts: bool) -> Vec<String> {
     g.push("files in writable roots that already have several hard links may share their inode with a file outside; writing them changes it".into());
     g.push("a repository created in a subdirectory (`git init sub`) gets writable hooks and config, and a plain `git status` on the host runs git inside it once the command records it as a submodule in the index; an existing submodule's `.git` file can be repointed likewise; only each writable root's own git metadata is read-only (every run reports, as a warning, repositories it recorded as submodules, and config, hooks and `.git` links it changed in repositories recorded as submodules)".into());
     g.push(GIT_REDIRECT_GAP.into());
+    g.push(INOTIFY_GAP.into());
     g
 }
+
+/// Inotify instances and watches are counted per user, through every user namespace up to the
+/// host's, so the sandbox draws on the same allowance as the user's editors and file watchers.
+/// Pid 1 could lower the sandbox's own share by writing `/proc/sys/user/max_inotify_*` in its
+/// user namespace, but the first such write in a new namespace cost 0.27 ms of every run's
+/// latency here (see docs/linux.md), so it is not done.
+const INOTIFY_GAP: &str = "inotify instances and watches count against the user's own limits \
+     (fs.inotify.max_user_instances and max_user_watches), shared with the user's other processes: a command can use \
+     up what is left while it runs (each of its processes holds no more than its open-file limit; all are released \
+     when the run ends)";
 
 /// The one file git reads from a repository's `.git` that does not exist in most repositories
 /// and cannot get a placeholder: any `commondir`, even one naming `.git` itself, changes what

@@ -207,6 +207,33 @@ probe_test!(r6_fd_exhaustion, |c: &mut Case| {
     r6_limit_holds(c, &[], MAX_OPEN_FILES, "default");
 });
 
+// R6 (kernel objects): the `inotify_init`, `eventfd` and `timerfd` loops THREATS.md names. Each
+// object is a descriptor, so the per-process open-file limit stops them as it stops files (and
+// the loop gets well past a dozen first: the sandbox does not refuse the calls themselves). The
+// same loops without the sandbox pass the limit (the control). Inotify instances and watches are
+// also counted per user, shared with the user's own processes: that part is a gap every run
+// lists. The loops stay far below the default 128 instances per user, so no other process of
+// the runner's user is starved while this runs.
+probe_test!(r6_kernel_objects, |c: &mut Case| {
+    const LIMIT: u64 = 32;
+    let cfg = config(c, &format!("[process]\nmax_open_files = {LIMIT}\n"));
+    let p = c.probe_bin();
+    for kind in ["inotify", "eventfd", "timerfd"] {
+        let inside = c.sandboxed_with(&["--config", &cfg], &[&p, "fd-exhaust", &(2 * LIMIT).to_string(), kind]);
+        let inside = obs_of(&inside, &format!("fd-exhaust {kind} (max_open_files = {LIMIT})"));
+        c.denied(&format!("R6 ({kind} instances beyond the open-file limit)"), &inside);
+        match fds_opened(&inside) {
+            Some(n) if n < LIMIT && n + 8 >= LIMIT && inside.errno() == Some(i64::from(libc::EMFILE)) => {}
+            _ => c.fail(format!("R6 ({kind}): expected EMFILE just below {LIMIT} descriptors, got {}", inside.ctx)),
+        }
+        if kind == "inotify" && Case::gap_listed(&inside.gaps, &["inotify instances"]).is_none() {
+            c.fail(format!("R6 (inotify): the per-user inotify limits are not listed as a gap\n{}", inside.ctx));
+        }
+        let outside = c.probe_unsandboxed(&["fd-exhaust", &(LIMIT + 8).to_string(), kind]);
+        c.escapes(&format!("R6-negative ({kind} past {LIMIT} without the sandbox)"), &outside);
+    }
+});
+
 /// A random System V IPC key (positive, never `IPC_PRIVATE`).
 fn ipc_key() -> i32 {
     let mut b = [0u8; 4];

@@ -207,7 +207,7 @@ const LIST: &[&str] = &[
     "sentinel TOKEN",
     "core-limit",
     "fork-bomb MAX",
-    "fd-exhaust MAX",
+    "fd-exhaust MAX [file|inotify|eventfd|timerfd]",
     "sysv-shm KEY",
     "sysv-shm-create KEY",
     "hostname",
@@ -412,7 +412,11 @@ pub fn main(args: &[String]) -> i32 {
         "sentinel" => sentinel(),
         "core-limit" => core_limit(),
         "fork-bomb" => fork_bomb(num(arg(a, 0, "MAX"), "MAX")),
-        "fd-exhaust" => fd_exhaust(num(arg(a, 0, "MAX"), "MAX")),
+        "fd-exhaust" => {
+            let kind = a.get(1).map_or("file", String::as_str);
+            let kind = process::FdKind::parse(kind).unwrap_or_else(|| usage(&format!("unknown fd kind {kind}")));
+            fd_exhaust(num(arg(a, 0, "MAX"), "MAX"), kind)
+        }
         "sysv-shm" => sysv_shm(num(arg(a, 0, "KEY"), "KEY")),
         "sysv-shm-create" => sysv_shm_create(num(arg(a, 0, "KEY"), "KEY")),
         "hostname" => hostname(),

@@ -334,17 +334,63 @@ pub(super) fn fork_bomb(max: usize) -> Probe {
     }
 }
 
-pub(super) fn fd_exhaust(max: usize) -> Probe {
+/// The kernel objects [`fd_exhaust`] can make, each held through a descriptor of its own:
+/// THREATS.md R6 names open files, `inotify_init`, `eventfd` and `timerfd` loops.
+#[derive(Clone, Copy)]
+pub(super) enum FdKind {
+    /// `open("/dev/null")`.
+    File,
+    /// `inotify_init1`: also counted against the user's `fs.inotify.max_user_instances`.
+    Inotify,
+    /// `eventfd`.
+    Eventfd,
+    /// `timerfd_create`.
+    Timerfd,
+}
+
+impl FdKind {
+    /// The kind named `name` on the command line.
+    pub(super) fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "file" => Self::File,
+            "inotify" => Self::Inotify,
+            "eventfd" => Self::Eventfd,
+            "timerfd" => Self::Timerfd,
+            _ => return None,
+        })
+    }
+
+    fn make(self) -> (libc::c_int, &'static str) {
+        // SAFETY: each call takes a valid path or plain flags and returns a new descriptor or -1.
+        let fd = unsafe {
+            match self {
+                Self::File => libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY),
+                Self::Inotify => libc::inotify_init1(0),
+                Self::Eventfd => libc::eventfd(0, 0),
+                Self::Timerfd => libc::timerfd_create(libc::CLOCK_MONOTONIC, 0),
+            }
+        };
+        let call = match self {
+            Self::File => "open",
+            Self::Inotify => "inotify_init1",
+            Self::Eventfd => "eventfd",
+            Self::Timerfd => "timerfd_create",
+        };
+        (fd, call)
+    }
+}
+
+/// R6: makes objects of `kind` until the kernel refuses one or `max` exist. "denied": refused
+/// (the detail says after how many, the errno why); "allowed": `max` made.
+pub(super) fn fd_exhaust(max: usize, kind: FdKind) -> Probe {
     let mut n = 0;
-    let p = cs("/dev/null");
     while n < max {
-        // SAFETY: valid path.
-        let fd = unsafe { libc::open(p.as_ptr(), libc::O_RDONLY) };
+        let (fd, call) = kind.make();
         if fd < 0 {
             let e = errno();
             return Err(Fail {
                 errno: e,
-                detail: format!("open failed after {n} fds: {}", std::io::Error::from_raw_os_error(e)),
+                detail: format!("{call} failed after {n} fds: {}", std::io::Error::from_raw_os_error(e)),
             });
         }
         n += 1;
