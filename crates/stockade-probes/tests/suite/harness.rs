@@ -304,7 +304,7 @@ pub fn as_account(acc: &Account, argv: &[&str]) -> Command {
 }
 
 /// The residual gaps the `namespaces` implementation may have (the lead's decision, THREATS.md
-/// F5B, F11, N6): an action of one of these classes passes only when the run's report lists the
+/// F5B, F11, N6, R6): an action of one of these classes passes only when the run's report lists the
 /// gap, exactly like landlock-only's documented gaps. Any other gap under namespaces fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Residual {
@@ -319,11 +319,19 @@ pub enum Residual {
     /// F11: a new `.git/commondir` redirects the host's git to config and hooks the command
     /// wrote (no placeholder possible: any `commondir` changes what git does).
     GitRedirect,
+    /// R6: inotify instances and watches count against the user's own per-user limits (pid 1
+    /// could cap the sandbox's share, at 0.27 ms a run; see docs/linux.md).
+    InotifyAllowance,
 }
 
 impl Residual {
-    pub const ALL: [Residual; 4] =
-        [Residual::SocketAfterLaunch, Residual::PreexistingHardLink, Residual::NestedRepo, Residual::GitRedirect];
+    pub const ALL: [Residual; 5] = [
+        Residual::SocketAfterLaunch,
+        Residual::PreexistingHardLink,
+        Residual::NestedRepo,
+        Residual::GitRedirect,
+        Residual::InotifyAllowance,
+    ];
 
     /// Words that must all appear (case-insensitive) in the gap string.
     pub fn words(self) -> &'static [&'static str] {
@@ -332,6 +340,7 @@ impl Residual {
             Residual::PreexistingHardLink => &["hard link", "outside"],
             Residual::NestedRepo => &["subdirectory", "git init"],
             Residual::GitRedirect => &["commondir"],
+            Residual::InotifyAllowance => &["inotify instances", "limits"],
         }
     }
 

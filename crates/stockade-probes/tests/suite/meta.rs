@@ -66,6 +66,7 @@ fn meta_residual_gap_rule() {
         "files with several hard links may share the inode of a file outside".to_owned(),
         "a repository created in a subdirectory (`git init sub`) gets writable hooks".to_owned(),
         "a new .git/commondir redirects git's config".to_owned(),
+        "inotify instances count against the user's own limits".to_owned(),
     ];
     assert_eq!(residual_gap_problems(&all, &Residual::ALL), Vec::<String>::new());
     for i in 0..all.len() {
