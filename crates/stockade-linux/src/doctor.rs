@@ -47,12 +47,12 @@ pub fn report(policy: &Policy, disable_userns: bool) -> DoctorReport {
     ));
     let (groups, words) = crate::cgroup::describe();
     checks.push(if groups {
-        check("limits", CheckStatus::Ok, format!("{words}; RLIMIT_CORE=0; RLIMIT_NOFILE per process"), None)
+        check("limits", CheckStatus::Ok, format!("{words}; RLIMIT_CORE=1 byte; RLIMIT_NOFILE per process"), None)
     } else {
         check(
             "limits",
             CheckStatus::Warn,
-            format!("rlimits (RLIMIT_NPROC, RLIMIT_AS, RLIMIT_CORE=0, RLIMIT_NOFILE) where no group covers a limit; {words}; {}", caps.cgroup.1),
+            format!("rlimits (RLIMIT_NPROC, RLIMIT_AS, RLIMIT_CORE=1 byte, RLIMIT_NOFILE) where no group covers a limit; {words}; {}", caps.cgroup.1),
             Some("tree-wide limits need cgroup v1 controllers (as root), or a caller in the root group of a cgroup v2 hierarchy that enables pids and memory below it (on systemd hosts that takes a delegated scope, which stockade does not ask for yet)"),
         )
     });
@@ -122,7 +122,7 @@ fn namespaces_detail(layer: &str, caps: &host_facts::Capabilities) -> &'static s
         "seccomp" => "deny list: mount/namespace syscalls, ptrace, io_uring, bpf, keyctl, TIOCSTI, socket families, foreign arches",
         "nnp" => "PR_SET_NO_NEW_PRIVS",
         "caps" => "empty capability sets in the command",
-        "limits" => "a group per run: cgroup v1 pids/memory (root, where mounted) or cgroup v2 below the caller's group (a caller in the root group); otherwise rlimits (RLIMIT_NPROC, RLIMIT_AS); RLIMIT_CORE=0; RLIMIT_NOFILE per process",
+        "limits" => "a group per run: cgroup v1 pids/memory (root, where mounted) or cgroup v2 below the caller's group (a caller in the root group); otherwise rlimits (RLIMIT_NPROC, RLIMIT_AS); RLIMIT_CORE=1 byte; RLIMIT_NOFILE per process",
         "env" => "built from the policy's allowlist",
         _ => "",
     }

@@ -218,6 +218,9 @@ const NR_SOCKETPAIR: (u32, u32) = (53, 199);
 const NR_IOCTL: (u32, u32) = (16, 29);
 const NR_PERSONALITY: (u32, u32) = (135, 92);
 const NR_PRLIMIT64: (u32, u32) = (302, 261);
+const NR_SETRLIMIT: (u32, u32) = (160, 164);
+/// `RLIMIT_CORE` (the same number on x86-64 and arm64).
+const RLIMIT_CORE: u32 = 4;
 const NR_SETPRIORITY: (u32, u32) = (141, 140);
 const NR_IOPRIO_SET: (u32, u32) = (251, 30);
 
@@ -320,22 +323,30 @@ fn actions(plan: &SeccompPlan) -> Vec<(u32, Vec<Insn>)> {
         nr(arch, NR_SOCKETPAIR),
         vec![ld(off_arg_lo(0)), jeq(AF_UNIX, 0, 1), ret(RET_ALLOW), ret(ret_errno(EAFNOSUPPORT))],
     ));
+    // The core-file limit stays where the sandbox set it (see `core_limit_writes`).
+    out.push((
+        nr(arch, NR_SETRLIMIT),
+        vec![ld(off_arg_lo(0)), jeq(RLIMIT_CORE, 0, 1), ret(ret_errno(0)), ret(RET_ALLOW)],
+    ));
+    let mut prlimit = core_limit_writes();
     if plan.processes == ProcessScope::HostPids {
         // prlimit64(pid, resource, new, old): allowed for the caller (pid 0, how libc's
         // setrlimit calls it) or to read (new is NULL, both halves of the pointer).
-        out.push((
-            nr(arch, NR_PRLIMIT64),
-            vec![
-                ld(off_arg_lo(0)),
-                jeq(0, 4, 0),
-                ld(off_arg_lo(2)),
-                jeq(0, 0, 3),
-                ld(off_arg_hi(2)),
-                jeq(0, 0, 1),
-                ret(RET_ALLOW),
-                ret(ret_errno(EPERM)),
-            ],
-        ));
+        prlimit.extend([
+            ld(off_arg_lo(0)),
+            jeq(0, 4, 0),
+            ld(off_arg_lo(2)),
+            jeq(0, 0, 3),
+            ld(off_arg_hi(2)),
+            jeq(0, 0, 1),
+            ret(RET_ALLOW),
+            ret(ret_errno(EPERM)),
+        ]);
+    } else {
+        prlimit.push(ret(RET_ALLOW));
+    }
+    out.push((nr(arch, NR_PRLIMIT64), prlimit));
+    if plan.processes == ProcessScope::HostPids {
         // setpriority(which, ...) and ioprio_set(which, ...): one process or process group,
         // not every process of a user.
         for (call, one, group) in
@@ -359,6 +370,36 @@ fn actions(plan: &SeccompPlan) -> Vec<(u32, Vec<Insn>)> {
     out.sort_by_key(|(n, _)| *n);
     out.dedup_by_key(|(n, _)| *n);
     out
+}
+
+/// The start of `prlimit64`'s block: a request to set `RLIMIT_CORE` (the new limit's pointer
+/// is not NULL) returns 0 without changing anything, unless it also asks for the old limit,
+/// which it would not get: that fails with `EPERM`. Falls through to the rest of the block
+/// otherwise.
+///
+/// Why: the sandbox's core limit is 1 byte (see `supervisor::rlimits`), at which the kernel
+/// aborts a core dump before it starts a `core_pattern` pipe helper (systemd-coredump, apport),
+/// a program that runs as root in the host's namespaces and reads the crashed process's memory
+/// and `/proc` entries. At 0 the kernel still hands the whole core to such a helper (the
+/// limit only applies to core files). Lowering a soft limit needs no privilege, so without
+/// this rule a command could set 0 and crash on purpose. Programs that lower the limit to keep
+/// secrets out of core files (`ssh-agent` exits if `setrlimit` fails) get what they asked for;
+/// raising it, which the hard limit of 1 would refuse anyway, is the one request not honoured.
+fn core_limit_writes() -> Vec<Insn> {
+    vec![
+        ld(off_arg_lo(1)),
+        jeq(RLIMIT_CORE, 0, 10),
+        ld(off_arg_lo(2)),
+        jeq(0, 0, 2),
+        ld(off_arg_hi(2)),
+        jeq(0, 6, 0),
+        ld(off_arg_lo(3)),
+        jeq(0, 0, 2),
+        ld(off_arg_hi(3)),
+        jeq(0, 1, 0),
+        ret(ret_errno(EPERM)),
+        ret(ret_errno(0)),
+    ]
 }
 
 /// Where a patched `ja` goes: one syscall's action block, or the final allow.
@@ -740,6 +781,31 @@ mod tests {
 
     /// The numbers the filter uses are the native libc's.
     #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_core_limit_cannot_be_changed() {
+        for (arch, prlimit, setrlimit) in [(Arch::X86_64, 302, 160), (Arch::Aarch64, 261, 164)] {
+            for processes in [ProcessScope::HostPids, ProcessScope::PidNamespace] {
+                let p = build(&SeccompPlan { arch, sockets: SocketRule::UnixIpRoute, processes });
+                let run = |nr, args| simulate(&p, arch.audit(), nr, args);
+                let (ignored, deny) = (ret_errno(0), ret_errno(EPERM));
+                let ptr = 0x7fff_0000;
+                for (nr, args, want) in [
+                    (setrlimit, [4, ptr, 0, 0, 0, 0], ignored), // setrlimit(RLIMIT_CORE)
+                    (setrlimit, [(1 << 32) | 4, ptr, 0, 0, 0, 0], ignored), // high bits ignored
+                    (setrlimit, [7, ptr, 0, 0, 0, 0], RET_ALLOW), // RLIMIT_NOFILE
+                    (prlimit, [0, 4, ptr, 0, 0, 0], ignored),   // set, as libc's setrlimit
+                    (prlimit, [0, 4, 0x7f_0000_0000, 0, 0, 0], ignored), // pointer above 4 GiB
+                    (prlimit, [0, 4, ptr, ptr, 0, 0], deny),    // set and read back
+                    (prlimit, [0, 4, ptr, 0x7f_0000_0000, 0, 0], deny), // the same, high old pointer
+                    (prlimit, [0, 4, 0, ptr, 0, 0], RET_ALLOW), // read it
+                    (prlimit, [0, 7, ptr, ptr, 0, 0], RET_ALLOW), // another resource
+                ] {
+                    assert_eq!(run(nr, args), want, "{arch:?} {processes:?} nr {nr} {args:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn process_call_numbers_match_libc() {
         for (ours, theirs) in [

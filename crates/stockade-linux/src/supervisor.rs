@@ -41,14 +41,25 @@ const RLIMIT_NPROC: u32 = libc::RLIMIT_NPROC as u32;
 #[allow(clippy::unnecessary_cast)]
 const RLIMIT_AS: u32 = libc::RLIMIT_AS as u32;
 
+/// The command's core-file limit, in bytes. Not 0: at 0 the kernel writes no core file, but
+/// it still hands the whole core to a `core_pattern` pipe helper (systemd-coredump, apport),
+/// which runs as root in the host's namespaces; at exactly 1 it aborts the dump before it
+/// starts the helper ("RLIMIT_CORE is set to 1, aborting core"), and 1 byte is below the
+/// smallest core file it would write. The seccomp filter keeps the command from changing it
+/// (see `seccomp_rules::core_limit_writes`).
+pub const CORE_LIMIT: u64 = 1;
+
+/// How reports and `doctor` describe [`CORE_LIMIT`].
+pub const CORE_WORDS: &str = "RLIMIT_CORE=1 byte (no core file, no core_pattern helper; changes are ignored)";
+
 /// The rlimits for a run, each as (resource, soft, hard), and their description.
 /// `shared_uid_count` is added to the process limit where `RLIMIT_NPROC` counts the user's
 /// processes on the whole host. `nofile_now` is the (soft, hard) open-file limit the command
 /// would inherit: `process.max_open_files` only ever lowers it, and keeps a lower soft limit
 /// (programs that use `select` rely on staying below 1,024 unless they raise it themselves).
 pub fn rlimits(policy: &Policy, shared_uid_count: u64, nofile_now: (u64, u64)) -> (Vec<(u32, u64, u64)>, String) {
-    let mut v = vec![(RLIMIT_CORE, 0u64, 0u64)];
-    let mut words = vec!["RLIMIT_CORE=0".to_owned()];
+    let mut v = vec![(RLIMIT_CORE, CORE_LIMIT, CORE_LIMIT)];
+    let mut words = vec![CORE_WORDS.to_owned()];
     if let Some(n) = policy.process.max_open_files {
         let (soft, hard) = (nofile_now.0.min(u64::from(n)), nofile_now.1.min(u64::from(n)));
         v.push((RLIMIT_NOFILE, soft, hard));
@@ -1037,7 +1048,7 @@ mod tests {
         let (v, words) = rlimits(&p, 0, (1024, 1_048_576));
         assert_eq!(nofile(&v), None);
         assert!(!words.contains("NOFILE"), "{words}");
-        assert!(v.contains(&(RLIMIT_CORE, 0, 0)), "no core files whatever the policy");
+        assert!(v.contains(&(RLIMIT_CORE, 1, 1)), "no core dumps whatever the policy");
     }
 
     /// What `landlock-only` cannot stop depends on the kernel's Landlock ABI and on where the

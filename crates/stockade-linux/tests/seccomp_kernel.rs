@@ -133,7 +133,8 @@ fn calls() -> Vec<Call> {
     v
 }
 
-/// The calls that change another process by pid, filtered only where the command shares the
+/// The core-file limit, which every filter keeps as the sandbox set it, and the calls that
+/// change another process by pid, filtered only where the command shares the
 /// host's pids (`landlock-only`). A pid and a uid that do not exist keep the control harmless:
 /// without the filter the kernel answers `EFAULT` or `ESRCH`.
 fn process_calls(processes: ProcessScope) -> Vec<Call> {
@@ -141,14 +142,21 @@ fn process_calls(processes: ProcessScope) -> Vec<Call> {
     const NO_PID: i64 = 0x3fff_fff0;
     let f = |c: Call| if processes == ProcessScope::HostPids { c } else { Call { filtered: None, ..c } };
     vec![
-        f(call("prlimit64(another pid, set)", SYS_prlimit64, &[NO_PID, RLIMIT_CORE as i64, BAD, 0])),
+        f(call("prlimit64(another pid, set)", SYS_prlimit64, &[NO_PID, RLIMIT_CPU as i64, BAD, 0])),
         f(call("setpriority(PRIO_USER)", SYS_setpriority, &[PRIO_USER as i64, NO_PID, 10])),
         f(call("ioprio_set(IOPRIO_WHO_USER)", SYS_ioprio_set, &[3, NO_PID, (2 << 13) | 4])),
-        Call { filtered: None, ..call("prlimit64(own, read)", SYS_prlimit64, &[0, RLIMIT_CORE as i64, 0, BAD]) },
+        Call { filtered: None, ..call("prlimit64(own, read)", SYS_prlimit64, &[0, RLIMIT_CPU as i64, 0, BAD]) },
         Call {
             filtered: None,
-            ..call("prlimit64(another pid, read)", SYS_prlimit64, &[NO_PID, RLIMIT_CORE as i64, 0, BAD])
+            ..call("prlimit64(another pid, read)", SYS_prlimit64, &[NO_PID, RLIMIT_CPU as i64, 0, BAD])
         },
+        // The core limit stays as the sandbox set it, in every filter: setting it "succeeds"
+        // without a change, unless the old value is asked for too. Reading it reaches the kernel.
+        Call { filtered: Some(0), ..call("setrlimit(RLIMIT_CORE)", SYS_setrlimit, &[RLIMIT_CORE as i64, BAD]) },
+        Call { filtered: Some(0), ..call("prlimit64(own core, set)", SYS_prlimit64, &[0, RLIMIT_CORE as i64, BAD, 0]) },
+        call("prlimit64(own core, set and read)", SYS_prlimit64, &[0, RLIMIT_CORE as i64, BAD, BAD]),
+        Call { filtered: None, ..call("prlimit64(own core, read)", SYS_prlimit64, &[0, RLIMIT_CORE as i64, 0, BAD]) },
+        Call { filtered: None, ..call("setrlimit(RLIMIT_CPU)", SYS_setrlimit, &[RLIMIT_CPU as i64, BAD]) },
         Call {
             filtered: None,
             ..call("setpriority(PRIO_PROCESS)", SYS_setpriority, &[PRIO_PROCESS as i64, NO_PID, 10])

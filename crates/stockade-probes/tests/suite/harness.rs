@@ -62,7 +62,9 @@ pub fn loud(msg: &str) {
     unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
 }
 
-fn required() -> Vec<String> {
+/// The features `STOCKADE_TEST_REQUIRE` names (a missing one fails its test instead of
+/// skipping it; `core-pattern` also opts in to a test that changes a host-wide setting).
+pub fn required() -> Vec<String> {
     std::env::var("STOCKADE_TEST_REQUIRE")
         .unwrap_or_default()
         .split(',')

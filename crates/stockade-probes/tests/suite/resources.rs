@@ -298,9 +298,95 @@ probe_test!(r6_sysv_ipc, |c: &mut Case| {
     }
 });
 
-// R7: no core dumps handed to the host's core_pattern helper.
+/// The host's `core_pattern`.
+fn core_pattern() -> Vec<u8> {
+    std::fs::read("/proc/sys/kernel/core_pattern").unwrap_or_default()
+}
+
+/// Core files a crash in `dir` may have left there (a relative `core_pattern` such as Debian's
+/// `core`, with or without `.PID`), removed.
+fn remove_cores(dir: &std::path::Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with("core") && e.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Serializes the cases that change the host's `core_pattern`: every context of the suite runs
+/// in this one process.
+static CORE_PATTERN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A `core_pattern` set for a test, and the old one put back when it is dropped.
+struct CorePattern(Vec<u8>);
+
+impl CorePattern {
+    fn set(pattern: &str) -> std::io::Result<Self> {
+        let old = core_pattern();
+        std::fs::write("/proc/sys/kernel/core_pattern", pattern)?;
+        Ok(Self(old))
+    }
+}
+
+impl Drop for CorePattern {
+    fn drop(&mut self) {
+        let _ = std::fs::write("/proc/sys/kernel/core_pattern", &self.0);
+    }
+}
+
+// R7: no core dumps, neither core files nor cores handed to the host's `core_pattern` helper
+// (systemd-coredump, apport: root programs in the host's namespaces that read the crashed
+// process's memory). The command's limit is 1 byte, and it cannot change it (lowering it to 0
+// is accepted and ignored): at 0 a helper would still get the core. A crash inside, with the
+// limit as inherited, lowered to 0 or raised as far as allowed, dumps nothing; without the
+// sandbox a crash with the limit raised writes a core file (the probe sees dumps). With a pipe
+// in `core_pattern` (opt-in, root: STOCKADE_TEST_REQUIRE=core-pattern, since it changes a
+// host-wide setting for a moment; the pattern discards what it gets), the same crashes inside
+// reach no helper, where a crash at limit 0 without the sandbox does.
 probe_test!(r7_core, |c: &mut Case| {
     c.expect_all_denied("R7", &[sv(&["core-limit"])], None, &[0]);
+    let ws = c.ws_s();
+    let crashes = |c: &mut Case, how: &str| {
+        let o = c.batch(&[&["core-dump", &ws, "as-is"], &["core-dump", &ws, "zero"], &["core-dump", &ws, "max"]]);
+        for (o, limit) in o.iter().zip(["as inherited", "lowered to 0", "raised"]) {
+            c.denied(&format!("R7 (a crash with the core limit {limit}, {how})"), o);
+        }
+        remove_cores(&c.ws);
+    };
+    let pattern = core_pattern();
+    if pattern.starts_with(b"|") {
+        crashes(c, "to the host's core_pattern helper");
+    } else {
+        crashes(c, "core file");
+        if pattern.contains(&b'/') {
+            c.note(
+                "R7-negative skipped: core_pattern names another directory, where the control would leave a core"
+                    .into(),
+            );
+        } else {
+            let o = c.probe_unsandboxed(&["core-dump", &ws, "max"]);
+            remove_cores(&c.ws);
+            c.escapes("R7-negative (a core file without the sandbox)", &o);
+        }
+    }
+    if !crate::harness::required().iter().any(|r| r == "core-pattern") {
+        crate::harness::skip(
+            &c.name,
+            "core-pattern",
+            "the core_pattern helper case changes a host-wide setting for a moment: \
+             STOCKADE_TEST_REQUIRE=core-pattern runs it (as root)",
+        );
+        return;
+    }
+    let _one = CORE_PATTERN.lock().unwrap_or_else(|e| e.into_inner());
+    let set = CorePattern::set("|/bin/dd of=/dev/null status=none");
+    if let Err(e) = set {
+        panic!("{}: STOCKADE_TEST_REQUIRE=core-pattern, but core_pattern cannot be set: {e}", c.name);
+    }
+    crashes(c, "to a core_pattern helper");
+    let o = c.probe_unsandboxed(&["core-dump", &ws, "zero"]);
+    c.escapes("R7-negative (a helper gets the core at limit 0 without the sandbox)", &o);
+    drop(set);
 });
 
 // R5: output flooding: one 64 MiB line without a newline on stdout plus 16 MiB on stderr arrive

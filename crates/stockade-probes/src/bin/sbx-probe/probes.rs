@@ -206,6 +206,7 @@ const LIST: &[&str] = &[
     "env-has NAME...",
     "sentinel TOKEN",
     "core-limit",
+    "core-dump DIR as-is|zero|max",
     "fork-bomb MAX",
     "fd-exhaust MAX [file|inotify|eventfd|timerfd]",
     "sysv-shm KEY",
@@ -411,6 +412,11 @@ pub fn main(args: &[String]) -> i32 {
         "env-has" => env_has(a),
         "sentinel" => sentinel(),
         "core-limit" => core_limit(),
+        "core-dump" => {
+            let mode = arg(a, 1, "MODE");
+            let mode = process::CoreLimit::parse(mode).unwrap_or_else(|| usage(&format!("unknown mode {mode}")));
+            core_dump(arg(a, 0, "DIR"), mode)
+        }
         "fork-bomb" => fork_bomb(num(arg(a, 0, "MAX"), "MAX")),
         "fd-exhaust" => {
             let kind = a.get(1).map_or("file", String::as_str);

@@ -288,11 +288,87 @@ pub(super) fn core_limit() -> Probe {
     let mut rl: libc::rlimit = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
     check(unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut rl) } as i64, "getrlimit")?;
-    let d = format!("RLIMIT_CORE soft={} hard={}", rl.rlim_cur, rl.rlim_max);
-    if rl.rlim_cur == 0 && rl.rlim_max == 0 {
+    // A `core_pattern` pipe helper gets the core at any limit but exactly 1 byte; a core file
+    // needs at least a page.
+    let pipe = std::fs::read("/proc/sys/kernel/core_pattern").is_ok_and(|p| p.starts_with(b"|"));
+    let d = format!("RLIMIT_CORE soft={} hard={} (core_pattern a pipe: {pipe})", rl.rlim_cur, rl.rlim_max);
+    if rl.rlim_max <= 1 && (rl.rlim_cur == 1 || !pipe) {
         Err(Fail { errno: 0, detail: d })
     } else {
         Ok(d)
+    }
+}
+
+/// What [`core_dump`]'s crashing child does to its core-file limit first.
+#[derive(Clone, Copy)]
+pub(super) enum CoreLimit {
+    /// Nothing: the limit it inherited.
+    AsIs,
+    /// Lowers it to 0 (what `ssh-agent` does, and what hands a core to a `core_pattern` pipe
+    /// helper, which ignores the limit unless it is exactly 1).
+    Zero,
+    /// Raises the soft limit to the hard one (`ulimit -c unlimited` where allowed).
+    Max,
+}
+
+impl CoreLimit {
+    /// The mode named `name` on the command line.
+    pub(super) fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "as-is" => Self::AsIs,
+            "zero" => Self::Zero,
+            "max" => Self::Max,
+            _ => return None,
+        })
+    }
+}
+
+/// R7: a child changes into `dir`, sets its core limit as `limit` says and dies of `SIGSEGV`.
+/// "allowed": the kernel dumped its core (the wait status says so: a core file written, or the
+/// core handed to the `core_pattern` helper); "denied": it did not. Core files it leaves in
+/// `dir` are for the caller to remove.
+pub(super) fn core_dump(dir: &str, limit: CoreLimit) -> Probe {
+    let dir = cs(dir);
+    // SAFETY: the child only makes async-signal-safe calls before it dies.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: plain calls on valid pointers; the child ends in the signal.
+        unsafe {
+            if libc::chdir(dir.as_ptr()) != 0 {
+                libc::_exit(3);
+            }
+            let mut rl: libc::rlimit = std::mem::zeroed();
+            libc::getrlimit(libc::RLIMIT_CORE, &mut rl);
+            match limit {
+                CoreLimit::AsIs => {}
+                CoreLimit::Zero => {
+                    rl.rlim_cur = 0;
+                    libc::setrlimit(libc::RLIMIT_CORE, &rl);
+                }
+                CoreLimit::Max => {
+                    rl.rlim_cur = rl.rlim_max;
+                    libc::setrlimit(libc::RLIMIT_CORE, &rl);
+                }
+            }
+            libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+            libc::kill(libc::getpid(), libc::SIGSEGV);
+            libc::_exit(4);
+        }
+    }
+    check(pid as i64, "fork")?;
+    let mut st = 0;
+    // SAFETY: reaping our own child.
+    check(unsafe { libc::waitpid(pid, &mut st, 0) } as i64, "waitpid")?;
+    if !libc::WIFSIGNALED(st) {
+        return Err(Fail { errno: 0, detail: format!("the child did not crash (wait status {st:#x})") });
+    }
+    if libc::WCOREDUMP(st) {
+        Ok(format!("signal {} with a core dump (wait status {st:#x})", libc::WTERMSIG(st)))
+    } else {
+        Err(Fail {
+            errno: 0,
+            detail: format!("signal {} without a core dump (wait status {st:#x})", libc::WTERMSIG(st)),
+        })
     }
 }
 
