@@ -64,8 +64,11 @@ pub const DENY_READ_MACOS: &[&str] = &[
 ];
 
 /// Paths inside each writable root that stay read-only: things that run code later on the
-/// host (git hooks and config) and the configuration of agents, editors and stockade itself.
-pub const PROTECTED: &[&str] = &[".git/hooks", ".git/config", ".stockade", ".codex", ".claude", ".vscode", ".idea"];
+/// host (git hooks and config; husky's hooks, which git runs through `core.hooksPath`; dev
+/// container definitions, whose `initializeCommand` runs on the host when the folder is
+/// opened in a container) and the configuration of agents, editors and stockade itself.
+pub const PROTECTED: &[&str] =
+    &[".git/hooks", ".git/config", ".stockade", ".codex", ".claude", ".vscode", ".idea", ".devcontainer", ".husky"];
 
 /// Files that would run code on the host later, never writable even inside a writable root.
 pub const DENY_WRITE: &[&str] = &[

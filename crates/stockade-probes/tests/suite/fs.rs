@@ -325,6 +325,12 @@ probe_test!(f11_protected_paths, |c: &mut Case| {
         sv(&["write", &format!("{w}/.vscode/settings.json")]),
         sv(&["write", &format!("{w}/.stockade/config.toml")]),
         sv(&["write", &format!("{w}/.idea/workspace.xml")]),
+        // A dev container's `initializeCommand` runs on the host; husky's hooks run from host
+        // git through `core.hooksPath`.
+        sv(&["mkdir", &format!("{w}/.devcontainer")]),
+        sv(&["write", &format!("{w}/.devcontainer/devcontainer.json")]),
+        sv(&["mkdir", &format!("{w}/.husky")]),
+        sv(&["write", &format!("{w}/.husky/pre-commit")]),
     ];
     c.expect_all_denied("F11", &items, Some(PROTECTED_GAP), &[0, 1, 5]);
     if c.imp == Impl::Namespaces {
