@@ -477,4 +477,19 @@ probe_test!(p9_posture, |c: &mut Case| {
     if !o.detail().contains(&want) {
         c.fail(format!("P9: the command does not run as the caller's uid {}: {}", c.acc.uid, o.detail()));
     }
+    // The bounding set is emptied wherever the command starts with capabilities to drop: in
+    // its own user namespace, or as root. (An unprivileged `landlock-only` command has none,
+    // cannot drop any, and no_new_privs keeps file capabilities from adding to it.)
+    if (c.imp == Impl::Namespaces || c.acc.uid == 0) && !o.detail().contains("CapBnd=0000000000000000 ") {
+        c.fail(format!("P9: the bounding set was not emptied: {}", o.detail()));
+    }
+    // In the sandbox's user namespace `setgroups` is refused, so the command cannot drop a
+    // supplementary group that a file's permissions deny it through, and only the caller's
+    // own ids are mapped.
+    if c.imp == Impl::Namespaces {
+        let map = format!("uid_map=[{} {} 1]", c.acc.uid, c.acc.uid);
+        if !o.detail().ends_with("setgroups=deny") || !o.detail().contains(&map) {
+            c.fail(format!("P9: expected {map} and setgroups=deny in the sandbox: {}", o.detail()));
+        }
+    }
 });

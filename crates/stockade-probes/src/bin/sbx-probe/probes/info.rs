@@ -13,19 +13,22 @@ pub(super) fn status_field(status: &str, key: &str) -> String {
 pub(super) fn posture() -> Probe {
     let s = std::fs::read_to_string("/proc/self/status").map_err(io_fail("read /proc/self/status"))?;
     let f = |k| status_field(&s, k);
-    let (eff, prm, amb, inh, nnp, sec) =
-        (f("CapEff"), f("CapPrm"), f("CapAmb"), f("CapInh"), f("NoNewPrivs"), f("Seccomp"));
+    let (eff, prm, amb, inh, bnd, nnp, sec) =
+        (f("CapEff"), f("CapPrm"), f("CapAmb"), f("CapInh"), f("CapBnd"), f("NoNewPrivs"), f("Seccomp"));
     let zero = |v: &str| v.chars().all(|c| c == '0');
     let uid_map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
     let setgroups = std::fs::read_to_string("/proc/self/setgroups").unwrap_or_default();
     // SAFETY: getuid/getgid/geteuid cannot fail.
     let (uid, euid, gid) = unsafe { (libc::getuid(), libc::geteuid(), libc::getgid()) };
     let detail = format!(
-        "CapEff={eff} CapPrm={prm} CapAmb={amb} CapInh={inh} NoNewPrivs={nnp} Seccomp={sec} uid={uid} euid={euid} gid={gid} uid_map=[{}] setgroups={}",
+        "CapEff={eff} CapPrm={prm} CapAmb={amb} CapInh={inh} CapBnd={bnd} NoNewPrivs={nnp} Seccomp={sec} uid={uid} euid={euid} gid={gid} uid_map=[{}] setgroups={}",
         uid_map.split_whitespace().collect::<Vec<_>>().join(" "),
         setgroups.trim()
     );
-    let weak = !zero(&eff) || !zero(&prm) || !zero(&amb) || nnp != "1" || sec != "2";
+    // The bounding set is in the detail for the caller to judge: a process without
+    // capabilities in its user namespace cannot empty it (an unprivileged `landlock-only`
+    // command), and under no_new_privs it grants nothing.
+    let weak = [&eff, &prm, &amb, &inh].iter().any(|v| !zero(v)) || nnp != "1" || sec != "2";
     if weak {
         Ok(detail)
     } else {
