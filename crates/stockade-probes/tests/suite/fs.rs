@@ -270,6 +270,15 @@ probe_test!(f9_fd_leak, |c: &mut Case| {
     }
     let o = c.probe(&["fd-scan"]);
     c.denied("F9", &o);
+    // Run by stockade directly (no shell in between), the command has nothing open above 2:
+    // not a file, pipe or device either (THREATS F9: only stdio).
+    let p = c.probe_bin();
+    let r = c.sandboxed(&[&p, "fd-scan"]);
+    let o = crate::harness::obs_of(&r, "fd-scan (run by stockade directly)");
+    c.denied("F9", &o);
+    if !o.detail().ends_with("open: []") {
+        c.fail(format!("F9: the command started with descriptors above 2 open: {}", o.detail()));
+    }
     c.leak_fds = false;
 });
 
