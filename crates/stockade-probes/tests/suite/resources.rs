@@ -22,6 +22,17 @@ probe_test!(r1_fork_bomb, |c: &mut Case| {
     let r = c.sandboxed_with(&["--config", &cfg], &[&p, "fork-bomb", "300"]);
     let o = obs_of(&r, "fork-bomb 300 (max_processes = 64)");
     c.denied("R1", &o);
+    // The process limit refuses with EAGAIN (a cgroup's pids.max and RLIMIT_NPROC alike); any
+    // other failure would be the probe's, not the limit.
+    if o.errno() != Some(i64::from(libc::EAGAIN)) {
+        c.fail(format!("R1: the bomb did not end in EAGAIN\n{}", o.ctx));
+    }
+    // ...at the configured limit, not at some lower one.
+    let forked: Option<u64> =
+        o.detail().split("after ").nth(1).and_then(|t| t.split_whitespace().next()).and_then(|n| n.parse().ok());
+    if !forked.is_some_and(|n| (32..64).contains(&n)) {
+        c.fail(format!("R1: expected the bomb to stop just below 64 processes, got {forked:?}\n{}", o.ctx));
+    }
     // The host can still fork after the bomb.
     let t = std::time::Instant::now();
     let ok = std::process::Command::new("/bin/true").status().map(|s| s.success()).unwrap_or(false);
