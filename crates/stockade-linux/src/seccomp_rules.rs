@@ -328,13 +328,14 @@ fn actions(plan: &SeccompPlan) -> Vec<(u32, Vec<Insn>)> {
         nr(arch, NR_SETRLIMIT),
         vec![ld(off_arg_lo(0)), jeq(RLIMIT_CORE, 0, 1), ret(ret_errno(0)), ret(RET_ALLOW)],
     ));
-    let mut prlimit = core_limit_writes();
+    let mut prlimit = Vec::new();
     if plan.processes == ProcessScope::HostPids {
-        // prlimit64(pid, resource, new, old): allowed for the caller (pid 0, how libc's
-        // setrlimit calls it) or to read (new is NULL, both halves of the pointer).
+        // prlimit64(pid, resource, new, old): on another process (pid not 0, which is how
+        // libc's setrlimit names the caller) only to read (new is NULL, both halves of the
+        // pointer); on the caller, on to the core-limit rule.
         prlimit.extend([
             ld(off_arg_lo(0)),
-            jeq(0, 4, 0),
+            jeq(0, 6, 0),
             ld(off_arg_lo(2)),
             jeq(0, 0, 3),
             ld(off_arg_hi(2)),
@@ -342,9 +343,9 @@ fn actions(plan: &SeccompPlan) -> Vec<(u32, Vec<Insn>)> {
             ret(RET_ALLOW),
             ret(ret_errno(EPERM)),
         ]);
-    } else {
-        prlimit.push(ret(RET_ALLOW));
     }
+    prlimit.extend(core_limit_writes());
+    prlimit.push(ret(RET_ALLOW));
     out.push((nr(arch, NR_PRLIMIT64), prlimit));
     if plan.processes == ProcessScope::HostPids {
         // setpriority(which, ...) and ioprio_set(which, ...): one process or process group,
@@ -779,8 +780,8 @@ mod tests {
         }
     }
 
-    /// The numbers the filter uses are the native libc's.
-    #[cfg(target_arch = "x86_64")]
+    /// Setting the core limit returns 0 without effect in every filter, or `EPERM` when the old
+    /// value is asked for too; reading it and setting other limits are left to the kernel.
     #[test]
     fn the_core_limit_cannot_be_changed() {
         for (arch, prlimit, setrlimit) in [(Arch::X86_64, 302, 160), (Arch::Aarch64, 261, 164)] {
@@ -802,14 +803,22 @@ mod tests {
                 ] {
                     assert_eq!(run(nr, args), want, "{arch:?} {processes:?} nr {nr} {args:?}");
                 }
+                // Another process's core limit: refused where the command shares the host's
+                // pids, as for any of its limits; in a pid namespace, ignored like its own.
+                let other = if processes == ProcessScope::HostPids { deny } else { ignored };
+                assert_eq!(run(prlimit, [1234, 4, ptr, 0, 0, 0]), other, "{arch:?} {processes:?}");
+                assert_eq!(run(prlimit, [1234, 4, 0, ptr, 0, 0]), RET_ALLOW, "{arch:?} {processes:?}");
             }
         }
     }
 
+    /// The numbers the filter uses are the native libc's.
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn process_call_numbers_match_libc() {
         for (ours, theirs) in [
             (NR_PRLIMIT64, libc::SYS_prlimit64),
+            (NR_SETRLIMIT, libc::SYS_setrlimit),
             (NR_SETPRIORITY, libc::SYS_setpriority),
             (NR_IOPRIO_SET, libc::SYS_ioprio_set),
         ] {

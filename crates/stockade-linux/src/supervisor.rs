@@ -46,20 +46,59 @@ const RLIMIT_AS: u32 = libc::RLIMIT_AS as u32;
 /// which runs as root in the host's namespaces; at exactly 1 it aborts the dump before it
 /// starts the helper ("RLIMIT_CORE is set to 1, aborting core"), and 1 byte is below the
 /// smallest core file it would write. The seccomp filter keeps the command from changing it
-/// (see `seccomp_rules::core_limit_writes`).
+/// (see `seccomp_rules::core_limit_writes`). A caller whose hard limit is already 0 passes 0
+/// on: raising it takes a privilege the run does not have.
 pub const CORE_LIMIT: u64 = 1;
 
 /// How reports and `doctor` describe [`CORE_LIMIT`].
-pub const CORE_WORDS: &str = "RLIMIT_CORE=1 byte (no core file, no core_pattern helper; changes are ignored)";
+pub const CORE_WORDS: &str = "RLIMIT_CORE=1 byte (no core file, no core_pattern pipe helper; changes are ignored)";
+
+/// What the command's core limit cannot keep from the host's crash handler, given the host's
+/// `core_pattern` and the limit the run applies (`core_limit`, see [`rlimits`]): a socket helper
+/// (`@` or `@@`, Linux 6.16+) gets every core whatever the limit, a pipe helper (`|`) every core
+/// at limit 0. Pure.
+pub fn core_helper_gap(core_pattern: &[u8], core_limit: u64) -> Option<String> {
+    let pattern = String::from_utf8_lossy(core_pattern);
+    let pattern = pattern.trim_end();
+    if pattern.starts_with('@') {
+        Some(format!(
+            "a crash hands the process's memory to the host's core_pattern socket helper (`{pattern}`): the kernel applies no core limit to socket helpers"
+        ))
+    } else if pattern.starts_with('|') && core_limit == 0 {
+        Some(format!(
+            "a crash hands the process's memory to the host's core_pattern pipe helper (`{pattern}`): the caller's hard core limit is 0, which pipe helpers ignore, and raising it to 1, which they honour, takes CAP_SYS_RESOURCE"
+        ))
+    } else {
+        None
+    }
+}
+
+/// [`core_helper_gap`] for this host, read from `/proc/sys/kernel/core_pattern` (nothing if it
+/// cannot be read: no crash handler this process can see).
+pub fn host_core_helper_gap(core_limit: u64) -> Option<String> {
+    core_helper_gap(&std::fs::read("/proc/sys/kernel/core_pattern").ok()?, core_limit)
+}
 
 /// The rlimits for a run, each as (resource, soft, hard), and their description.
 /// `shared_uid_count` is added to the process limit where `RLIMIT_NPROC` counts the user's
 /// processes on the whole host. `nofile_now` is the (soft, hard) open-file limit the command
 /// would inherit: `process.max_open_files` only ever lowers it, and keeps a lower soft limit
 /// (programs that use `select` rely on staying below 1,024 unless they raise it themselves).
-pub fn rlimits(policy: &Policy, shared_uid_count: u64, nofile_now: (u64, u64)) -> (Vec<(u32, u64, u64)>, String) {
-    let mut v = vec![(RLIMIT_CORE, CORE_LIMIT, CORE_LIMIT)];
-    let mut words = vec![CORE_WORDS.to_owned()];
+/// `core_hard_now` is the hard core limit the command would inherit: [`CORE_LIMIT`], or 0 when
+/// that is what the caller has.
+pub fn rlimits(
+    policy: &Policy,
+    shared_uid_count: u64,
+    nofile_now: (u64, u64),
+    core_hard_now: u64,
+) -> (Vec<(u32, u64, u64)>, String) {
+    let core = CORE_LIMIT.min(core_hard_now);
+    let mut v = vec![(RLIMIT_CORE, core, core)];
+    let mut words = vec![if core == CORE_LIMIT {
+        CORE_WORDS.to_owned()
+    } else {
+        "RLIMIT_CORE=0 (the caller's hard limit; no core file; changes are ignored)".to_owned()
+    }];
     if let Some(n) = policy.process.max_open_files {
         let (soft, hard) = (nofile_now.0.min(u64::from(n)), nofile_now.1.min(u64::from(n)));
         v.push((RLIMIT_NOFILE, soft, hard));
@@ -247,7 +286,8 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         None => Vec::new(),
     };
     let c = common(policy, cmd, &proxy_env, devnull)?;
-    let (limits, mut limits_words) = rlimits(policy, 0, sys::nofile_limit());
+    let (limits, mut limits_words) = rlimits(policy, 0, sys::nofile_limit(), sys::core_hard_limit());
+    let core_limit = limits.iter().find(|r| r.0 == RLIMIT_CORE).map_or(CORE_LIMIT, |r| r.1);
     // The cgroup v1 groups are made after the go message (see `cgroup::Planned`); a cgroup v2
     // group now, since pid 1 clones the command into it right after the go message (here this
     // thread would otherwise wait for the clone of pid 1).
@@ -351,16 +391,19 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     }
     // While the command runs, this thread would only wait: it does what can wait until then.
     let mut v2_words = None;
+    let mut core_gap = None;
     let mut chores = || {
         init.unpin_launcher();
         if groups.is_some() {
             crate::cgroup::sweep(cgroup2.as_ref().map(|p| p.path.as_path()));
         }
         v2_words = Some(cgroup_v2_words(groups.as_ref().is_some_and(|g| g.v2_dir.is_some()), true));
+        core_gap = Some(host_core_helper_gap(core_limit));
     };
     let waited = wait(Child::Init(&init), deadline, &signals, &report_r, pid, true, groups.as_ref(), &mut chores);
     let v2_words =
         v2_words.unwrap_or_else(|| cgroup_v2_words(groups.as_ref().is_some_and(|g| g.v2_dir.is_some()), true));
+    let core_gap = core_gap.unwrap_or_else(|| host_core_helper_gap(core_limit));
     if let Some(f) = forwarder {
         f.stop();
     }
@@ -431,6 +474,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         ));
     }
     enforcement.gaps.extend(residual_gaps(abi, true));
+    enforcement.gaps.extend(core_gap);
 
     let mut outcome = Outcome::new(status, duration, "namespaces", enforcement);
     outcome.warnings = crate::git_redirect::check(&git_watch);
@@ -810,7 +854,8 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     let cgroup_joins = cgroup_joins(planned_groups.as_ref(), root_fds)?;
     let made = groups.map_or(0, crate::cgroup::RunGroups::made_mask);
     let shared = if policy.process.max_processes.is_some() { host_facts::processes_of_uid(uid) } else { 0 };
-    let (limits, mut limits_words) = rlimits(policy, shared, sys::nofile_limit());
+    let (limits, mut limits_words) = rlimits(policy, shared, sys::nofile_limit(), sys::core_hard_limit());
+    let core_limit = limits.iter().find(|r| r.0 == RLIMIT_CORE).map_or(CORE_LIMIT, |r| r.1);
     let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
     let prepared = Prepared {
         ops: Vec::new(),
@@ -887,6 +932,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
         crate::cgroup::sweep(cgroup2.as_ref().map(|p| p.path.as_path()));
     }
     let v2_words = cgroup_v2_words(groups.is_some_and(|g| g.v2_dir.is_some()), false);
+    let core_gap = host_core_helper_gap(core_limit);
     let waited = wait(Child::Direct(pid), deadline, &signals, &report_r, -pid, false, groups, &mut || {});
     // Whatever stayed in the command's process group goes with it (before its cgroups).
     sys::kill(-pid, libc::SIGKILL);
@@ -912,7 +958,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
             layer("limits", limits_status, limits_words),
             layer("env", LayerStatus::Full, format!("{} variables from the policy's allowlist", c.env.len())),
         ],
-        gaps: landlock_only_gaps(policy, abi),
+        gaps: landlock_only_gaps(policy, abi).into_iter().chain(core_gap).collect(),
     };
     let mut outcome = Outcome::new(status, duration, "landlock-only", enforcement);
     outcome.warnings = crate::git_redirect::check(&git_watch);
@@ -1036,19 +1082,38 @@ mod tests {
         let mut p = policy("/ws");
         p.process.max_open_files = Some(65_536);
         let nofile = |v: &[(u32, u64, u64)]| v.iter().find(|r| r.0 == RLIMIT_NOFILE).map(|r| (r.1, r.2));
-        let (v, words) = rlimits(&p, 0, (1024, 1_048_576));
+        let (v, words) = rlimits(&p, 0, (1024, 1_048_576), u64::MAX);
         assert_eq!(nofile(&v), Some((1024, 65_536)), "soft kept, hard lowered");
         assert!(words.contains("RLIMIT_NOFILE=65536 per process"), "{words}");
-        let (v, _) = rlimits(&p, 0, (u64::MAX, u64::MAX));
+        let (v, _) = rlimits(&p, 0, (u64::MAX, u64::MAX), u64::MAX);
         assert_eq!(nofile(&v), Some((65_536, 65_536)), "unlimited lowered to the policy's");
-        let (v, words) = rlimits(&p, 0, (512, 4096));
+        let (v, words) = rlimits(&p, 0, (512, 4096), u64::MAX);
         assert_eq!(nofile(&v), Some((512, 4096)), "a lower inherited limit stays");
         assert!(words.contains("RLIMIT_NOFILE=4096") && words.contains("inherited"), "{words}");
         p.process.max_open_files = None;
-        let (v, words) = rlimits(&p, 0, (1024, 1_048_576));
+        let (v, words) = rlimits(&p, 0, (1024, 1_048_576), u64::MAX);
         assert_eq!(nofile(&v), None);
         assert!(!words.contains("NOFILE"), "{words}");
         assert!(v.contains(&(RLIMIT_CORE, 1, 1)), "no core dumps whatever the policy");
+        // A caller already at 0 stays there (raising it would fail and end the run).
+        let (v, words) = rlimits(&p, 0, (1024, 1_048_576), 0);
+        assert!(v.contains(&(RLIMIT_CORE, 0, 0)) && words.contains("RLIMIT_CORE=0"), "{words}");
+    }
+
+    /// Which host crash handlers the core limit cannot keep a sandbox's cores from.
+    #[test]
+    fn core_helper_gaps() {
+        assert_eq!(core_helper_gap(b"core\n", 1), None);
+        assert_eq!(core_helper_gap(b"core\n", 0), None);
+        assert_eq!(core_helper_gap(b"|/usr/lib/systemd/systemd-coredump %P\n", 1), None);
+        let pipe = core_helper_gap(b"|/usr/share/apport/apport %p\n", 0).unwrap_or_default();
+        assert!(pipe.contains("pipe helper") && pipe.contains("apport %p`"), "{pipe}");
+        for socket in [&b"@/run/systemd/coredump\n"[..], b"@@/run/systemd/coredump"] {
+            for limit in [0, 1] {
+                let g = core_helper_gap(socket, limit).unwrap_or_default();
+                assert!(g.contains("socket helper"), "{g}");
+            }
+        }
     }
 
     /// What `landlock-only` cannot stop depends on the kernel's Landlock ABI and on where the

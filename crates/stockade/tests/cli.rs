@@ -329,6 +329,44 @@ fn doctor_reports_config_locations() {
     assert!(stdout(&o).starts_with("stockade doctor ("), "{}", stdout(&o));
 }
 
+/// A caller whose hard core limit is already 0 (a hardened host, `ulimit -Hc 0`,
+/// `LimitCORE=0`) still runs commands: the sandbox keeps 0 rather than asking for the 1 byte it
+/// would otherwise set, which needs a privilege to raise to. The report says so.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_caller_with_a_hard_core_limit_of_zero_still_runs() {
+    use std::os::unix::process::CommandExt;
+    let c = Cli::new();
+    let report = c.ws.join("core-report.json");
+    for imp in ["namespaces", "landlock-only"] {
+        let mut cmd = c.cmd(&["run", "--implementation", imp, "--report"]);
+        cmd.arg(&report).args(["--", "sh", "-c", "ulimit -c; ulimit -Hc"]).current_dir(&c.ws);
+        // SAFETY: setrlimit is async-signal-safe; lowering a limit needs no privilege.
+        unsafe {
+            cmd.pre_exec(|| {
+                let rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                if libc::setrlimit(libc::RLIMIT_CORE, &rl) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        if code(&o) == 125 && err.contains("no allowed Linux sandbox implementation works here") {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!("SKIP {imp}: not available here: {err}\n").as_bytes(),
+            );
+            continue;
+        }
+        assert_eq!((code(&o), stdout(&o).split_whitespace().collect::<Vec<_>>()), (0, vec!["0", "0"]), "{imp}: {err}");
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        let limits = v["enforcement"]["layers"].as_array().unwrap().iter().find(|l| l["layer"] == "limits").unwrap();
+        assert!(limits["detail"].as_str().unwrap().contains("RLIMIT_CORE=0"), "{imp}: {limits}");
+    }
+}
+
 /// The smallest open-file limit a policy may set still starts a command when the caller hands
 /// stockade many descriptors (here 3 to 20, without close-on-exec): the limit is set just
 /// before `execve`, once they are all marked close-on-exec. Set earlier, the sandbox's own

@@ -633,6 +633,17 @@ pub fn nofile_limit() -> (u64, u64) {
     (rl.rlim_cur, rl.rlim_max)
 }
 
+/// This process's hard core-file limit, which the command inherits ("unlimited" if it cannot be
+/// read, which it always can).
+pub fn core_hard_limit() -> u64 {
+    let mut rl = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: a valid out-pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut rl) } != 0 {
+        return u64::MAX;
+    }
+    rl.rlim_max
+}
+
 /// Sets the soft and hard values of an rlimit of the calling process with the raw `prlimit64`
 /// syscall (see above). Returns the syscall's result.
 fn set_rlimit(resource: u32, soft: u64, hard: u64) -> c_long {

@@ -306,7 +306,7 @@ pub fn as_account(acc: &Account, argv: &[&str]) -> Command {
 }
 
 /// The residual gaps the `namespaces` implementation may have (the lead's decision, THREATS.md
-/// F5B, F11, N6, R6): an action of one of these classes passes only when the run's report lists the
+/// F5B, F11, N6, R6, R7): an action of one of these classes passes only when the run's report lists the
 /// gap, exactly like landlock-only's documented gaps. Any other gap under namespaces fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Residual {
@@ -324,15 +324,20 @@ pub enum Residual {
     /// R6: inotify instances and watches count against the user's own per-user limits (pid 1
     /// could cap the sandbox's share, at 0.27 ms a run; see docs/linux.md).
     InotifyAllowance,
+    /// R7: the host's `core_pattern` names a socket helper (`@`, Linux 6.16+), to which the
+    /// kernel applies no core limit, or a pipe helper while the caller's hard core limit is 0
+    /// (pipe helpers ignore 0, and only a privileged process could raise it to 1).
+    CoreHelper,
 }
 
 impl Residual {
-    pub const ALL: [Residual; 5] = [
+    pub const ALL: [Residual; 6] = [
         Residual::SocketAfterLaunch,
         Residual::PreexistingHardLink,
         Residual::NestedRepo,
         Residual::GitRedirect,
         Residual::InotifyAllowance,
+        Residual::CoreHelper,
     ];
 
     /// Words that must all appear (case-insensitive) in the gap string.
@@ -343,6 +348,7 @@ impl Residual {
             Residual::NestedRepo => &["subdirectory", "git init"],
             Residual::GitRedirect => &["commondir"],
             Residual::InotifyAllowance => &["inotify instances", "limits"],
+            Residual::CoreHelper => &["core_pattern", "helper"],
         }
     }
 
@@ -361,9 +367,20 @@ impl Residual {
     pub fn open_on_this_host(self) -> bool {
         match self {
             Residual::SocketAfterLaunch => landlock_abi().is_none_or(|a| a < 9),
+            Residual::CoreHelper => core_helper_reaches_crashes(),
             _ => true,
         }
     }
+}
+
+/// Whether a crash in the sandbox reaches this host's crash handler whatever stockade does
+/// (see [`Residual::CoreHelper`]).
+pub fn core_helper_reaches_crashes() -> bool {
+    let pattern = std::fs::read("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: a valid out-pointer.
+    let hard = if unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut rl) } == 0 { rl.rlim_max } else { u64::MAX };
+    pattern.starts_with(b"@") || (pattern.starts_with(b"|") && hard == 0)
 }
 
 /// What is wrong with the namespaces implementation's `enforcement.gaps`: every gap must be one

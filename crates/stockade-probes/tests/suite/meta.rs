@@ -67,6 +67,7 @@ fn meta_residual_gap_rule() {
         "a repository created in a subdirectory (`git init sub`) gets writable hooks".to_owned(),
         "a new .git/commondir redirects git's config".to_owned(),
         "inotify instances count against the user's own limits".to_owned(),
+        "a crash hands the process's memory to the host's core_pattern socket helper".to_owned(),
     ];
     assert_eq!(residual_gap_problems(&all, &Residual::ALL), Vec::<String>::new());
     for i in 0..all.len() {

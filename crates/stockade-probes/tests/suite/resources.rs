@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{obs_of, sv, Case, Impl};
+use crate::harness::{obs_of, Case, Impl, Residual};
 use crate::process::{kill_all, survivors};
 
 fn config(c: &Case, body: &str) -> String {
@@ -27,10 +27,14 @@ probe_test!(r1_fork_bomb, |c: &mut Case| {
     if o.errno() != Some(i64::from(libc::EAGAIN)) {
         c.fail(format!("R1: the bomb did not end in EAGAIN\n{}", o.ctx));
     }
-    // ...at the configured limit, not at some lower one.
+    // ...at the configured limit, not at some lower one. (An unprivileged `landlock-only` run
+    // has only RLIMIT_NPROC, which counts every process of the uid on the host, with the count
+    // at launch added as headroom: the suite's other contexts for that user start and end
+    // processes meanwhile, so there the count can drift either way.)
     let forked: Option<u64> =
         o.detail().split("after ").nth(1).and_then(|t| t.split_whitespace().next()).and_then(|n| n.parse().ok());
-    if !forked.is_some_and(|n| (32..64).contains(&n)) {
+    let shared_count = c.imp == Impl::LandlockOnly && c.acc.uid != 0;
+    if !shared_count && !forked.is_some_and(|n| (32..64).contains(&n)) {
         c.fail(format!("R1: expected the bomb to stop just below 64 processes, got {forked:?}\n{}", o.ctx));
     }
     // The host can still fork after the bomb.
@@ -223,13 +227,17 @@ probe_test!(r6_fd_exhaustion, |c: &mut Case| {
 // the loop gets well past a dozen first: the sandbox does not refuse the calls themselves). The
 // same loops without the sandbox pass the limit (the control). Inotify instances and watches are
 // also counted per user, shared with the user's own processes: that part is a gap every run
-// lists. The loops stay far below the default 128 instances per user, so no other process of
-// the runner's user is starved while this runs.
+// lists. One context at a time makes inotify instances (at most 40, against 128 per user by
+// default), so the contexts of one user do not run each other out and no other process of the
+// runner's user is starved while this runs.
+static INOTIFY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 probe_test!(r6_kernel_objects, |c: &mut Case| {
     const LIMIT: u64 = 32;
     let cfg = config(c, &format!("[process]\nmax_open_files = {LIMIT}\n"));
     let p = c.probe_bin();
     for kind in ["inotify", "eventfd", "timerfd"] {
+        let _one = (kind == "inotify").then(|| INOTIFY.lock().unwrap_or_else(|e| e.into_inner()));
         let inside = c.sandboxed_with(&["--config", &cfg], &[&p, "fd-exhaust", &(2 * LIMIT).to_string(), kind]);
         let inside = obs_of(&inside, &format!("fd-exhaust {kind} (max_open_files = {LIMIT})"));
         c.denied(&format!("R6 ({kind} instances beyond the open-file limit)"), &inside);
@@ -355,17 +363,24 @@ impl Drop for CorePattern {
 // host-wide setting for a moment; the pattern discards what it gets), the same crashes inside
 // reach no helper, where a crash at limit 0 without the sandbox does.
 probe_test!(r7_core, |c: &mut Case| {
-    c.expect_all_denied("R7", &[sv(&["core-limit"])], None, &[0]);
+    // Where the host's crash handler is out of the limit's reach (a socket helper, or a pipe
+    // helper under a caller's hard limit of 0), every run must say so.
+    const HELPER: &[&str] = &["core_pattern", "helper"];
+    let neg = c.probe_unsandboxed(&["core-limit"]);
+    c.escapes("R7-negative (the core limit without the sandbox)", &neg);
+    let o = c.probe(&["core-limit"]);
+    c.denied_or_residual("R7 (the core limit)", &o, Residual::CoreHelper, HELPER);
     let ws = c.ws_s();
     let crashes = |c: &mut Case, how: &str| {
         let o = c.batch(&[&["core-dump", &ws, "as-is"], &["core-dump", &ws, "zero"], &["core-dump", &ws, "max"]]);
         for (o, limit) in o.iter().zip(["as inherited", "lowered to 0", "raised"]) {
-            c.denied(&format!("R7 (a crash with the core limit {limit}, {how})"), o);
+            let id = format!("R7 (a crash with the core limit {limit}, {how})");
+            c.denied_or_residual(&id, o, Residual::CoreHelper, HELPER);
         }
         remove_cores(&c.ws);
     };
     let pattern = core_pattern();
-    if pattern.starts_with(b"|") {
+    if pattern.starts_with(b"|") || pattern.starts_with(b"@") {
         crashes(c, "to the host's core_pattern helper");
     } else {
         crashes(c, "core file");
@@ -394,7 +409,7 @@ probe_test!(r7_core, |c: &mut Case| {
     if let Err(e) = set {
         panic!("{}: STOCKADE_TEST_REQUIRE=core-pattern, but core_pattern cannot be set: {e}", c.name);
     }
-    crashes(c, "to a core_pattern helper");
+    crashes(c, "to a core_pattern pipe helper");
     let o = c.probe_unsandboxed(&["core-dump", &ws, "zero"]);
     c.escapes("R7-negative (a helper gets the core at limit 0 without the sandbox)", &o);
     drop(set);

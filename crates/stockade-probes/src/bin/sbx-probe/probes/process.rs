@@ -283,16 +283,22 @@ pub(super) fn sentinel() -> Probe {
     }
 }
 
+/// R7: whether the core limit keeps a crash's core from a core file and from the host's
+/// `core_pattern` helper. "denied": it does (for this host's pattern); "allowed": it does not.
 pub(super) fn core_limit() -> Probe {
     // SAFETY: rl is a valid out buffer.
     let mut rl: libc::rlimit = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
     check(unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut rl) } as i64, "getrlimit")?;
-    // A `core_pattern` pipe helper gets the core at any limit but exactly 1 byte; a core file
-    // needs at least a page.
-    let pipe = std::fs::read("/proc/sys/kernel/core_pattern").is_ok_and(|p| p.starts_with(b"|"));
-    let d = format!("RLIMIT_CORE soft={} hard={} (core_pattern a pipe: {pipe})", rl.rlim_cur, rl.rlim_max);
-    if rl.rlim_max <= 1 && (rl.rlim_cur == 1 || !pipe) {
+    // A `core_pattern` pipe helper gets the core at any limit but exactly 1 byte, a socket
+    // helper (`@`) at any limit at all; a core file needs at least a page.
+    let pattern = std::fs::read("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    let (pipe, socket) = (pattern.starts_with(b"|"), pattern.starts_with(b"@"));
+    let d = format!(
+        "RLIMIT_CORE soft={} hard={} (core_pattern a pipe: {pipe}, a socket: {socket})",
+        rl.rlim_cur, rl.rlim_max
+    );
+    if rl.rlim_max <= 1 && !socket && (rl.rlim_cur == 1 || !pipe) {
         Err(Fail { errno: 0, detail: d })
     } else {
         Ok(d)
