@@ -74,9 +74,14 @@ pub fn core_helper_gap(core_pattern: &[u8], core_limit: u64) -> Option<String> {
 }
 
 /// [`core_helper_gap`] for this host, read from `/proc/sys/kernel/core_pattern` (nothing if it
-/// cannot be read: no crash handler this process can see).
+/// cannot be read: no crash handler this process can see). One `read` into a buffer larger
+/// than the kernel's 128-byte pattern: it runs beside every command.
 pub fn host_core_helper_gap(core_limit: u64) -> Option<String> {
-    core_helper_gap(&std::fs::read("/proc/sys/kernel/core_pattern").ok()?, core_limit)
+    use rustix::fs::{open, Mode, OFlags};
+    let fd = open("/proc/sys/kernel/core_pattern", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let mut buf = [0u8; 256];
+    let n = rustix::io::read(&fd, &mut buf).ok()?;
+    core_helper_gap(&buf[..n], core_limit)
 }
 
 /// The rlimits for a run, each as (resource, soft, hard), and their description.
