@@ -329,6 +329,21 @@ fn doctor_reports_config_locations() {
     assert!(stdout(&o).starts_with("stockade doctor ("), "{}", stdout(&o));
 }
 
+/// Whether `o` is stockade refusing because implementation `imp` cannot run on this host (said
+/// with a `SKIP` line).
+#[cfg(target_os = "linux")]
+fn unavailable(imp: &str, o: &Output) -> bool {
+    let err = String::from_utf8_lossy(&o.stderr);
+    let skip = code(o) == 125 && err.contains("no allowed Linux sandbox implementation works here");
+    if skip {
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("SKIP {imp}: not available here: {err}\n").as_bytes(),
+        );
+    }
+    skip
+}
+
 /// A caller whose hard core limit is already 0 (a hardened host, `ulimit -Hc 0`,
 /// `LimitCORE=0`) still runs commands: the sandbox keeps 0 rather than asking for the 1 byte it
 /// would otherwise set, which needs a privilege to raise to. The report says so.
@@ -353,11 +368,7 @@ fn a_caller_with_a_hard_core_limit_of_zero_still_runs() {
         }
         let o = cmd.output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
-        if code(&o) == 125 && err.contains("no allowed Linux sandbox implementation works here") {
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                format!("SKIP {imp}: not available here: {err}\n").as_bytes(),
-            );
+        if unavailable(imp, &o) {
             continue;
         }
         assert_eq!((code(&o), stdout(&o).split_whitespace().collect::<Vec<_>>()), (0, vec!["0", "0"]), "{imp}: {err}");
@@ -395,11 +406,7 @@ fn the_smallest_open_file_limit_starts_a_command_despite_inherited_fds() {
         }
         let o = cmd.output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
-        if code(&o) == 125 && err.contains("no allowed Linux sandbox implementation works here") {
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                format!("SKIP {imp}: not available here: {err}\n").as_bytes(),
-            );
+        if unavailable(imp, &o) {
             continue;
         }
         assert_eq!((code(&o), String::from_utf8_lossy(&o.stdout).trim()), (0, "16"), "{imp}: {err}");
