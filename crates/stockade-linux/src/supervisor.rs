@@ -291,7 +291,8 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         None => Vec::new(),
     };
     let c = common(policy, cmd, &proxy_env, devnull)?;
-    let (limits, mut limits_words) = rlimits(policy, 0, sys::nofile_limit(), sys::core_hard_limit());
+    let (limits, mut limits_words) =
+        rlimits(policy, 0, sys::inherited_limit(RLIMIT_NOFILE), sys::inherited_limit(RLIMIT_CORE).1);
     let core_limit = limits.iter().find(|r| r.0 == RLIMIT_CORE).map_or(CORE_LIMIT, |r| r.1);
     // The cgroup v1 groups are made after the go message (see `cgroup::Planned`); a cgroup v2
     // group now, since pid 1 clones the command into it right after the go message (here this
@@ -859,7 +860,8 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     let cgroup_joins = cgroup_joins(planned_groups.as_ref(), root_fds)?;
     let made = groups.map_or(0, crate::cgroup::RunGroups::made_mask);
     let shared = if policy.process.max_processes.is_some() { host_facts::processes_of_uid(uid) } else { 0 };
-    let (limits, mut limits_words) = rlimits(policy, shared, sys::nofile_limit(), sys::core_hard_limit());
+    let (limits, mut limits_words) =
+        rlimits(policy, shared, sys::inherited_limit(RLIMIT_NOFILE), sys::inherited_limit(RLIMIT_CORE).1);
     let core_limit = limits.iter().find(|r| r.0 == RLIMIT_CORE).map_or(CORE_LIMIT, |r| r.1);
     let (report_r, report_w) = sys::pipe().map_err(|e| syscall("pipe2", e))?;
     let prepared = Prepared {

@@ -622,26 +622,16 @@ fn block_every_signal() {
 #[allow(clippy::unnecessary_cast)]
 pub const RLIMIT_NOFILE: u32 = libc::RLIMIT_NOFILE as u32;
 
-/// This process's open-file limit as (soft, hard), which the command inherits; if it cannot be
-/// read (it always can), "unlimited", so that the policy's limit applies as it is.
-pub fn nofile_limit() -> (u64, u64) {
+/// This process's limit of `resource` as (soft, hard), which the command inherits; if it cannot
+/// be read (it always can), "unlimited", so that the policy's limit applies as it is.
+pub fn inherited_limit(resource: u32) -> (u64, u64) {
     let mut rl = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // The resource is `u32` on glibc and `c_int` on musl.
     // SAFETY: a valid out-pointer.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+    if unsafe { libc::getrlimit(resource as _, &mut rl) } != 0 {
         return (u64::MAX, u64::MAX);
     }
     (rl.rlim_cur, rl.rlim_max)
-}
-
-/// This process's hard core-file limit, which the command inherits ("unlimited" if it cannot be
-/// read, which it always can).
-pub fn core_hard_limit() -> u64 {
-    let mut rl = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
-    // SAFETY: a valid out-pointer.
-    if unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut rl) } != 0 {
-        return u64::MAX;
-    }
-    rl.rlim_max
 }
 
 /// Sets the soft and hard values of an rlimit of the calling process with the raw `prlimit64`

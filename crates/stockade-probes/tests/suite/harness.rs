@@ -373,10 +373,15 @@ impl Residual {
     }
 }
 
+/// The host's `core_pattern` (empty if it cannot be read).
+pub fn core_pattern() -> Vec<u8> {
+    std::fs::read("/proc/sys/kernel/core_pattern").unwrap_or_default()
+}
+
 /// Whether a crash in the sandbox reaches this host's crash handler whatever stockade does
 /// (see [`Residual::CoreHelper`]).
 pub fn core_helper_reaches_crashes() -> bool {
-    let pattern = std::fs::read("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    let pattern = core_pattern();
     let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: a valid out-pointer.
     let hard = if unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut rl) } == 0 { rl.rlim_max } else { u64::MAX };

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{obs_of, Case, Impl, Residual};
+use crate::harness::{core_pattern, obs_of, Case, Impl, Residual};
 use crate::process::{kill_all, survivors};
 
 fn config(c: &Case, body: &str) -> String {
@@ -316,11 +316,6 @@ probe_test!(r6_sysv_ipc, |c: &mut Case| {
         }
     }
 });
-
-/// The host's `core_pattern`.
-fn core_pattern() -> Vec<u8> {
-    std::fs::read("/proc/sys/kernel/core_pattern").unwrap_or_default()
-}
 
 /// Core files a crash in `dir` may have left there (a relative `core_pattern` such as Debian's
 /// `core`, with or without `.PID`), removed.
