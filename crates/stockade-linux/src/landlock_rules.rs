@@ -126,6 +126,11 @@ pub struct LandlockInputs {
     pub extra_writable: Vec<PathBuf>,
 }
 
+/// The device nodes a command may read, write and (ABI 5+) use device ioctls on, under both
+/// implementations: the terminal and the data sinks and sources. Under `landlock-only`
+/// nothing else in the host's `/dev` is readable but `/dev/random` and `/dev/urandom`.
+pub const DEV_NODES: [&str; 6] = ["/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/pts", "/dev/ptmx"];
+
 /// Builds the ruleset for `abi` (a kernel ABI number; 0 means no Landlock and gives `None`).
 pub fn plan(policy: &Policy, abi: i32, flavor: Flavor, inputs: &LandlockInputs) -> Option<LandlockPlan> {
     if abi <= 0 {
@@ -158,8 +163,16 @@ pub fn plan(policy: &Policy, abi: i32, flavor: Flavor, inputs: &LandlockInputs) 
         }
     }
     rules.extend(inputs.extra_writable.iter().map(|p| Rule::new(p, all, true)));
-    for d in ["/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/pts", "/dev/ptmx"] {
+    for d in DEV_NODES {
         rules.push(Rule::new(d, dev, false));
+    }
+    if flavor == Flavor::LandlockOnly {
+        // The host's `/dev` is not among the read roots (its disks hold every file, past
+        // deny-read): its names stay listable, and the random devices readable.
+        rules.push(Rule::new("/dev", bits(AccessFs::ReadDir.into()) & all, false));
+        for d in ["/dev/random", "/dev/urandom"] {
+            rules.push(Rule::new(d, bits(AccessFs::ReadFile.into()) & all, false));
+        }
     }
     if flavor == Flavor::Namespaces {
         for r in &mut rules {
@@ -173,6 +186,16 @@ pub fn plan(policy: &Policy, abi: i32, flavor: Flavor, inputs: &LandlockInputs) 
         _ => 0,
     };
     Some(LandlockPlan { abi, handled_fs: all, handled_net, scoped: Scope::from_all(a).bits(), file_rights, rules })
+}
+
+/// What `landlock-only` leaves out of its read roots (see [`carve`]) under `readable = all`:
+/// the policy's deny-read paths and the host's `/dev`, whose disks hold every file past
+/// deny-read (a root caller's command could read `/dev/sda`) and whose `/dev/shm` holds other
+/// programs' shared memory. [`plan`] grants the nodes a command needs there.
+pub fn landlock_only_unreadable(policy: &Policy) -> Vec<PathBuf> {
+    let mut deny: Vec<PathBuf> = policy.filesystem.deny_read.iter().map(|d| d.value.clone()).collect();
+    deny.push(PathBuf::from("/dev"));
+    deny
 }
 
 /// The trees to grant read on so that everything under `start` is readable except the `deny`
@@ -301,6 +324,32 @@ mod tests {
         assert_eq!(rule_time(&rule("/proc/self"), &covers), RuleTime::InFinishedView);
         assert_eq!(rule_time(&Rule::new("/dev/shm/ws", 0, true), &covers), RuleTime::InFinishedView);
         assert_eq!(rule_time(&rule("/tmp"), &[]), RuleTime::WhileMounting, "nothing mounted over it");
+    }
+
+    #[test]
+    fn landlock_only_reads_no_host_device_but_the_few_it_grants() {
+        let p = policy("/ws");
+        assert!(landlock_only_unreadable(&p).contains(&PathBuf::from("/dev")));
+        let kids = |d: &Path| match d.to_str() {
+            Some("/") => vec![PathBuf::from("/dev"), PathBuf::from("/usr")],
+            _ => Vec::new(),
+        };
+        assert_eq!(carve(Path::new("/"), &landlock_only_unreadable(&p), &kids), vec![PathBuf::from("/usr")]);
+
+        let inputs = LandlockInputs { read_roots: vec!["/usr".into()], ..LandlockInputs::default() };
+        let lp = plan(&p, 7, Flavor::LandlockOnly, &inputs).unwrap();
+        let rights =
+            |path: &str| lp.rules.iter().filter(|r| r.path == Path::new(path)).map(|r| r.rights).collect::<Vec<_>>();
+        let read_file = bits(AccessFs::ReadFile.into());
+        assert_eq!(rights("/dev"), vec![bits(AccessFs::ReadDir.into())], "names only");
+        assert_eq!(rights("/dev/urandom"), vec![read_file]);
+        assert_eq!(rights("/dev/random"), vec![read_file]);
+        assert!(rights("/dev/null")[0] & read_file != 0);
+        assert!(rights("/dev/zram0").is_empty());
+
+        // Under namespaces `/dev` is the view's own minimal tmpfs, readable through `/`.
+        let ns = plan(&p, 7, Flavor::Namespaces, &LandlockInputs::default()).unwrap();
+        assert!(!ns.rules.iter().any(|r| r.path == Path::new("/dev")));
     }
 
     #[test]

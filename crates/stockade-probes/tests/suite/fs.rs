@@ -236,7 +236,9 @@ probe_test!(f5_hardlinks, |c: &mut Case| {
     c.rebaseline();
 });
 
-// F7 + F8: /proc traversal into host processes (their root, cwd, mem).
+// F7 + F8: /proc traversal into host processes (their root, cwd, mem), and through the
+// command's own `/proc/self/root` to a deny-read file: the magic link must lead to the
+// sandbox's view (or to a path Landlock checks like any other), not around it.
 probe_test!(f7_proc_traversal, |c: &mut Case| {
     let s = c.sentinel.pid().to_string();
     let h = c.home.to_string_lossy().into_owned();
@@ -247,9 +249,10 @@ probe_test!(f7_proc_traversal, |c: &mut Case| {
             sv(&["readdir", &format!("/proc/{s}/cwd")]),
             sv(&["readdir", &format!("/proc/{s}/root/")]),
             sv(&["proc-mem", &s]),
+            sv(&["read", &format!("/proc/self/root{h}/.ssh/id_ed25519")]),
         ],
         Some(&["process"]),
-        &[0, 1, 3],
+        &[0, 1, 3, 4],
     );
     c.expect_all_allowed("F7-control", &[sv(&["read", "/proc/self/status"]), sv(&["readdir", "/proc/self/fd"])]);
 });
@@ -639,13 +642,37 @@ probe_test!(f13_devices, |c: &mut Case| {
         sv(&["read", "/dev/kmsg"]),
         sv(&["read", "/dev/mem"]),
     ];
-    let neg: &[usize] = if c.who == Who::Root { &[0, 5] } else { &[] };
+    let mut items = items;
+    let mut neg: Vec<usize> = if c.who == Who::Root { vec![0, 5] } else { vec![] };
+    // A block device of the host (THREATS: `echo x > /dev/sda`): under a disk's files, so
+    // reading it would get round every deny-read path. Root only: outside, a user cannot
+    // open one either, so that control would be blind. Inside, `/dev` is minimal
+    // (namespaces) or Landlock refuses it (landlock-only).
+    if c.who == Who::Root {
+        match openable_block_device() {
+            Some(dev) => {
+                neg.push(items.len());
+                items.push(sv(&["read", &dev]));
+            }
+            None => c.note("F13: no block device this host lets root open; that item is left out".into()),
+        }
+    }
+    let neg = neg.as_slice();
     c.expect_all_denied("F13", &items, None, neg);
     c.expect_all_allowed(
         "F13-control",
         &[sv(&["write", "/dev/null"]), sv(&["read", "/dev/urandom"]), sv(&["read", "/proc/self/status"])],
     );
 });
+
+/// A block device under `/sys/block` that this process can open for reading, disks before
+/// loop devices (some hosts refuse even root their disks).
+fn openable_block_device() -> Option<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir("/sys/block").ok()?.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+    names.sort_by_key(|n| (n.starts_with("loop"), n.clone()));
+    names.into_iter().map(|n| format!("/dev/{n}")).find(|p| std::fs::File::open(p).is_ok())
+}
 
 // F14: a setuid-root binary in the workspace must not grant root (NNP, nosuid).
 probe_test!(f14_setuid, |c: &mut Case| {
@@ -675,7 +702,63 @@ probe_test!(f14_setuid, |c: &mut Case| {
     if root_in(&o) || o.outcome != "denied" {
         c.fail(format!("F14: the setuid binary ran with privileges or a weak posture: {}", o.summary()));
     }
+
+    // A file capability (THREATS: `ping` with `cap_net_raw`), on another copy: exec grants it
+    // without the sandbox; no_new_privs (and `nosuid` on the binds) keep it out inside.
+    let fcap = c.ws.join("fcap-probe");
+    std::fs::copy(&crate::harness::bins().probe, &fcap).unwrap();
+    if let Err(e) = set_file_capability(&fcap, CAP_NET_RAW) {
+        crate::harness::skip(&c.name, "root", &format!("setting a file capability failed here: {e}"));
+        return;
+    }
+    let f = fcap.to_string_lossy().into_owned();
+    // CapPrm as /proc shows it: 16 hex digits; CAP_NET_RAW is bit 13.
+    let has_net_raw = |o: &crate::harness::Obs| {
+        o.detail()
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("CapPrm="))
+            .and_then(|v| u64::from_str_radix(v, 16).ok())
+            .is_some_and(|v| v & (1 << CAP_NET_RAW) != 0)
+    };
+    if c.imp == Impl::Namespaces {
+        let r = c.unsandboxed(&[&f, "posture"]);
+        let o = crate::harness::obs_of(&r, "file-capability posture unsandboxed");
+        if !has_net_raw(&o) {
+            c.fail(format!("F14: negative control: the file capability was not granted without a sandbox\n{}", o.ctx));
+        }
+    }
+    let r = c.sandboxed(&[&f, "posture"]);
+    let o = crate::harness::obs_of(&r, "file-capability posture");
+    if has_net_raw(&o) || o.outcome != "denied" {
+        c.fail(format!("F14: the file capability was granted or the posture is weak: {}", o.summary()));
+    }
 });
+
+/// `CAP_NET_RAW` (linux/capability.h), the capability `ping` is commonly given as a file
+/// capability.
+const CAP_NET_RAW: u32 = 13;
+
+/// Gives `path` the file capability `cap`, permitted and effective (what `setcap
+/// cap_net_raw+ep` writes): a version 2 `security.capability` attribute, which the kernel
+/// honours for a process whose user namespace maps root (the host's, here).
+fn set_file_capability(path: &std::path::Path, cap: u32) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    const VFS_CAP_REVISION_2: u32 = 0x0200_0000;
+    const VFS_CAP_FLAGS_EFFECTIVE: u32 = 0x0000_0001;
+    // magic_etc, then (permitted, inheritable) for capabilities 0-31 and 32-63.
+    let words = [VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE, 1 << cap, 0, 0, 0];
+    let value: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let cpath = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: valid C strings and a buffer of the length passed.
+    let r = unsafe {
+        libc::setxattr(cpath.as_ptr(), c"security.capability".as_ptr(), value.as_ptr().cast(), value.len(), 0)
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
 
 // F16: /tmp, /var/tmp, /dev/shm are private: nothing reaches the host, host files invisible.
 probe_test!(f16_shared_tmp, |c: &mut Case| {
