@@ -144,14 +144,20 @@ pub fn plan(policy: &Policy, abi: i32, flavor: Flavor, inputs: &LandlockInputs) 
     let mut rules = Vec::new();
     match (flavor, &policy.filesystem.readable) {
         (Flavor::Namespaces, Readable::All) => rules.push(Rule::new("/", read, false)),
-        // Opened without following links: a read root swapped for one since it was listed
-        // fails the run rather than granting the link's target.
-        (Flavor::LandlockOnly, _) => rules.extend(inputs.read_roots.iter().map(|p| Rule::new(p, read, true))),
+        (Flavor::LandlockOnly, readable) => {
+            // Opened without following links: a read root swapped for one since it was listed
+            // fails the run rather than granting the link's target.
+            rules.extend(inputs.read_roots.iter().map(|p| Rule::new(p, read, true)));
+            if matches!(readable, Readable::Roots(_)) {
+                // What a program needs to start, as under `namespaces`; the host's `/dev` is
+                // granted node by node below.
+                let trees = SYSTEM_TREES.iter().filter(|t| **t != "/dev");
+                rules.extend(trees.map(|t| Rule::new(*t, read, false)));
+            }
+        }
         (Flavor::Namespaces, Readable::Roots(roots)) => {
             rules.extend(roots.iter().map(|r| Rule::new(&r.value, read, false)));
-            for sys in ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", "/opt", "/proc", "/sys", "/dev"] {
-                rules.push(Rule::new(sys, read, false));
-            }
+            rules.extend(SYSTEM_TREES.iter().map(|t| Rule::new(*t, read, false)));
         }
     }
     for w in policy.filesystem.writable_paths() {
@@ -188,14 +194,31 @@ pub fn plan(policy: &Policy, abi: i32, flavor: Flavor, inputs: &LandlockInputs) 
     Some(LandlockPlan { abi, handled_fs: all, handled_net, scoped: Scope::from_all(a).bits(), file_rights, rules })
 }
 
-/// What `landlock-only` leaves out of its read roots (see [`carve`]) under `readable = all`:
-/// the policy's deny-read paths and the host's `/dev`, whose disks hold every file past
-/// deny-read (a root caller's command could read `/dev/sda`) and whose `/dev/shm` holds other
-/// programs' shared memory. [`plan`] grants the nodes a command needs there.
+/// The system trees a program needs to start, readable under `readable = [roots]` as well
+/// (in `landlock-only` all but `/dev`, see [`landlock_only_read_roots`]).
+pub const SYSTEM_TREES: [&str; 11] =
+    ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", "/opt", "/proc", "/sys", "/dev"];
+
+/// What `landlock-only` leaves out of its read roots (see [`carve`]): the policy's deny-read
+/// paths and the host's `/dev`, whose disks hold every file past deny-read (a root caller's
+/// command could read `/dev/sda`) and whose `/dev/shm` holds other programs' shared memory.
+/// [`plan`] grants the nodes a command needs there.
 pub fn landlock_only_unreadable(policy: &Policy) -> Vec<PathBuf> {
     let mut deny: Vec<PathBuf> = policy.filesystem.deny_read.iter().map(|d| d.value.clone()).collect();
     deny.push(PathBuf::from("/dev"));
     deny
+}
+
+/// The read roots of `landlock-only`: everything (`readable = all`) or the policy's roots,
+/// less [`landlock_only_unreadable`], listing directories with `children` where something
+/// below them is left out. (Under a list of roots, [`plan`] adds the system trees.)
+pub fn landlock_only_read_roots(policy: &Policy, children: &dyn Fn(&Path) -> Vec<PathBuf>) -> Vec<PathBuf> {
+    let deny = landlock_only_unreadable(policy);
+    let starts: Vec<PathBuf> = match &policy.filesystem.readable {
+        Readable::All => vec![PathBuf::from("/")],
+        Readable::Roots(roots) => roots.iter().map(|r| r.value.clone()).collect(),
+    };
+    starts.iter().flat_map(|s| carve(s, &deny, children)).collect()
 }
 
 /// The trees to grant read on so that everything under `start` is readable except the `deny`
@@ -207,7 +230,9 @@ pub fn carve(start: &Path, deny: &[PathBuf], children: &dyn Fn(&Path) -> Vec<Pat
 }
 
 fn carve_into(at: &Path, deny: &[PathBuf], children: &dyn Fn(&Path) -> Vec<PathBuf>, out: &mut Vec<PathBuf>) {
-    if deny.iter().any(|d| d == at) {
+    // A start inside a denied tree (a readable root listed below a deny-read path) is left out
+    // whole.
+    if deny.iter().any(|d| at.starts_with(d)) {
         return;
     }
     if !deny.iter().any(|d| d.starts_with(at)) {
@@ -246,6 +271,12 @@ mod tests {
         };
         let got = carve(Path::new("/"), &["/home/u/.ssh".into(), "/home/u/.netrc".into()], &tree);
         assert_eq!(got, vec![PathBuf::from("/usr"), "/home/u/src".into()]);
+        // A start inside a denied tree gives nothing; one above a denied tree is split.
+        assert!(carve(Path::new("/home/u/.ssh/keys"), &["/home/u/.ssh".into()], &tree).is_empty());
+        assert_eq!(
+            carve(Path::new("/home/u"), &["/home/u/.ssh".into()], &tree),
+            vec![PathBuf::from("/home/u/src"), "/home/u/.netrc".into()]
+        );
     }
 
     #[test]
@@ -350,6 +381,33 @@ mod tests {
         // Under namespaces `/dev` is the view's own minimal tmpfs, readable through `/`.
         let ns = plan(&p, 7, Flavor::Namespaces, &LandlockInputs::default()).unwrap();
         assert!(!ns.rules.iter().any(|r| r.path == Path::new("/dev")));
+    }
+
+    #[test]
+    fn landlock_only_roots_get_the_system_trees_but_not_dev_and_lose_deny_read() {
+        let mut p = policy("/ws");
+        let root = |v: &str| stockade_policy::Sourced::new(PathBuf::from(v), stockade_policy::Source::Default);
+        p.filesystem.readable = Readable::Roots(vec![root("/"), root("/home/u")]);
+        p.filesystem.deny_read = vec![root("/home/u/.ssh")];
+        let kids = |d: &Path| match d.to_str() {
+            Some("/") => vec![PathBuf::from("/dev"), "/home".into(), "/usr".into()],
+            Some("/home") => vec![PathBuf::from("/home/u")],
+            Some("/home/u") => vec![PathBuf::from("/home/u/.ssh"), "/home/u/src".into()],
+            _ => Vec::new(),
+        };
+        let roots = landlock_only_read_roots(&p, &kids);
+        assert_eq!(roots, vec![PathBuf::from("/home/u/src"), "/usr".into(), "/home/u/src".into()]);
+
+        let inputs = LandlockInputs { read_roots: roots, ..LandlockInputs::default() };
+        let lp = plan(&p, 7, Flavor::LandlockOnly, &inputs).unwrap();
+        let read = bits(AccessFs::from_read(ABI::from(7)));
+        for t in ["/usr", "/bin", "/lib", "/etc", "/proc"] {
+            assert!(lp.rules.contains(&Rule::new(t, read, false)), "{t}");
+        }
+        assert!(!lp
+            .rules
+            .iter()
+            .any(|r| r.path == Path::new("/dev") && r.rights & bits(AccessFs::ReadFile.into()) != 0));
     }
 
     #[test]

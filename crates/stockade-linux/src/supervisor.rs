@@ -825,13 +825,7 @@ pub fn landlock_only_gaps(policy: &Policy, abi: i32) -> Vec<String> {
 /// Runs under the `landlock-only` implementation.
 pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
     let abi = sys::landlock_abi();
-    let read_roots = match &policy.filesystem.readable {
-        stockade_policy::Readable::All => {
-            let deny = landlock_rules::landlock_only_unreadable(policy);
-            landlock_rules::carve(Path::new("/"), &deny, &host_facts::children)
-        }
-        stockade_policy::Readable::Roots(r) => r.iter().map(|s| s.value.clone()).collect(),
-    };
+    let read_roots = landlock_rules::landlock_only_read_roots(policy, &host_facts::children);
     let tmp = private_tmp_dir()?;
     let _cleanup = RemoveOnDrop(tmp.clone());
     let inputs = LandlockInputs { read_roots, extra_writable: vec![tmp.clone()], covers: Vec::new() };

@@ -1740,10 +1740,13 @@ fn add_rules(p: &Prepared, ll: &crate::prepare::ChildLandlock, rs: c_int, when: 
             Err(_) => continue,
         };
         let dir = rustix::fs::fstat(&fd).is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
-        let pb = PathBeneathAttr {
-            allowed_access: if dir { r.rights } else { r.rights & ll.file_rights },
-            parent_fd: fd.as_raw_fd(),
-        };
+        let allowed_access = if dir { r.rights } else { r.rights & ll.file_rights };
+        if allowed_access == 0 {
+            // Only directory rights, on a path that is not one (`/dev` under `landlock-only`
+            // on an odd host): nothing to allow, and the kernel would refuse the rule.
+            continue;
+        }
+        let pb = PathBeneathAttr { allowed_access, parent_fd: fd.as_raw_fd() };
         // SAFETY: valid struct.
         let added = unsafe { libc::syscall(SYS_LANDLOCK_ADD_RULE, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0u32) };
         drop(fd);
