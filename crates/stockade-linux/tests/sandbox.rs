@@ -785,6 +785,33 @@ fn git_status_and_commit_in_workspace_repo() {
     assert!(!d.ws.join(".git/hooks/pre-commit").exists());
 }
 
+/// `landlock-only` with `readable = [roots]`: programs start (the system trees are granted, as
+/// under `namespaces`), a root is readable (control), and a deny-read path inside a root stays
+/// unreadable. Before, the roots were taken as given: `/bin/sh` itself was refused.
+#[test]
+fn landlock_only_readable_roots_start_programs_and_keep_deny_read() {
+    if stockade_linux::sys::landlock_abi() <= 0 {
+        skip("landlock", "the kernel reports no Landlock ABI");
+        return;
+    }
+    let d = Dirs::new();
+    std::fs::create_dir_all(d.home.join(".ssh")).unwrap();
+    std::fs::write(d.home.join(".ssh/id_ed25519"), "SECRET").unwrap();
+    std::fs::write(d.home.join("notes"), "public").unwrap();
+    let mut p = policy(&d, |_| {});
+    p.linux.allow_fallback = true;
+    p.filesystem.readable =
+        stockade_policy::Readable::Roots(vec![stockade_policy::Sourced::new(d.base.clone(), Source::Default)]);
+    assert!(p.filesystem.deny_read.iter().any(|r| r.value == d.home.join(".ssh")), "the default deny-read list");
+    let forced = LinuxBackend { disable_userns: true, ..LinuxBackend::default() };
+    let h = d.home.display();
+    let o = forced
+        .run(&p, &spec(&format!("grep -q public {h}/notes || exit 11; cat {h}/.ssh/id_ed25519 && exit 10; exit 0")))
+        .unwrap();
+    assert_eq!(o.implementation, "landlock-only");
+    assert_eq!(code(&o), 0, "{o:?}");
+}
+
 #[test]
 fn landlock_only_fallback_when_userns_unavailable() {
     if stockade_linux::sys::landlock_abi() <= 0 {
