@@ -428,6 +428,11 @@ pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<
             deny_read.push(c);
         }
     }
+    let kept = if policy.network.mode == stockade_policy::NetworkMode::On {
+        kept_resolv_conf(Path::new("/etc/resolv.conf"), &socket_dirs).into_iter().collect()
+    } else {
+        Vec::new()
+    };
     let sockets = read_proc_net_unix().map(|t| unix_socket_paths(&t, &hidden)).unwrap_or_default();
     let repos = repositories(policy)?;
     let mut identities = Identities::default();
@@ -438,8 +443,23 @@ pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<
         repositories: repos.iter().flat_map(GitDirs::watched).collect(),
         deny_read,
         socket_dirs,
+        kept,
         var_tmp: lstat_dir(Path::new("/var/tmp")) == Some(true),
     })
+}
+
+/// Where `resolv_conf` (`/etc/resolv.conf`) is a link to a regular file below one of the
+/// `hidden` directories (systemd-resolved's `/run/systemd/resolve/stub-resolv.conf`, on Ubuntu
+/// and Fedora), that file: the view keeps it (see [`crate::mount_plan::MountOp::KeepFile`]), or
+/// with the network on no name would resolve, the link pointing into an empty `/run`.
+pub fn kept_resolv_conf(resolv_conf: &Path, hidden: &[PathBuf]) -> Option<PathBuf> {
+    let link = std::fs::symlink_metadata(resolv_conf).ok()?;
+    if !link.file_type().is_symlink() {
+        return None;
+    }
+    let target = std::fs::canonicalize(resolv_conf).ok()?;
+    let regular = std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_file());
+    (regular && hidden.iter().any(|d| target.starts_with(d) && target != *d)).then_some(target)
 }
 
 /// Adds to `out` what hides everything below `dir` but the writable `roots` inside it: each
@@ -616,6 +636,32 @@ mod tests {
 
     /// A link among the entries is left out, so `carve` never takes a rule on one: here a link
     /// into a deny-read directory, which a rule on the link would have opened.
+    #[test]
+    fn resolv_conf_is_kept_only_as_a_link_to_a_regular_file_in_a_hidden_directory() {
+        let dir = std::fs::canonicalize(crate::testutil::scratch_dir("resolv-conf")).unwrap();
+        let run = dir.join("run");
+        std::fs::create_dir_all(run.join("systemd/resolve")).unwrap();
+        let stub = run.join("systemd/resolve/stub-resolv.conf");
+        std::fs::write(&stub, "nameserver 127.0.0.53\n").unwrap();
+        std::fs::write(dir.join("elsewhere"), "nameserver 10.0.0.1\n").unwrap();
+        let link = |name: &str, to: &Path| {
+            let l = dir.join(name);
+            std::os::unix::fs::symlink(to, &l).unwrap();
+            l
+        };
+        let hidden = [run.clone()];
+        assert_eq!(kept_resolv_conf(&link("a", &stub), &hidden), Some(stub.clone()));
+        assert_eq!(
+            kept_resolv_conf(&link("b", Path::new("run/systemd/resolve/stub-resolv.conf")), &hidden),
+            Some(stub)
+        );
+        assert_eq!(kept_resolv_conf(&dir.join("elsewhere"), &hidden), None, "a plain file stays where it is");
+        assert_eq!(kept_resolv_conf(&link("c", &dir.join("elsewhere")), &hidden), None, "outside the hidden dirs");
+        assert_eq!(kept_resolv_conf(&link("d", &run.join("systemd")), &hidden), None, "not a regular file");
+        assert_eq!(kept_resolv_conf(&link("e", &run.join("missing")), &hidden), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn children_leave_out_links_so_carve_never_grants_a_links_target() {
         let dir = std::fs::canonicalize(crate::testutil::scratch_dir("children-links")).unwrap();

@@ -62,6 +62,8 @@ pub struct HostFacts {
     pub deny_read: Vec<(PathBuf, bool)>,
     /// Host socket directories that exist and are not symlinks (`/run`, `$XDG_RUNTIME_DIR`...).
     pub socket_dirs: Vec<PathBuf>,
+    /// Regular files below `socket_dirs` that the view keeps (see [`MountOp::KeepFile`]).
+    pub kept: Vec<PathBuf>,
     /// The git directories of the writable roots' repositories (each `.git` and its
     /// submodules') whose `commondir` is checked after the run (see [`crate::git_redirect`]).
     pub repositories: Vec<PathBuf>,
@@ -157,6 +159,18 @@ pub enum MountOp {
     HideDir(PathBuf),
     /// `/dev/null` bound read-only and `nodev` over a file, so opening it fails.
     HideFile(PathBuf),
+    /// A host file below a hidden directory, kept in the view read-only at its own path: with
+    /// the network on, the target of `/etc/resolv.conf` where that is a link into `/run`
+    /// (systemd-resolved's `stub-resolv.conf`), without which no name resolves. The hidden
+    /// directory's tmpfs stays writable until this step, which makes the file's parents and a
+    /// mount point in it, binds the host file there (opened before the tmpfs covered it), and
+    /// then makes the tmpfs read-only.
+    KeepFile {
+        /// The hidden directory.
+        dir: PathBuf,
+        /// The file, below it.
+        rel: PathBuf,
+    },
     /// A private writable tmpfs (`/tmp`, `/var/tmp`), `nosuid,nodev`, with a size limit.
     Tmpfs {
         /// Where.
@@ -231,6 +245,7 @@ pub fn covers(plan: &MountPlan) -> Vec<Cover> {
         .filter_map(|(i, op)| {
             let path = match op {
                 MountOp::HideDir(p) | MountOp::HideFile(p) | MountOp::Tmpfs { path: p, .. } => p.clone(),
+                MountOp::KeepFile { dir, rel } => dir.join(rel),
                 MountOp::Dev { .. } => "/dev".into(),
                 MountOp::Proc => "/proc".into(),
                 MountOp::MakePrivate
@@ -294,6 +309,11 @@ pub fn plan(policy: &Policy, facts: &HostFacts) -> MountPlan {
     let size = policy.process.memory_bytes.map_or(DEFAULT_TMP_SIZE, |m| (m / 3).min(DEFAULT_TMP_SIZE));
     for d in &facts.socket_dirs {
         ops.push(MountOp::HideDir(d.clone()));
+        for f in &facts.kept {
+            if let Ok(rel) = f.strip_prefix(d) {
+                ops.push(MountOp::KeepFile { dir: d.clone(), rel: rel.to_path_buf() });
+            }
+        }
     }
     if policy.filesystem.private_tmp {
         ops.push(MountOp::Tmpfs { path: "/tmp".into(), size });
@@ -401,6 +421,13 @@ pub fn describe(op: &MountOp) -> String {
         MountOp::ReadOnlyRoot => "read-only root (mount_setattr `/`)".into(),
         MountOp::HideDir(p) => format!("hiding `{}` (tmpfs)", p.display()),
         MountOp::HideFile(p) => format!("hiding `{}` (bind /dev/null)", p.display()),
+        MountOp::KeepFile { dir, rel } => {
+            format!(
+                "keeping `{}` read-only in the hidden `{}` (mkdir/open_tree/move_mount)",
+                dir.join(rel).display(),
+                dir.display()
+            )
+        }
         MountOp::Tmpfs { path, .. } => format!("private tmpfs on `{}`", path.display()),
         MountOp::BindWritable(p) => format!("writable bind of `{}` (open_tree/move_mount)", p.display()),
         MountOp::BindReadOnly { root, rel } => {
@@ -426,11 +453,28 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_file_follows_its_hidden_directory_and_is_a_cover() {
+        let facts = HostFacts {
+            socket_dirs: vec!["/run".into()],
+            kept: vec!["/run/systemd/resolve/stub-resolv.conf".into()],
+            ..HostFacts::default()
+        };
+        let p = plan(&policy("/ws"), &facts);
+        let keep = MountOp::KeepFile { dir: "/run".into(), rel: "systemd/resolve/stub-resolv.conf".into() };
+        let at = |op: &MountOp| p.ops.iter().position(|o| o == op);
+        assert_eq!(at(&keep), at(&MountOp::HideDir("/run".into())).map(|i| i + 1));
+        assert!(covers(&p).iter().any(|c| c.path == Path::new("/run/systemd/resolve/stub-resolv.conf")));
+        let plain = plan(&policy("/ws"), &HostFacts { socket_dirs: vec!["/run".into()], ..HostFacts::default() });
+        assert!(!plain.ops.iter().any(|o| matches!(o, MountOp::KeepFile { .. })));
+    }
+
+    #[test]
     fn golden_default_layout() {
         let facts = HostFacts {
             protected: vec![prot(".git/hooks", PathState::Dir, 2), prot(".codex", PathState::Missing, 0)],
             deny_read: vec![("/home/u/.ssh".into(), true), ("/home/u/.netrc".into(), false)],
             socket_dirs: vec!["/run".into()],
+            kept: vec![],
             var_tmp: true,
             sockets: vec!["/srv/daemon.sock".into()],
             repositories: vec![],

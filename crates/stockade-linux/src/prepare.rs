@@ -4,7 +4,7 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::landlock_rules::{self, LandlockPlan};
@@ -13,6 +13,9 @@ use crate::seccomp_rules::Insn;
 
 /// At most this many writable roots (the child keeps their fds in a fixed array).
 pub const MAX_WRITABLE_ROOTS: usize = 64;
+
+/// Most files a run keeps in hidden directories (see [`MountOp::KeepFile`]; one today).
+pub const MAX_KEPT_FILES: usize = 4;
 
 /// In [`Prepared::cgroups_ready`]: the supervisor has made what it could of the run's groups.
 pub const CGROUPS_DONE: u32 = 1 << 31;
@@ -30,6 +33,23 @@ pub enum ChildOp {
         path: CString,
         /// tmpfs options.
         opts: CString,
+        /// Mounted read-only (false where a [`ChildOp::KeepFile`] follows, which seals it).
+        rdonly: bool,
+    },
+    /// See [`MountOp::KeepFile`].
+    KeepFile {
+        /// The hidden directory, whose tmpfs holds the mount point.
+        dir: CString,
+        /// The file on the host, opened before any mount.
+        source: CString,
+        /// The directories to make below `dir`, outermost first.
+        parents: Vec<CString>,
+        /// The file, below `dir`.
+        rel: CString,
+        /// Index in the child's array of kept sources.
+        slot: usize,
+        /// Whether this is the last file kept in `dir`, after which its tmpfs turns read-only.
+        seal: bool,
     },
     /// See [`MountOp::HideFile`].
     HideFile {
@@ -248,6 +268,10 @@ fn host_identity(ids: &Identities, root: &Path, rel: &Path) -> Result<(u64, u64)
 /// the host already found).
 pub fn child_ops(plan: &MountPlan, ids: &Identities) -> Result<Vec<ChildOp>> {
     let mut slot = 0;
+    let mut kept = 0;
+    let keeps_in =
+        |d: &Path| plan.ops.iter().filter(|o| matches!(o, MountOp::KeepFile { dir, .. } if dir == d)).count();
+    let mut left: Vec<(PathBuf, usize)> = Vec::new();
     plan.ops
         .iter()
         .map(|op| {
@@ -255,7 +279,40 @@ pub fn child_ops(plan: &MountPlan, ids: &Identities) -> Result<Vec<ChildOp>> {
                 MountOp::MakePrivate => ChildOp::MakePrivate,
                 MountOp::ReadOnlyRoot => ChildOp::ReadOnlyRoot,
                 MountOp::HideDir(p) => {
-                    ChildOp::HideDir { path: cpath(p)?, opts: cstr("opts", "mode=0755,size=4096".as_ref())? }
+                    let keeps = keeps_in(p);
+                    left.push((p.clone(), keeps));
+                    ChildOp::HideDir {
+                        path: cpath(p)?,
+                        opts: cstr("opts", "mode=0755,size=4096".as_ref())?,
+                        rdonly: keeps == 0,
+                    }
+                }
+                MountOp::KeepFile { dir, rel } => {
+                    kept += 1;
+                    if kept > MAX_KEPT_FILES {
+                        return Err(Error::Setup {
+                            step: format!("more than {MAX_KEPT_FILES} files kept in hidden directories"),
+                            source: std::io::Error::from_raw_os_error(libc::E2BIG),
+                        });
+                    }
+                    let n = left.iter_mut().find(|(d, _)| d == dir).map_or(0, |(_, n)| {
+                        *n = n.saturating_sub(1);
+                        *n
+                    });
+                    let mut parents = Vec::new();
+                    let mut at = PathBuf::new();
+                    for c in rel.parent().into_iter().flat_map(Path::components) {
+                        at.push(c);
+                        parents.push(cpath(&at)?);
+                    }
+                    ChildOp::KeepFile {
+                        dir: cpath(dir)?,
+                        source: cpath(&dir.join(rel))?,
+                        parents,
+                        rel: cpath(rel)?,
+                        slot: kept - 1,
+                        seal: n == 0,
+                    }
                 }
                 MountOp::HideFile(p) => ChildOp::HideFile { path: cpath(p)? },
                 MountOp::Tmpfs { path, size } => {
@@ -372,6 +429,31 @@ pub fn raw(fd: Option<&OwnedFd>) -> RawFd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hidden_directory_stays_writable_until_its_kept_file_seals_it() {
+        let plan = MountPlan {
+            ops: vec![
+                MountOp::HideDir("/run".into()),
+                MountOp::KeepFile { dir: "/run".into(), rel: "systemd/resolve/stub-resolv.conf".into() },
+                MountOp::HideDir("/home/u/.docker/run".into()),
+            ],
+            missing: vec![],
+        };
+        let ops = child_ops(&plan, &Identities::default()).unwrap();
+        assert!(matches!(&ops[0], ChildOp::HideDir { rdonly: false, .. }));
+        match &ops[1] {
+            ChildOp::KeepFile { dir, source, parents, rel, slot, seal } => {
+                assert_eq!(dir.as_c_str(), c"/run");
+                assert_eq!(source.as_c_str(), c"/run/systemd/resolve/stub-resolv.conf");
+                assert_eq!(parents, &[c"systemd".to_owned(), c"systemd/resolve".to_owned()]);
+                assert_eq!(rel.as_c_str(), c"systemd/resolve/stub-resolv.conf");
+                assert_eq!((*slot, *seal), (0, true));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&ops[2], ChildOp::HideDir { rdonly: true, .. }));
+    }
 
     #[test]
     fn path_lookup_like_execvp() {

@@ -618,6 +618,36 @@ fn pid1_is_stockade_and_host_pids_invisible() {
     let _ = sentinel.wait();
 }
 
+/// With the network on, `/etc/resolv.conf` reads inside where it is a link into `/run`
+/// (systemd-resolved's `stub-resolv.conf`, Ubuntu's and Fedora's default): the view keeps that
+/// one file in its otherwise empty, read-only `/run`. Control: with the network off the link
+/// dangles, as before. Runs only on such a host.
+#[test]
+fn resolv_conf_linked_into_run_reads_with_the_network_on() {
+    if !userns() {
+        return;
+    }
+    let Some(target) = stockade_linux::host_facts::kept_resolv_conf(Path::new("/etc/resolv.conf"), &["/run".into()])
+    else {
+        skip("resolv-link", "/etc/resolv.conf here is not a link to a file below /run");
+        return;
+    };
+    let want = std::fs::read_to_string("/etc/resolv.conf").unwrap();
+    let d = Dirs::new();
+    let on = policy(&d, |o| o.network = Some(stockade_policy::NetworkMode::On));
+    let t = target.display();
+    let script = format!(
+        "cat /etc/resolv.conf > got || exit 11; touch /run/x 2>/dev/null && exit 12; \
+         echo x >> {t} 2>/dev/null && exit 13; [ \"$(ls -A /run)\" = \"$(echo {t} | cut -d/ -f3)\" ] || exit 14; exit 0"
+    );
+    let o = run(&on, &script);
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert_eq!(std::fs::read_to_string(d.ws.join("got")).unwrap(), want);
+    let off = policy(&d, |_| {});
+    let o = run(&off, "cat /etc/resolv.conf >/dev/null 2>&1 && exit 10; exit 0");
+    assert_eq!(code(&o), 0, "with the network off nothing is kept: {o:?}");
+}
+
 #[test]
 fn loopback_works_outside_unreachable() {
     if !userns() {

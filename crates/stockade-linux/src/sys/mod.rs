@@ -731,6 +731,55 @@ fn move_tree(src_fd: c_int, dst_fd: c_int, recursive: bool) -> c_long {
     bind_with(src_fd, dst_fd, None, recursive)
 }
 
+/// Whether `fd` is a regular file (an `fstat` that cannot fail on a valid fd).
+fn is_regular(fd: c_int) -> bool {
+    // SAFETY: zeroed stat is a valid out buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid fd and out buffer.
+    unsafe { libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG }
+}
+
+/// [`ChildOp::KeepFile`]: in the hidden directory `dir`'s fresh tmpfs, the parents of `rel`,
+/// an empty file at `rel`, `src` bound over it read-only, and with `seal` the tmpfs made
+/// read-only. Nothing here follows a link: the tmpfs is our own, and empty until now.
+fn keep_file(dir: &CStr, parents: &[std::ffi::CString], rel: &CStr, src: c_int, seal: bool) -> c_long {
+    let all = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    let dfd = open_dir_nofollow(dir);
+    if dfd < 0 {
+        return -1;
+    }
+    let r = (|| {
+        for d in parents {
+            // SAFETY: valid fd and C string.
+            if unsafe { libc::mkdirat(dfd, d.as_ptr(), 0o755) } < 0 && errno() != libc::EEXIST {
+                return -1;
+            }
+        }
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: valid fd and C string.
+        let made = unsafe { libc::openat(dfd, rel.as_ptr(), flags, 0o644) };
+        if made < 0 {
+            return -1;
+        }
+        close(made);
+        let target = openat2_raw(dfd, rel, libc::O_PATH | libc::O_NOFOLLOW, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+        if target < 0 {
+            return -1;
+        }
+        let bound = bind_fd(src, target, MOUNT_ATTR_RDONLY | all, 0, false);
+        close(target);
+        if bound < 0 {
+            return -1;
+        }
+        if seal {
+            return setattr(dfd, c"", libc::AT_EMPTY_PATH as u32, MOUNT_ATTR_RDONLY, 0);
+        }
+        0
+    })();
+    close(dfd);
+    r
+}
+
 fn bind_fd(src_fd: c_int, dst_fd: c_int, set: u64, clr: u64, recursive: bool) -> c_long {
     bind_with(src_fd, dst_fd, Some((set, clr)), recursive)
 }
@@ -852,6 +901,17 @@ fn apply_mounts(p: &Prepared) {
             }
         }
     }
+    // The same for the host files the view keeps below a hidden directory: each must be a
+    // regular file, reached without following a link.
+    let mut kept = [-1 as c_int; crate::prepare::MAX_KEPT_FILES];
+    for (i, op) in p.ops.iter().enumerate() {
+        if let ChildOp::KeepFile { source, slot, .. } = op {
+            kept[*slot] = openat2_raw(libc::AT_FDCWD, source, libc::O_PATH | libc::O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
+            if kept[*slot] < 0 || !is_regular(kept[*slot]) {
+                fail(p, i as i32);
+            }
+        }
+    }
     let mut devs = [-1 as c_int; 6];
     for (k, name) in p.dev_nodes.iter().enumerate() {
         devs[k] = openat2_raw(libc::AT_FDCWD, name, libc::O_PATH | libc::O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
@@ -867,21 +927,20 @@ fn apply_mounts(p: &Prepared) {
             ChildOp::ReadOnlyRoot => {
                 check(p, i32i, setattr(libc::AT_FDCWD, c"/", AT_RECURSIVE, MOUNT_ATTR_RDONLY | all, 0));
             }
-            ChildOp::HideDir { path, opts } => {
+            ChildOp::HideDir { path, opts, rdonly } => {
+                let ro = if *rdonly { libc::MS_RDONLY } else { 0 };
                 let r = hide(
                     || open_dir_nofollow(path),
                     |fd| {
                         let target = fd_path(fd);
-                        mount_raw(
-                            c"tmpfs",
-                            target.as_cstr(),
-                            c"tmpfs",
-                            ns | libc::MS_NOEXEC | libc::MS_RDONLY,
-                            Some(opts),
-                        )
+                        mount_raw(c"tmpfs", target.as_cstr(), c"tmpfs", ns | libc::MS_NOEXEC | ro, Some(opts))
                     },
                 );
                 check(p, i32i, r);
+            }
+            ChildOp::KeepFile { dir, parents, rel, slot, seal, .. } => {
+                check(p, i32i, keep_file(dir, parents, rel, kept[*slot], *seal));
+                close(kept[*slot]);
             }
             ChildOp::HideFile { path } => {
                 let r = hide(
