@@ -634,8 +634,6 @@ mod tests {
         assert_eq!(got, vec![PathBuf::from("/home/u/.config/tool.conf")]);
     }
 
-    /// A link among the entries is left out, so `carve` never takes a rule on one: here a link
-    /// into a deny-read directory, which a rule on the link would have opened.
     #[test]
     fn resolv_conf_is_kept_only_as_a_link_to_a_regular_file_in_a_hidden_directory() {
         let dir = std::fs::canonicalize(crate::testutil::scratch_dir("resolv-conf")).unwrap();
@@ -662,6 +660,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A link among the entries is left out, so `carve` never takes a rule on one: here a link
+    /// into a deny-read directory, which a rule on the link would have opened.
     #[test]
     fn children_leave_out_links_so_carve_never_grants_a_links_target() {
         let dir = std::fs::canonicalize(crate::testutil::scratch_dir("children-links")).unwrap();

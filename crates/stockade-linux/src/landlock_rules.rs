@@ -124,6 +124,9 @@ pub struct LandlockInputs {
     pub read_roots: Vec<PathBuf>,
     /// Extra writable directories (the private temp dir of `landlock-only`).
     pub extra_writable: Vec<PathBuf>,
+    /// Host files the namespaces view keeps in a hidden directory
+    /// ([`crate::mount_plan::MountOp::KeepFile`]), readable under `readable = [roots]` too.
+    pub kept: Vec<PathBuf>,
 }
 
 /// The device nodes a command may read, write and (ABI 5+) use device ioctls on, under both
@@ -158,6 +161,8 @@ pub fn plan(policy: &Policy, abi: i32, flavor: Flavor, inputs: &LandlockInputs) 
         (Flavor::Namespaces, Readable::Roots(roots)) => {
             rules.extend(roots.iter().map(|r| Rule::new(&r.value, read, false)));
             rules.extend(SYSTEM_TREES.iter().map(|t| Rule::new(*t, read, false)));
+            // `/etc/resolv.conf`'s target in `/run`, which no system tree holds.
+            rules.extend(inputs.kept.iter().map(|f| Rule::new(f, read, false)));
         }
     }
     for w in policy.filesystem.writable_paths() {
@@ -344,6 +349,7 @@ mod tests {
             read_roots: vec!["/usr".into()],
             extra_writable: vec!["/tmp/stockade-1".into()],
             covers: default_covers(),
+            kept: Vec::new(),
         };
         let lp = plan(&p, 7, Flavor::LandlockOnly, &inputs).unwrap();
         assert!(lp.rules.iter().all(|r| r.when == RuleTime::WhileMounting));
@@ -384,6 +390,23 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_file_is_readable_under_roots_once_the_view_is_finished() {
+        let mut p = policy("/ws");
+        let root = |v: &str| stockade_policy::Sourced::new(PathBuf::from(v), stockade_policy::Source::Default);
+        p.filesystem.readable = Readable::Roots(vec![root("/ws")]);
+        let f = PathBuf::from("/run/systemd/resolve/stub-resolv.conf");
+        let mut covers = default_covers();
+        covers.push(Cover { path: f.clone(), by_dev: true });
+        let inputs = LandlockInputs { kept: vec![f.clone()], covers, ..LandlockInputs::default() };
+        let lp = plan(&p, 7, Flavor::Namespaces, &inputs).unwrap();
+        let rule = lp.rules.iter().find(|r| r.path == f).unwrap();
+        assert_ne!(rule.rights & bits(AccessFs::ReadFile.into()), 0);
+        assert_ne!(rule.when, RuleTime::WhileMounting, "the host's inode there is not the kept one");
+        let all = plan(&policy("/ws"), 7, Flavor::Namespaces, &inputs).unwrap();
+        assert!(!all.rules.iter().any(|r| r.path == f), "`/` covers it under readable = all");
+    }
+
+    #[test]
     fn landlock_only_roots_get_the_system_trees_but_not_dev_and_lose_deny_read() {
         let mut p = policy("/ws");
         let root = |v: &str| stockade_policy::Sourced::new(PathBuf::from(v), stockade_policy::Source::Default);
@@ -417,6 +440,7 @@ mod tests {
             read_roots: vec!["/usr".into()],
             extra_writable: vec!["/tmp/stockade-1".into()],
             covers: Vec::new(),
+            kept: Vec::new(),
         };
         let lp = plan(&p, 7, Flavor::LandlockOnly, &inputs).unwrap();
         assert_ne!(lp.handled_net, 0);

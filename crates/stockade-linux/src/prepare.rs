@@ -269,24 +269,21 @@ fn host_identity(ids: &Identities, root: &Path, rel: &Path) -> Result<(u64, u64)
 pub fn child_ops(plan: &MountPlan, ids: &Identities) -> Result<Vec<ChildOp>> {
     let mut slot = 0;
     let mut kept = 0;
-    let keeps_in =
-        |d: &Path| plan.ops.iter().filter(|o| matches!(o, MountOp::KeepFile { dir, .. } if dir == d)).count();
-    let mut left: Vec<(PathBuf, usize)> = Vec::new();
+    // A hidden directory's tmpfs stays writable exactly while kept files follow it in the plan.
+    let keep_follows =
+        |i: usize, d: &Path| matches!(plan.ops.get(i + 1), Some(MountOp::KeepFile { dir, .. }) if dir == d);
     plan.ops
         .iter()
-        .map(|op| {
+        .enumerate()
+        .map(|(i, op)| {
             Ok(match op {
                 MountOp::MakePrivate => ChildOp::MakePrivate,
                 MountOp::ReadOnlyRoot => ChildOp::ReadOnlyRoot,
-                MountOp::HideDir(p) => {
-                    let keeps = keeps_in(p);
-                    left.push((p.clone(), keeps));
-                    ChildOp::HideDir {
-                        path: cpath(p)?,
-                        opts: cstr("opts", "mode=0755,size=4096".as_ref())?,
-                        rdonly: keeps == 0,
-                    }
-                }
+                MountOp::HideDir(p) => ChildOp::HideDir {
+                    path: cpath(p)?,
+                    opts: cstr("opts", "mode=0755,size=4096".as_ref())?,
+                    rdonly: !keep_follows(i, p),
+                },
                 MountOp::KeepFile { dir, rel } => {
                     kept += 1;
                     if kept > MAX_KEPT_FILES {
@@ -295,10 +292,6 @@ pub fn child_ops(plan: &MountPlan, ids: &Identities) -> Result<Vec<ChildOp>> {
                             source: std::io::Error::from_raw_os_error(libc::E2BIG),
                         });
                     }
-                    let n = left.iter_mut().find(|(d, _)| d == dir).map_or(0, |(_, n)| {
-                        *n = n.saturating_sub(1);
-                        *n
-                    });
                     let mut parents = Vec::new();
                     let mut at = PathBuf::new();
                     for c in rel.parent().into_iter().flat_map(Path::components) {
@@ -311,7 +304,7 @@ pub fn child_ops(plan: &MountPlan, ids: &Identities) -> Result<Vec<ChildOp>> {
                         parents,
                         rel: cpath(rel)?,
                         slot: kept - 1,
-                        seal: n == 0,
+                        seal: !keep_follows(i, dir),
                     }
                 }
                 MountOp::HideFile(p) => ChildOp::HideFile { path: cpath(p)? },
@@ -453,6 +446,19 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(&ops[2], ChildOp::HideDir { rdonly: true, .. }));
+
+        // Hidden twice (`/run` also a deny-read path), two files kept: only the hide they
+        // follow stays writable, and only the last of them seals it.
+        let keep = |rel: &str| MountOp::KeepFile { dir: "/run".into(), rel: rel.into() };
+        let plan = MountPlan {
+            ops: vec![MountOp::HideDir("/run".into()), keep("a"), keep("b/c"), MountOp::HideDir("/run".into())],
+            missing: vec![],
+        };
+        let ops = child_ops(&plan, &Identities::default()).unwrap();
+        assert!(matches!(&ops[0], ChildOp::HideDir { rdonly: false, .. }));
+        assert!(matches!(&ops[1], ChildOp::KeepFile { seal: false, slot: 0, .. }));
+        assert!(matches!(&ops[2], ChildOp::KeepFile { seal: true, slot: 1, .. }));
+        assert!(matches!(&ops[3], ChildOp::HideDir { rdonly: true, .. }));
     }
 
     #[test]

@@ -279,7 +279,8 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let facts = host_facts::host_facts(policy, &cmd.host_env)?;
     let plan = mount_plan::plan(policy, &facts);
     let abi = sys::landlock_abi();
-    let inputs = LandlockInputs { covers: mount_plan::covers(&plan), ..LandlockInputs::default() };
+    let inputs =
+        LandlockInputs { covers: mount_plan::covers(&plan), kept: facts.kept.clone(), ..LandlockInputs::default() };
     let ll = landlock_rules::plan(policy, abi, Flavor::Namespaces, &inputs);
     let bpf = seccomp_rules::build(&SeccompPlan {
         arch: Arch::native(),
@@ -828,7 +829,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     let read_roots = landlock_rules::landlock_only_read_roots(policy, &host_facts::children);
     let tmp = private_tmp_dir()?;
     let _cleanup = RemoveOnDrop(tmp.clone());
-    let inputs = LandlockInputs { read_roots, extra_writable: vec![tmp.clone()], covers: Vec::new() };
+    let inputs = LandlockInputs { read_roots, extra_writable: vec![tmp.clone()], ..LandlockInputs::default() };
     let Some(ll) = landlock_rules::plan(policy, abi, Flavor::LandlockOnly, &inputs) else {
         return Ok(Attempt::Unavailable("Landlock is not available".into()));
     };

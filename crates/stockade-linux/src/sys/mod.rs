@@ -740,8 +740,9 @@ fn is_regular(fd: c_int) -> bool {
 }
 
 /// [`ChildOp::KeepFile`]: in the hidden directory `dir`'s fresh tmpfs, the parents of `rel`,
-/// an empty file at `rel`, `src` bound over it read-only, and with `seal` the tmpfs made
-/// read-only. Nothing here follows a link: the tmpfs is our own, and empty until now.
+/// an empty file at `rel`, `src` bound over it read-only (nothing when `src` is -1: the file
+/// was gone), and with `seal` the tmpfs made read-only. Nothing here follows a link: the tmpfs
+/// is our own, and empty until now.
 fn keep_file(dir: &CStr, parents: &[std::ffi::CString], rel: &CStr, src: c_int, seal: bool) -> c_long {
     let all = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
     let dfd = open_dir_nofollow(dir);
@@ -749,6 +750,9 @@ fn keep_file(dir: &CStr, parents: &[std::ffi::CString], rel: &CStr, src: c_int, 
         return -1;
     }
     let r = (|| {
+        if src < 0 {
+            return if seal { setattr(dfd, c"", libc::AT_EMPTY_PATH as u32, MOUNT_ATTR_RDONLY, 0) } else { 0 };
+        }
         for d in parents {
             // SAFETY: valid fd and C string.
             if unsafe { libc::mkdirat(dfd, d.as_ptr(), 0o755) } < 0 && errno() != libc::EEXIST {
@@ -903,13 +907,24 @@ fn apply_mounts(p: &Prepared) {
     }
     // The same for the host files the view keeps below a hidden directory: each must be a
     // regular file, reached without following a link.
+    // A file gone since the supervisor looked (`ENOENT`) is not kept; anything else that is
+    // not a regular file reached without a link ends the run.
     let mut kept = [-1 as c_int; crate::prepare::MAX_KEPT_FILES];
     for (i, op) in p.ops.iter().enumerate() {
         if let ChildOp::KeepFile { source, slot, .. } = op {
-            kept[*slot] = openat2_raw(libc::AT_FDCWD, source, libc::O_PATH | libc::O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
-            if kept[*slot] < 0 || !is_regular(kept[*slot]) {
+            let fd = openat2_raw(libc::AT_FDCWD, source, libc::O_PATH | libc::O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
+            if fd < 0 && errno() == libc::ENOENT {
+                continue;
+            }
+            if fd < 0 {
                 fail(p, i as i32);
             }
+            if !is_regular(fd) {
+                // SAFETY: this thread's errno; the step's message names the cause.
+                unsafe { *libc::__errno_location() = libc::EINVAL };
+                fail(p, i as i32);
+            }
+            kept[*slot] = fd;
         }
     }
     let mut devs = [-1 as c_int; 6];
@@ -940,7 +955,9 @@ fn apply_mounts(p: &Prepared) {
             }
             ChildOp::KeepFile { dir, parents, rel, slot, seal, .. } => {
                 check(p, i32i, keep_file(dir, parents, rel, kept[*slot], *seal));
-                close(kept[*slot]);
+                if kept[*slot] >= 0 {
+                    close(kept[*slot]);
+                }
             }
             ChildOp::HideFile { path } => {
                 let r = hide(
