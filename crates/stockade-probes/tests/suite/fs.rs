@@ -706,19 +706,7 @@ probe_test!(f14_setuid, |c: &mut Case| {
     std::os::unix::fs::chown(&dst, Some(0), Some(0)).unwrap();
     std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o4755)).unwrap();
     let d = dst.to_string_lossy().into_owned();
-    let root_in = |o: &crate::harness::Obs| o.detail().contains(" euid=0 ");
-    if c.imp == Impl::Namespaces {
-        let r = c.unsandboxed(&[&d, "posture"]);
-        let o = crate::harness::obs_of(&r, "setuid posture unsandboxed");
-        if !root_in(&o) {
-            c.fail(format!("F14: negative control: the setuid copy did not give euid 0 without a sandbox\n{}", o.ctx));
-        }
-    }
-    let r = c.sandboxed(&[&d, "posture"]);
-    let o = crate::harness::obs_of(&r, "setuid posture");
-    if root_in(&o) || o.outcome != "denied" {
-        c.fail(format!("F14: the setuid binary ran with privileges or a weak posture: {}", o.summary()));
-    }
+    privileged_copy(c, &d, "setuid-root copy", |o| o.detail().contains(" euid=0 "));
 
     // A file capability (THREATS: `ping` with `cap_net_raw`), on another copy: exec grants it
     // without the sandbox; no_new_privs (and `nosuid` on the binds) keep it out inside.
@@ -737,19 +725,26 @@ probe_test!(f14_setuid, |c: &mut Case| {
             .and_then(|v| u64::from_str_radix(v, 16).ok())
             .is_some_and(|v| v & (1 << CAP_NET_RAW) != 0)
     };
+    privileged_copy(c, &f, "file-capability copy", has_net_raw);
+});
+
+/// F14's check of a privileged copy of the probe (`bin`), which reports its posture: without
+/// the sandbox `granted` must hold (the control; the namespaces pass runs it for both), inside
+/// it must not, and the posture must be the sandbox's (no capability, no_new_privs, seccomp).
+fn privileged_copy(c: &mut Case, bin: &str, what: &str, granted: impl Fn(&crate::harness::Obs) -> bool) {
     if c.imp == Impl::Namespaces {
-        let r = c.unsandboxed(&[&f, "posture"]);
-        let o = crate::harness::obs_of(&r, "file-capability posture unsandboxed");
-        if !has_net_raw(&o) {
-            c.fail(format!("F14: negative control: the file capability was not granted without a sandbox\n{}", o.ctx));
+        let r = c.unsandboxed(&[bin, "posture"]);
+        let o = crate::harness::obs_of(&r, &format!("{what} posture unsandboxed"));
+        if !granted(&o) {
+            c.fail(format!("F14: negative control: the {what} gave nothing without a sandbox\n{}", o.ctx));
         }
     }
-    let r = c.sandboxed(&[&f, "posture"]);
-    let o = crate::harness::obs_of(&r, "file-capability posture");
-    if has_net_raw(&o) || o.outcome != "denied" {
-        c.fail(format!("F14: the file capability was granted or the posture is weak: {}", o.summary()));
+    let r = c.sandboxed(&[bin, "posture"]);
+    let o = crate::harness::obs_of(&r, &format!("{what} posture"));
+    if granted(&o) || o.outcome != "denied" {
+        c.fail(format!("F14: the {what} ran with privileges or a weak posture: {}", o.summary()));
     }
-});
+}
 
 /// `CAP_NET_RAW` (linux/capability.h), the capability `ping` is commonly given as a file
 /// capability.
