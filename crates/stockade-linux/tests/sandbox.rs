@@ -945,6 +945,71 @@ fn writable_root_swapped_for_a_symlink_after_resolution_fails_closed() {
     }
 }
 
+/// THREATS F15 as a race on the workspace root: while launches happen, a host thread keeps
+/// swapping the root for a symlink to another directory and back. Every launch must write in
+/// the real root or fail; nothing may land where the link points. Both implementations,
+/// 40 launches each.
+#[test]
+fn workspace_root_swapped_during_launches_never_grants_the_links_target() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    if stockade_linux::sys::landlock_abi() <= 0 {
+        skip("landlock", "the kernel reports no Landlock ABI");
+        return;
+    }
+    let d = Dirs::new();
+    let mut p = policy(&d, |_| {});
+    p.linux.allow_fallback = true;
+    let script = format!("echo x > planted.$$; echo x > {}/planted-abs.$$; exit 0", d.ws.display());
+    let mut backends = vec![("landlock-only", LinuxBackend { disable_userns: true, ..LinuxBackend::default() })];
+    if userns() {
+        backends.push(("namespaces", LinuxBackend::default()));
+    }
+    for (name, backend) in backends {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ws, out, st) = (d.ws.clone(), d.out.clone(), stop.clone());
+        let real = d.base.join("ws-real");
+        let racer = std::thread::spawn(move || {
+            let mut swaps = 0u32;
+            while !st.load(Ordering::Relaxed) {
+                if std::fs::rename(&ws, &real).is_ok() {
+                    let linked = std::os::unix::fs::symlink(&out, &ws).is_ok();
+                    std::thread::yield_now();
+                    if linked {
+                        let _ = std::fs::remove_file(&ws);
+                    }
+                    std::fs::rename(&real, &ws).unwrap();
+                    swaps += 1;
+                }
+                std::thread::yield_now();
+            }
+            swaps
+        });
+        let (mut ran, mut refused) = (0, 0);
+        for _ in 0..40 {
+            match backend.run(&p, &spec(&script)) {
+                Ok(o) if code(&o) == 0 => ran += 1,
+                // Set up, then the write failed: the root was swapped after the bind, which
+                // writes in the real directory or nowhere.
+                Ok(_) | Err(_) => refused += 1,
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let swaps = racer.join().unwrap();
+        assert!(std::fs::symlink_metadata(&d.ws).unwrap().is_dir(), "{name}: the racer left the root in place");
+        let _ = writeln!(std::io::stderr(), "{name}: {ran} launches ran, {refused} refused, {swaps} swaps");
+        assert_eq!(entries(&d.out), Vec::<String>::new(), "{name}: something was written where the link pointed");
+        assert!(swaps > 0, "{name}: the race never ran");
+        // Control: without the racer a launch writes in the workspace.
+        let o = backend.run(&p, &spec(&script)).unwrap();
+        assert_eq!(code(&o), 0, "{name}: {o:?}");
+        assert!(entries(&d.ws).iter().any(|e| e.starts_with("planted-abs.")), "{name}");
+        for e in entries(&d.ws).into_iter().filter(|e| e.starts_with("planted")) {
+            std::fs::remove_file(d.ws.join(e)).unwrap();
+        }
+    }
+}
+
 /// The CLI: `$STOCKADE_BIN` when set (CI points it at the static musl build), else the debug
 /// build in the target directory.
 fn stockade_bin() -> Option<PathBuf> {
