@@ -901,6 +901,23 @@ fn landlock_only_fallback_when_userns_unavailable() {
     assert_eq!(code(&o), 0, "{o:?}");
 }
 
+/// The default policy for `d` (with the fallback to `landlock-only` allowed) and a backend for
+/// each implementation this host can run: `landlock-only` (forced), and `namespaces` where
+/// user namespaces work. `None`, with a printed skip, without Landlock.
+fn each_implementation(d: &Dirs) -> Option<(Policy, Vec<(&'static str, LinuxBackend)>)> {
+    if stockade_linux::sys::landlock_abi() <= 0 {
+        skip("landlock", "the kernel reports no Landlock ABI");
+        return None;
+    }
+    let mut p = policy(d, |_| {});
+    p.linux.allow_fallback = true;
+    let mut backends = vec![("landlock-only", LinuxBackend { disable_userns: true, ..LinuxBackend::default() })];
+    if userns() {
+        backends.push(("namespaces", LinuxBackend::default()));
+    }
+    Some((p, backends))
+}
+
 /// THREATS F15 for the workspace root: the policy holds the root's canonical path; if that path
 /// is a symlink by the time the sandbox is set up (swapped in by a concurrent process), both
 /// implementations refuse instead of granting writes where the link points. For
@@ -908,19 +925,10 @@ fn landlock_only_fallback_when_userns_unavailable() {
 /// writes on the link's target.
 #[test]
 fn writable_root_swapped_for_a_symlink_after_resolution_fails_closed() {
-    if stockade_linux::sys::landlock_abi() <= 0 {
-        skip("landlock", "the kernel reports no Landlock ABI");
-        return;
-    }
     let d = Dirs::new();
-    let mut p = policy(&d, |_| {});
-    p.linux.allow_fallback = true;
+    let Some((p, backends)) = each_implementation(&d) else { return };
     let real = d.base.join("ws-real");
     let script = format!("echo x > planted; echo x > {}/planted-abs; exit 0", d.ws.display());
-    let mut backends = vec![("landlock-only", LinuxBackend { disable_userns: true, ..LinuxBackend::default() })];
-    if userns() {
-        backends.push(("namespaces", LinuxBackend::default()));
-    }
     for (name, backend) in backends {
         std::fs::rename(&d.ws, &real).unwrap();
         std::os::unix::fs::symlink(&d.out, &d.ws).unwrap();
@@ -953,18 +961,9 @@ fn writable_root_swapped_for_a_symlink_after_resolution_fails_closed() {
 fn workspace_root_swapped_during_launches_never_grants_the_links_target() {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
-    if stockade_linux::sys::landlock_abi() <= 0 {
-        skip("landlock", "the kernel reports no Landlock ABI");
-        return;
-    }
     let d = Dirs::new();
-    let mut p = policy(&d, |_| {});
-    p.linux.allow_fallback = true;
+    let Some((p, backends)) = each_implementation(&d) else { return };
     let script = format!("echo x > planted.$$; echo x > {}/planted-abs.$$; exit 0", d.ws.display());
-    let mut backends = vec![("landlock-only", LinuxBackend { disable_userns: true, ..LinuxBackend::default() })];
-    if userns() {
-        backends.push(("namespaces", LinuxBackend::default()));
-    }
     for (name, backend) in backends {
         let stop = Arc::new(AtomicBool::new(false));
         let (ws, out, st) = (d.ws.clone(), d.out.clone(), stop.clone());
