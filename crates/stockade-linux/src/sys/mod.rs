@@ -905,10 +905,9 @@ fn apply_mounts(p: &Prepared) {
             }
         }
     }
-    // The same for the host files the view keeps below a hidden directory: each must be a
-    // regular file, reached without following a link.
-    // A file gone since the supervisor looked (`ENOENT`) is not kept; anything else that is
-    // not a regular file reached without a link ends the run.
+    // The same for the host files the view keeps below a hidden directory. One gone since the
+    // supervisor looked (`ENOENT`) is not kept; one that is not a regular file reached without
+    // following a link ends the run.
     let mut kept = [-1 as c_int; crate::prepare::MAX_KEPT_FILES];
     for (i, op) in p.ops.iter().enumerate() {
         if let ChildOp::KeepFile { source, slot, .. } = op {
