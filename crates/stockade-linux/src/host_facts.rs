@@ -374,35 +374,40 @@ fn lstat_dir(p: &Path) -> Option<bool> {
     }
 }
 
+/// The host's directories of daemon sockets that the sandbox hides (`/run`, `/var/run`,
+/// `$XDG_RUNTIME_DIR`, `~/.docker/run`), as the existing directories they are: canonical, since
+/// pid 1 opens each without following symlinks and finds nothing to hide at a path through one
+/// (a home directory below a symlinked `/home`, `/var/run` -> `/run`), and without those below
+/// `/run`, which `/run` covers. `landlock-only` leaves the same ones out of its read roots.
+pub fn socket_dirs(host_env: &[(OsString, OsString)]) -> Vec<PathBuf> {
+    let mut named: Vec<PathBuf> = vec!["/run".into(), "/var/run".into()];
+    if let Some((_, x)) = host_env.iter().find(|(k, _)| k == "XDG_RUNTIME_DIR") {
+        named.push(PathBuf::from(x));
+    }
+    // Docker Desktop and rootless setups keep the daemon socket under the home directory.
+    if let Some((_, h)) = host_env.iter().find(|(k, _)| k == "HOME") {
+        named.push(Path::new(h).join(".docker/run"));
+    }
+    let mut canonical: Vec<PathBuf> = Vec::new();
+    for d in named.iter().filter(|d| d.is_absolute()).filter_map(|d| std::fs::canonicalize(d).ok()) {
+        let below_run = d.starts_with("/run") && d != Path::new("/run");
+        if !canonical.contains(&d) && lstat_dir(&d) == Some(true) && !below_run {
+            canonical.push(d);
+        }
+    }
+    canonical
+}
+
 /// Everything the mount plan needs.
 pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<HostFacts, crate::Error> {
     let roots: Vec<PathBuf> = policy.filesystem.writable_paths().map(Path::to_path_buf).collect();
     let holds_root = |d: &Path| roots.iter().any(|w| w.starts_with(d));
-    let mut socket_dirs: Vec<PathBuf> = vec!["/run".into(), "/var/run".into()];
-    if let Some((_, x)) = host_env.iter().find(|(k, _)| k == "XDG_RUNTIME_DIR") {
-        socket_dirs.push(PathBuf::from(x));
-    }
-    // Docker Desktop and rootless setups keep the daemon socket under the home directory.
-    if let Some((_, h)) = host_env.iter().find(|(k, _)| k == "HOME") {
-        socket_dirs.push(Path::new(h).join(".docker/run"));
-    }
-    // Canonical, since pid 1 opens each without following symlinks and finds nothing to hide
-    // at a path through one (a home directory below a symlinked `/home`, `/var/run` -> `/run`).
-    let mut canonical: Vec<PathBuf> = Vec::new();
-    for d in socket_dirs.iter().filter(|d| d.is_absolute()).filter_map(|d| std::fs::canonicalize(d).ok()) {
-        if !canonical.contains(&d) {
-            canonical.push(d);
-        }
-    }
     // A directory to hide that holds a writable root (a workspace on a drive under
     // `/run/media`, `-w ~/.kube/cache`) cannot be covered whole: everything in it but the way
     // to the roots is hidden instead, entry by entry (`carve_around_roots`). One that is itself
     // a writable root stays visible: the root wins.
-    let (socket_dirs, around): (Vec<PathBuf>, Vec<PathBuf>) = canonical
-        .into_iter()
-        .filter(|d| lstat_dir(d) == Some(true))
-        .filter(|d| !(d.starts_with("/run") && d != Path::new("/run")))
-        .partition(|d| !holds_root(d));
+    let (socket_dirs, around): (Vec<PathBuf>, Vec<PathBuf>) =
+        socket_dirs(host_env).into_iter().partition(|d| !holds_root(d));
     let mut deny_read: Vec<(PathBuf, bool)> = Vec::new();
     let mut around_deny: Vec<PathBuf> = Vec::new();
     for d in &policy.filesystem.deny_read {
@@ -662,6 +667,29 @@ mod tests {
 
     /// A link among the entries is left out, so `carve` never takes a rule on one: here a link
     /// into a deny-read directory, which a rule on the link would have opened.
+    #[test]
+    fn socket_dirs_are_the_existing_ones_canonical_and_once() {
+        let dir = std::fs::canonicalize(crate::testutil::scratch_dir("socket-dirs-once")).unwrap();
+        let runtime = dir.join("runtime");
+        std::fs::create_dir_all(&runtime).unwrap();
+        std::os::unix::fs::symlink(&runtime, dir.join("runtime-link")).unwrap();
+        let env = |xdg: &Path, home: &Path| {
+            vec![(OsString::from("XDG_RUNTIME_DIR"), xdg.as_os_str().to_owned()), ("HOME".into(), home.into())]
+        };
+        // Through a link, and a home without `.docker/run`: the link's target, and no more.
+        let got = socket_dirs(&env(&dir.join("runtime-link"), &dir));
+        assert!(got.contains(&runtime), "{got:?}");
+        assert!(!got.iter().any(|d| d.starts_with(&dir) && *d != runtime), "{got:?}");
+        std::fs::create_dir_all(dir.join(".docker/run")).unwrap();
+        let got = socket_dirs(&env(&runtime, &dir));
+        assert_eq!(got.iter().filter(|d| **d == runtime).count(), 1);
+        assert!(got.contains(&dir.join(".docker/run")), "{got:?}");
+        // `/var/run` is a link to `/run` on most hosts: one entry, and none below `/run`.
+        assert!(got.iter().filter(|d| d.starts_with("/run")).count() <= 1, "{got:?}");
+        assert!(!got.contains(&PathBuf::from("/var/run")) || !Path::new("/var/run").is_symlink());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn children_leave_out_links_so_carve_never_grants_a_links_target() {
         let dir = std::fs::canonicalize(crate::testutil::scratch_dir("children-links")).unwrap();

@@ -125,7 +125,8 @@ pub struct LandlockInputs {
     /// Extra writable directories (the private temp dir of `landlock-only`).
     pub extra_writable: Vec<PathBuf>,
     /// Host files the namespaces view keeps in a hidden directory
-    /// ([`crate::mount_plan::MountOp::KeepFile`]), readable under `readable = [roots]` too.
+    /// ([`crate::mount_plan::MountOp::KeepFile`]), readable under `readable = [roots]` too,
+    /// and under `landlock-only`, whose read roots leave those directories out as well.
     pub kept: Vec<PathBuf>,
 }
 
@@ -157,6 +158,8 @@ pub fn plan(policy: &Policy, abi: i32, flavor: Flavor, inputs: &LandlockInputs) 
                 let trees = SYSTEM_TREES.iter().filter(|t| **t != "/dev");
                 rules.extend(trees.map(|t| Rule::new(*t, read, false)));
             }
+            // `/etc/resolv.conf`'s target in `/run`, left out of the read roots with `/run`.
+            rules.extend(inputs.kept.iter().map(|f| Rule::new(f, read, true)));
         }
         (Flavor::Namespaces, Readable::Roots(roots)) => {
             rules.extend(roots.iter().map(|r| Rule::new(&r.value, read, false)));
@@ -205,20 +208,30 @@ pub const SYSTEM_TREES: [&str; 11] =
     ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", "/opt", "/proc", "/sys", "/dev"];
 
 /// What `landlock-only` leaves out of its read roots (see [`carve`]): the policy's deny-read
-/// paths and the host's `/dev`, whose disks hold every file past deny-read (a root caller's
-/// command could read `/dev/sda`) and whose `/dev/shm` holds other programs' shared memory.
-/// [`plan`] grants the nodes a command needs there.
-pub fn landlock_only_unreadable(policy: &Policy) -> Vec<PathBuf> {
+/// paths; the host's `/dev`, whose disks hold every file past deny-read (a root caller's
+/// command could read `/dev/sda`) and whose `/dev/shm` holds other programs' shared memory;
+/// and `hidden`, the directories the namespaces view covers with an empty tmpfs that
+/// `landlock-only` cannot replace (the host's socket directories, whose files include
+/// container secrets such as `/run/secrets`, and with a private temp dir the host's `/tmp`
+/// and `/var/tmp`, where credential caches such as `/tmp/krb5cc_*` live). [`plan`] grants the
+/// nodes a command needs in `/dev`, and the kept `resolv.conf` target.
+pub fn landlock_only_unreadable(policy: &Policy, hidden: &[PathBuf]) -> Vec<PathBuf> {
     let mut deny: Vec<PathBuf> = policy.filesystem.deny_read.iter().map(|d| d.value.clone()).collect();
     deny.push(PathBuf::from("/dev"));
+    deny.extend(hidden.iter().cloned());
     deny
 }
 
 /// The read roots of `landlock-only`: everything (`readable = all`) or the policy's roots,
 /// less [`landlock_only_unreadable`], listing directories with `children` where something
-/// below them is left out. (Under a list of roots, [`plan`] adds the system trees.)
-pub fn landlock_only_read_roots(policy: &Policy, children: &dyn Fn(&Path) -> Vec<PathBuf>) -> Vec<PathBuf> {
-    let deny = landlock_only_unreadable(policy);
+/// below them is left out. (Under a list of roots, [`plan`] adds the system trees.) A writable
+/// root below a left-out directory stays readable through its own rule.
+pub fn landlock_only_read_roots(
+    policy: &Policy,
+    hidden: &[PathBuf],
+    children: &dyn Fn(&Path) -> Vec<PathBuf>,
+) -> Vec<PathBuf> {
+    let deny = landlock_only_unreadable(policy, hidden);
     let starts: Vec<PathBuf> = match &policy.filesystem.readable {
         Readable::All => vec![PathBuf::from("/")],
         Readable::Roots(roots) => roots.iter().map(|r| r.value.clone()).collect(),
@@ -366,12 +379,12 @@ mod tests {
     #[test]
     fn landlock_only_reads_no_host_device_but_the_few_it_grants() {
         let p = policy("/ws");
-        assert!(landlock_only_unreadable(&p).contains(&PathBuf::from("/dev")));
+        assert!(landlock_only_unreadable(&p, &[]).contains(&PathBuf::from("/dev")));
         let kids = |d: &Path| match d.to_str() {
             Some("/") => vec![PathBuf::from("/dev"), PathBuf::from("/usr")],
             _ => Vec::new(),
         };
-        assert_eq!(carve(Path::new("/"), &landlock_only_unreadable(&p), &kids), vec![PathBuf::from("/usr")]);
+        assert_eq!(carve(Path::new("/"), &landlock_only_unreadable(&p, &[]), &kids), vec![PathBuf::from("/usr")]);
 
         let inputs = LandlockInputs { read_roots: vec!["/usr".into()], ..LandlockInputs::default() };
         let lp = plan(&p, 7, Flavor::LandlockOnly, &inputs).unwrap();
@@ -406,6 +419,32 @@ mod tests {
         assert!(!all.rules.iter().any(|r| r.path == f), "`/` covers it under readable = all");
     }
 
+    /// What the namespaces view hides under an empty tmpfs (`/run`, the host's `/tmp`) is left
+    /// out of `landlock-only`'s read roots, a writable root below one keeps its own rule, and
+    /// a kept `resolv.conf` target there gets a read rule of its own.
+    #[test]
+    fn landlock_only_leaves_hidden_dirs_out_but_keeps_the_resolv_conf_target() {
+        let p = policy("/tmp/ws");
+        let hidden = [PathBuf::from("/run"), "/tmp".into()];
+        assert!(landlock_only_unreadable(&p, &hidden).ends_with(&hidden));
+        let kids = |d: &Path| match d.to_str() {
+            Some("/") => vec![PathBuf::from("/run"), "/tmp".into(), "/usr".into()],
+            Some("/tmp") => vec![PathBuf::from("/tmp/krb5cc_0"), "/tmp/ws".into()],
+            _ => Vec::new(),
+        };
+        let roots = landlock_only_read_roots(&p, &hidden, &kids);
+        assert_eq!(roots, vec![PathBuf::from("/usr")]);
+
+        let f = PathBuf::from("/run/systemd/resolve/stub-resolv.conf");
+        let inputs = LandlockInputs { read_roots: roots, kept: vec![f.clone()], ..LandlockInputs::default() };
+        let lp = plan(&p, 7, Flavor::LandlockOnly, &inputs).unwrap();
+        let kept = lp.rules.iter().find(|r| r.path == f).unwrap();
+        assert_ne!(kept.rights & bits(AccessFs::ReadFile.into()), 0);
+        assert!(kept.no_symlinks, "opened without following links, like the read roots");
+        assert!(lp.rules.contains(&Rule::new("/tmp/ws", lp.handled_fs, true)), "the workspace keeps its rule");
+        assert!(!lp.rules.iter().any(|r| r.path == Path::new("/run") || r.path == Path::new("/tmp")));
+    }
+
     #[test]
     fn landlock_only_roots_get_the_system_trees_but_not_dev_and_lose_deny_read() {
         let mut p = policy("/ws");
@@ -418,7 +457,7 @@ mod tests {
             Some("/home/u") => vec![PathBuf::from("/home/u/.ssh"), "/home/u/src".into()],
             _ => Vec::new(),
         };
-        let roots = landlock_only_read_roots(&p, &kids);
+        let roots = landlock_only_read_roots(&p, &[], &kids);
         assert_eq!(roots, vec![PathBuf::from("/home/u/src"), "/usr".into(), "/home/u/src".into()]);
 
         let inputs = LandlockInputs { read_roots: roots, ..LandlockInputs::default() };

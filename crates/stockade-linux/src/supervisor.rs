@@ -777,7 +777,11 @@ pub fn landlock_only_gaps(policy: &Policy, abi: i32) -> Vec<String> {
         "other processes and process groups of the same user can have their scheduling changed (setpriority, ioprio_set, sched_setaffinity, sched_setscheduler, sched_setparam, sched_setattr by pid or group; SCHED_IDLE needs no privilege): Landlock does not mediate these calls, and runtimes make them on their own threads; changing their resource limits (prlimit) and the whole-user forms of setpriority and ioprio_set are refused by seccomp, which also refuses prlimit on the command's own processes by pid (only pid 0, the caller, works)".into(),
         "the user's other terminals (/dev/pts) can be opened, read and written: there is no private devpts".into(),
         "background processes that start their own process group or session can outlive the run, and if stockade itself is killed, every process of the command can (no pid namespace)".into(),
-        "the host's /tmp is not private; TMPDIR points to a private directory removed after the run".into(),
+        if policy.filesystem.private_tmp {
+            "the host's /tmp is not private, only out of reach: the command can neither read nor write it, nor /var/tmp; TMPDIR points to a private directory removed after the run".into()
+        } else {
+            "the host's /tmp is not private; TMPDIR points to a private directory removed after the run".into()
+        },
         "the host's name and mount table are visible (no UTS or mount namespace): /proc/self/mountinfo lists every host mount and where it comes from".into(),
         "TCP servers on loopback cannot be used (no private network namespace; IP sockets are forbidden)".into(),
         "the host's network is shared (no private network namespace): /proc/net lists the host's sockets and interfaces".into(),
@@ -823,13 +827,38 @@ pub fn landlock_only_gaps(policy: &Policy, abi: i32) -> Vec<String> {
     g
 }
 
+/// The directories `landlock-only` leaves out of its read roots besides deny-read and `/dev`
+/// (see [`landlock_rules::landlock_only_unreadable`]): what the namespaces view hides under an
+/// empty tmpfs, the host's socket directories and, with a private temp dir, `/tmp` and
+/// `/var/tmp` (the command's own temp dir, its `TMPDIR`, has a rule of its own).
+fn landlock_only_hidden(policy: &Policy, host_env: &[(OsString, OsString)]) -> Vec<PathBuf> {
+    let mut hidden = host_facts::socket_dirs(host_env);
+    if policy.filesystem.private_tmp {
+        for t in ["/tmp", "/var/tmp"] {
+            if let Ok(t) = std::fs::canonicalize(t) {
+                if t.is_dir() && !hidden.contains(&t) {
+                    hidden.push(t);
+                }
+            }
+        }
+    }
+    hidden
+}
+
 /// Runs under the `landlock-only` implementation.
 pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
     let abi = sys::landlock_abi();
-    let read_roots = landlock_rules::landlock_only_read_roots(policy, &host_facts::children);
+    let hidden = landlock_only_hidden(policy, &cmd.host_env);
+    let read_roots = landlock_rules::landlock_only_read_roots(policy, &hidden, &host_facts::children);
+    // With the network on, `/etc/resolv.conf`'s target where it lies in a left-out directory
+    // (systemd-resolved's, in `/run`), as the namespaces view keeps it.
+    let kept: Vec<PathBuf> = match policy.network.mode {
+        NetworkMode::On => host_facts::kept_resolv_conf(Path::new("/etc/resolv.conf"), &hidden).into_iter().collect(),
+        _ => Vec::new(),
+    };
     let tmp = private_tmp_dir()?;
     let _cleanup = RemoveOnDrop(tmp.clone());
-    let inputs = LandlockInputs { read_roots, extra_writable: vec![tmp.clone()], ..LandlockInputs::default() };
+    let inputs = LandlockInputs { read_roots, kept, extra_writable: vec![tmp.clone()], ..LandlockInputs::default() };
     let Some(ll) = landlock_rules::plan(policy, abi, Flavor::LandlockOnly, &inputs) else {
         return Ok(Attempt::Unavailable("Landlock is not available".into()));
     };

@@ -814,6 +814,41 @@ probe_test!(f16_shared_tmp, |c: &mut Case| {
         let o = crate::harness::obs_of(&r, "write $TMPDIR/sbx");
         c.allowed("F16-control (landlock-only: $TMPDIR is writable)", &o);
     }
+    // A file the host keeps in its temp dir (a Kerberos ticket cache, `/tmp/krb5cc_*`) and one
+    // in the user's runtime dir (like a container's `/run/secrets`): readable without the
+    // sandbox; inside, the namespaces view has empty directories there (no such file), and
+    // `landlock-only`, which cannot replace them, leaves them out of what it lets the command
+    // read (`EACCES`). Neither may reach the command.
+    let mut host_files = vec![std::path::PathBuf::from(format!("/tmp/sbx-hostfile-{tok}"))];
+    let run_user = std::path::PathBuf::from(format!("/run/user/{}", c.acc.uid));
+    if run_user.is_dir() {
+        host_files.push(run_user.join(format!("sbx-hostfile-{tok}")));
+    } else {
+        c.note(format!("F16: no {} on this host; only the /tmp file is checked", run_user.display()));
+    }
+    for f in &host_files {
+        std::fs::write(f, format!("{SECRET_MARK} host file\n")).unwrap();
+        std::os::unix::fs::chown(f, Some(c.acc.uid), Some(c.acc.gid)).unwrap();
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    for f in &host_files {
+        let path = f.to_string_lossy().into_owned();
+        let o = c.probe_unsandboxed(&["read", &path]);
+        if c.escapes("F16-host-file", &o) && !o.detail().contains(SECRET_MARK) {
+            c.fail(format!("F16-host-file: negative control read {path} but not its content: {}", o.summary()));
+        }
+        let o = c.probe(&["read", &path]);
+        let want = if c.imp == Impl::Namespaces { libc::ENOENT } else { libc::EACCES };
+        if c.denied("F16-host-file", &o) && o.errno() != Some(i64::from(want)) {
+            c.fail(format!("F16-host-file: {path} refused, but not as expected (errno {want}): {}", o.summary()));
+        }
+        if o.detail().contains(SECRET_MARK) {
+            c.fail(format!("F16-host-file: the content of {path} reached the command"));
+        }
+    }
+    for f in &host_files {
+        let _ = std::fs::remove_file(f);
+    }
     let host_sock = c.listeners.paths[1].0.file_name().unwrap().to_string_lossy().into_owned();
     let o = c.probe(&["readdir", "/tmp"]);
     if o.detail().contains(&host_sock) {
