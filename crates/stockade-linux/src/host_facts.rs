@@ -398,6 +398,54 @@ pub fn socket_dirs(host_env: &[(OsString, OsString)]) -> Vec<PathBuf> {
     canonical
 }
 
+/// The mount points of the host's device filesystems other than `/dev` (a chroot's `/dev`
+/// bound from the host, a device node bound on its own, a second devtmpfs): the namespaces view
+/// mounts everything `nodev`, which `landlock-only` cannot, so it leaves these out of its read
+/// roots as it does `/dev`, whose disks hold every file past deny-read. Nothing when
+/// `/proc/self/mountinfo` cannot be read.
+pub fn device_mounts() -> Vec<PathBuf> {
+    std::fs::read_to_string("/proc/self/mountinfo").map(|t| devtmpfs_mount_points(&t)).unwrap_or_default()
+}
+
+/// The mount points in `mountinfo` (the text of `/proc/self/mountinfo`) whose filesystem is a
+/// devtmpfs, other than `/dev` and those below it. Pure.
+fn devtmpfs_mount_points(mountinfo: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for line in mountinfo.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = f.iter().position(|x| *x == "-") else { continue };
+        let (Some(at), Some(&"devtmpfs")) = (f.get(4), f.get(sep + 1)) else { continue };
+        let at = PathBuf::from(unescape_mount_field(at));
+        if !at.starts_with("/dev") && !out.contains(&at) {
+            out.push(at);
+        }
+    }
+    out
+}
+
+/// A mountinfo field as the path it names: the kernel writes a space, tab, newline and
+/// backslash in it as `\040`, `\011`, `\012` and `\134`.
+fn unescape_mount_field(field: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b.get(i + 1..i + 4).filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    std::ffi::OsString::from_vec(out)
+}
+
 /// Everything the mount plan needs.
 pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<HostFacts, crate::Error> {
     let roots: Vec<PathBuf> = policy.filesystem.writable_paths().map(Path::to_path_buf).collect();
@@ -667,6 +715,22 @@ mod tests {
 
     /// A link among the entries is left out, so `carve` never takes a rule on one: here a link
     /// into a deny-read directory, which a rule on the link would have opened.
+    #[test]
+    fn devtmpfs_mounts_besides_dev_are_found_and_unescaped() {
+        let text = "24 27 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw,size=12334432k,mode=755\n\
+             25 24 0:22 / /dev/pts rw - devpts devpts rw\n\
+             90 27 0:6 / /srv/chroot/dev rw,relatime shared:5 - devtmpfs devtmpfs rw\n\
+             91 27 0:6 /sda /srv/my\\040box/sda rw - devtmpfs devtmpfs rw\n\
+             92 27 0:30 / /srv/chroot/dev/shm rw - tmpfs tmpfs rw\n\
+             93 27 0:6 / /srv/chroot/dev rw - devtmpfs devtmpfs rw\n";
+        assert_eq!(
+            devtmpfs_mount_points(text),
+            vec![PathBuf::from("/srv/chroot/dev"), PathBuf::from("/srv/my box/sda")],
+            "bind mounts of it and of a single node, once each; not /dev, not other filesystems"
+        );
+        assert_eq!(unescape_mount_field("a\\134b\\011c\\9x"), "a\\b\tc\\9x");
+    }
+
     #[test]
     fn socket_dirs_are_the_existing_ones_canonical_and_once() {
         let dir = std::fs::canonicalize(crate::testutil::scratch_dir("socket-dirs-once")).unwrap();

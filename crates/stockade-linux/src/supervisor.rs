@@ -830,9 +830,11 @@ pub fn landlock_only_gaps(policy: &Policy, abi: i32) -> Vec<String> {
 /// The directories `landlock-only` leaves out of its read roots besides deny-read and `/dev`
 /// (see [`landlock_rules::landlock_only_unreadable`]): what the namespaces view hides under an
 /// empty tmpfs, the host's socket directories and, with a private temp dir, `/tmp` and
-/// `/var/tmp` (the command's own temp dir, its `TMPDIR`, has a rule of its own).
+/// `/var/tmp` (the command's own temp dir, its `TMPDIR`, has a rule of its own); and the
+/// host's other device mounts, which the view mounts `nodev`.
 fn landlock_only_hidden(policy: &Policy, host_env: &[(OsString, OsString)]) -> Vec<PathBuf> {
     let mut hidden = host_facts::socket_dirs(host_env);
+    hidden.extend(host_facts::device_mounts());
     if policy.filesystem.private_tmp {
         for t in ["/tmp", "/var/tmp"] {
             if let Ok(t) = std::fs::canonicalize(t) {

@@ -667,7 +667,45 @@ probe_test!(f13_devices, |c: &mut Case| {
     if c.denied("F13-block", &o) && o.errno() != Some(i64::from(want)) {
         c.fail(format!("F13-block: refused, but not as expected (errno {want}): {}", o.summary()));
     }
+    // The same device through a bind of it outside `/dev` (as a chroot's `/dev` is bound from
+    // the host): the view mounts every host mount `nodev`, and `landlock-only`, which cannot,
+    // leaves the host's device mounts out of what the command may read. `EACCES` both ways.
+    let bound = c.dir.join("bound-dev");
+    std::fs::write(&bound, b"").unwrap();
+    let Some(_bind) = BindMount::new(&dev, &bound) else {
+        c.note(format!("F13: could not bind {dev} here; the bound-device check is left out"));
+        return;
+    };
+    let b = bound.to_string_lossy().into_owned();
+    let o = c.probe_unsandboxed(&["read", &b]);
+    c.escapes("F13-bound-block", &o);
+    let o = c.probe(&["read", &b]);
+    if c.denied("F13-bound-block", &o) && o.errno() != Some(i64::from(libc::EACCES)) {
+        c.fail(format!("F13-bound-block: refused, but not with EACCES: {}", o.summary()));
+    }
 });
+
+/// A bind mount of one file, undone (lazily) when dropped, so that a failed check never leaves
+/// a host device bound in the test's directory.
+struct BindMount(std::ffi::CString);
+
+impl BindMount {
+    fn new(source: &str, target: &std::path::Path) -> Option<BindMount> {
+        use std::os::unix::ffi::OsStrExt;
+        let src = std::ffi::CString::new(source).ok()?;
+        let dst = std::ffi::CString::new(target.as_os_str().as_bytes()).ok()?;
+        // SAFETY: two valid C strings; no data argument.
+        let r = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()) };
+        (r == 0).then_some(BindMount(dst))
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        // SAFETY: a valid C string.
+        unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+    }
+}
 
 /// A block device under `/sys/block` that this process can read: disks before loop devices
 /// (some hosts refuse even root their disks), one with data before an empty one, and only
