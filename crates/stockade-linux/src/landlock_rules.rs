@@ -120,7 +120,8 @@ pub struct LandlockInputs {
     /// What the namespaces view mounts over (from its mount plan), which decides when each
     /// rule is added (see [`rule_time`]).
     pub covers: Vec<Cover>,
-    /// Trees readable in `landlock-only` (the readable set minus deny-read, see [`carve`]).
+    /// Trees readable in `landlock-only`: the readable set less deny-read, `/dev` and the
+    /// directories the namespaces view hides (see [`landlock_only_read_roots`]).
     pub read_roots: Vec<PathBuf>,
     /// Extra writable directories (the private temp dir of `landlock-only`).
     pub extra_writable: Vec<PathBuf>,
@@ -158,7 +159,8 @@ pub fn plan(policy: &Policy, abi: i32, flavor: Flavor, inputs: &LandlockInputs) 
                 let trees = SYSTEM_TREES.iter().filter(|t| **t != "/dev");
                 rules.extend(trees.map(|t| Rule::new(*t, read, false)));
             }
-            // `/etc/resolv.conf`'s target in `/run`, left out of the read roots with `/run`.
+            // `/etc/resolv.conf`'s target in `/run` (or its directory, see
+            // `supervisor::resolver_dir`), left out of the read roots with `/run`.
             rules.extend(inputs.kept.iter().map(|f| Rule::new(f, read, true)));
         }
         (Flavor::Namespaces, Readable::Roots(roots)) => {

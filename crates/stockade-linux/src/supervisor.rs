@@ -729,7 +729,7 @@ fn decode(p: &Prepared, plan: &MountPlan, w: &Waited, policy: &Policy) -> Result
 pub fn residual_gaps(abi: i32, mounts: bool) -> Vec<String> {
     let mut g = Vec::new();
     if abi < 9 && !mounts {
-        g.push("host unix sockets (pathname sockets anywhere readable, including /run, /tmp and $XDG_RUNTIME_DIR) can be connected to: Landlock ABI < 9 does not mediate connect()".to_owned());
+        g.push("host unix sockets (pathname sockets anywhere, including in /run, /tmp and $XDG_RUNTIME_DIR, whose files are unreadable) can be connected to: Landlock ABI < 9 does not mediate connect()".to_owned());
     } else if abi < 9 {
         g.push(
             "host unix sockets bound after the sandbox started, outside the hidden directories (/run, /var/run, /tmp, $XDG_RUNTIME_DIR, deny-read paths), \
@@ -778,7 +778,7 @@ pub fn landlock_only_gaps(policy: &Policy, abi: i32) -> Vec<String> {
         "the user's other terminals (/dev/pts) can be opened, read and written: there is no private devpts".into(),
         "background processes that start their own process group or session can outlive the run, and if stockade itself is killed, every process of the command can (no pid namespace)".into(),
         if policy.filesystem.private_tmp {
-            "the host's /tmp is not private, only out of reach: the command can neither read nor write it, nor /var/tmp; TMPDIR points to a private directory removed after the run".into()
+            "the host's /tmp is not private, only out of reach: the command can neither read nor write it, nor /var/tmp (writable roots below them excepted); TMPDIR points to a private directory removed after the run".into()
         } else {
             "the host's /tmp is not private; TMPDIR points to a private directory removed after the run".into()
         },
@@ -847,6 +847,19 @@ fn landlock_only_hidden(policy: &Policy, host_env: &[(OsString, OsString)]) -> V
     hidden
 }
 
+/// What `landlock-only` grants read on for a kept `resolv.conf` target in one of the `hidden`
+/// directories: the directory holding it where that lies below the hidden one
+/// (`/run/systemd/resolve`), since systemd-resolved replaces the file by a rename when its
+/// search domains change and a rule on the file would leave the new one unreadable (glibc then
+/// takes a missing `resolv.conf` to mean 127.0.0.1, and no name resolves); the file alone where
+/// its directory is the hidden one itself (`/run`). Pure.
+fn resolver_dir(file: PathBuf, hidden: &[PathBuf]) -> PathBuf {
+    match file.parent() {
+        Some(dir) if hidden.iter().any(|h| dir.starts_with(h) && dir != h.as_path()) => dir.to_path_buf(),
+        _ => file,
+    }
+}
+
 /// Runs under the `landlock-only` implementation.
 pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
     let abi = sys::landlock_abi();
@@ -855,7 +868,10 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     // With the network on, `/etc/resolv.conf`'s target where it lies in a left-out directory
     // (systemd-resolved's, in `/run`), as the namespaces view keeps it.
     let kept: Vec<PathBuf> = match policy.network.mode {
-        NetworkMode::On => host_facts::kept_resolv_conf(Path::new("/etc/resolv.conf"), &hidden).into_iter().collect(),
+        NetworkMode::On => host_facts::kept_resolv_conf(Path::new("/etc/resolv.conf"), &hidden)
+            .map(|f| resolver_dir(f, &hidden))
+            .into_iter()
+            .collect(),
         _ => Vec::new(),
     };
     let tmp = private_tmp_dir()?;
@@ -1149,6 +1165,16 @@ mod tests {
                 assert!(g.contains("socket helper"), "{g}");
             }
         }
+    }
+
+    /// systemd-resolved's directory is granted whole (its file is replaced by a rename), a
+    /// file directly in a hidden directory only by itself.
+    #[test]
+    fn the_resolver_dir_is_granted_only_below_a_hidden_dir() {
+        let hidden = [PathBuf::from("/run")];
+        let f = PathBuf::from("/run/systemd/resolve/stub-resolv.conf");
+        assert_eq!(resolver_dir(f, &hidden), PathBuf::from("/run/systemd/resolve"));
+        assert_eq!(resolver_dir("/run/resolv.conf".into(), &hidden), PathBuf::from("/run/resolv.conf"));
     }
 
     /// What `landlock-only` cannot stop depends on the kernel's Landlock ABI and on where the

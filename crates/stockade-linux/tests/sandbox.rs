@@ -651,6 +651,36 @@ fn resolv_conf_linked_into_run_reads_with_the_network_on() {
     assert_eq!(code(&o), 0, "with the network off nothing is kept: {o:?}");
 }
 
+/// Under `landlock-only`, which leaves the host's `/run` out of what the command may read: with
+/// the network on, `/etc/resolv.conf` reads where it is a link into `/run`, and the rest of
+/// `/run` stays unreadable. Control: with the network off the file is not readable either.
+/// Runs only on such a host.
+#[test]
+fn resolv_conf_linked_into_run_reads_under_landlock_only() {
+    let Some(_) = stockade_linux::host_facts::kept_resolv_conf(Path::new("/etc/resolv.conf"), &["/run".into()]) else {
+        skip("resolv-link", "/etc/resolv.conf here is not a link to a file below /run");
+        return;
+    };
+    if stockade_linux::sys::landlock_abi() <= 0 {
+        skip("landlock", "the kernel reports no Landlock ABI");
+        return;
+    }
+    let want = std::fs::read_to_string("/etc/resolv.conf").unwrap();
+    let d = Dirs::new();
+    let backend = LinuxBackend { disable_userns: true, ..LinuxBackend::default() };
+    let mut on = policy(&d, |o| o.network = Some(stockade_policy::NetworkMode::On));
+    on.linux.allow_fallback = true;
+    let o = backend
+        .run(&on, &spec("cat /etc/resolv.conf > got || exit 11; ls /run >/dev/null 2>&1 && exit 12; exit 0"))
+        .unwrap();
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert_eq!(std::fs::read_to_string(d.ws.join("got")).unwrap(), want);
+    let mut off = policy(&d, |_| {});
+    off.linux.allow_fallback = true;
+    let o = backend.run(&off, &spec("cat /etc/resolv.conf >/dev/null 2>&1 && exit 10; exit 0")).unwrap();
+    assert_eq!(code(&o), 0, "with the network off it stays unreadable: {o:?}");
+}
+
 #[test]
 fn loopback_works_outside_unreachable() {
     if !userns() {
