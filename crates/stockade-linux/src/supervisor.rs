@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use stockade_policy::{
     env_filter, CommandSpec, Enforcement, ExitStatus, LayerReport, LayerStatus, NetworkMode, Outcome, Policy, Stdio,
+    Warning,
 };
 
 use crate::error::{Error, Result};
@@ -486,6 +487,11 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let mut outcome = Outcome::new(status, duration, "namespaces", enforcement);
     outcome.warnings = crate::git_redirect::check(&git_watch);
     outcome.warnings.extend(crate::git_nested::check(&nested_watch));
+    let mut view_hides = facts.socket_dirs.clone();
+    if policy.filesystem.private_tmp {
+        view_hides.extend(["/tmp", "/var/tmp", "/dev/shm"].map(PathBuf::from));
+    }
+    outcome.warnings.extend(hidden_readable_roots(policy, &view_hides));
     crate::git_nested::save_cache(&nested_watch);
     Ok(Attempt::Done(outcome))
 }
@@ -860,6 +866,26 @@ fn resolver_dir(file: PathBuf, hidden: &[PathBuf]) -> PathBuf {
     }
 }
 
+/// A warning for each readable root the policy lists inside a directory the sandbox hides
+/// (`hidden`: the host's socket directories, its shared temp directories), which the command
+/// therefore cannot read although the policy names it. Pure.
+pub fn hidden_readable_roots(policy: &Policy, hidden: &[PathBuf]) -> Vec<Warning> {
+    let stockade_policy::Readable::Roots(roots) = &policy.filesystem.readable else { return Vec::new() };
+    roots
+        .iter()
+        .filter_map(|r| hidden.iter().find(|h| r.value.starts_with(h)).map(|h| (&r.value, h)))
+        .map(|(root, dir)| Warning {
+            code: "readable_root_hidden".into(),
+            path: root.clone(),
+            message: format!(
+                "`{}` is listed as readable, but it lies in `{}`, which the sandbox hides (host sockets and shared temporary files live there), so the command could not read it; list a directory outside it instead",
+                root.display(),
+                dir.display()
+            ),
+        })
+        .collect()
+}
+
 /// Runs under the `landlock-only` implementation.
 pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
     let abi = sys::landlock_abi();
@@ -1014,6 +1040,7 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
     let mut outcome = Outcome::new(status, duration, "landlock-only", enforcement);
     outcome.warnings = crate::git_redirect::check(&git_watch);
     outcome.warnings.extend(crate::git_nested::check(&nested_watch));
+    outcome.warnings.extend(hidden_readable_roots(policy, &hidden));
     crate::git_nested::save_cache(&nested_watch);
     Ok(Attempt::Done(outcome))
 }
@@ -1165,6 +1192,22 @@ mod tests {
                 assert!(g.contains("socket helper"), "{g}");
             }
         }
+    }
+
+    /// A readable root the sandbox hides is named in a warning; one outside, or `readable = all`,
+    /// gives none.
+    #[test]
+    fn readable_roots_in_hidden_dirs_are_warned_about() {
+        let mut p = policy("/ws");
+        let hidden = [PathBuf::from("/run"), "/tmp".into()];
+        assert!(hidden_readable_roots(&p, &hidden).is_empty(), "readable = all");
+        let root = |v: &str| Sourced::new(PathBuf::from(v), Source::Default);
+        p.filesystem.readable =
+            stockade_policy::Readable::Roots(vec![root("/ws"), root("/run/media/u/disk"), root("/tmpx")]);
+        let w = hidden_readable_roots(&p, &hidden);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!((w[0].code.as_str(), w[0].path.as_path()), ("readable_root_hidden", Path::new("/run/media/u/disk")));
+        assert!(w[0].message.contains("`/run`"), "{}", w[0].message);
     }
 
     /// systemd-resolved's directory is granted whole (its file is replaced by a rename), a

@@ -681,6 +681,39 @@ fn resolv_conf_linked_into_run_reads_under_landlock_only() {
     assert_eq!(code(&o), 0, "with the network off it stays unreadable: {o:?}");
 }
 
+/// A readable root listed inside a directory the sandbox hides (here the host's `/tmp`) cannot be
+/// read under either implementation, and the outcome says so instead of leaving the user to
+/// guess. Control: the file reads without the sandbox.
+#[test]
+fn a_readable_root_the_sandbox_hides_is_warned_about() {
+    let d = Dirs::new();
+    let Some((_, backends)) = each_implementation(&d) else { return };
+    let dir = std::env::temp_dir().join(format!("stockade-readable-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir = std::fs::canonicalize(&dir).unwrap();
+    if !dir.starts_with("/tmp") {
+        skip("tmp", "the temp dir is not below /tmp");
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    std::fs::write(dir.join("f"), "host\n").unwrap();
+    assert_eq!(std::fs::read_to_string(dir.join("f")).unwrap(), "host\n", "control");
+    let mut p = policy(&d, |_| {});
+    p.linux.allow_fallback = true;
+    let root = |v: &Path| stockade_policy::Sourced::new(v.to_path_buf(), stockade_policy::Source::Default);
+    p.filesystem.readable = stockade_policy::Readable::Roots(vec![root(&d.ws), root(&dir)]);
+    for (name, backend) in backends {
+        let o = backend.run(&p, &spec(&format!("cat '{}/f' && exit 10; exit 0", dir.display()))).unwrap();
+        assert_eq!(code(&o), 0, "{name}: the file was readable: {o:?}");
+        assert!(
+            o.warnings.iter().any(|w| w.code == "readable_root_hidden" && w.path == dir),
+            "{name}: no warning: {:?}",
+            o.warnings
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn loopback_works_outside_unreachable() {
     if !userns() {
