@@ -404,17 +404,21 @@ pub fn socket_dirs(host_env: &[(OsString, OsString)]) -> Vec<PathBuf> {
 /// roots as it does `/dev`, whose disks hold every file past deny-read. Nothing when
 /// `/proc/self/mountinfo` cannot be read.
 pub fn device_mounts() -> Vec<PathBuf> {
-    std::fs::read_to_string("/proc/self/mountinfo").map(|t| devtmpfs_mount_points(&t)).unwrap_or_default()
+    std::fs::read("/proc/self/mountinfo").map(|t| devtmpfs_mount_points(&t)).unwrap_or_default()
 }
 
-/// The mount points in `mountinfo` (the text of `/proc/self/mountinfo`) whose filesystem is a
-/// devtmpfs, other than `/dev` and those below it. Pure.
-fn devtmpfs_mount_points(mountinfo: &str) -> Vec<PathBuf> {
+/// The mount points in `mountinfo` (the bytes of `/proc/self/mountinfo`, where a mount point
+/// need not be UTF-8) whose filesystem is a devtmpfs, other than `/dev` and those below it.
+/// Pure.
+fn devtmpfs_mount_points(mountinfo: &[u8]) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
-    for line in mountinfo.lines() {
-        let f: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = f.iter().position(|x| *x == "-") else { continue };
-        let (Some(at), Some(&"devtmpfs")) = (f.get(4), f.get(sep + 1)) else { continue };
+    for line in mountinfo.split(|b| *b == b'\n') {
+        let f: Vec<&[u8]> = line.split(|b| *b == b' ').collect();
+        let Some(sep) = f.iter().position(|x| *x == b"-") else { continue };
+        let (Some(at), Some(&fstype)) = (f.get(4), f.get(sep + 1)) else { continue };
+        if fstype != b"devtmpfs" {
+            continue;
+        }
         let at = PathBuf::from(unescape_mount_field(at));
         if !at.starts_with("/dev") && !out.contains(&at) {
             out.push(at);
@@ -425,9 +429,8 @@ fn devtmpfs_mount_points(mountinfo: &str) -> Vec<PathBuf> {
 
 /// A mountinfo field as the path it names: the kernel writes a space, tab, newline and
 /// backslash in it as `\040`, `\011`, `\012` and `\134`.
-fn unescape_mount_field(field: &str) -> std::ffi::OsString {
+fn unescape_mount_field(b: &[u8]) -> std::ffi::OsString {
     use std::os::unix::ffi::OsStringExt;
-    let b = field.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -722,11 +725,18 @@ mod tests {
              92 27 0:30 / /srv/chroot/dev/shm rw - tmpfs tmpfs rw\n\
              93 27 0:6 / /srv/chroot/dev rw - devtmpfs devtmpfs rw\n";
         assert_eq!(
-            devtmpfs_mount_points(text),
+            devtmpfs_mount_points(text.as_bytes()),
             vec![PathBuf::from("/srv/chroot/dev"), PathBuf::from("/srv/my box/sda")],
             "bind mounts of it and of a single node, once each; not /dev, not other filesystems"
         );
-        assert_eq!(unescape_mount_field("a\\134b\\011c\\9x"), "a\\b\tc\\9x");
+        assert_eq!(unescape_mount_field(b"a\\134b\\011c\\9x"), "a\\b\tc\\9x");
+        let mut latin1 = b"90 27 0:6 / /srv/caf".to_vec();
+        latin1.extend([0xe9, b' ']);
+        latin1.extend(b"rw - devtmpfs devtmpfs rw\n");
+        use std::os::unix::ffi::OsStrExt;
+        let got = devtmpfs_mount_points(&latin1);
+        assert_eq!(got.len(), 1, "a mount point that is not UTF-8 is still found");
+        assert_eq!(got[0].as_os_str().as_bytes(), b"/srv/caf\xe9");
     }
 
     #[test]

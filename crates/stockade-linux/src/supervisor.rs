@@ -487,7 +487,8 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let mut outcome = Outcome::new(status, duration, "namespaces", enforcement);
     outcome.warnings = crate::git_redirect::check(&git_watch);
     outcome.warnings.extend(crate::git_nested::check(&nested_watch));
-    let mut view_hides = facts.socket_dirs.clone();
+    // Every socket directory, those hidden entry by entry around a writable root too.
+    let mut view_hides = host_facts::socket_dirs(&cmd.host_env);
     if policy.filesystem.private_tmp {
         view_hides.extend(["/tmp", "/var/tmp", "/dev/shm"].map(PathBuf::from));
     }
@@ -833,37 +834,82 @@ pub fn landlock_only_gaps(policy: &Policy, abi: i32) -> Vec<String> {
     g
 }
 
-/// The directories `landlock-only` leaves out of its read roots besides deny-read and `/dev`
-/// (see [`landlock_rules::landlock_only_unreadable`]): what the namespaces view hides under an
-/// empty tmpfs, the host's socket directories and, with a private temp dir, `/tmp` and
-/// `/var/tmp` (the command's own temp dir, its `TMPDIR`, has a rule of its own); and the
-/// host's other device mounts, which the view mounts `nodev`.
-fn landlock_only_hidden(policy: &Policy, host_env: &[(OsString, OsString)]) -> Vec<PathBuf> {
-    let mut hidden = host_facts::socket_dirs(host_env);
-    hidden.extend(host_facts::device_mounts());
-    if policy.filesystem.private_tmp {
-        for t in ["/tmp", "/var/tmp"] {
-            if let Ok(t) = std::fs::canonicalize(t) {
-                if t.is_dir() && !hidden.contains(&t) {
-                    hidden.push(t);
+/// What `landlock-only` leaves out of its read roots besides deny-read and `/dev` (see
+/// [`landlock_rules::landlock_only_unreadable`]), by kind.
+struct LandlockOnlyHidden {
+    /// The host's socket directories, which the namespaces view covers with an empty tmpfs.
+    sockets: Vec<PathBuf>,
+    /// With a private temp dir, the host's `/tmp` and `/var/tmp` (the command's own, its
+    /// `TMPDIR`, has a rule of its own).
+    tmp: Vec<PathBuf>,
+    /// The host's other device mounts, which the view mounts `nodev` (see
+    /// [`host_facts::device_mounts`]), less those below a tree granted whole.
+    devices: Vec<PathBuf>,
+    /// Device mounts below a tree the command is granted whole anyway, which therefore stay
+    /// readable: a gap of the run.
+    exposed_devices: Vec<PathBuf>,
+}
+
+impl LandlockOnlyHidden {
+    fn of_host(policy: &Policy, host_env: &[(OsString, OsString)]) -> LandlockOnlyHidden {
+        let mut tmp = Vec::new();
+        if policy.filesystem.private_tmp {
+            for t in ["/tmp", "/var/tmp"] {
+                if let Ok(t) = std::fs::canonicalize(t) {
+                    if t.is_dir() && !tmp.contains(&t) {
+                        tmp.push(t);
+                    }
                 }
             }
         }
+        let (devices, exposed_devices) = device_mounts(policy, host_facts::device_mounts());
+        LandlockOnlyHidden { sockets: host_facts::socket_dirs(host_env), tmp, devices, exposed_devices }
     }
-    hidden
+
+    /// Everything to leave out of the read roots.
+    fn all(&self) -> Vec<PathBuf> {
+        self.sockets.iter().chain(&self.tmp).chain(&self.devices).cloned().collect()
+    }
 }
 
-/// What `landlock-only` grants read on for a kept `resolv.conf` target in one of the `hidden`
-/// directories: the directory holding it where that lies below the hidden one
-/// (`/run/systemd/resolve`), since systemd-resolved replaces the file by a rename when its
-/// search domains change and a rule on the file would leave the new one unreadable (glibc then
-/// takes a missing `resolv.conf` to mean 127.0.0.1, and no name resolves); the file alone where
-/// its directory is the hidden one itself (`/run`). Pure.
-fn resolver_dir(file: PathBuf, hidden: &[PathBuf]) -> PathBuf {
+/// The host's device `mounts` outside `/dev` that `landlock-only` can leave out of its read
+/// roots, and those it cannot: one below a writable root, or under `readable = [roots]` below
+/// a system tree, whose rule grants it anyway (Landlock cannot take a subtree out of a rule),
+/// and `/`, which would leave nothing readable. Pure.
+fn device_mounts(policy: &Policy, mounts: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let roots = matches!(policy.filesystem.readable, stockade_policy::Readable::Roots(_));
+    let granted_whole = |d: &Path| {
+        d.parent().is_none()
+            || policy.filesystem.writable_paths().any(|w| d.starts_with(w))
+            || (roots && landlock_rules::SYSTEM_TREES.iter().any(|t| d.starts_with(t)))
+    };
+    mounts.into_iter().partition(|d| !granted_whole(d))
+}
+
+/// What `landlock-only` grants read on for a kept `resolv.conf` target in one of the host's
+/// socket directories: the directory holding it where that lies below the socket directory and
+/// holds no directory of its own and no deny-read path (`/run/systemd/resolve`), since
+/// systemd-resolved replaces the file by a rename when its search domains change and a rule on
+/// the file would leave the new one unreadable (glibc then takes a missing `resolv.conf` to
+/// mean 127.0.0.1, and no name resolves); the file alone elsewhere (a directory such as
+/// NetworkManager's, whose subdirectories hold connection profiles, or `/run` itself).
+/// `has_subdirs` says whether the directory holds one. Pure.
+fn resolver_grant(file: PathBuf, sockets: &[PathBuf], deny_read: &[PathBuf], has_subdirs: bool) -> PathBuf {
     match file.parent() {
-        Some(dir) if hidden.iter().any(|h| dir.starts_with(h) && dir != h.as_path()) => dir.to_path_buf(),
+        Some(dir)
+            if !has_subdirs
+                && sockets.iter().any(|h| dir.starts_with(h) && dir != h.as_path())
+                && !deny_read.iter().any(|d| d.starts_with(dir)) =>
+        {
+            dir.to_path_buf()
+        }
         _ => file,
     }
+}
+
+/// Whether `dir` holds a directory (one that cannot be listed counts as holding one).
+fn has_subdirs(dir: &Path) -> bool {
+    std::fs::read_dir(dir).map_or(true, |r| r.flatten().any(|e| e.file_type().map_or(true, |t| t.is_dir())))
 }
 
 /// A warning for each readable root the policy lists inside a directory the sandbox hides
@@ -873,6 +919,8 @@ pub fn hidden_readable_roots(policy: &Policy, hidden: &[PathBuf]) -> Vec<Warning
     let stockade_policy::Readable::Roots(roots) = &policy.filesystem.readable else { return Vec::new() };
     roots
         .iter()
+        // One inside a writable root is reached through that root.
+        .filter(|r| !policy.filesystem.writable_paths().any(|w| r.value.starts_with(w)))
         .filter_map(|r| hidden.iter().find(|h| r.value.starts_with(h)).map(|h| (&r.value, h)))
         .map(|(root, dir)| Warning {
             code: "readable_root_hidden".into(),
@@ -889,13 +937,17 @@ pub fn hidden_readable_roots(policy: &Policy, hidden: &[PathBuf]) -> Vec<Warning
 /// Runs under the `landlock-only` implementation.
 pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> {
     let abi = sys::landlock_abi();
-    let hidden = landlock_only_hidden(policy, &cmd.host_env);
-    let read_roots = landlock_rules::landlock_only_read_roots(policy, &hidden, &host_facts::children);
-    // With the network on, `/etc/resolv.conf`'s target where it lies in a left-out directory
+    let hidden = LandlockOnlyHidden::of_host(policy, &cmd.host_env);
+    let read_roots = landlock_rules::landlock_only_read_roots(policy, &hidden.all(), &host_facts::children);
+    // With the network on, `/etc/resolv.conf`'s target where it lies in a socket directory
     // (systemd-resolved's, in `/run`), as the namespaces view keeps it.
+    let deny_read: Vec<PathBuf> = policy.filesystem.deny_read.iter().map(|d| d.value.clone()).collect();
     let kept: Vec<PathBuf> = match policy.network.mode {
-        NetworkMode::On => host_facts::kept_resolv_conf(Path::new("/etc/resolv.conf"), &hidden)
-            .map(|f| resolver_dir(f, &hidden))
+        NetworkMode::On => host_facts::kept_resolv_conf(Path::new("/etc/resolv.conf"), &hidden.sockets)
+            .map(|f| {
+                let subdirs = f.parent().is_none_or(has_subdirs);
+                resolver_grant(f, &hidden.sockets, &deny_read, subdirs)
+            })
             .into_iter()
             .collect(),
         _ => Vec::new(),
@@ -1035,12 +1087,22 @@ pub fn run_landlock_only(policy: &Policy, cmd: &CommandSpec) -> Result<Attempt> 
             layer("limits", limits_status, limits_words),
             layer("env", LayerStatus::Full, format!("{} variables from the policy's allowlist", c.env.len())),
         ],
-        gaps: landlock_only_gaps(policy, abi).into_iter().chain(core_gap).collect(),
+        gaps: landlock_only_gaps(policy, abi)
+            .into_iter()
+            .chain(hidden.exposed_devices.iter().map(|d| {
+                format!(
+                    "the host's device mount `{}` lies in a tree the command may read whole, so its device nodes (a disk, for a root caller) stay readable: Landlock cannot take a subtree out of a rule, and only the namespaces view mounts it nodev",
+                    d.display()
+                )
+            }))
+            .chain(core_gap)
+            .collect(),
     };
     let mut outcome = Outcome::new(status, duration, "landlock-only", enforcement);
     outcome.warnings = crate::git_redirect::check(&git_watch);
     outcome.warnings.extend(crate::git_nested::check(&nested_watch));
-    outcome.warnings.extend(hidden_readable_roots(policy, &hidden));
+    let view_hides: Vec<PathBuf> = hidden.sockets.iter().chain(&hidden.tmp).cloned().collect();
+    outcome.warnings.extend(hidden_readable_roots(policy, &view_hides));
     crate::git_nested::save_cache(&nested_watch);
     Ok(Attempt::Done(outcome))
 }
@@ -1202,10 +1264,15 @@ mod tests {
         let hidden = [PathBuf::from("/run"), "/tmp".into()];
         assert!(hidden_readable_roots(&p, &hidden).is_empty(), "readable = all");
         let root = |v: &str| Sourced::new(PathBuf::from(v), Source::Default);
-        p.filesystem.readable =
-            stockade_policy::Readable::Roots(vec![root("/ws"), root("/run/media/u/disk"), root("/tmpx")]);
+        p.filesystem.readable = stockade_policy::Readable::Roots(vec![
+            root("/ws"),
+            root("/run/media/u/disk"),
+            root("/tmpx"),
+            root("/tmp/ws/src"),
+        ]);
+        p.filesystem.writable_roots.push(root("/tmp/ws"));
         let w = hidden_readable_roots(&p, &hidden);
-        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w.len(), 1, "one inside a writable root is readable through it: {w:?}");
         assert_eq!((w[0].code.as_str(), w[0].path.as_path()), ("readable_root_hidden", Path::new("/run/media/u/disk")));
         assert!(w[0].message.contains("`/run`"), "{}", w[0].message);
     }
@@ -1214,10 +1281,28 @@ mod tests {
     /// file directly in a hidden directory only by itself.
     #[test]
     fn the_resolver_dir_is_granted_only_below_a_hidden_dir() {
-        let hidden = [PathBuf::from("/run")];
+        let sockets = [PathBuf::from("/run")];
         let f = PathBuf::from("/run/systemd/resolve/stub-resolv.conf");
-        assert_eq!(resolver_dir(f, &hidden), PathBuf::from("/run/systemd/resolve"));
-        assert_eq!(resolver_dir("/run/resolv.conf".into(), &hidden), PathBuf::from("/run/resolv.conf"));
+        assert_eq!(resolver_grant(f.clone(), &sockets, &[], false), PathBuf::from("/run/systemd/resolve"));
+        assert_eq!(resolver_grant("/run/resolv.conf".into(), &sockets, &[], false), PathBuf::from("/run/resolv.conf"));
+        // A directory with subdirectories (NetworkManager's profiles) or a deny-read path in it:
+        // the file alone.
+        assert_eq!(resolver_grant(f.clone(), &sockets, &[], true), f);
+        assert_eq!(resolver_grant(f.clone(), &sockets, &["/run/systemd/resolve/x".into()], false), f);
+    }
+
+    /// A device mount the command's rules grant whole anyway is reported, not carved; `/` is
+    /// never carved.
+    #[test]
+    fn device_mounts_below_granted_trees_are_gaps() {
+        let mut p = policy("/ws");
+        let mounts = vec![PathBuf::from("/srv/chroot/dev"), "/ws/rootfs/dev".into(), "/".into(), "/opt/box/dev".into()];
+        let (carved, exposed) = device_mounts(&p, mounts.clone());
+        assert_eq!(carved, vec![PathBuf::from("/srv/chroot/dev"), "/opt/box/dev".into()]);
+        assert_eq!(exposed, vec![PathBuf::from("/ws/rootfs/dev"), "/".into()]);
+        p.filesystem.readable = stockade_policy::Readable::Roots(vec![Sourced::new("/ws".into(), Source::Default)]);
+        let (carved, _) = device_mounts(&p, mounts);
+        assert_eq!(carved, vec![PathBuf::from("/srv/chroot/dev")], "`/opt` is granted whole under roots");
     }
 
     /// What `landlock-only` cannot stop depends on the kernel's Landlock ABI and on where the

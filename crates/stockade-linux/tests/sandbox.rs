@@ -673,6 +673,7 @@ fn resolv_conf_linked_into_run_reads_under_landlock_only() {
     let o = backend
         .run(&on, &spec("cat /etc/resolv.conf > got || exit 11; ls /run >/dev/null 2>&1 && exit 12; exit 0"))
         .unwrap();
+    assert_eq!(o.implementation, "landlock-only");
     assert_eq!(code(&o), 0, "{o:?}");
     assert_eq!(std::fs::read_to_string(d.ws.join("got")).unwrap(), want);
     let mut off = policy(&d, |_| {});
@@ -696,6 +697,7 @@ fn a_readable_root_the_sandbox_hides_is_warned_about() {
         let _ = std::fs::remove_dir_all(&dir);
         return;
     }
+    let _gone = RemoveDirOnDrop(dir.clone());
     std::fs::write(dir.join("f"), "host\n").unwrap();
     assert_eq!(std::fs::read_to_string(dir.join("f")).unwrap(), "host\n", "control");
     let mut p = policy(&d, |_| {});
@@ -711,7 +713,15 @@ fn a_readable_root_the_sandbox_hides_is_warned_about() {
             o.warnings
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Removes a directory the test made on the host when dropped, also when an assertion fails.
+struct RemoveDirOnDrop(PathBuf);
+
+impl Drop for RemoveDirOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[test]

@@ -670,6 +670,15 @@ probe_test!(f13_devices, |c: &mut Case| {
     // The same device through a bind of it outside `/dev` (as a chroot's `/dev` is bound from
     // the host): the view mounts every host mount `nodev`, and `landlock-only`, which cannot,
     // leaves the host's device mounts out of what the command may read. `EACCES` both ways.
+    if c.dir.starts_with("/tmp") || c.dir.starts_with("/var/tmp") {
+        // `landlock-only` leaves the host's temp dirs out whole: a refusal would not show that
+        // it left the device mount out.
+        c.note(format!(
+            "F13: the case directory {} is in a temp dir; the bound-device check is left out",
+            c.dir.display()
+        ));
+        return;
+    }
     let bound = c.dir.join("bound-dev");
     std::fs::write(&bound, b"").unwrap();
     let Some(_bind) = BindMount::new(&dev, &bound) else {
