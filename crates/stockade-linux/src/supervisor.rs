@@ -487,12 +487,15 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
     let mut outcome = Outcome::new(status, duration, "namespaces", enforcement);
     outcome.warnings = crate::git_redirect::check(&git_watch);
     outcome.warnings.extend(crate::git_nested::check(&nested_watch));
-    // Every socket directory, those hidden entry by entry around a writable root too.
-    let mut view_hides = host_facts::socket_dirs(&cmd.host_env);
-    if policy.filesystem.private_tmp {
-        view_hides.extend(["/tmp", "/var/tmp", "/dev/shm"].map(PathBuf::from));
+    if matches!(policy.filesystem.readable, stockade_policy::Readable::Roots(_)) {
+        // Every socket directory, those hidden entry by entry around a writable root too. (Not
+        // looked up under `readable = all`, which lists no root: the default keeps its tail.)
+        let mut view_hides = host_facts::socket_dirs(&cmd.host_env);
+        if policy.filesystem.private_tmp {
+            view_hides.extend(["/tmp", "/var/tmp", "/dev/shm"].map(PathBuf::from));
+        }
+        outcome.warnings.extend(hidden_readable_roots(policy, &view_hides));
     }
-    outcome.warnings.extend(hidden_readable_roots(policy, &view_hides));
     crate::git_nested::save_cache(&nested_watch);
     Ok(Attempt::Done(outcome))
 }
