@@ -101,6 +101,28 @@ impl Backend for LinuxBackend {
         doctor::report(policy, self.userns_disabled())
     }
 
+    /// The same under both implementations: the host's socket directories (an empty tmpfs
+    /// under `namespaces`, left out of the read rules under `landlock-only`) and, with a private
+    /// temp dir, the host's `/tmp`, `/var/tmp` and `/dev/shm`.
+    fn hidden_dirs(
+        &self,
+        policy: &Policy,
+        host_env: &[(std::ffi::OsString, std::ffi::OsString)],
+    ) -> Vec<(std::path::PathBuf, String)> {
+        let mut dirs: Vec<(std::path::PathBuf, String)> = host_facts::socket_dirs(host_env)
+            .into_iter()
+            .map(|d| (d, "a directory of host daemon sockets, which the sandbox hides".to_owned()))
+            .collect();
+        if policy.filesystem.private_tmp {
+            for t in ["/tmp", "/var/tmp", "/dev/shm"] {
+                if let Ok(t) = std::fs::canonicalize(t) {
+                    dirs.push((t, "the host's shared temp directory: the command gets a private one".to_owned()));
+                }
+            }
+        }
+        dirs
+    }
+
     fn run_with_proxy(
         &self,
         policy: &Policy,

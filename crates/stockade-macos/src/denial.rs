@@ -159,6 +159,7 @@ fn rule_words(rule: &Rule) -> String {
         }
         Rule::Readable { .. } => "not under a writable root".into(),
         Rule::NotReadable => "not under a readable root".into(),
+        Rule::HiddenBySandbox { hidden_dir, reason } => format!("hidden by the sandbox: {} is {reason}", p(hidden_dir)),
     }
 }
 

@@ -65,6 +65,16 @@ pub enum Rule {
     },
     /// Not under any readable root.
     NotReadable,
+    /// In a host directory this platform's sandbox hides whatever the policy says (the host's
+    /// socket directories, or its shared temp directories where the sandbox has its own); see
+    /// [`hidden_by_sandbox`].
+    HiddenBySandbox {
+        /// The hidden directory (not `path`, which the decision's own path would clash with in
+        /// the flattened JSON form).
+        hidden_dir: PathBuf,
+        /// Why the sandbox hides it, in words.
+        reason: String,
+    },
 }
 
 /// The decision for one path.
@@ -118,4 +128,45 @@ fn readable(r: &Readable, path: &Path, in_writable_root: bool) -> bool {
             Readable::All => true,
             Readable::Roots(roots) => roots.iter().any(|r| path.starts_with(&r.value)),
         }
+}
+
+/// `decision` as the sandbox applies it on a host where it hides the directories in `hidden`
+/// (each with its reason, from the platform's backend): a path in one of them is neither
+/// readable nor writable, unless it lies in a writable root (which the sandbox keeps) or the
+/// policy already denies it. Pure.
+pub fn hidden_by_sandbox(policy: &Policy, decision: Decision, hidden: &[(PathBuf, String)]) -> Decision {
+    let in_writable_root = policy.filesystem.writable_roots.iter().any(|r| decision.path.starts_with(&r.value));
+    if decision.access == Access::None || in_writable_root || policy.mode == Mode::DangerFullAccess {
+        return decision;
+    }
+    match hidden.iter().find(|(dir, _)| decision.path.starts_with(dir)) {
+        Some((dir, reason)) => Decision {
+            access: Access::None,
+            rule: Rule::HiddenBySandbox { hidden_dir: dir.clone(), reason: reason.clone() },
+            ..decision
+        },
+        None => decision,
+    }
+}
+
+#[cfg(test)]
+mod hidden_tests {
+    use super::*;
+    use crate::provenance::Sourced;
+
+    #[test]
+    fn a_hidden_directory_overrides_readability_but_not_a_writable_root() {
+        let env = crate::HostEnv { home: Some("/home/u".into()), cwd: "/usr".into(), ..Default::default() };
+        let mut p =
+            crate::resolve(&crate::Overrides::default(), None, &[], &env, &crate::Locations::linux(&env)).unwrap();
+        p.filesystem.writable_roots = vec![Sourced::new(PathBuf::from("/tmp/ws"), Source::Default)];
+        let hidden = [(PathBuf::from("/run"), "host sockets".to_owned()), ("/tmp".into(), "private /tmp".into())];
+        let d = hidden_by_sandbox(&p, decide(&p, Path::new("/run/secrets/token")), &hidden);
+        assert_eq!(d.access, Access::None);
+        assert_eq!(d.rule, Rule::HiddenBySandbox { hidden_dir: "/run".into(), reason: "host sockets".into() });
+        let w = hidden_by_sandbox(&p, decide(&p, Path::new("/tmp/ws/src")), &hidden);
+        assert_eq!(w.access, Access::Write, "a writable root stays");
+        let u = hidden_by_sandbox(&p, decide(&p, Path::new("/usr/bin/git")), &hidden);
+        assert_eq!(u.access, Access::Read, "control");
+    }
 }

@@ -186,6 +186,20 @@ pub trait Backend {
         self.run(policy, cmd)
     }
 
+    /// The host directories this platform's sandbox hides from the command whatever `policy`
+    /// says (the host's socket directories, its shared temp directories where the sandbox has
+    /// its own), each with the reason in words, so that `stockade explain` does not call them
+    /// readable (see [`crate::access_check::hidden_by_sandbox`]). `host_env` is the caller's
+    /// environment. The default names none.
+    fn hidden_dirs(
+        &self,
+        policy: &Policy,
+        host_env: &[(std::ffi::OsString, std::ffi::OsString)],
+    ) -> Vec<(std::path::PathBuf, String)> {
+        let _ = (policy, host_env);
+        Vec::new()
+    }
+
     /// Prepares the host once (users, ACLs, firewall rules). The default does nothing, for
     /// platforms that need no preparation.
     fn setup(&self, policy: &Policy, options: &SetupOptions) -> Result<SetupReport, Self::Error> {

@@ -66,7 +66,7 @@ mod requirements;
 pub mod resolve;
 mod toml_doc;
 
-pub use access_check::{decide, Access, Decision, Rule};
+pub use access_check::{decide, hidden_by_sandbox, Access, Decision, Rule};
 pub use backend::{
     Backend, Check, CheckStatus, CommandSpec, Diagnose, DoctorReport, ListenerSink, ProxyEndpoint, SetupOptions,
     SetupReport, Stdio,

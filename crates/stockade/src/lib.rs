@@ -66,6 +66,15 @@ pub struct Sandbox {
     net: NetOptions,
 }
 
+/// The host directories this platform's sandbox hides from a command under `policy` whatever
+/// the policy says, each with the reason in words (see `Backend::hidden_dirs`), for
+/// [`hidden_by_sandbox`]. Looked up in this process's environment (`XDG_RUNTIME_DIR`, `HOME`).
+pub fn hidden_dirs(policy: &Policy) -> Vec<(std::path::PathBuf, String)> {
+    use stockade_policy::Backend as _;
+    let env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os().collect();
+    PlatformBackend::default().hidden_dirs(policy, &env)
+}
+
 /// Gives the next [`Sandbox::run`] of this process a head start where the platform allows it:
 /// on Linux, the sandbox's pid 1 starts creating its namespaces now, while the caller is still
 /// resolving the policy. For a process that runs one command and exits, like the CLI: the

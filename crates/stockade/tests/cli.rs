@@ -249,6 +249,27 @@ fn explain_shows_provenance_and_path_access() {
     assert_eq!(v["paths"][1]["source"]["kind"], "cli");
 }
 
+/// `explain` says what the sandbox does, not only what the policy says: the host's `/run` and
+/// its shared `/tmp` are hidden whatever the policy reads (Linux). Control: `/etc/hostname`
+/// stays readable.
+#[cfg(target_os = "linux")]
+#[test]
+fn explain_names_what_the_sandbox_hides() {
+    let t = Cli::new();
+    let o = t.run(&["explain", "/run/secrets/token", "/tmp/krb5cc_0", "/etc/hostname"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("`/run/secrets/token`  none  hidden by the sandbox: `/run`"), "{out}");
+    assert!(out.contains("`/tmp/krb5cc_0`  none  hidden by the sandbox"), "{out}");
+    assert!(out.contains("`/etc/hostname`  read  readable under `/`"), "{out}");
+    let o = t.run(&["explain", "--json", "/run/secrets/token"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["paths"][0]["access"], "none");
+    assert_eq!(v["paths"][0]["rule"], "hidden_by_sandbox");
+    assert_eq!(v["paths"][0]["path"], "/run/secrets/token");
+    assert_eq!(v["paths"][0]["hidden_dir"], "/run");
+}
+
 #[test]
 fn report_file_records_outcome_and_errors() {
     let t = Cli::new();

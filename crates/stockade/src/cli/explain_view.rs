@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use stockade::paths::{absolutize, canonicalize_lenient};
-use stockade::{decide, Decision, Policy, Readable, Rule, Source, Sourced};
+use stockade::{decide, hidden_by_sandbox, Decision, Policy, Readable, Rule, Source, Sourced};
 
 use super::args::ExplainArgs;
 use super::{resolve, Failure};
@@ -12,8 +12,13 @@ use super::{resolve, Failure};
 pub fn explain(a: &ExplainArgs) -> Result<(), Failure> {
     let policy = resolve(&a.policy)?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| policy.workspace.clone());
-    let decisions: Vec<Decision> =
-        a.paths.iter().map(|p| decide(&policy, &canonicalize_lenient(&absolutize(p, &cwd)))).collect();
+    // What the policy says, then what this platform's sandbox hides whatever it says.
+    let hidden = stockade::hidden_dirs(&policy);
+    let decisions: Vec<Decision> = a
+        .paths
+        .iter()
+        .map(|p| hidden_by_sandbox(&policy, decide(&policy, &canonicalize_lenient(&absolutize(p, &cwd))), &hidden))
+        .collect();
     if a.json {
         let v = serde_json::json!({ "policy": policy, "paths": decisions });
         super::print_out(&format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()))
@@ -142,5 +147,8 @@ fn rule_text(r: &Rule) -> String {
         Rule::WritableRoot { path, source } => format!("by writable root `{}` ({source})", path.display()),
         Rule::Readable { path } => format!("readable under `{}`", path.display()),
         Rule::NotReadable => "outside every readable root".into(),
+        Rule::HiddenBySandbox { hidden_dir, reason } => {
+            format!("hidden by the sandbox: `{}` is {reason}", hidden_dir.display())
+        }
     }
 }
