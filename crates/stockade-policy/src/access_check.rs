@@ -24,7 +24,8 @@ pub enum Access {
     Write,
 }
 
-/// The rule that decided a path's access.
+/// The rule that decided a path's access. In JSON its fields sit beside the decision's own
+/// (flattened), so a rule's entry is written as `entry`, never as a second `path`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "rule", rename_all = "snake_case")]
 pub enum Rule {
@@ -33,6 +34,7 @@ pub enum Rule {
     /// Under a deny-read path.
     DenyRead {
         /// The deny-read entry.
+        #[serde(rename = "entry")]
         path: PathBuf,
         /// Where that entry came from.
         source: Source,
@@ -40,6 +42,7 @@ pub enum Rule {
     /// Under a protected path inside a writable root.
     Protected {
         /// The protected entry.
+        #[serde(rename = "entry")]
         path: PathBuf,
         /// Where it came from.
         source: Source,
@@ -47,6 +50,7 @@ pub enum Rule {
     /// Under a deny-write path.
     DenyWrite {
         /// The deny-write entry.
+        #[serde(rename = "entry")]
         path: PathBuf,
         /// Where it came from.
         source: Source,
@@ -54,6 +58,7 @@ pub enum Rule {
     /// Under a writable root.
     WritableRoot {
         /// The root.
+        #[serde(rename = "entry")]
         path: PathBuf,
         /// Where it came from.
         source: Source,
@@ -61,6 +66,7 @@ pub enum Rule {
     /// Readable because the policy reads everything, or because it is under a readable root.
     Readable {
         /// The readable root, or `/` for "everything".
+        #[serde(rename = "entry")]
         path: PathBuf,
     },
     /// Not under any readable root.
@@ -69,8 +75,7 @@ pub enum Rule {
     /// socket directories, or its shared temp directories where the sandbox has its own); see
     /// [`hidden_by_sandbox`].
     HiddenBySandbox {
-        /// The hidden directory (not `path`, which the decision's own path would clash with in
-        /// the flattened JSON form).
+        /// The hidden directory.
         hidden_dir: PathBuf,
         /// Why the sandbox hides it, in words.
         reason: String,
@@ -168,5 +173,25 @@ mod hidden_tests {
         assert_eq!(w.access, Access::Write, "a writable root stays");
         let u = hidden_by_sandbox(&p, decide(&p, Path::new("/usr/bin/git")), &hidden);
         assert_eq!(u.access, Access::Read, "control");
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    /// The decision's `path` is the path asked about; the rule's entry is `entry`.
+    #[test]
+    fn the_asked_path_and_the_rules_entry_keep_their_own_keys() {
+        let d = Decision {
+            path: PathBuf::from("/home/u/.ssh/id_rsa"),
+            access: Access::None,
+            rule: Rule::DenyRead { path: "/home/u/.ssh".into(), source: Source::Default },
+        };
+        let text = serde_json::to_string(&d).unwrap();
+        assert_eq!(text.matches("\"path\"").count(), 1, "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["path"], "/home/u/.ssh/id_rsa");
+        assert_eq!(v["entry"], "/home/u/.ssh");
     }
 }

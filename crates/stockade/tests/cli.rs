@@ -247,6 +247,9 @@ fn explain_shows_provenance_and_path_access() {
     assert_eq!(v["paths"][0]["rule"], "deny_read");
     assert_eq!(v["paths"][1]["access"], "none");
     assert_eq!(v["paths"][1]["source"]["kind"], "cli");
+    // The path asked about keeps its key; the rule's entry has its own.
+    assert_eq!(v["paths"][0]["path"], ssh.to_str().unwrap());
+    assert_eq!(v["paths"][1]["entry"], "/etc/hostname");
 }
 
 /// `explain` says what the sandbox does, not only what the policy says: the host's `/run` and
