@@ -472,4 +472,21 @@ probe_test!(n10_listen, |c: &mut Case| {
     if hit {
         c.fail(format!("N10: the host connected to a port opened inside the sandbox\n{}", o.ctx));
     }
+    // A privileged port (THREATS: "bind privileged port 80"): root binds it without the
+    // sandbox; inside, the command holds no `CAP_NET_BIND_SERVICE` (and under `landlock-only`
+    // with the network off no IP socket at all). Root only: a user cannot bind it outside, so
+    // that control would be blind; skipped where something already listens there.
+    if c.who != Who::Root {
+        return;
+    }
+    let Some(low) = [80u16, 81, 82, 88, 444].into_iter().find(|p| std::net::TcpListener::bind(("0.0.0.0", *p)).is_ok())
+    else {
+        c.note("N10: ports 80, 81, 82, 88 and 444 are all taken here; the privileged-port check is left out".into());
+        return;
+    };
+    let lp = low.to_string();
+    let o = c.probe_unsandboxed(&["tcp-bind", "0.0.0.0", &lp]);
+    c.escapes("N10-privileged", &o);
+    let o = c.probe(&["tcp-bind", "0.0.0.0", &lp]);
+    c.denied("N10-privileged", &o);
 });

@@ -154,6 +154,21 @@ pub(super) fn udp_send(ip: &str, port: u16) -> Probe {
     res
 }
 
+/// Binds a TCP socket to `ip:port` and lets it go: allowed when the bind succeeds (a
+/// privileged port squatted, THREATS N10).
+pub(super) fn tcp_bind(ip: &str, port: u16) -> Probe {
+    let (ss, len, fam) = sockaddr(ip, port);
+    // SAFETY: no memory arguments.
+    let fd = check(unsafe { libc::socket(fam, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) } as i64, "socket")? as i32;
+    // SAFETY: valid sockaddr.
+    let r = check(
+        unsafe { libc::bind(fd, (&ss as *const libc::sockaddr_storage).cast(), len) } as i64,
+        &format!("bind {ip}:{port}"),
+    );
+    close(fd as i64);
+    r.map(|_| format!("bound {ip}:{port}"))
+}
+
 pub(super) fn tcp_listen(ip: &str, port: u16, ms: i32) -> Probe {
     let (ss, len, fam) = sockaddr(ip, port);
     // SAFETY: no memory arguments.
