@@ -449,6 +449,24 @@ fn unescape_mount_field(b: &[u8]) -> std::ffi::OsString {
     std::ffi::OsString::from_vec(out)
 }
 
+/// The host's shared temp directories the sandbox gives the command private ones for when
+/// `filesystem.private_tmp` is on ([`crate::mount_plan::PRIVATE_TMP_DIRS`] and `/dev/shm`), as
+/// the existing directories they are: what of the host's the command cannot reach there.
+pub fn private_tmp_dirs(policy: &Policy) -> Vec<PathBuf> {
+    if !policy.filesystem.private_tmp {
+        return Vec::new();
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for t in crate::mount_plan::PRIVATE_TMP_DIRS.iter().chain(&["/dev/shm"]) {
+        if let Ok(t) = std::fs::canonicalize(t) {
+            if t.is_dir() && !dirs.contains(&t) {
+                dirs.push(t);
+            }
+        }
+    }
+    dirs
+}
+
 /// Everything the mount plan needs.
 pub fn host_facts(policy: &Policy, host_env: &[(OsString, OsString)]) -> Result<HostFacts, crate::Error> {
     let roots: Vec<PathBuf> = policy.filesystem.writable_paths().map(Path::to_path_buf).collect();

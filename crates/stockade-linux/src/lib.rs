@@ -109,18 +109,12 @@ impl Backend for LinuxBackend {
         policy: &Policy,
         host_env: &[(std::ffi::OsString, std::ffi::OsString)],
     ) -> Vec<(std::path::PathBuf, String)> {
-        let mut dirs: Vec<(std::path::PathBuf, String)> = host_facts::socket_dirs(host_env)
-            .into_iter()
+        let sockets = host_facts::socket_dirs(host_env).into_iter();
+        let tmp = host_facts::private_tmp_dirs(policy).into_iter();
+        sockets
             .map(|d| (d, "a directory of host daemon sockets, which the sandbox hides".to_owned()))
-            .collect();
-        if policy.filesystem.private_tmp {
-            for t in ["/tmp", "/var/tmp", "/dev/shm"] {
-                if let Ok(t) = std::fs::canonicalize(t) {
-                    dirs.push((t, "the host's shared temp directory: the command gets a private one".to_owned()));
-                }
-            }
-        }
-        dirs
+            .chain(tmp.map(|d| (d, "the host's shared temp directory: the command gets a private one".to_owned())))
+            .collect()
     }
 
     fn run_with_proxy(

@@ -491,9 +491,7 @@ pub fn run_namespaces(policy: &Policy, cmd: &CommandSpec, bridge: Option<&crate:
         // Every socket directory, those hidden entry by entry around a writable root too. (Not
         // looked up under `readable = all`, which lists no root: the default keeps its tail.)
         let mut view_hides = host_facts::socket_dirs(&cmd.host_env);
-        if policy.filesystem.private_tmp {
-            view_hides.extend(["/tmp", "/var/tmp", "/dev/shm"].map(PathBuf::from));
-        }
+        view_hides.extend(host_facts::private_tmp_dirs(policy));
         outcome.warnings.extend(hidden_readable_roots(policy, &view_hides));
     }
     crate::git_nested::save_cache(&nested_watch);
@@ -842,8 +840,8 @@ pub fn landlock_only_gaps(policy: &Policy, abi: i32) -> Vec<String> {
 struct LandlockOnlyHidden {
     /// The host's socket directories, which the namespaces view covers with an empty tmpfs.
     sockets: Vec<PathBuf>,
-    /// With a private temp dir, the host's `/tmp` and `/var/tmp` (the command's own, its
-    /// `TMPDIR`, has a rule of its own).
+    /// With a private temp dir, the host's `/tmp`, `/var/tmp` and `/dev/shm` (the command's
+    /// own, its `TMPDIR`, has a rule of its own; `/dev` is left out whole anyway).
     tmp: Vec<PathBuf>,
     /// The host's other device mounts, which the view mounts `nodev` (see
     /// [`host_facts::device_mounts`]), less those below a tree granted whole.
@@ -855,18 +853,13 @@ struct LandlockOnlyHidden {
 
 impl LandlockOnlyHidden {
     fn of_host(policy: &Policy, host_env: &[(OsString, OsString)]) -> LandlockOnlyHidden {
-        let mut tmp = Vec::new();
-        if policy.filesystem.private_tmp {
-            for t in ["/tmp", "/var/tmp"] {
-                if let Ok(t) = std::fs::canonicalize(t) {
-                    if t.is_dir() && !tmp.contains(&t) {
-                        tmp.push(t);
-                    }
-                }
-            }
-        }
         let (devices, exposed_devices) = device_mounts(policy, host_facts::device_mounts());
-        LandlockOnlyHidden { sockets: host_facts::socket_dirs(host_env), tmp, devices, exposed_devices }
+        LandlockOnlyHidden {
+            sockets: host_facts::socket_dirs(host_env),
+            tmp: host_facts::private_tmp_dirs(policy),
+            devices,
+            exposed_devices,
+        }
     }
 
     /// Everything to leave out of the read roots.
