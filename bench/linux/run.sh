@@ -25,7 +25,7 @@
 # `install` first, as `cargo install` or a package would place it, since bwrap, unshare and
 # firejail run from files dpkg installed. A binary just written by the linker sits in the page
 # cache mostly in single 4 KiB pages, a copy in 64 KiB folios, and the copy starts faster (see
-# docs/linux.md, "A sixteenth session"). STOCKADE_BENCH_IN_PLACE=1 times the files where they are.
+# docs/linux-log.md, "A sixteenth session"). STOCKADE_BENCH_IN_PLACE=1 times the files where they are.
 #
 # Usage: bench/linux/run.sh [--runs N] [--git-runs N] [--rounds N] [--files N] [--spacing SECONDS]
 # Env:   STOCKADE_BIN         a release `stockade` to use (default: build one with cargo)

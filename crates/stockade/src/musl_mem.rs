@@ -6,7 +6,7 @@
 //! whole words take a few. The supervisor copies small strings and paths about 2,300 times a
 //! run (resolving the policy's paths above all), so musl's `memcpy` was about a fifth of its
 //! CPU time. Its preparation before the go message got 66 µs shorter; that became a shorter
-//! run once the supervisor also took over writing pid 1's id maps (see docs/linux.md, "A
+//! run once the supervisor also took over writing pid 1's id maps (see docs/linux-log.md, "A
 //! twelfth session"). Only the musl build links this; glibc's `memcpy` is fast at every size.
 //!
 //! How: up to 32 bytes, two possibly overlapping loads of the widest word that fits, from

@@ -391,7 +391,7 @@ impl LaunchedInit {
     /// `uid_map` and `gid_map`, written from here, before the go message, which is what pid 1
     /// waits for before anything that needs them (its mounts). Pid 1 used to write them itself
     /// while the supervisor prepared the run; its path was the longer one before the go message,
-    /// and moving this work to the supervisor's made a run shorter (see docs/linux.md, "A
+    /// and moving this work to the supervisor's made a run shorter (see docs/linux-log.md, "A
     /// twelfth session"). The supervisor may: it is in the parent user namespace and has the
     /// ids it maps.
     pub fn map_ids(&self) -> io::Result<()> {
