@@ -755,6 +755,18 @@ probe_test!(f14_setuid, |c: &mut Case| {
     let d = dst.to_string_lossy().into_owned();
     privileged_copy(c, &d, "setuid-root copy", |o| o.detail().contains(" euid=0 "));
 
+    // The same at a system path, outside every writable root, where `sudo`, `su` and `pkexec`
+    // live: there the read-only view of `/` (`nosuid`) and no_new_privs must stop it, where
+    // the copy above met the workspace's bind. A root-owned directory beside the staged
+    // binaries stands in for `/usr/bin`.
+    let sys = crate::harness::bins().probe.with_file_name(format!("suid-system-{}", crate::harness::rand_token()));
+    std::fs::copy(&crate::harness::bins().probe, &sys).unwrap();
+    std::os::unix::fs::chown(&sys, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&sys, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let s = sys.to_string_lossy().into_owned();
+    privileged_copy(c, &s, "setuid-root binary at a system path", |o| o.detail().contains(" euid=0 "));
+    std::fs::remove_file(&sys).unwrap();
+
     // A file capability (THREATS: `ping` with `cap_net_raw`), on another copy: exec grants it
     // without the sandbox; no_new_privs (and `nosuid` on the binds) keep it out inside.
     let fcap = c.ws.join("fcap-probe");
