@@ -211,7 +211,8 @@ measure() {
         done
     fi
 }
-ratio() { python3 -c "a=$1-$2; b=$3-$4; print('%.2f' % (a/b) if b > 0 else 'n/a')"; }
+# Three decimals, and a mark when over the target: rounded to two, 0.503 would read as met.
+ratio() { python3 -c "a=$1-$2; b=$3-$4; r=a/b if b > 0 else None; print('n/a' if r is None else '%.3f%s' % (r, ' [over]' if r > 0.5 else ''))"; }
 
 # 95% bootstrap interval of the added-latency ratio: every sample of one tool, baseline and
 # bwrap (the files of one mode and payload) resampled with replacement, medians and ratio
