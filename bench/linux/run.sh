@@ -135,6 +135,7 @@ git -C "$WS" init -q
 git -C "$WS" -c user.name=bench -c user.email=b@example.invalid add -A
 git -C "$WS" -c user.name=bench -c user.email=b@example.invalid commit -q -m init
 echo "workspace: $WS ($(git -C "$WS" ls-files | wc -l) tracked files)"
+echo "builds: stockade = the default glibc build (cargo build --release); stockade-musl = the static musl build, the one to install on Linux"
 
 # Sanity: every wrapper really runs the command.
 "$STOCKADE_BIN" run -C "$WS" -- /bin/true || { echo "run.sh: \`stockade run -- /bin/true\` failed" >&2; exit 1; }
