@@ -87,7 +87,7 @@ probe_test!(tool_large_output, |c: &mut Case| {
         crate::harness::loud(&format!("NOTE {}: supervisor peak RSS during 100 MB: {kb} KiB", c.name));
         // The target for the supervisor's peak memory, which must hold however much
         // output goes through (a debug build peaks at about 8 MiB here, a release build at 2.6
-        // to 3.9).
+        // to 3.8).
         if kb > 10 * 1024 {
             c.fail(format!("the supervisor's peak RSS was {kb} KiB (over the 10 MiB target) while relaying 100 MB"));
         }
